@@ -1,0 +1,179 @@
+//! Creating a container from a bundle.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use crate::container::{Container, DEFAULT_ROOT};
+use crate::error::{Error, Result};
+use crate::id::validate_id;
+use crate::process::{spawn_init, InitConfig};
+use crate::spec::{Bundle, SpecError};
+use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status, EXEC_FIFO};
+use crate::exec_fifo;
+
+/// Builds a container from an OCI bundle: `ContainerBuilder::new(id, bundle)`,
+/// optional settings, then [`ContainerBuilder::create`].
+#[derive(Debug, Clone)]
+pub struct ContainerBuilder {
+    id: String,
+    bundle: PathBuf,
+    root: PathBuf,
+    pid_file: Option<PathBuf>,
+    console_socket: Option<PathBuf>,
+    preserve_fds: u32,
+    no_pivot: bool,
+    no_new_keyring: bool,
+}
+
+impl ContainerBuilder {
+    /// A container `id` from the bundle directory `bundle`, state under `/run/hull`.
+    pub fn new(id: impl Into<String>, bundle: impl Into<PathBuf>) -> Self {
+        Self {
+            id: id.into(),
+            bundle: bundle.into(),
+            root: DEFAULT_ROOT.into(),
+            pid_file: None,
+            console_socket: None,
+            preserve_fds: 0,
+            no_pivot: false,
+            no_new_keyring: false,
+        }
+    }
+
+    /// The state root holding one directory per container.
+    pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    /// Writes the init's pid to this file once created.
+    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pid_file = Some(path.into());
+        self
+    }
+
+    /// A unix socket that receives the pty master when `process.terminal` is set.
+    pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_socket = Some(path.into());
+        self
+    }
+
+    /// Passes fds 3 .. 3+n of the caller on to the container process.
+    pub fn preserve_fds(mut self, n: u32) -> Self {
+        self.preserve_fds = n;
+        self
+    }
+
+    /// Uses MS_MOVE + chroot instead of pivot_root.
+    pub fn no_pivot(mut self, yes: bool) -> Self {
+        self.no_pivot = yes;
+        self
+    }
+
+    /// Keeps the caller's session keyring instead of a new one.
+    pub fn no_new_keyring(mut self, yes: bool) -> Self {
+        self.no_new_keyring = yes;
+        self
+    }
+
+    /// Creates the container: its init is set up and waits for
+    /// [`Container::start`]. The calling process becomes the init's parent
+    /// and must be single-threaded (the init is cloned from it). On error
+    /// nothing is left behind: no state directory, no process.
+    pub fn create(self) -> Result<Container> {
+        validate_id(&self.id)?;
+        let bundle = Bundle::load(&self.bundle)?;
+        let terminal = bundle.spec.process().as_ref().is_some_and(|p| p.terminal().unwrap_or(false));
+        match (terminal, &self.console_socket) {
+            (true, None) => {
+                return Err(SpecError::Invalid("process.terminal is set but no console socket was given".into()).into())
+            }
+            (false, Some(_)) => {
+                return Err(SpecError::Invalid("a console socket was given but process.terminal is not set".into()).into())
+            }
+            _ => {}
+        }
+        let dir = state::create_dir(&self.root, &self.id)?;
+        let mut guard = Cleanup { dir: Some(dir.clone()), pid: None };
+        let container = self.create_in(&dir, bundle, &mut guard)?;
+        guard.dir = None;
+        guard.pid = None;
+        Ok(container)
+    }
+
+    fn create_in(&self, dir: &Path, bundle: Bundle, guard: &mut Cleanup) -> Result<Container> {
+        let fifo = dir.join(EXEC_FIFO);
+        exec_fifo::create(&fifo)?;
+        let console = match &self.console_socket {
+            Some(path) => Some(OwnedFd::from(UnixStream::connect(path).map_err(Error::io(path))?)),
+            None => None,
+        };
+        let cfg = InitConfig {
+            rootfs: bundle.rootfs.clone(),
+            bundle: bundle.dir.clone(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+            id: self.id.clone(),
+            console,
+            exec_fifo: exec_fifo::open_handle(&fifo)?,
+            spec: bundle.spec,
+        };
+        let pid = spawn_init(&cfg)?;
+        guard.pid = Some(pid);
+        let start_time = proc_stat(pid.as_raw()).ok_or(Error::Process(crate::ProcessError::InitDied))?.1;
+        let record = Record {
+            state: State {
+                oci_version: cfg.spec.version().clone(),
+                id: self.id.clone(),
+                pid: pid.as_raw(),
+                status: Status::Created,
+                bundle: bundle.dir,
+                rootfs: bundle.rootfs,
+                created: rfc3339_nanos(std::time::SystemTime::now()),
+                owner: String::new(),
+                annotations: cfg.spec.annotations().clone().unwrap_or_default(),
+            },
+            init_start_time: start_time,
+        };
+        record.save(dir)?;
+        if let Some(path) = &self.pid_file {
+            write_pid_file(path, pid)?;
+        }
+        Ok(Container::new(dir.to_owned(), record))
+    }
+}
+
+/// Writes `pid` (no newline, like runc) through a temporary file and a rename,
+/// so a reader never sees a partial file.
+fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let name = path.file_name().ok_or_else(|| Error::io(path)(std::io::ErrorKind::InvalidInput.into()))?;
+    let tmp = path.with_file_name(format!(".{}", name.to_string_lossy()));
+    let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+    write!(f, "{pid}").map_err(Error::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(Error::io(path))
+}
+
+/// Undoes a half-made container when creation fails.
+struct Cleanup {
+    dir: Option<PathBuf>,
+    pid: Option<Pid>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

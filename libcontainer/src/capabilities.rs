@@ -1,0 +1,67 @@
+//! Dropping capabilities exactly as `process.capabilities` asks.
+//!
+//! Order matters: the bounding set is reduced first (it needs CAP_SETPCAP,
+//! which may be dropped later), then — after the uid switch, with
+//! PR_SET_KEEPCAPS holding the permitted set — inheritable, effective and
+//! permitted are set, and ambient comes last since it needs the others.
+
+use std::str::FromStr;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities};
+
+/// A capability call that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set {set} capabilities: {source}")]
+pub struct CapabilityError {
+    set: &'static str,
+    source: caps::errors::CapsError,
+}
+
+fn convert(set: &Option<Capabilities>) -> CapsHashSet {
+    let supported = caps::runtime::thread_all_supported();
+    set.iter()
+        .flatten()
+        .filter_map(|c| Capability::from_str(&format!("CAP_{c}")).ok())
+        .filter(|c| supported.contains(c))
+        .collect()
+}
+
+/// Removes from the bounding set every capability the config does not list.
+pub(crate) fn drop_bounding(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
+    let keep = convert(caps.bounding());
+    for cap in caps::runtime::thread_all_supported() {
+        if !keep.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(|source| CapabilityError {
+                set: "bounding",
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets the inheritable, effective, permitted and ambient sets.
+pub(crate) fn apply(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
+    for (set, name, wanted) in [
+        (CapSet::Inheritable, "inheritable", caps.inheritable()),
+        (CapSet::Effective, "effective", caps.effective()),
+        (CapSet::Permitted, "permitted", caps.permitted()),
+    ] {
+        caps::set(None, set, &convert(wanted)).map_err(|source| CapabilityError { set: name, source })?;
+    }
+    if caps::runtime::ambient_set_supported().is_ok() {
+        caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError {
+            set: "ambient",
+            source,
+        })?;
+        for cap in convert(caps.ambient()) {
+            // Like runc, an ambient capability the inheritable or permitted set
+            // lacks is skipped: the kernel forbids it, and runc's default spec asks for it.
+            if let Err(e) = caps::raise(None, CapSet::Ambient, cap) {
+                tracing::debug!("ambient {cap} not raised: {e}");
+            }
+        }
+    }
+    Ok(())
+}

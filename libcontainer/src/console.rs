@@ -1,0 +1,52 @@
+//! `process.terminal`: a pty created inside the container whose master is
+//! handed to the caller over `--console-socket` (SCM_RIGHTS), as runc does.
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::fcntl::{open, OFlag};
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::stat::Mode;
+use nix::unistd::dup2;
+
+/// Setting up the terminal failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the console: {context}: {source}")]
+pub struct ConsoleError {
+    context: &'static str,
+    source: nix::Error,
+}
+
+fn err(context: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
+    move |source| ConsoleError { context, source }
+}
+
+/// Opens a new pty (the container's `/dev/ptmx`), sends its master over
+/// `socket`, and makes the slave the controlling terminal and stdio.
+pub(crate) fn setup(socket: &OwnedFd) -> Result<(), ConsoleError> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(err("open /dev/ptmx"))?;
+    grantpt(&master).map_err(err("grantpt"))?;
+    unlockpt(&master).map_err(err("unlockpt"))?;
+    let name = ptsname_r(&master).map_err(err("ptsname"))?;
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(name.as_bytes())],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(err("send pty master to console socket"))?;
+    drop(master);
+    let slave = open(name.as_str(), OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(err("open pty slave"))?;
+    for target in 0..3 {
+        dup2(slave, target).map_err(err("dup pty slave"))?;
+    }
+    let _ = nix::unistd::close(slave);
+    // SAFETY: TIOCSCTTY on our own stdin, which is now the pty slave.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(err("make pty the controlling terminal")(nix::Error::last()));
+    }
+    Ok(())
+}

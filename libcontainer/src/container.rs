@@ -1,0 +1,162 @@
+//! A container that exists in the state store, and what can be done to it.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result, WrongStatus};
+use crate::id::validate_id;
+use crate::state::{Record, State, Status, EXEC_FIFO};
+use crate::exec_fifo;
+
+/// Default state root, as `/run/runc` is runc's.
+pub const DEFAULT_ROOT: &str = "/run/hull";
+
+/// A handle on one container's state directory.
+#[derive(Debug)]
+pub struct Container {
+    dir: PathBuf,
+    record: Record,
+}
+
+impl Container {
+    pub(crate) fn new(dir: PathBuf, record: Record) -> Self {
+        Self { dir, record }
+    }
+
+    /// Opens the container `id` under the state root `root`.
+    pub fn load(root: impl AsRef<Path>, id: &str) -> Result<Self> {
+        validate_id(id).map_err(|_| Error::NotExist)?;
+        let dir = root.as_ref().join(id);
+        if !dir.is_dir() {
+            return Err(Error::NotExist);
+        }
+        let record = Record::load(&dir)?;
+        Ok(Self { dir, record })
+    }
+
+    /// Every container under `root`, sorted by id. A missing root is empty.
+    pub fn list(root: impl AsRef<Path>) -> Result<Vec<Self>> {
+        let root = root.as_ref();
+        let entries = match std::fs::read_dir(root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(root)(e)),
+        };
+        let mut all: Vec<Self> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| Self::load(root, &e.file_name().to_string_lossy()).ok())
+            .collect();
+        all.sort_by(|a, b| a.id().cmp(b.id()));
+        Ok(all)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.record.state.id
+    }
+
+    /// The init's host pid while it exists.
+    pub fn pid(&self) -> Option<Pid> {
+        (self.status() != Status::Stopped).then(|| Pid::from_raw(self.record.state.pid))
+    }
+
+    /// The live status, derived from the init process.
+    pub fn status(&self) -> Status {
+        self.record.current_status(&self.dir)
+    }
+
+    /// The state as `hull state` prints it (pid 0 once stopped).
+    pub fn state(&self) -> State {
+        let mut s = self.record.state.clone();
+        s.status = self.status();
+        if s.status == Status::Stopped {
+            s.pid = 0;
+        }
+        s
+    }
+
+    /// Lets a created container run its process.
+    pub fn start(&self) -> Result<()> {
+        match self.status() {
+            Status::Created => {}
+            Status::Stopped => return Err(Error::WrongStatus(WrongStatus::StartStopped)),
+            Status::Paused => return Err(Error::WrongStatus(WrongStatus::StartPaused)),
+            Status::Running | Status::Creating => return Err(Error::WrongStatus(WrongStatus::StartRunning)),
+        }
+        let fifo = self.dir.join(EXEC_FIFO);
+        exec_fifo::release(&fifo, || self.status() != Status::Stopped)?;
+        std::fs::remove_file(&fifo).map_err(Error::io(&fifo))
+    }
+
+    /// Sends `signal` to the init.
+    pub fn kill(&self, signal: Signal) -> Result<()> {
+        let pid = self.pid().ok_or(Error::WrongStatus(WrongStatus::NotRunning))?;
+        kill(pid, signal).map_err(Error::sys("unable to signal init"))
+    }
+
+    /// Waits for the init to exit (the caller must be its parent, as after
+    /// [`crate::ContainerBuilder::create`]) and returns its exit code, 128+N
+    /// if it was killed by signal N.
+    pub fn wait(&self) -> Result<i32> {
+        loop {
+            if let Some(code) = self.wait_with(WaitPidFlag::empty())? {
+                return Ok(code);
+            }
+        }
+    }
+
+    /// Like [`Container::wait`] but returns `None` at once if the init still runs.
+    pub fn try_wait(&self) -> Result<Option<i32>> {
+        self.wait_with(WaitPidFlag::WNOHANG)
+    }
+
+    fn wait_with(&self, flags: WaitPidFlag) -> Result<Option<i32>> {
+        let pid = Pid::from_raw(self.record.state.pid);
+        match waitpid(pid, Some(flags)) {
+            Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(128 + sig as i32)),
+            Ok(_) | Err(nix::Error::EINTR) => Ok(None),
+            Err(e) => Err(Error::sys("wait for container init")(e)),
+        }
+    }
+
+    /// Removes the container. A created container's init is killed first; a
+    /// running or paused one only with `force`.
+    pub fn delete(self, force: bool) -> Result<()> {
+        let status = self.status();
+        match status {
+            Status::Stopped => {}
+            Status::Created => self.kill_and_wait()?,
+            _ if force => self.kill_and_wait()?,
+            _ => {
+                return Err(Error::WrongStatus(WrongStatus::DeleteNotStopped {
+                    id: self.id().to_owned(),
+                    status,
+                }))
+            }
+        }
+        std::fs::remove_dir_all(&self.dir).map_err(Error::io(&self.dir))
+    }
+
+    fn kill_and_wait(&self) -> Result<()> {
+        let pid = Pid::from_raw(self.record.state.pid);
+        match kill(pid, Signal::SIGKILL) {
+            Ok(()) | Err(nix::Error::ESRCH) => {}
+            Err(e) => return Err(Error::sys("unable to kill init")(e)),
+        }
+        // Reap it if it is our child; otherwise its parent does.
+        let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.status() != Status::Stopped {
+            if Instant::now() > deadline {
+                return Err(Error::sys("init did not die after SIGKILL")(nix::Error::ETIMEDOUT));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+            let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+        }
+        Ok(())
+    }
+}

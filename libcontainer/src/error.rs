@@ -1,0 +1,85 @@
+//! The library's error type: one enum per concern, gathered here.
+
+use std::path::PathBuf;
+
+use crate::process::ProcessError;
+use crate::rootfs::RootfsError;
+use crate::spec::SpecError;
+use crate::state::{StateError, Status};
+
+/// Everything that can go wrong while managing a container.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The container id is not acceptable (empty, `.`, `..`, `/`, or odd characters).
+    #[error("invalid container id {id:?}: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+    /// `create` was asked for an id that is already in use.
+    #[error("container with id exists: {0}")]
+    Exists(String),
+    /// No container with this id exists under the state root.
+    #[error("container does not exist")]
+    NotExist,
+    /// The operation is not allowed in the container's current status.
+    #[error("{0}")]
+    WrongStatus(WrongStatus),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    /// A system call made on the runtime side failed.
+    #[error("{context}: {source}")]
+    Sys {
+        context: String,
+        source: nix::Error,
+    },
+    /// A file the runtime owns could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Why an operation was refused for the container's status (texts as runc prints them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrongStatus {
+    StartRunning,
+    StartStopped,
+    StartPaused,
+    DeleteNotStopped { id: String, status: Status },
+    NotRunning,
+}
+
+impl std::fmt::Display for WrongStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::StartRunning => f.write_str("cannot start an already running container"),
+            Self::StartStopped => f.write_str("cannot start a container that has stopped"),
+            Self::StartPaused => f.write_str("cannot start an already paused container"),
+            Self::DeleteNotStopped { id, status } => write!(
+                f,
+                "cannot delete container {id} that is not stopped: {status}"
+            ),
+            Self::NotRunning => f.write_str("container not running"),
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn sys(context: impl Into<String>) -> impl FnOnce(nix::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Sys { context, source }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,49 @@
+//! Container id validation: ids become directory names under the state root.
+
+use crate::error::{Error, Result};
+
+/// Accepts ids made of ASCII letters, digits and `_ + - .`, except `.` and `..`
+/// (the same set runc accepts), so an id can never name a path outside the root.
+pub fn validate_id(id: &str) -> Result<()> {
+    let reject = |reason| {
+        Err(Error::InvalidId {
+            id: id.to_owned(),
+            reason,
+        })
+    };
+    if id.is_empty() {
+        return reject("must not be empty");
+    }
+    if id == "." || id == ".." {
+        return reject("must not be . or ..");
+    }
+    if id.len() > 1024 {
+        return reject("longer than 1024 bytes");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
+    {
+        return reject("only letters, digits and _ + - . are allowed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_id;
+
+    #[test]
+    fn accepts_usual_ids() {
+        for id in ["a", "abc-123", "x_y+z.1", "bench-hull-1-a-10", "..."] {
+            assert!(validate_id(id).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn rejects_path_like_and_empty_ids() {
+        for id in ["", ".", "..", "a/b", "/", "../x", "a b", "a\0b", "é"] {
+            assert!(validate_id(id).is_err(), "{id:?}");
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Switching to `process.user`: supplementary groups, gid, uid, umask.
+
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::User;
+
+/// The user switch failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot switch to {what}: {source}")]
+pub struct IdentityError {
+    what: String,
+    source: nix::Error,
+}
+
+/// Sets groups, gid and uid (in that order: after setresuid the right to
+/// change groups is gone). Capabilities survive through PR_SET_KEEPCAPS,
+/// which the caller sets.
+pub(crate) fn switch_user(user: &User) -> Result<(), IdentityError> {
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|&g| Gid::from_raw(g))
+        .collect();
+    let err = |what: String| move |source| IdentityError { what, source };
+    setgroups(&groups).map_err(err(format!("additional gids {:?}", user.additional_gids())))?;
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).map_err(err(format!("gid {gid}")))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).map_err(err(format!("uid {uid}")))
+}
+
+/// The home directory of `uid` from the container's `/etc/passwd`, or `/`.
+pub(crate) fn home_of(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let f: Vec<&str> = line.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_owned())
+            })
+        })
+        .unwrap_or_else(|| "/".to_owned())
+}

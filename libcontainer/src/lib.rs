@@ -1,0 +1,49 @@
+//! hull's container library: turns an OCI bundle (`config.json` + rootfs)
+//! into an isolated process and manages its lifecycle with runc's semantics.
+//!
+//! ```no_run
+//! use libcontainer::{Container, ContainerBuilder};
+//! use nix::sys::signal::Signal;
+//!
+//! # fn main() -> Result<(), libcontainer::Error> {
+//! // Protect the runtime binary (CVE-2019-5736) before anything else.
+//! libcontainer::ensure_sealed().expect("sealed re-exec");
+//! let container = ContainerBuilder::new("demo", "/path/to/bundle")
+//!     .root("/run/my-runtime")
+//!     .create()?;
+//! container.start()?;
+//! container.kill(Signal::SIGTERM)?;
+//! let exit_code = container.wait()?;
+//! println!("exited with {exit_code}");
+//! Container::load("/run/my-runtime", "demo")?.delete(false)?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod builder;
+mod capabilities;
+mod console;
+mod container;
+mod error;
+mod exec_fifo;
+mod id;
+mod identity;
+mod process;
+mod rlimits;
+mod rootfs;
+mod seal;
+mod signal;
+mod spec;
+mod state;
+
+pub use builder::ContainerBuilder;
+pub use container::{Container, DEFAULT_ROOT};
+pub use error::{Error, Result, WrongStatus};
+pub use id::validate_id;
+pub use process::ProcessError;
+pub use rootfs::RootfsError;
+pub use seal::{ensure_sealed, is_sealed, SealError};
+pub use signal::parse_signal;
+pub use spec::{Bundle, SpecError};
+pub use state::{rfc3339_nanos, State, StateError, Status};
+pub use {nix, oci_spec};

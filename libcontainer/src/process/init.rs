@@ -1,0 +1,242 @@
+//! What the init does between the clone and `execve`: namespaces joined,
+//! filesystem built, identity and privileges reduced, then a wait for `start`.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{sigprocmask, signal, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{chdir, execve, sethostname, setsid};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use super::channel::{Channel, Message};
+use super::namespaces::Plan;
+use super::InitConfig;
+use crate::rootfs::{self, RootfsConfig};
+use crate::{capabilities, console, exec_fifo, identity, rlimits};
+
+/// Why setup stopped; `NotFound` is kept apart so `run` can exit 127 like runc.
+enum Failure {
+    Other(String),
+    NotFound(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Other(e.to_string())
+    }
+}
+
+/// Runs in the cloned child; returns the exit code if `execve` is never reached.
+pub(super) fn run(cfg: &InitConfig, plan: &Plan, chan: Channel) -> i32 {
+    let exec = match prepare(cfg, plan) {
+        Ok(exec) => exec,
+        Err(f) => {
+            let msg = match f {
+                Failure::Other(text) => Message::Failed(text),
+                Failure::NotFound(text) => Message::NotFound(text),
+            };
+            let _ = chan.send(&msg);
+            return 1;
+        }
+    };
+    if chan.send(&Message::Ready).is_err() {
+        return 1;
+    }
+    drop(chan);
+    if let Err(e) = exec_fifo::wait_for_start(&cfg.exec_fifo) {
+        eprintln!("hull init: waiting for start: {e}");
+        return 1;
+    }
+    if let Err(e) = close_fds_on_exec(cfg.preserve_fds) {
+        eprintln!("hull init: closing fds: {e}");
+        return 1;
+    }
+    reset_signals();
+    let err = execve(&exec.path, &exec.args, &exec.env).unwrap_err();
+    eprintln!("exec {}: {err}", exec.path.to_string_lossy());
+    if err == nix::Error::ENOENT {
+        127
+    } else {
+        126
+    }
+}
+
+/// The resolved `execve` arguments.
+struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+fn prepare(cfg: &InitConfig, plan: &Plan) -> Result<Exec, Failure> {
+    let spec = &cfg.spec;
+    let process = spec.process().as_ref().ok_or_else(|| Failure::Other("process is missing".into()))?;
+    plan.join_existing().map_err(|e| format!("cannot join namespace: {e}"))?;
+    setsid().map_err(|e| format!("setsid: {e}"))?;
+    if !cfg.no_new_keyring {
+        join_session_keyring(&cfg.id)?;
+    }
+    if has_namespace(spec, LinuxNamespaceType::Uts) {
+        if let Some(name) = spec.hostname() {
+            sethostname(name).map_err(|e| format!("sethostname: {e}"))?;
+        }
+        if let Some(name) = spec.domainname() {
+            set_domainname(name)?;
+        }
+    }
+    umask(Mode::empty());
+    rootfs::prepare(&RootfsConfig {
+        spec,
+        rootfs: &cfg.rootfs,
+        bundle: &cfg.bundle,
+        no_pivot: cfg.no_pivot,
+        cgroupns: plan.new_cgroupns(),
+    })?;
+    if let Some(socket) = &cfg.console {
+        console::setup(socket)?;
+    }
+    rootfs::finalize(spec)?;
+    rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| format!("cannot set oom_score_adj to {adj}: {e}"))?;
+    }
+    let cwd = process.cwd();
+    chdir(cwd).map_err(|e| format!("cannot change to cwd {}: {e}", cwd.display()))?;
+    let env = environment(process);
+    let args: Vec<String> = process.args().clone().unwrap_or_default();
+    let path = find_executable(&args[0], &env).map_err(Failure::NotFound)?;
+
+    set_privileges(process)?;
+    umask(Mode::from_bits_truncate(process.user().umask().unwrap_or(0o022)));
+    let cstr = |s: &[u8]| CString::new(s).map_err(|_| Failure::Other("NUL byte in process.args or env".into()));
+    Ok(Exec {
+        path: cstr(path.as_os_str().as_bytes())?,
+        args: args.iter().map(|a| cstr(a.as_bytes())).collect::<Result<_, _>>()?,
+        env: env.iter().map(|e| cstr(e.as_bytes())).collect::<Result<_, _>>()?,
+    })
+}
+
+fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|ns| ns.typ() == t))
+}
+
+/// Bounding set, user switch, the other capability sets, no_new_privs.
+fn set_privileges(process: &Process) -> Result<(), Failure> {
+    let keepcaps = |on: libc::c_ulong| {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on, 0, 0, 0) } != 0 {
+            return Err(Failure::Other(format!("prctl(PR_SET_KEEPCAPS): {}", nix::Error::last())));
+        }
+        Ok(())
+    };
+    if let Some(caps) = process.capabilities() {
+        capabilities::drop_bounding(caps)?;
+    }
+    keepcaps(1)?;
+    identity::switch_user(process.user())?;
+    keepcaps(0)?;
+    match process.capabilities() {
+        Some(caps) => capabilities::apply(caps)?,
+        None => capabilities::apply(&Default::default())?,
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(Failure::Other(format!("prctl(PR_SET_NO_NEW_PRIVS): {}", nix::Error::last())));
+        }
+    }
+    Ok(())
+}
+
+/// `process.env`, plus `HOME` from the container's passwd when it is not set.
+fn environment(process: &Process) -> Vec<String> {
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", identity::home_of(process.user().uid())));
+    }
+    env
+}
+
+/// Resolves `arg0` like execvp does, with the container's `PATH`; the error
+/// text is runc's.
+fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
+    let check = |p: &Path| -> Result<(), String> {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+            Ok(_) => Err(format!("exec: {arg0:?}: permission denied")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("exec: {arg0:?}: stat {arg0}: no such file or directory")),
+            Err(e) => Err(format!("exec: {arg0:?}: {e}")),
+        }
+    };
+    if arg0.contains('/') {
+        return check(Path::new(arg0)).map(|()| PathBuf::from(arg0));
+    }
+    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
+    let mut denied = None;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(arg0);
+        match check(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.ends_with("permission denied") => denied = Some(e),
+            Err(_) => {}
+        }
+    }
+    Err(denied.unwrap_or_else(|| format!("exec: {arg0:?}: executable file not found in $PATH")))
+}
+
+/// Joins a fresh session keyring named after the container, so containers do
+/// not share the host's keys.
+fn join_session_keyring(id: &str) -> Result<(), String> {
+    let name = CString::new(format!("_ses.{id}")).map_err(|e| e.to_string())?;
+    // SAFETY: keyctl with a valid NUL-terminated name.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, libc::KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    match r {
+        // Kernels without keyrings, or a keyring quota reached, are not fatal (runc).
+        -1 if matches!(nix::Error::last(), nix::Error::ENOSYS | nix::Error::EDQUOT) => Ok(()),
+        -1 => Err(format!("cannot join session keyring: {}", nix::Error::last())),
+        _ => Ok(()),
+    }
+}
+
+fn set_domainname(name: &str) -> Result<(), String> {
+    // SAFETY: pointer and length of a live string.
+    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
+        return Err(format!("setdomainname: {}", nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// Leaves only 0, 1, 2 and the `preserve_fds` after them open across exec:
+/// everything else of the runtime's is marked close-on-exec.
+fn close_fds_on_exec(preserve_fds: u32) -> nix::Result<()> {
+    let first_closed = 3 + preserve_fds;
+    for fd in 3..first_closed {
+        nix::fcntl::fcntl(fd as i32, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+    }
+    // SAFETY: close_range only changes fd flags.
+    if unsafe { libc::close_range(first_closed, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) } != 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}
+
+/// The container starts with default signal dispositions and nothing blocked
+/// (the runtime ignores SIGPIPE, which would otherwise be inherited).
+fn reset_signals() {
+    for sig in Signal::iterator() {
+        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+            // SAFETY: installing the default disposition.
+            let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+        }
+    }
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+

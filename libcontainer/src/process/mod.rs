@@ -1,0 +1,81 @@
+//! The container's init process: cloned by the runtime into its new
+//! namespaces, set up in [`init`], and synchronised over a [`channel`].
+
+mod channel;
+mod clone;
+mod init;
+mod namespaces;
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+pub(crate) use channel::Message;
+
+/// Starting the init failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("{context}: {source}")]
+    Sys {
+        context: &'static str,
+        source: nix::Error,
+    },
+    /// The init reported an error during setup.
+    #[error("unable to start container process: {0}")]
+    InitFailed(String),
+    /// `process.args[0]` does not exist in the container.
+    #[error("unable to start container process: {0}")]
+    ExecNotFound(String),
+    #[error("container init exited before it was ready")]
+    InitDied,
+    #[error("unexpected message on the sync channel")]
+    Protocol,
+}
+
+impl ProcessError {
+    pub(crate) fn sys(context: &'static str) -> impl FnOnce(nix::Error) -> Self {
+        move |source| Self::Sys { context, source }
+    }
+}
+
+/// Everything the init needs, prepared by the parent before the clone.
+pub(crate) struct InitConfig {
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+    pub bundle: PathBuf,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub id: String,
+    /// Connected `--console-socket`, when `process.terminal` is set.
+    pub console: Option<OwnedFd>,
+    /// `O_PATH` handle of the exec fifo.
+    pub exec_fifo: OwnedFd,
+}
+
+/// Clones the init into its namespaces and waits until it is set up and
+/// blocked on the exec fifo. On error the init has exited and been reaped.
+pub(crate) fn spawn_init(cfg: &InitConfig) -> Result<Pid, ProcessError> {
+    let plan = namespaces::Plan::new(&cfg.spec)?;
+    let (parent, child) = channel::pair()?;
+    let (mut parent, mut child) = (Some(parent), Some(child));
+    // Only the cloned child runs the closure; the parent keeps both ends until here.
+    let pid = plan.clone_with(|| {
+        parent.take();
+        init::run(cfg, &plan, child.take().expect("child end"))
+    })?;
+    drop(child);
+    let parent = parent.expect("parent end");
+    let outcome = match parent.recv() {
+        Ok(Some(Message::Ready)) => return Ok(pid),
+        Ok(Some(Message::Failed(text))) => ProcessError::InitFailed(text),
+        Ok(Some(Message::NotFound(text))) => ProcessError::ExecNotFound(text),
+        Ok(None) => ProcessError::InitDied,
+        Err(e) => e,
+    };
+    let _ = waitpid(pid, None);
+    Err(outcome)
+}

@@ -1,0 +1,145 @@
+//! Building the container's filesystem view: the rootfs bind, the `mounts`
+//! entries, `/dev`, pivot_root, then masked and read-only paths.
+
+mod cgroup_mount;
+mod devices;
+mod mounts;
+mod options;
+mod paths;
+mod pivot;
+mod safe_path;
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Spec;
+
+use safe_path::Root;
+
+const NONE: Option<&str> = None;
+
+/// A step of the filesystem setup that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("cannot {op} {}: {source}", path.display())]
+    At {
+        op: &'static str,
+        path: PathBuf,
+        source: nix::Error,
+    },
+    #[error("/dev/null in the container is not the null device")]
+    NotDevNull,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RootfsError {
+    pub(crate) fn at(op: &'static str, path: &Path) -> impl FnOnce(nix::Error) -> Self {
+        let path = path.to_owned();
+        move |source| Self::At { op, path, source }
+    }
+}
+
+/// What the mount setup needs besides the spec.
+pub(crate) struct RootfsConfig<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub no_pivot: bool,
+    pub cgroupns: bool,
+}
+
+/// Everything up to and including pivot_root; runs in the init's new mount namespace.
+pub(crate) fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
+    let linux = cfg.spec.linux().as_ref();
+    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        Some(p) => Some(
+            options::rootfs_propagation(p)
+                .ok_or_else(|| RootfsError::Invalid(format!("unknown rootfsPropagation {p:?}")))?,
+        ),
+        None => None,
+    };
+    // Nothing mounted from here on may propagate back to the host.
+    let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(NONE, "/", NONE, flags, NONE).map_err(RootfsError::at("set propagation of", Path::new("/")))?;
+    if flags.contains(MsFlags::MS_SHARED) {
+        // pivot_root refuses a shared parent mount.
+        make_parent_private(cfg.rootfs)?;
+    }
+    mount(Some(cfg.rootfs), cfg.rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .map_err(RootfsError::at("bind mount rootfs", cfg.rootfs))?;
+
+    let root = Root::open(cfg.rootfs)?;
+    let mut dev_bound = false;
+    for m in cfg.spec.mounts().as_deref().unwrap_or_default() {
+        mounts::mount_entry(&root, m, cfg.bundle, cfg.cgroupns)?;
+        dev_bound |= m.destination() == Path::new("/dev")
+            && m.options().as_deref().unwrap_or_default().iter().any(|o| o == "bind" || o == "rbind");
+    }
+    if !dev_bound {
+        let extra = linux.and_then(|l| l.devices().as_deref()).unwrap_or_default();
+        devices::create_devices(&root, extra)?;
+        devices::create_links(&root)?;
+    }
+    tracing::debug!(rootfs = %root.path().display(), "mounts done");
+    if cfg.no_pivot {
+        pivot::move_root(cfg.rootfs)?;
+    } else {
+        pivot::pivot(cfg.rootfs)?;
+    }
+    if let Some(p) = propagation {
+        mount(NONE, "/", NONE, p, NONE).map_err(RootfsError::at("set propagation of", Path::new("/")))?;
+    }
+    Ok(())
+}
+
+/// After pivot_root: sysctls, then read-only and masked paths, then the
+/// read-only root (sysctls first, since `/proc/sys` is usually read-only).
+pub(crate) fn finalize(spec: &Spec) -> Result<(), RootfsError> {
+    let Some(linux) = spec.linux() else { return Ok(()) };
+    if let Some(sysctl) = linux.sysctl() {
+        for (key, value) in sysctl {
+            write_sysctl(key, value)?;
+        }
+    }
+    for p in linux.readonly_paths().as_deref().unwrap_or_default() {
+        paths::make_readonly(Path::new(p))?;
+    }
+    let masked = linux.masked_paths().as_deref().unwrap_or_default();
+    if !masked.is_empty() {
+        let dev_null = paths::open_dev_null()?;
+        for p in masked {
+            paths::mask(Path::new(p), &dev_null)?;
+        }
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        paths::remount_readonly(Path::new("/"))?;
+    }
+    Ok(())
+}
+
+fn write_sysctl(key: &str, value: &str) -> Result<(), RootfsError> {
+    if key.split('.').any(|part| part.is_empty() || part == "..") || key.contains('/') {
+        return Err(RootfsError::Invalid(format!("invalid sysctl key {key:?}")));
+    }
+    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+    std::fs::write(&path, value).map_err(|e| {
+        RootfsError::at("write sysctl", &path)(nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    })
+}
+
+/// Makes the mount holding `rootfs`'s parent directory private.
+fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| RootfsError::Invalid(format!("read /proc/self/mountinfo: {e}")))?;
+    let parent = rootfs.parent().unwrap_or(Path::new("/"));
+    let mount_point = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(Path::new)
+        .filter(|mp| parent.starts_with(mp))
+        .max_by_key(|mp| mp.as_os_str().len())
+        .unwrap_or(Path::new("/"));
+    mount(NONE, mount_point, NONE, MsFlags::MS_PRIVATE, NONE)
+        .map_err(RootfsError::at("make private", mount_point))
+}

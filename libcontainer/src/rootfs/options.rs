@@ -1,0 +1,150 @@
+//! Parsing `mounts[].options` into mount(2) flags the way runc does.
+
+use nix::mount::MsFlags;
+
+/// The options of one mount entry, split by how they are applied.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct MountOptions {
+    /// Flags for the mount (or bind remount) itself.
+    pub flags: MsFlags,
+    /// Flags explicitly cleared (e.g. `rw`, `suid`), kept to override inherited ones.
+    pub cleared: MsFlags,
+    /// Propagation changes, applied one by one after mounting.
+    pub propagation: Vec<MsFlags>,
+    /// Whether this is a bind mount (`bind` or `rbind`).
+    pub bind: bool,
+    /// Whether the bind is recursive (`rbind`).
+    pub recursive: bool,
+    /// Everything else, passed to the filesystem as its data string.
+    pub data: String,
+}
+
+impl MountOptions {
+    fn empty() -> Self {
+        Self {
+            flags: MsFlags::empty(),
+            cleared: MsFlags::empty(),
+            propagation: Vec::new(),
+            bind: false,
+            recursive: false,
+            data: String::new(),
+        }
+    }
+
+    pub fn parse<S: AsRef<str>>(options: &[S]) -> Self {
+        let mut o = Self::empty();
+        let mut data = Vec::new();
+        for opt in options {
+            let opt = opt.as_ref();
+            if let Some((set, flag)) = flag_of(opt) {
+                if set {
+                    o.flags |= flag;
+                    o.cleared -= flag;
+                } else {
+                    o.flags -= flag;
+                    o.cleared |= flag;
+                }
+            } else if let Some(p) = propagation_of(opt) {
+                o.propagation.push(p);
+            } else if opt == "bind" {
+                o.bind = true;
+            } else if opt == "rbind" {
+                o.bind = true;
+                o.recursive = true;
+            } else if !opt.is_empty() && !is_ignored(opt) {
+                data.push(opt);
+            }
+        }
+        o.data = data.join(",");
+        o
+    }
+}
+
+/// `(true, flag)` for an option that sets a flag, `(false, flag)` for one that clears it.
+fn flag_of(opt: &str) -> Option<(bool, MsFlags)> {
+    use MsFlags as F;
+    Some(match opt {
+        "defaults" => (true, F::empty()),
+        "ro" => (true, F::MS_RDONLY),
+        "rw" => (false, F::MS_RDONLY),
+        "nosuid" => (true, F::MS_NOSUID),
+        "suid" => (false, F::MS_NOSUID),
+        "nodev" => (true, F::MS_NODEV),
+        "dev" => (false, F::MS_NODEV),
+        "noexec" => (true, F::MS_NOEXEC),
+        "exec" => (false, F::MS_NOEXEC),
+        "sync" => (true, F::MS_SYNCHRONOUS),
+        "async" => (false, F::MS_SYNCHRONOUS),
+        "dirsync" => (true, F::MS_DIRSYNC),
+        "remount" => (true, F::MS_REMOUNT),
+        "mand" => (true, F::MS_MANDLOCK),
+        "nomand" => (false, F::MS_MANDLOCK),
+        "noatime" => (true, F::MS_NOATIME),
+        "atime" => (false, F::MS_NOATIME),
+        "nodiratime" => (true, F::MS_NODIRATIME),
+        "diratime" => (false, F::MS_NODIRATIME),
+        "relatime" => (true, F::MS_RELATIME),
+        "norelatime" => (false, F::MS_RELATIME),
+        "strictatime" => (true, F::MS_STRICTATIME),
+        "nostrictatime" => (false, F::MS_STRICTATIME),
+        "lazytime" => (true, F::MS_LAZYTIME),
+        "nolazytime" => (false, F::MS_LAZYTIME),
+        "iversion" => (true, F::MS_I_VERSION),
+        "noiversion" => (false, F::MS_I_VERSION),
+        "silent" => (true, F::MS_SILENT),
+        "loud" => (false, F::MS_SILENT),
+        _ => return None,
+    })
+}
+
+fn propagation_of(opt: &str) -> Option<MsFlags> {
+    use MsFlags as F;
+    Some(match opt {
+        "private" => F::MS_PRIVATE,
+        "rprivate" => F::MS_PRIVATE | F::MS_REC,
+        "shared" => F::MS_SHARED,
+        "rshared" => F::MS_SHARED | F::MS_REC,
+        "slave" => F::MS_SLAVE,
+        "rslave" => F::MS_SLAVE | F::MS_REC,
+        "unbindable" => F::MS_UNBINDABLE,
+        "runbindable" => F::MS_UNBINDABLE | F::MS_REC,
+        _ => return None,
+    })
+}
+
+/// Options runc accepts that mean nothing to mount(2) here.
+fn is_ignored(opt: &str) -> bool {
+    matches!(opt, "tmpcopyup" | "nofollow" | "auto" | "noauto" | "user" | "nouser")
+}
+
+/// Parses a `rootfsPropagation` value.
+pub(crate) fn rootfs_propagation(value: &str) -> Option<MsFlags> {
+    propagation_of(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_flags_propagation_and_data() {
+        let o = MountOptions::parse(&[
+            "nosuid", "noexec", "rbind", "ro", "rslave", "mode=755", "size=65536k", "shared",
+        ]);
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY);
+        assert!(o.bind && o.recursive);
+        assert_eq!(
+            o.propagation,
+            vec![MsFlags::MS_SLAVE | MsFlags::MS_REC, MsFlags::MS_SHARED]
+        );
+        assert_eq!(o.data, "mode=755,size=65536k");
+    }
+
+    #[test]
+    fn later_options_override_earlier_ones() {
+        let o = MountOptions::parse(&["ro", "rw", "noexec", "exec", "relatime"]);
+        assert_eq!(o.flags, MsFlags::MS_RELATIME);
+        assert!(o.cleared.contains(MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC));
+        assert!(!o.bind);
+    }
+}

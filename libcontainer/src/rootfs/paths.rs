@@ -1,0 +1,87 @@
+//! Masked and read-only paths, and the read-only root, applied after pivot_root.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{fstat, major, minor, Mode, SFlag};
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+
+use super::safe_path::fd_path;
+use super::RootfsError;
+
+const NONE: Option<&str> = None;
+
+fn open_nofollow(path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+    let fd = open(path, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+    // SAFETY: freshly opened, owned by nobody else.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// Opens the container's `/dev/null` and checks that it really is the null
+/// device, so masking never binds an attacker-controlled file over a path
+/// (CVE-2025-52565).
+pub(crate) fn open_dev_null() -> Result<OwnedFd, RootfsError> {
+    let path = Path::new("/dev/null");
+    let fd = open_nofollow(path, OFlag::O_PATH).map_err(RootfsError::at("open", path))?;
+    let st = fstat(fd.as_raw_fd()).map_err(RootfsError::at("stat", path))?;
+    let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    if !is_char || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3 {
+        return Err(RootfsError::NotDevNull);
+    }
+    Ok(fd)
+}
+
+/// Hides `path`: files get `/dev/null` bound over them, directories an empty
+/// read-only tmpfs. Missing paths are skipped.
+pub(crate) fn mask(path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsError> {
+    let target = match open_nofollow(path, OFlag::O_PATH) {
+        Ok(fd) => fd,
+        Err(nix::Error::ENOENT) => return Ok(()),
+        Err(e) => return Err(RootfsError::at("open masked path", path)(e)),
+    };
+    let st = fstat(target.as_raw_fd()).map_err(RootfsError::at("stat", path))?;
+    let target_path = fd_path(&target);
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
+        mount(Some("tmpfs"), target_path.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("nr_inodes=1"))
+    } else {
+        mount(Some(fd_path(dev_null).as_str()), target_path.as_str(), NONE, MsFlags::MS_BIND, NONE)
+    }
+    .map_err(RootfsError::at("mask", path))
+}
+
+/// Makes `path` read-only with a recursive bind onto itself and a read-only
+/// remount that keeps its other flags. Missing paths are skipped.
+pub(crate) fn make_readonly(path: &Path) -> Result<(), RootfsError> {
+    let target = match open_nofollow(path, OFlag::O_PATH) {
+        Ok(fd) => fd,
+        Err(nix::Error::ENOENT) => return Ok(()),
+        Err(e) => return Err(RootfsError::at("open read-only path", path)(e)),
+    };
+    let p = fd_path(&target);
+    mount(Some(p.as_str()), p.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .map_err(RootfsError::at("bind", path))?;
+    remount_readonly(path)
+}
+
+/// Remounts the mount at `path` read-only, keeping nosuid/nodev/noexec and
+/// the atime flags it already has.
+pub(crate) fn remount_readonly(path: &Path) -> Result<(), RootfsError> {
+    let mounted = open_nofollow(path, OFlag::O_PATH).map_err(RootfsError::at("open", path))?;
+    let have = fstatvfs(&mounted).map_err(RootfsError::at("statfs", path))?.flags();
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    for (st, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if have.contains(st) {
+            flags |= ms;
+        }
+    }
+    mount(NONE, fd_path(&mounted).as_str(), NONE, flags, NONE).map_err(RootfsError::at("remount read-only", path))
+}

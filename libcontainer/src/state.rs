@@ -1,0 +1,259 @@
+//! The state store: one directory per container under the state root, holding
+//! `state.json` and, until `start`, the `exec.fifo` the init blocks on.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Name of the fifo whose presence marks a created-but-not-started container.
+pub const EXEC_FIFO: &str = "exec.fifo";
+const STATE_FILE: &str = "state.json";
+
+/// A state file that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot access state {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("corrupt state {}: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// Lifecycle status as the runtime spec (and runc) name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Creating => "creating",
+            Self::Created => "created",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Stopped => "stopped",
+        })
+    }
+}
+
+/// The container's state in runc's JSON shape (what `hull state` prints).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    /// Host pid of the container's init; 0 once stopped.
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// Creation time, RFC 3339 with nanoseconds in UTC.
+    pub created: String,
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+}
+
+/// What is persisted: the public state plus what the runtime needs later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    #[serde(flatten)]
+    pub state: State,
+    /// Start time of the init (clock ticks since boot), so a recycled pid is
+    /// never mistaken for the container.
+    pub init_start_time: u64,
+}
+
+impl Record {
+    /// Reads `<dir>/state.json`.
+    pub fn load(dir: &Path) -> Result<Self, StateError> {
+        let path = dir.join(STATE_FILE);
+        let bytes = fs::read(&path).map_err(|source| StateError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
+    }
+
+    /// Writes `<dir>/state.json` atomically (temporary file + rename).
+    pub fn save(&self, dir: &Path) -> Result<(), StateError> {
+        let path = dir.join(STATE_FILE);
+        let tmp = dir.join(".state.json.tmp");
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        let json = serde_json::to_vec(self).expect("state serializes");
+        let mut f = fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&json).map_err(io)?;
+        fs::rename(&tmp, &path).map_err(io)
+    }
+
+    /// Derives the live status the way runc does: stopped if the init is gone
+    /// (or its pid now belongs to another process, or it is a zombie), created
+    /// while the exec fifo exists, running otherwise.
+    pub fn current_status(&self, dir: &Path) -> Status {
+        if self.state.pid <= 0 {
+            return Status::Stopped;
+        }
+        match proc_stat(self.state.pid) {
+            Some((state, start)) if start == self.init_start_time && state != 'Z' && state != 'X' => {}
+            _ => return Status::Stopped,
+        }
+        if dir.join(EXEC_FIFO).exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
+    }
+}
+
+/// Reads the state letter and start time (field 22) of `/proc/<pid>/stat`.
+pub(crate) fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Creates the state root if needed (mode 0700) and the container's directory,
+/// failing with [`crate::Error::Exists`] if it is already there.
+pub(crate) fn create_dir(root: &Path, id: &str) -> crate::Result<PathBuf> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(crate::Error::io(root))?;
+    let dir = root.join(id);
+    match fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(crate::Error::Exists(id.to_owned()))
+        }
+        Err(e) => Err(crate::Error::io(&dir)(e)),
+    }
+}
+
+/// Formats a time as RFC 3339 with nanoseconds in UTC, as Go's `time.RFC3339Nano`
+/// would print it (trailing zeros of the fraction dropped).
+pub fn rfc3339_nanos(t: std::time::SystemTime) -> String {
+    let d = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, sod) = (secs / 86_400, secs % 86_400);
+    let (y, m, day) = civil_from_days(days as i64);
+    let mut out = format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    );
+    let nanos = d.subsec_nanos();
+    if nanos != 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn formats_times_like_go() {
+        let t = UNIX_EPOCH + Duration::new(1_795_410_286, 123_456_700);
+        assert_eq!(rfc3339_nanos(t), "2026-11-23T05:04:46.1234567Z");
+        assert_eq!(rfc3339_nanos(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339_nanos(leap), "2000-02-29T00:00:00Z");
+    }
+
+    fn record() -> Record {
+        Record {
+            state: State {
+                oci_version: "1.0.2".into(),
+                id: "t".into(),
+                pid: 42,
+                status: Status::Created,
+                bundle: "/b".into(),
+                rootfs: "/b/rootfs".into(),
+                created: "2026-11-23T05:04:46Z".into(),
+                owner: String::new(),
+                annotations: HashMap::new(),
+            },
+            init_start_time: 7,
+        }
+    }
+
+    #[test]
+    fn state_json_has_runc_field_names() {
+        let v = serde_json::to_value(&record().state).unwrap();
+        let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        for k in ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"] {
+            assert!(keys.contains(&k.to_string()), "{k} missing in {keys:?}");
+        }
+        assert!(!keys.contains(&"annotations".to_string()));
+        assert_eq!(v["status"], "created");
+    }
+
+    #[test]
+    fn record_round_trips_through_disk() {
+        let dir = std::env::temp_dir().join(format!("hull-unit-state-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let r = record();
+        r.save(&dir).unwrap();
+        assert_eq!(Record::load(&dir).unwrap(), r);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn status_is_stopped_for_dead_or_recycled_pid() {
+        let dir = std::env::temp_dir();
+        let mut r = record();
+        r.state.pid = 0;
+        assert_eq!(r.current_status(&dir), Status::Stopped);
+        // Our own pid is alive, but with another start time it is not the container.
+        r.state.pid = std::process::id() as i32;
+        r.init_start_time = u64::MAX;
+        assert_eq!(r.current_status(&dir), Status::Stopped);
+        r.init_start_time = proc_stat(r.state.pid).unwrap().1;
+        assert_eq!(r.current_status(&dir), Status::Running);
+    }
+}
