@@ -11,11 +11,11 @@ use nix::unistd::Pid;
 
 use crate::container::{Container, DEFAULT_ROOT};
 use crate::error::{Error, Result};
+use crate::exec_fifo;
 use crate::id::validate_id;
 use crate::process::{spawn_init, InitConfig};
 use crate::spec::{Bundle, SpecError};
 use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status, EXEC_FIFO};
-use crate::exec_fifo;
 
 /// Builds a container from an OCI bundle: `ContainerBuilder::new(id, bundle)`,
 /// optional settings, then [`ContainerBuilder::create`].
@@ -89,18 +89,31 @@ impl ContainerBuilder {
     pub fn create(self) -> Result<Container> {
         validate_id(&self.id)?;
         let bundle = Bundle::load(&self.bundle)?;
-        let terminal = bundle.spec.process().as_ref().is_some_and(|p| p.terminal().unwrap_or(false));
+        let terminal = bundle
+            .spec
+            .process()
+            .as_ref()
+            .is_some_and(|p| p.terminal().unwrap_or(false));
         match (terminal, &self.console_socket) {
             (true, None) => {
-                return Err(SpecError::Invalid("process.terminal is set but no console socket was given".into()).into())
+                return Err(SpecError::Invalid(
+                    "process.terminal is set but no console socket was given".into(),
+                )
+                .into())
             }
             (false, Some(_)) => {
-                return Err(SpecError::Invalid("a console socket was given but process.terminal is not set".into()).into())
+                return Err(SpecError::Invalid(
+                    "a console socket was given but process.terminal is not set".into(),
+                )
+                .into())
             }
             _ => {}
         }
         let dir = state::create_dir(&self.root, &self.id)?;
-        let mut guard = Cleanup { dir: Some(dir.clone()), pid: None };
+        let mut guard = Cleanup {
+            dir: Some(dir.clone()),
+            pid: None,
+        };
         let container = self.create_in(&dir, bundle, &mut guard)?;
         guard.dir = None;
         guard.pid = None;
@@ -111,7 +124,9 @@ impl ContainerBuilder {
         let fifo = dir.join(EXEC_FIFO);
         exec_fifo::create(&fifo)?;
         let console = match &self.console_socket {
-            Some(path) => Some(OwnedFd::from(UnixStream::connect(path).map_err(Error::io(path))?)),
+            Some(path) => Some(OwnedFd::from(
+                UnixStream::connect(path).map_err(Error::io(path))?,
+            )),
             None => None,
         };
         let cfg = InitConfig {
@@ -127,7 +142,9 @@ impl ContainerBuilder {
         };
         let pid = spawn_init(&cfg)?;
         guard.pid = Some(pid);
-        let start_time = proc_stat(pid.as_raw()).ok_or(Error::Process(crate::ProcessError::InitDied))?.1;
+        let start_time = proc_stat(pid.as_raw())
+            .ok_or(Error::Process(crate::ProcessError::InitDied))?
+            .1;
         let record = Record {
             state: State {
                 oci_version: cfg.spec.version().clone(),
@@ -138,7 +155,13 @@ impl ContainerBuilder {
                 rootfs: bundle.rootfs,
                 created: rfc3339_nanos(std::time::SystemTime::now()),
                 owner: String::new(),
-                annotations: cfg.spec.annotations().clone().unwrap_or_default(),
+                annotations: cfg
+                    .spec
+                    .annotations()
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
             },
             init_start_time: start_time,
         };
@@ -153,7 +176,9 @@ impl ContainerBuilder {
 /// Writes `pid` (no newline, like runc) through a temporary file and a rename,
 /// so a reader never sees a partial file.
 fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
-    let name = path.file_name().ok_or_else(|| Error::io(path)(std::io::ErrorKind::InvalidInput.into()))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::io(path)(std::io::ErrorKind::InvalidInput.into()))?;
     let tmp = path.with_file_name(format!(".{}", name.to_string_lossy()));
     let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
     write!(f, "{pid}").map_err(Error::io(&tmp))?;

@@ -48,7 +48,8 @@ pub(crate) fn apply(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
         (CapSet::Effective, "effective", caps.effective()),
         (CapSet::Permitted, "permitted", caps.permitted()),
     ] {
-        caps::set(None, set, &convert(wanted)).map_err(|source| CapabilityError { set: name, source })?;
+        caps::set(None, set, &convert(wanted))
+            .map_err(|source| CapabilityError { set: name, source })?;
     }
     if caps::runtime::ambient_set_supported().is_ok() {
         caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError {

@@ -25,7 +25,8 @@ fn err(context: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
 /// Opens a new pty (the container's `/dev/ptmx`), sends its master over
 /// `socket`, and makes the slave the controlling terminal and stdio.
 pub(crate) fn setup(socket: &OwnedFd) -> Result<(), ConsoleError> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(err("open /dev/ptmx"))?;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(err("open /dev/ptmx"))?;
     grantpt(&master).map_err(err("grantpt"))?;
     unlockpt(&master).map_err(err("unlockpt"))?;
     let name = ptsname_r(&master).map_err(err("ptsname"))?;
@@ -39,7 +40,12 @@ pub(crate) fn setup(socket: &OwnedFd) -> Result<(), ConsoleError> {
     )
     .map_err(err("send pty master to console socket"))?;
     drop(master);
-    let slave = open(name.as_str(), OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(err("open pty slave"))?;
+    let slave = open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(err("open pty slave"))?;
     for target in 0..3 {
         dup2(slave, target).map_err(err("dup pty slave"))?;
     }

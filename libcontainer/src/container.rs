@@ -8,9 +8,9 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result, WrongStatus};
+use crate::exec_fifo;
 use crate::id::validate_id;
 use crate::state::{Record, State, Status, EXEC_FIFO};
-use crate::exec_fifo;
 
 /// Default state root, as `/run/runc` is runc's.
 pub const DEFAULT_ROOT: &str = "/run/hull";
@@ -84,7 +84,9 @@ impl Container {
             Status::Created => {}
             Status::Stopped => return Err(Error::WrongStatus(WrongStatus::StartStopped)),
             Status::Paused => return Err(Error::WrongStatus(WrongStatus::StartPaused)),
-            Status::Running | Status::Creating => return Err(Error::WrongStatus(WrongStatus::StartRunning)),
+            Status::Running | Status::Creating => {
+                return Err(Error::WrongStatus(WrongStatus::StartRunning))
+            }
         }
         let fifo = self.dir.join(EXEC_FIFO);
         exec_fifo::release(&fifo, || self.status() != Status::Stopped)?;
@@ -93,7 +95,9 @@ impl Container {
 
     /// Sends `signal` to the init.
     pub fn kill(&self, signal: Signal) -> Result<()> {
-        let pid = self.pid().ok_or(Error::WrongStatus(WrongStatus::NotRunning))?;
+        let pid = self
+            .pid()
+            .ok_or(Error::WrongStatus(WrongStatus::NotRunning))?;
         kill(pid, signal).map_err(Error::sys("unable to signal init"))
     }
 
@@ -152,7 +156,9 @@ impl Container {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.status() != Status::Stopped {
             if Instant::now() > deadline {
-                return Err(Error::sys("init did not die after SIGKILL")(nix::Error::ETIMEDOUT));
+                return Err(Error::sys("init did not die after SIGKILL")(
+                    nix::Error::ETIMEDOUT,
+                ));
             }
             std::thread::sleep(Duration::from_micros(200));
             let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));

@@ -11,10 +11,10 @@ use crate::state::{StateError, Status};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The container id is not acceptable (empty, `.`, `..`, `/`, or odd characters).
-    #[error("invalid container id {id:?}: {reason}")]
+    #[error("invalid container ID format: {id:?} ({reason})")]
     InvalidId { id: String, reason: &'static str },
     /// `create` was asked for an id that is already in use.
-    #[error("container with id exists: {0}")]
+    #[error("container with given ID already exists: {0}")]
     Exists(String),
     /// No container with this id exists under the state root.
     #[error("container does not exist")]
@@ -32,10 +32,7 @@ pub enum Error {
     Rootfs(#[from] RootfsError),
     /// A system call made on the runtime side failed.
     #[error("{context}: {source}")]
-    Sys {
-        context: String,
-        source: nix::Error,
-    },
+    Sys { context: String, source: nix::Error },
     /// A file the runtime owns could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -59,7 +56,7 @@ impl std::fmt::Display for WrongStatus {
         match self {
             Self::StartRunning => f.write_str("cannot start an already running container"),
             Self::StartStopped => f.write_str("cannot start a container that has stopped"),
-            Self::StartPaused => f.write_str("cannot start an already paused container"),
+            Self::StartPaused => f.write_str("cannot start a container in the paused state"),
             Self::DeleteNotStopped { id, status } => write!(
                 f,
                 "cannot delete container {id} that is not stopped: {status}"

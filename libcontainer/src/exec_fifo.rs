@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 
 /// Creates the fifo at `path`.
 pub(crate) fn create(path: &Path) -> Result<()> {
-    mkfifo(path, Mode::from_bits_truncate(0o622)).map_err(Error::sys(format!("mkfifo {}", path.display())))
+    mkfifo(path, Mode::from_bits_truncate(0o622))
+        .map_err(Error::sys(format!("mkfifo {}", path.display())))
 }
 
 /// Opens the fifo as an `O_PATH` handle the init keeps across pivot_root.
@@ -28,7 +29,11 @@ pub(crate) fn open_handle(path: &Path) -> Result<OwnedFd> {
 /// In the init: blocks until `start` reads, then returns.
 pub(crate) fn wait_for_start(handle: &OwnedFd) -> nix::Result<()> {
     let path = format!("/proc/self/fd/{}", handle.as_raw_fd());
-    let fd = open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = open(
+        path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     let r = write(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, b"0");
     let _ = nix::unistd::close(fd);
     r.map(drop)
@@ -37,14 +42,24 @@ pub(crate) fn wait_for_start(handle: &OwnedFd) -> nix::Result<()> {
 /// In `start`: releases the init blocked on the fifo, giving up if `alive`
 /// says the init is gone.
 pub(crate) fn release(path: &Path, alive: impl Fn() -> bool) -> Result<()> {
-    let fd = open(path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(Error::sys(format!("open {}", path.display())))?;
+    let fd = open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(Error::sys(format!("open {}", path.display())))?;
     // SAFETY: freshly opened and owned here.
     let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
     let step = Duration::from_millis(50);
     loop {
-        let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&fd), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::try_from(step).unwrap_or(PollTimeout::NONE)) {
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&fd),
+            PollFlags::POLLIN,
+        )];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(step).unwrap_or(PollTimeout::NONE),
+        ) {
             Ok(0) | Err(nix::Error::EINTR) => {}
             Ok(_) => {
                 let mut buf = [0u8; 1];

@@ -12,7 +12,7 @@ pub fn validate_id(id: &str) -> Result<()> {
         })
     };
     if id.is_empty() {
-        return reject("must not be empty");
+        return reject("container id cannot be empty");
     }
     if id == "." || id == ".." {
         return reject("must not be . or ..");

@@ -12,7 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 
 /// Seals that make a memfd immutable.
-const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+const SEALS: libc::c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
 /// Copying or re-executing the runtime failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,8 @@ pub fn ensure_sealed() -> Result<(), SealError> {
     let mut exe = File::open("/proc/self/exe").map_err(err("open /proc/self/exe"))?;
     let name = CString::new("hull").expect("no NUL");
     // SAFETY: memfd_create with a valid name; the fd is owned by `memfd` below.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(err("memfd_create")(std::io::Error::last_os_error()));
     }
@@ -68,8 +70,16 @@ pub fn ensure_sealed() -> Result<(), SealError> {
             CString::new(kv).expect("environ has no NUL")
         })
         .collect();
-    let argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).chain(Some(std::ptr::null())).collect();
-    let envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).chain(Some(std::ptr::null())).collect();
+    let argv: Vec<*const libc::c_char> = args
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(Some(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = env
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(Some(std::ptr::null()))
+        .collect();
     // SAFETY: NULL-terminated arrays of pointers into live CStrings.
     unsafe { libc::fexecve(fd, argv.as_ptr(), envp.as_ptr()) };
     Err(err("fexecve")(std::io::Error::last_os_error()))

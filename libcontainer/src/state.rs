@@ -1,7 +1,7 @@
 //! The state store: one directory per container under the state root, holding
 //! `state.json` and, until `start`, the `exec.fifo` the init blocks on.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
@@ -64,9 +64,9 @@ pub struct State {
     pub rootfs: PathBuf,
     /// Creation time, RFC 3339 with nanoseconds in UTC.
     pub created: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     pub owner: String,
-    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
-    pub annotations: HashMap<String, String>,
 }
 
 /// What is persisted: the public state plus what the runtime needs later.
@@ -112,7 +112,8 @@ impl Record {
             return Status::Stopped;
         }
         match proc_stat(self.state.pid) {
-            Some((state, start)) if start == self.init_start_time && state != 'Z' && state != 'X' => {}
+            Some((state, start))
+                if start == self.init_start_time && state != 'Z' && state != 'X' => {}
             _ => return Status::Stopped,
         }
         if dir.join(EXEC_FIFO).exists() {
@@ -155,9 +156,7 @@ pub(crate) fn create_dir(root: &Path, id: &str) -> crate::Result<PathBuf> {
 /// Formats a time as RFC 3339 with nanoseconds in UTC, as Go's `time.RFC3339Nano`
 /// would print it (trailing zeros of the fraction dropped).
 pub fn rfc3339_nanos(t: std::time::SystemTime) -> String {
-    let d = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (days, sod) = (secs / 86_400, secs % 86_400);
     let (y, m, day) = civil_from_days(days as i64);
@@ -216,7 +215,7 @@ mod tests {
                 rootfs: "/b/rootfs".into(),
                 created: "2026-11-23T05:04:46Z".into(),
                 owner: String::new(),
-                annotations: HashMap::new(),
+                annotations: BTreeMap::new(),
             },
             init_start_time: 7,
         }
@@ -226,7 +225,16 @@ mod tests {
     fn state_json_has_runc_field_names() {
         let v = serde_json::to_value(&record().state).unwrap();
         let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
-        for k in ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"] {
+        for k in [
+            "ociVersion",
+            "id",
+            "pid",
+            "status",
+            "bundle",
+            "rootfs",
+            "created",
+            "owner",
+        ] {
             assert!(keys.contains(&k.to_string()), "{k} missing in {keys:?}");
         }
         assert!(!keys.contains(&"annotations".to_string()));

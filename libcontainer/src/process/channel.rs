@@ -43,7 +43,11 @@ impl Channel {
         match msg {
             Message::Ready => buf.push(READY),
             Message::Failed(text) | Message::NotFound(text) => {
-                buf.push(if matches!(msg, Message::Failed(_)) { FAILED } else { NOT_FOUND });
+                buf.push(if matches!(msg, Message::Failed(_)) {
+                    FAILED
+                } else {
+                    NOT_FOUND
+                });
                 buf.extend_from_slice(text.as_bytes());
             }
         }
@@ -65,7 +69,9 @@ impl Channel {
             [] => None,
             [READY] => Some(Message::Ready),
             [FAILED, ref text @ ..] => Some(Message::Failed(String::from_utf8_lossy(text).into())),
-            [NOT_FOUND, ref text @ ..] => Some(Message::NotFound(String::from_utf8_lossy(text).into())),
+            [NOT_FOUND, ref text @ ..] => {
+                Some(Message::NotFound(String::from_utf8_lossy(text).into()))
+            }
             _ => return Err(ProcessError::Protocol),
         })
     }
@@ -80,7 +86,10 @@ mod tests {
         let (a, b) = pair().unwrap();
         b.send(&Message::Failed("no such file".into())).unwrap();
         b.send(&Message::Ready).unwrap();
-        assert_eq!(a.recv().unwrap(), Some(Message::Failed("no such file".into())));
+        assert_eq!(
+            a.recv().unwrap(),
+            Some(Message::Failed("no such file".into()))
+        );
         assert_eq!(a.recv().unwrap(), Some(Message::Ready));
         drop(b);
         assert_eq!(a.recv().unwrap(), None);

@@ -12,7 +12,10 @@ use super::ProcessError;
 /// The caller must be single-threaded: after a raw `clone` only the calling
 /// thread exists in the child, and a lock held by another thread (the
 /// allocator's, say) would stay locked forever.
-pub(crate) fn clone_into(flags: CloneFlags, child: impl FnOnce() -> i32) -> Result<Pid, ProcessError> {
+pub(crate) fn clone_into(
+    flags: CloneFlags,
+    child: impl FnOnce() -> i32,
+) -> Result<Pid, ProcessError> {
     let flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: a null stack makes clone behave like fork: the child continues on
     // a copy of this stack, then leaves through `_exit` without unwinding.

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{sigprocmask, signal, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, execve, sethostname, setsid};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
@@ -73,8 +73,12 @@ struct Exec {
 
 fn prepare(cfg: &InitConfig, plan: &Plan) -> Result<Exec, Failure> {
     let spec = &cfg.spec;
-    let process = spec.process().as_ref().ok_or_else(|| Failure::Other("process is missing".into()))?;
-    plan.join_existing().map_err(|e| format!("cannot join namespace: {e}"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Failure::Other("process is missing".into()))?;
+    plan.join_existing()
+        .map_err(|e| format!("cannot join namespace: {e}"))?;
     setsid().map_err(|e| format!("setsid: {e}"))?;
     if !cfg.no_new_keyring {
         join_session_keyring(&cfg.id)?;
@@ -111,12 +115,22 @@ fn prepare(cfg: &InitConfig, plan: &Plan) -> Result<Exec, Failure> {
     let path = find_executable(&args[0], &env).map_err(Failure::NotFound)?;
 
     set_privileges(process)?;
-    umask(Mode::from_bits_truncate(process.user().umask().unwrap_or(0o022)));
-    let cstr = |s: &[u8]| CString::new(s).map_err(|_| Failure::Other("NUL byte in process.args or env".into()));
+    umask(Mode::from_bits_truncate(
+        process.user().umask().unwrap_or(0o022),
+    ));
+    let cstr = |s: &[u8]| {
+        CString::new(s).map_err(|_| Failure::Other("NUL byte in process.args or env".into()))
+    };
     Ok(Exec {
         path: cstr(path.as_os_str().as_bytes())?,
-        args: args.iter().map(|a| cstr(a.as_bytes())).collect::<Result<_, _>>()?,
-        env: env.iter().map(|e| cstr(e.as_bytes())).collect::<Result<_, _>>()?,
+        args: args
+            .iter()
+            .map(|a| cstr(a.as_bytes()))
+            .collect::<Result<_, _>>()?,
+        env: env
+            .iter()
+            .map(|e| cstr(e.as_bytes()))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -132,7 +146,10 @@ fn set_privileges(process: &Process) -> Result<(), Failure> {
     let keepcaps = |on: libc::c_ulong| {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on, 0, 0, 0) } != 0 {
-            return Err(Failure::Other(format!("prctl(PR_SET_KEEPCAPS): {}", nix::Error::last())));
+            return Err(Failure::Other(format!(
+                "prctl(PR_SET_KEEPCAPS): {}",
+                nix::Error::last()
+            )));
         }
         Ok(())
     };
@@ -149,7 +166,10 @@ fn set_privileges(process: &Process) -> Result<(), Failure> {
     if process.no_new_privileges().unwrap_or(false) {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(Failure::Other(format!("prctl(PR_SET_NO_NEW_PRIVS): {}", nix::Error::last())));
+            return Err(Failure::Other(format!(
+                "prctl(PR_SET_NO_NEW_PRIVS): {}",
+                nix::Error::last()
+            )));
         }
     }
     Ok(())
@@ -171,14 +191,20 @@ fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
         match std::fs::metadata(p) {
             Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
             Ok(_) => Err(format!("exec: {arg0:?}: permission denied")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("exec: {arg0:?}: stat {arg0}: no such file or directory")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                "exec: {arg0:?}: stat {arg0}: no such file or directory"
+            )),
             Err(e) => Err(format!("exec: {arg0:?}: {e}")),
         }
     };
     if arg0.contains('/') {
         return check(Path::new(arg0)).map(|()| PathBuf::from(arg0));
     }
-    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("");
     let mut denied = None;
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
@@ -197,11 +223,20 @@ fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
 fn join_session_keyring(id: &str) -> Result<(), String> {
     let name = CString::new(format!("_ses.{id}")).map_err(|e| e.to_string())?;
     // SAFETY: keyctl with a valid NUL-terminated name.
-    let r = unsafe { libc::syscall(libc::SYS_keyctl, libc::KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            name.as_ptr(),
+        )
+    };
     match r {
         // Kernels without keyrings, or a keyring quota reached, are not fatal (runc).
         -1 if matches!(nix::Error::last(), nix::Error::ENOSYS | nix::Error::EDQUOT) => Ok(()),
-        -1 => Err(format!("cannot join session keyring: {}", nix::Error::last())),
+        -1 => Err(format!(
+            "cannot join session keyring: {}",
+            nix::Error::last()
+        )),
         _ => Ok(()),
     }
 }
@@ -219,7 +254,10 @@ fn set_domainname(name: &str) -> Result<(), String> {
 fn close_fds_on_exec(preserve_fds: u32) -> nix::Result<()> {
     let first_closed = 3 + preserve_fds;
     for fd in 3..first_closed {
-        nix::fcntl::fcntl(fd as i32, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+        nix::fcntl::fcntl(
+            fd as i32,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )?;
     }
     // SAFETY: close_range only changes fd flags.
     if unsafe { libc::close_range(first_closed, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) } != 0 {
@@ -239,4 +277,3 @@ fn reset_signals() {
     }
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
-

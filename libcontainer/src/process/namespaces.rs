@@ -39,10 +39,17 @@ impl Plan {
             new: CloneFlags::empty(),
             join: Vec::new(),
         };
-        let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_deref()).unwrap_or_default();
+        let namespaces = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or_default();
         for ns in namespaces {
             let f = flag(ns.typ());
-            if matches!(ns.typ(), LinuxNamespaceType::User | LinuxNamespaceType::Time) {
+            if matches!(
+                ns.typ(),
+                LinuxNamespaceType::User | LinuxNamespaceType::Time
+            ) {
                 return Err(ProcessError::InitFailed(format!(
                     "{:?} namespaces are not supported yet",
                     ns.typ()
@@ -51,11 +58,16 @@ impl Plan {
             match ns.path() {
                 None => plan.new |= f,
                 Some(path) => {
-                    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
-                        ProcessError::InitFailed(format!("cannot open namespace {}: {e}", path.display()))
-                    })?;
+                    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                        .map_err(|e| {
+                            ProcessError::InitFailed(format!(
+                                "cannot open namespace {}: {e}",
+                                path.display()
+                            ))
+                        })?;
                     // SAFETY: freshly opened, owned here.
-                    plan.join.push((f, unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }));
+                    plan.join
+                        .push((f, unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }));
                 }
             }
         }
@@ -70,12 +82,20 @@ impl Plan {
     /// Clones the init. A pid namespace to join is entered by the parent around
     /// the clone (setns on a pid namespace only affects later children).
     pub fn clone_with(&self, child: impl FnOnce() -> i32) -> Result<Pid, ProcessError> {
-        let pid_join = self.join.iter().find(|(f, _)| *f == CloneFlags::CLONE_NEWPID);
+        let pid_join = self
+            .join
+            .iter()
+            .find(|(f, _)| *f == CloneFlags::CLONE_NEWPID);
         let restore = match pid_join {
             Some((_, fd)) => {
-                let own = open("/proc/self/ns/pid", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(ProcessError::sys("open /proc/self/ns/pid"))?;
-                setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).map_err(ProcessError::sys("join pid namespace"))?;
+                let own = open(
+                    "/proc/self/ns/pid",
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(ProcessError::sys("open /proc/self/ns/pid"))?;
+                setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
+                    .map_err(ProcessError::sys("join pid namespace"))?;
                 // SAFETY: freshly opened, owned here.
                 Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(own) })
             }
@@ -83,7 +103,8 @@ impl Plan {
         };
         let result = clone::clone_into(self.new, child);
         if let Some(own) = restore {
-            setns(own.as_fd(), CloneFlags::CLONE_NEWPID).map_err(ProcessError::sys("return to own pid namespace"))?;
+            setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+                .map_err(ProcessError::sys("return to own pid namespace"))?;
         }
         result
     }

@@ -28,20 +28,36 @@ struct Hierarchy {
     controllers: String,
 }
 
-pub(crate) fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOptions, cgroupns: bool) -> Result<(), RootfsError> {
+pub(crate) fn mount_cgroup(
+    root: &Root,
+    dest: &Path,
+    opts: &MountOptions,
+    cgroupns: bool,
+) -> Result<(), RootfsError> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| RootfsError::Invalid(format!("read /proc/self/mountinfo: {e}")))?;
     let cgroups = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| RootfsError::Invalid(format!("read /proc/self/cgroup: {e}")))?;
     let hierarchies = parse_hierarchies(&mountinfo);
     let flags = opts.flags - MsFlags::MS_REMOUNT;
-    if let Some(h) = hierarchies.iter().find(|h| h.mount_point == Path::new(CGROUP_ROOT)) {
+    if let Some(h) = hierarchies
+        .iter()
+        .find(|h| h.mount_point == Path::new(CGROUP_ROOT))
+    {
         return mount_hierarchy(root, dest, h, &cgroups, flags, cgroupns);
     }
     let dir = root.mkdir_all(dest, 0o755)?;
-    mount(Some("tmpfs"), fd_path(&dir).as_str(), Some("tmpfs"), flags - MsFlags::MS_RDONLY, Some("mode=755"))
-        .map_err(RootfsError::at("mount tmpfs on", dest))?;
-    let dir = root.open_path(dest).map_err(RootfsError::at("open", dest))?;
+    mount(
+        Some("tmpfs"),
+        fd_path(&dir).as_str(),
+        Some("tmpfs"),
+        flags - MsFlags::MS_RDONLY,
+        Some("mode=755"),
+    )
+    .map_err(RootfsError::at("mount tmpfs on", dest))?;
+    let dir = root
+        .open_path(dest)
+        .map_err(RootfsError::at("open", dest))?;
     for h in &hierarchies {
         let name = h.mount_point.file_name().unwrap_or_default();
         mount_hierarchy(root, &dest.join(name), h, &cgroups, flags, cgroupns)?;
@@ -56,8 +72,14 @@ pub(crate) fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOptions, cgroup
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        mount(NONE, fd_path(&dir).as_str(), NONE, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags, NONE)
-            .map_err(RootfsError::at("remount read-only", dest))?;
+        mount(
+            NONE,
+            fd_path(&dir).as_str(),
+            NONE,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
+            NONE,
+        )
+        .map_err(RootfsError::at("remount read-only", dest))?;
     }
     Ok(())
 }
@@ -74,16 +96,36 @@ fn mount_hierarchy(
     let target_path = fd_path(&target);
     if cgroupns {
         let data = (!h.controllers.is_empty()).then_some(h.controllers.as_str());
-        return mount(Some("cgroup"), target_path.as_str(), Some(h.fstype.as_str()), flags, data)
-            .map_err(RootfsError::at("mount cgroup on", dest));
+        return mount(
+            Some("cgroup"),
+            target_path.as_str(),
+            Some(h.fstype.as_str()),
+            flags,
+            data,
+        )
+        .map_err(RootfsError::at("mount cgroup on", dest));
     }
     let own = own_cgroup(cgroups, &h.controllers).unwrap_or("/");
     let source = h.mount_point.join(own.trim_start_matches('/'));
-    mount(Some(&source), target_path.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-        .map_err(RootfsError::at("bind cgroup on", dest))?;
-    let mounted = root.open_path(dest).map_err(RootfsError::at("open", dest))?;
-    mount(NONE, fd_path(&mounted).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, NONE)
-        .map_err(RootfsError::at("remount", dest))
+    mount(
+        Some(&source),
+        target_path.as_str(),
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .map_err(RootfsError::at("bind cgroup on", dest))?;
+    let mounted = root
+        .open_path(dest)
+        .map_err(RootfsError::at("open", dest))?;
+    mount(
+        NONE,
+        fd_path(&mounted).as_str(),
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+        NONE,
+    )
+    .map_err(RootfsError::at("remount", dest))
 }
 
 /// The cgroup hierarchies mounted under `/sys/fs/cgroup`, from mountinfo text.
@@ -103,7 +145,10 @@ fn parse_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
             let controllers = if fstype == "cgroup" {
                 super_opts
                     .split(',')
-                    .filter(|o| !matches!(*o, "rw" | "ro" | "xattr" | "clone_children" | "noprefix") && !o.starts_with("release_agent="))
+                    .filter(|o| {
+                        !matches!(*o, "rw" | "ro" | "xattr" | "clone_children" | "noprefix")
+                            && !o.starts_with("release_agent=")
+                    })
                     .collect::<Vec<_>>()
                     .join(",")
             } else {

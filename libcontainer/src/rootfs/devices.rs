@@ -63,7 +63,10 @@ fn mknod(
         LinuxDeviceType::B => SFlag::S_IFBLK,
         LinuxDeviceType::P => SFlag::S_IFIFO,
         LinuxDeviceType::A => {
-            return Err(RootfsError::Invalid(format!("device {} has type 'a'", path.display())))
+            return Err(RootfsError::Invalid(format!(
+                "device {} has type 'a'",
+                path.display()
+            )))
         }
     };
     let (parent, name) = split(path)?;
@@ -75,10 +78,22 @@ fn mknod(
         Err(e) => return Err(RootfsError::at("remove", path)(e)),
     }
     let dev = makedev(major as u64, minor as u64);
-    mknodat(dirfd, name, kind, Mode::from_bits_truncate(mode & 0o7777), dev)
-        .map_err(RootfsError::at("create device", path))?;
-    fchownat(dirfd, name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-        .map_err(RootfsError::at("chown device", path))
+    mknodat(
+        dirfd,
+        name,
+        kind,
+        Mode::from_bits_truncate(mode & 0o7777),
+        dev,
+    )
+    .map_err(RootfsError::at("create device", path))?;
+    fchownat(
+        dirfd,
+        name,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(RootfsError::at("chown device", path))
 }
 
 /// `/dev/ptmx -> pts/ptmx` and the `/dev/fd`, `/dev/std*` (and `/dev/core`) links.
@@ -111,6 +126,9 @@ pub(crate) fn create_links(root: &Root) -> Result<(), RootfsError> {
 fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), RootfsError> {
     match (path.parent(), path.file_name()) {
         (Some(p), Some(n)) => Ok((p, n)),
-        _ => Err(RootfsError::Invalid(format!("bad device path {}", path.display()))),
+        _ => Err(RootfsError::Invalid(format!(
+            "bad device path {}",
+            path.display()
+        ))),
     }
 }

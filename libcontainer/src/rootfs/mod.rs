@@ -61,23 +61,36 @@ pub(crate) fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
     };
     // Nothing mounted from here on may propagate back to the host.
     let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount(NONE, "/", NONE, flags, NONE).map_err(RootfsError::at("set propagation of", Path::new("/")))?;
+    mount(NONE, "/", NONE, flags, NONE)
+        .map_err(RootfsError::at("set propagation of", Path::new("/")))?;
     if flags.contains(MsFlags::MS_SHARED) {
         // pivot_root refuses a shared parent mount.
         make_parent_private(cfg.rootfs)?;
     }
-    mount(Some(cfg.rootfs), cfg.rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-        .map_err(RootfsError::at("bind mount rootfs", cfg.rootfs))?;
+    mount(
+        Some(cfg.rootfs),
+        cfg.rootfs,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .map_err(RootfsError::at("bind mount rootfs", cfg.rootfs))?;
 
     let root = Root::open(cfg.rootfs)?;
     let mut dev_bound = false;
     for m in cfg.spec.mounts().as_deref().unwrap_or_default() {
         mounts::mount_entry(&root, m, cfg.bundle, cfg.cgroupns)?;
         dev_bound |= m.destination() == Path::new("/dev")
-            && m.options().as_deref().unwrap_or_default().iter().any(|o| o == "bind" || o == "rbind");
+            && m.options()
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o == "bind" || o == "rbind");
     }
     if !dev_bound {
-        let extra = linux.and_then(|l| l.devices().as_deref()).unwrap_or_default();
+        let extra = linux
+            .and_then(|l| l.devices().as_deref())
+            .unwrap_or_default();
         devices::create_devices(&root, extra)?;
         devices::create_links(&root)?;
     }
@@ -88,7 +101,8 @@ pub(crate) fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
         pivot::pivot(cfg.rootfs)?;
     }
     if let Some(p) = propagation {
-        mount(NONE, "/", NONE, p, NONE).map_err(RootfsError::at("set propagation of", Path::new("/")))?;
+        mount(NONE, "/", NONE, p, NONE)
+            .map_err(RootfsError::at("set propagation of", Path::new("/")))?;
     }
     Ok(())
 }
@@ -96,7 +110,9 @@ pub(crate) fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
 /// After pivot_root: sysctls, then read-only and masked paths, then the
 /// read-only root (sysctls first, since `/proc/sys` is usually read-only).
 pub(crate) fn finalize(spec: &Spec) -> Result<(), RootfsError> {
-    let Some(linux) = spec.linux() else { return Ok(()) };
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
     if let Some(sysctl) = linux.sysctl() {
         for (key, value) in sysctl {
             write_sysctl(key, value)?;
@@ -112,7 +128,12 @@ pub(crate) fn finalize(spec: &Spec) -> Result<(), RootfsError> {
             paths::mask(Path::new(p), &dev_null)?;
         }
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         paths::remount_readonly(Path::new("/"))?;
     }
     Ok(())
@@ -124,7 +145,9 @@ fn write_sysctl(key: &str, value: &str) -> Result<(), RootfsError> {
     }
     let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
     std::fs::write(&path, value).map_err(|e| {
-        RootfsError::at("write sysctl", &path)(nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+        RootfsError::at("write sysctl", &path)(nix::Error::from_raw(
+            e.raw_os_error().unwrap_or(libc::EIO),
+        ))
     })
 }
 

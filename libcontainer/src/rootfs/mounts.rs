@@ -13,7 +13,12 @@ const NONE: Option<&str> = None;
 
 /// Mounts one entry of `mounts` below `root`. Relative bind sources are taken
 /// from the bundle directory, as runc does.
-pub(crate) fn mount_entry(root: &Root, m: &Mount, bundle: &Path, cgroupns: bool) -> Result<(), RootfsError> {
+pub(crate) fn mount_entry(
+    root: &Root,
+    m: &Mount,
+    bundle: &Path,
+    cgroupns: bool,
+) -> Result<(), RootfsError> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
@@ -24,28 +29,49 @@ pub(crate) fn mount_entry(root: &Root, m: &Mount, bundle: &Path, cgroupns: bool)
         let source = match m.source() {
             Some(s) if s.is_absolute() => s.clone(),
             Some(s) => bundle.join(s),
-            None => return Err(RootfsError::Invalid(format!("bind mount on {} has no source", dest.display()))),
+            None => {
+                return Err(RootfsError::Invalid(format!(
+                    "bind mount on {} has no source",
+                    dest.display()
+                )))
+            }
         };
         bind(root, &source, dest, &opts)?;
     } else {
         if typ.is_empty() {
-            return Err(RootfsError::Invalid(format!("mount on {} has no type", dest.display())));
+            return Err(RootfsError::Invalid(format!(
+                "mount on {} has no type",
+                dest.display()
+            )));
         }
         // proc, sysfs and friends only ever go on a real directory (CVE-2019-16884).
         let target = root.mkdir_all(dest, 0o755)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-        mount(Some(&source), fd_path(&target).as_str(), Some(typ), opts.flags - MsFlags::MS_REMOUNT, data)
-            .map_err(RootfsError::at("mount", dest))?;
+        mount(
+            Some(&source),
+            fd_path(&target).as_str(),
+            Some(typ),
+            opts.flags - MsFlags::MS_REMOUNT,
+            data,
+        )
+        .map_err(RootfsError::at("mount", dest))?;
     }
     set_propagation(root, dest, &opts.propagation)
 }
 
 /// Bind-mounts host path `source` on `dest` inside `root`, then applies the
 /// per-mount flags (ro, nosuid, ...) with a bind remount.
-pub(crate) fn bind(root: &Root, source: &Path, dest: &Path, opts: &MountOptions) -> Result<(), RootfsError> {
+pub(crate) fn bind(
+    root: &Root,
+    source: &Path,
+    dest: &Path,
+    opts: &MountOptions,
+) -> Result<(), RootfsError> {
     let meta = std::fs::metadata(source).map_err(|e| {
-        RootfsError::at("stat bind source", source)(nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+        RootfsError::at("stat bind source", source)(nix::Error::from_raw(
+            e.raw_os_error().unwrap_or(libc::EIO),
+        ))
     })?;
     let target = if meta.is_dir() {
         root.mkdir_all(dest, 0o755)?
@@ -61,16 +87,26 @@ pub(crate) fn bind(root: &Root, source: &Path, dest: &Path, opts: &MountOptions)
     let extra = opts.flags - MsFlags::MS_REMOUNT;
     if !extra.is_empty() {
         // Reopen: the first handle points below the new mount, not at it.
-        let mounted = root.open_path(dest).map_err(RootfsError::at("open", dest))?;
-        mount(NONE, fd_path(&mounted).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra, NONE)
-            .map_err(RootfsError::at("remount", dest))?;
+        let mounted = root
+            .open_path(dest)
+            .map_err(RootfsError::at("open", dest))?;
+        mount(
+            NONE,
+            fd_path(&mounted).as_str(),
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
+            NONE,
+        )
+        .map_err(RootfsError::at("remount", dest))?;
     }
     Ok(())
 }
 
 fn set_propagation(root: &Root, dest: &Path, changes: &[MsFlags]) -> Result<(), RootfsError> {
     for &p in changes {
-        let mounted = root.open_path(dest).map_err(RootfsError::at("open", dest))?;
+        let mounted = root
+            .open_path(dest)
+            .map_err(RootfsError::at("open", dest))?;
         mount(NONE, fd_path(&mounted).as_str(), NONE, p, NONE)
             .map_err(RootfsError::at("set propagation of", dest))?;
     }

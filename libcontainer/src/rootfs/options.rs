@@ -114,7 +114,10 @@ fn propagation_of(opt: &str) -> Option<MsFlags> {
 
 /// Options runc accepts that mean nothing to mount(2) here.
 fn is_ignored(opt: &str) -> bool {
-    matches!(opt, "tmpcopyup" | "nofollow" | "auto" | "noauto" | "user" | "nouser")
+    matches!(
+        opt,
+        "tmpcopyup" | "nofollow" | "auto" | "noauto" | "user" | "nouser"
+    )
 }
 
 /// Parses a `rootfsPropagation` value.
@@ -129,9 +132,19 @@ mod tests {
     #[test]
     fn splits_flags_propagation_and_data() {
         let o = MountOptions::parse(&[
-            "nosuid", "noexec", "rbind", "ro", "rslave", "mode=755", "size=65536k", "shared",
+            "nosuid",
+            "noexec",
+            "rbind",
+            "ro",
+            "rslave",
+            "mode=755",
+            "size=65536k",
+            "shared",
         ]);
-        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY);
+        assert_eq!(
+            o.flags,
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY
+        );
         assert!(o.bind && o.recursive);
         assert_eq!(
             o.propagation,

@@ -14,7 +14,11 @@ use super::RootfsError;
 const NONE: Option<&str> = None;
 
 fn open_nofollow(path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
-    let fd = open(path, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = open(
+        path,
+        flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     // SAFETY: freshly opened, owned by nobody else.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
@@ -44,9 +48,21 @@ pub(crate) fn mask(path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsError> {
     let st = fstat(target.as_raw_fd()).map_err(RootfsError::at("stat", path))?;
     let target_path = fd_path(&target);
     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
-        mount(Some("tmpfs"), target_path.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("nr_inodes=1"))
+        mount(
+            Some("tmpfs"),
+            target_path.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("nr_inodes=1"),
+        )
     } else {
-        mount(Some(fd_path(dev_null).as_str()), target_path.as_str(), NONE, MsFlags::MS_BIND, NONE)
+        mount(
+            Some(fd_path(dev_null).as_str()),
+            target_path.as_str(),
+            NONE,
+            MsFlags::MS_BIND,
+            NONE,
+        )
     }
     .map_err(RootfsError::at("mask", path))
 }
@@ -60,8 +76,14 @@ pub(crate) fn make_readonly(path: &Path) -> Result<(), RootfsError> {
         Err(e) => return Err(RootfsError::at("open read-only path", path)(e)),
     };
     let p = fd_path(&target);
-    mount(Some(p.as_str()), p.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-        .map_err(RootfsError::at("bind", path))?;
+    mount(
+        Some(p.as_str()),
+        p.as_str(),
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .map_err(RootfsError::at("bind", path))?;
     remount_readonly(path)
 }
 
@@ -69,7 +91,9 @@ pub(crate) fn make_readonly(path: &Path) -> Result<(), RootfsError> {
 /// the atime flags it already has.
 pub(crate) fn remount_readonly(path: &Path) -> Result<(), RootfsError> {
     let mounted = open_nofollow(path, OFlag::O_PATH).map_err(RootfsError::at("open", path))?;
-    let have = fstatvfs(&mounted).map_err(RootfsError::at("statfs", path))?.flags();
+    let have = fstatvfs(&mounted)
+        .map_err(RootfsError::at("statfs", path))?
+        .flags();
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
     for (st, ms) in [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
@@ -83,5 +107,6 @@ pub(crate) fn remount_readonly(path: &Path) -> Result<(), RootfsError> {
             flags |= ms;
         }
     }
-    mount(NONE, fd_path(&mounted).as_str(), NONE, flags, NONE).map_err(RootfsError::at("remount read-only", path))
+    mount(NONE, fd_path(&mounted).as_str(), NONE, flags, NONE)
+        .map_err(RootfsError::at("remount read-only", path))
 }

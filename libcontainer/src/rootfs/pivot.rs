@@ -23,7 +23,8 @@ pub(crate) fn pivot(rootfs: &Path) -> Result<(), RootfsError> {
         pivot_root(".", ".").map_err(err("pivot_root to"))?;
         fchdir(old).map_err(err("chdir to old root of"))?;
         // Keep unmount events of the old root from reaching the host.
-        mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).map_err(err("make old root slave"))?;
+        mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+            .map_err(err("make old root slave"))?;
         umount2(".", MntFlags::MNT_DETACH).map_err(err("detach old root"))?;
         chdir("/").map_err(err("chdir to /"))
     })();

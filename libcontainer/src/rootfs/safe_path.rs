@@ -70,7 +70,8 @@ impl Root {
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> Result<OwnedFd, RootfsError> {
         let err = |e| RootfsError::at("create directory", path)(e);
         let mut done = PathBuf::new();
-        let mut dir = self.open_path(Path::new("."))
+        let mut dir = self
+            .open_path(Path::new("."))
             .map_err(RootfsError::at("open rootfs", &self.path))?;
         for c in relative(path).components() {
             let Component::Normal(name) = c else { continue };
@@ -159,7 +160,10 @@ mod tests {
         r.mkdir_all(Path::new("/rel/made2"), 0o755).unwrap();
         assert!(!outside.join("made").exists());
         assert!(!outside.join("made2").exists());
-        assert!(root.join(outside.strip_prefix("/").unwrap()).join("made").is_dir());
+        assert!(root
+            .join(outside.strip_prefix("/").unwrap())
+            .join("made")
+            .is_dir());
         assert!(root.join("outside/made2").is_dir());
         r.ensure_file(Path::new("/abs/f")).unwrap();
         assert!(!outside.join("f").exists());

@@ -1,0 +1,31 @@
+//! `hull create`.
+
+use std::path::Path;
+
+use libcontainer::ContainerBuilder;
+
+use crate::cli::CreateArgs;
+use crate::{Failure, Outcome};
+
+/// The builder for `create` and `run` from their shared flags.
+pub fn builder(root: &Path, args: &CreateArgs) -> ContainerBuilder {
+    let mut b = ContainerBuilder::new(&args.id, &args.bundle)
+        .root(root)
+        .preserve_fds(args.preserve_fds)
+        .no_pivot(args.no_pivot)
+        .no_new_keyring(args.no_new_keyring);
+    if let Some(p) = &args.pid_file {
+        b = b.pid_file(p);
+    }
+    if let Some(p) = &args.console_socket {
+        b = b.console_socket(p);
+    }
+    b
+}
+
+pub fn create(root: &Path, args: &CreateArgs) -> Outcome {
+    builder(root, args)
+        .create()
+        .map_err(|e| Failure::new(format!("hull create failed: {e}")))?;
+    Ok(0)
+}

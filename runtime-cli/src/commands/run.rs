@@ -1,0 +1,77 @@
+//! `hull run`: create + start, then (unless --detach) wait with signals
+//! forwarded to the container, delete it, and exit with its exit code.
+
+use std::path::Path;
+
+use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
+use libcontainer::{Container, Error, ProcessError};
+
+use super::create::builder;
+use crate::cli::RunArgs;
+use crate::{Failure, Outcome};
+
+/// Signals a foreground `run` passes on to the container's init.
+const FORWARDED: [Signal; 8] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGWINCH,
+];
+
+pub fn run(root: &Path, args: &RunArgs) -> Outcome {
+    let fail = |e: Error| {
+        let code = match e {
+            // A missing executable exits 127, as a shell would.
+            Error::Process(ProcessError::ExecNotFound(_)) => 127,
+            _ => 1,
+        };
+        Failure {
+            message: format!("hull run failed: {e}"),
+            code,
+        }
+    };
+    let container = builder(root, &args.create).create().map_err(fail)?;
+    // Block the forwarded signals before start, so none is lost in between.
+    let mut mask = SigSet::empty();
+    if !args.detach {
+        for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
+            mask.add(*s);
+        }
+        mask.thread_block()
+            .map_err(|e| Failure::new(format!("block signals: {e}")))?;
+    }
+    if let Err(e) = container.start() {
+        let _ = Container::load(root, &args.create.id).and_then(|c| c.delete(true));
+        return Err(fail(e));
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    let code = wait_forwarding(&container, &mask)?;
+    if !args.keep {
+        Container::load(root, &args.create.id)?.delete(true)?;
+    }
+    Ok(code)
+}
+
+fn wait_forwarding(container: &Container, mask: &SigSet) -> Outcome {
+    let pid = container.pid();
+    loop {
+        if let Some(code) = container.try_wait()? {
+            return Ok(code);
+        }
+        match mask.wait() {
+            Ok(Signal::SIGCHLD) => {}
+            Ok(sig) => {
+                if let Some(pid) = pid {
+                    let _ = kill(pid, sig);
+                }
+            }
+            Err(e) => return Err(Failure::new(format!("wait for signals: {e}"))),
+        }
+    }
+}

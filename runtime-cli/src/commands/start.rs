@@ -1,0 +1,12 @@
+//! `hull start`.
+
+use std::path::Path;
+
+use libcontainer::Container;
+
+use crate::Outcome;
+
+pub fn start(root: &Path, id: &str) -> Outcome {
+    Container::load(root, id)?.start()?;
+    Ok(0)
+}

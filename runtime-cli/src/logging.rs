@@ -1,0 +1,82 @@
+//! runc-style log lines: `time="…" level=error msg="…"` or JSON
+//! `{"level","msg","time"}` (what containerd parses), to `--log` or stderr.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+use crate::cli::LogFormat;
+
+/// Writes one log line per event.
+struct LineWriter {
+    out: Mutex<Box<dyn Write + Send>>,
+    format: LogFormat,
+    max: Level,
+}
+
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+}
+
+/// Formats one line, without the trailing newline.
+pub fn format_line(format: LogFormat, level: &str, msg: &str) -> String {
+    let now = libcontainer::rfc3339_nanos(std::time::SystemTime::now());
+    let time = match now.find('.') {
+        Some(dot) => format!("{}Z", &now[..dot]),
+        None => now,
+    };
+    match format {
+        LogFormat::Json => {
+            serde_json::json!({ "level": level, "msg": msg, "time": time }).to_string()
+        }
+        LogFormat::Text => format!(
+            "time=\"{time}\" level={level} msg={}",
+            serde_json::Value::String(msg.to_owned())
+        ),
+    }
+}
+
+impl<S: Subscriber> Layer<S> for LineWriter {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let level = *event.metadata().level();
+        if level > self.max {
+            return;
+        }
+        let mut msg = Message(String::new());
+        event.record(&mut msg);
+        let line = format_line(self.format, &level.as_str().to_ascii_lowercase(), &msg.0);
+        if let Ok(mut out) = self.out.lock() {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
+/// Installs the log writer; returns whether a log file is used.
+pub fn init(file: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<bool> {
+    let out: Box<dyn Write + Send> = match file {
+        Some(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+        None => Box::new(std::io::stderr()),
+    };
+    let layer = LineWriter {
+        out: Mutex::new(out),
+        format,
+        max: if debug { Level::DEBUG } else { Level::WARN },
+    };
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    Ok(file.is_some())
+}
