@@ -1,1 +1,238 @@
+//! Test harness: the hull binary, the fixture bundle, per-test bundles and
+//! state roots (all named `hull-test-*`), removed again when a test ends.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The hull binary under test: `$HULL`, else `target/debug/hull`.
+pub fn hull_bin() -> PathBuf {
+    std::env::var_os("HULL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/debug/hull"))
+}
+
+/// The fixture bundle (busybox rootfs + `hull spec` config), built once.
+pub fn fixture() -> &'static Path {
+    static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = workspace().join("target/hull-test-fixture");
+        if !dir.join("config.json").exists() {
+            let tmp = workspace().join(format!(
+                "target/hull-test-fixture.tmp-{}",
+                std::process::id()
+            ));
+            let status = Command::new(workspace().join("fixtures/make-bundle.sh"))
+                .arg(&tmp)
+                .arg(hull_bin())
+                .stdout(Stdio::null())
+                .status()
+                .expect("run fixtures/make-bundle.sh");
+            assert!(status.success(), "fixture build failed");
+            // Another test process may have won the race; either copy is fine.
+            if std::fs::rename(&tmp, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+        }
+        dir
+    })
+}
+
+/// A unique name for a test resource: `hull-test-<name>-<pid>`.
+pub fn unique(name: &str) -> String {
+    format!("hull-test-{name}-{}", std::process::id())
+}
+
+/// A scratch bundle with its own config.json and state root. The rootfs is
+/// the shared fixture's unless [`TestBundle::own_rootfs`] copies it.
+pub struct TestBundle {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub id: String,
+    pub config: Value,
+}
+
+impl TestBundle {
+    pub fn new(name: &str) -> Self {
+        let id = unique(name);
+        let dir = std::env::temp_dir().join(format!("{id}-bundle"));
+        let root = std::env::temp_dir().join(format!("{id}-state"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = std::fs::read_to_string(fixture().join("config.json")).unwrap();
+        let mut config: Value = serde_json::from_str(&text).unwrap();
+        config["root"]["path"] = Value::from(fixture().join("rootfs").to_str().unwrap());
+        config["root"]["readonly"] = Value::from(true);
+        let b = Self {
+            dir,
+            root,
+            id,
+            config,
+        };
+        b.save();
+        b
+    }
+
+    /// Gives this bundle a private, writable copy of the rootfs.
+    pub fn own_rootfs(&mut self) -> PathBuf {
+        let rootfs = self.dir.join("rootfs");
+        let ok = Command::new("cp")
+            .args(["-a"])
+            .arg(fixture().join("rootfs"))
+            .arg(&rootfs)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "copy rootfs");
+        self.config["root"]["path"] = Value::from("rootfs");
+        self.config["root"]["readonly"] = Value::from(false);
+        self.save();
+        rootfs
+    }
+
+    /// The rootfs directory this bundle uses.
+    pub fn rootfs(&self) -> PathBuf {
+        let p = PathBuf::from(self.config["root"]["path"].as_str().unwrap());
+        if p.is_absolute() {
+            p
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    /// Sets `process.args` and writes config.json.
+    pub fn args(&mut self, args: &[&str]) -> &mut Self {
+        self.config["process"]["args"] = Value::from(args.to_vec());
+        self.save();
+        self
+    }
+
+    /// `process.args = ["sh", "-c", script]`.
+    pub fn sh(&mut self, script: &str) -> &mut Self {
+        self.args(&["sh", "-c", script])
+    }
+
+    /// Edits the config with `f` and writes it.
+    pub fn edit(&mut self, f: impl FnOnce(&mut Value)) -> &mut Self {
+        f(&mut self.config);
+        self.save();
+        self
+    }
+
+    pub fn save(&self) {
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// A `hull --root <root>` command.
+    pub fn hull(&self) -> Command {
+        let mut c = Command::new(hull_bin());
+        c.arg("--root").arg(&self.root);
+        c
+    }
+
+    /// Runs `hull --root <root> ARGS...` and captures its output.
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        self.hull()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `hull run` of this bundle in the foreground; returns (exit code, stdout, stderr).
+    pub fn run(&self) -> (i32, String, String) {
+        let out = self.cmd(&["run", "--bundle", self.dir.to_str().unwrap(), &self.id]);
+        (
+            out.status.code().unwrap_or(-1),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
+    }
+
+    /// Like [`TestBundle::run`] but asserts success and returns stdout.
+    pub fn run_ok(&self) -> String {
+        let (code, out, err) = self.run();
+        assert_eq!(code, 0, "run failed: stdout={out} stderr={err}");
+        out
+    }
+
+    /// `hull create`; asserts success.
+    pub fn create(&self) {
+        let out = self.cmd(&["create", "--bundle", self.dir.to_str().unwrap(), &self.id]);
+        assert!(out.status.success(), "create failed: {}", text(&out.stderr));
+    }
+
+    /// `hull state` parsed.
+    pub fn state(&self) -> Value {
+        let out = self.cmd(&["state", &self.id]);
+        assert!(out.status.success(), "state failed: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The state root holds no container any more.
+    pub fn assert_no_state(&self) {
+        let left: Vec<_> = std::fs::read_dir(&self.root)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "state left behind: {left:?}");
+    }
+}
+
+impl Drop for TestBundle {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["delete", "--force", &self.id]);
+        let _ = std::fs::remove_dir_all(&self.root);
+        // Unmount anything a failing test may have left under the bundle first.
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(&self.dir)
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Lossy UTF-8 of command output.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// No process whose command line mentions `needle` exists (a leaked init).
+pub fn assert_no_process(needle: &str) {
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert!(
+            !cmdline.contains(needle),
+            "process {pid} left behind: {cmdline}"
+        );
+    }
+}
+
+/// No mount of the host mentions `needle`.
+pub fn assert_no_mount(needle: &str) {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let hits: Vec<&str> = info.lines().filter(|l| l.contains(needle)).collect();
+    assert!(hits.is_empty(), "mounts left behind: {hits:?}");
+}

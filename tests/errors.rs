@@ -1,0 +1,4 @@
+//! errors integration tests.
+
+#[allow(unused_imports)]
+use hull_tests::*;

@@ -1,0 +1,4 @@
+//! library integration tests.
+
+#[allow(unused_imports)]
+use hull_tests::*;

@@ -1,0 +1,4 @@
+//! process integration tests.
+
+#[allow(unused_imports)]
+use hull_tests::*;

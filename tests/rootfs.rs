@@ -1,0 +1,4 @@
+//! rootfs integration tests.
+
+#[allow(unused_imports)]
+use hull_tests::*;
