@@ -1,0 +1,16 @@
+#!/bin/bash
+# deps.sh: installs the Debian packages hull's demo and tests need, if missing.
+set -euo pipefail
+
+need=()
+command -v busybox >/dev/null && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
+command -v jq >/dev/null || need+=(jq)
+command -v hyperfine >/dev/null || need+=(hyperfine)
+[ -x /usr/bin/time ] || need+=(time)
+command -v mount >/dev/null || need+=(mount)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "deps: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q "${need[@]}" >/dev/null
+fi
