@@ -9,6 +9,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
+use nix::fcntl::readlinkat;
 use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{mkdirat, Mode};
 
@@ -66,28 +67,46 @@ impl Root {
     }
 
     /// Creates every missing directory of `path` inside the root (like `mkdir -p`)
-    /// and returns an `O_PATH` handle on the last one.
+    /// and returns an `O_PATH` handle on the last one. A dangling symlink on the
+    /// way is followed inside the root and its target created, as runc does.
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> Result<OwnedFd, RootfsError> {
+        self.mkdir_all_within(path, mode, 0)
+    }
+
+    fn mkdir_all_within(&self, path: &Path, mode: u32, links: u32) -> Result<OwnedFd, RootfsError> {
         let err = |e| RootfsError::at("create directory", path)(e);
+        if links > 40 {
+            return Err(err(nix::Error::ELOOP));
+        }
         let mut done = PathBuf::new();
         let mut dir = self
             .open_path(Path::new("."))
             .map_err(RootfsError::at("open rootfs", &self.path))?;
-        for c in relative(path).components() {
+        let rel = relative(path);
+        let components: Vec<_> = rel.components().collect();
+        for (i, c) in components.iter().enumerate() {
             let Component::Normal(name) = c else { continue };
             done.push(name);
             dir = match self.open_in(&done, OFlag::O_PATH | OFlag::O_DIRECTORY) {
                 Ok(fd) => fd,
                 Err(nix::Error::ENOENT) => {
-                    // Create the component below the already resolved parent. A name
-                    // that is a dangling symlink fails with EEXIST instead of being
-                    // followed out of the root.
-                    match mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(mode)) {
-                        Ok(()) | Err(nix::Error::EEXIST) => {}
+                    // Create the component below the already resolved parent.
+                    match mkdirat(Some(dir.as_raw_fd()), *name, Mode::from_bits_truncate(mode)) {
+                        Ok(()) => self
+                            .open_in(&done, OFlag::O_PATH | OFlag::O_DIRECTORY)
+                            .map_err(err)?,
+                        Err(nix::Error::EEXIST) => {
+                            // A dangling symlink: continue from its target, inside the root.
+                            let target = readlinkat(Some(dir.as_raw_fd()), *name).map_err(err)?;
+                            let mut next = match Path::new(&target) {
+                                t if t.is_absolute() => t.to_owned(),
+                                t => done.parent().unwrap_or(Path::new("")).join(t),
+                            };
+                            next.extend(&components[i + 1..]);
+                            return self.mkdir_all_within(&next, mode, links + 1);
+                        }
                         Err(e) => return Err(err(e)),
                     }
-                    self.open_in(&done, OFlag::O_PATH | OFlag::O_DIRECTORY)
-                        .map_err(err)?
                 }
                 Err(e) => return Err(err(e)),
             };
