@@ -22,6 +22,7 @@
 
 mod builder;
 mod capabilities;
+pub mod cgroups;
 mod console;
 mod container;
 mod error;

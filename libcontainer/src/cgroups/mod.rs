@@ -1,0 +1,474 @@
+//! Cgroups v1, v2 and hybrid behind one small type, [`Cgroup`]: create,
+//! apply, add a process, freeze/thaw, list pids, stats, destroy.
+//!
+//! Every layout is handled by the same code: a container owns one directory
+//! in each v1 hierarchy and one in the cgroup2 hierarchy when the host has
+//! one. Each resource goes to the v1 hierarchy of its controller if there is
+//! one, else to cgroup2 if the controller is available there (on this kind
+//! of hybrid host, hugetlb lives on cgroup2 and everything else on v1).
+
+mod devices;
+mod devices_bpf;
+mod fs;
+mod hierarchy;
+pub mod stats;
+mod v1;
+mod v2;
+
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+
+pub use devices::{device_rule, effective_rules};
+use hierarchy::{own_cgroup, under};
+pub use hierarchy::{Hierarchies, Layout};
+
+/// A cgroup operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cannot access {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {value:?} to {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        value: String,
+        source: std::io::Error,
+    },
+    #[error("invalid cgroup configuration: {0}")]
+    Invalid(String),
+    #[error("systemd cgroup driver requested for {0:?}, but systemd is not running on this host")]
+    SystemdNotRunning(String),
+    #[error(
+        "systemd cgroup driver requested for {0:?}: not supported by hull yet; use cgroupfs paths"
+    )]
+    SystemdUnsupported(String),
+    #[error("cannot load the device eBPF program: {0}")]
+    Bpf(std::io::Error),
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+}
+
+impl CgroupError {
+    pub(crate) fn io(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.as_ref().to_owned();
+        move |source| Self::Io { path, source }
+    }
+}
+
+/// One directory of the container's cgroup, in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupDir {
+    /// Controllers of the v1 hierarchy; empty for cgroup2.
+    pub controllers: Vec<String>,
+    pub path: PathBuf,
+    /// The topmost directory this container created (removed on destroy).
+    pub top: PathBuf,
+}
+
+impl CgroupDir {
+    fn is_v2(&self) -> bool {
+        self.controllers.is_empty()
+    }
+}
+
+/// The container's cgroup across all hierarchies; persisted in its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cgroup {
+    pub dirs: Vec<CgroupDir>,
+}
+
+impl Cgroup {
+    /// Where a container's cgroup goes, as runc decides it: `cgroupsPath`
+    /// absolute under each hierarchy root, relative under the runtime's own
+    /// cgroup, `/<id>` when absent. `slice:prefix:name` is the systemd syntax.
+    pub fn resolve(
+        h: &Hierarchies,
+        cgroups_path: Option<&str>,
+        id: &str,
+        systemd: bool,
+    ) -> Result<Self, CgroupError> {
+        let path = match cgroups_path {
+            None | Some("") => format!("/{id}"),
+            Some(p) => p.to_owned(),
+        };
+        if systemd || path.contains(':') {
+            return Err(if Path::new("/run/systemd/system").is_dir() {
+                CgroupError::SystemdUnsupported(path)
+            } else {
+                CgroupError::SystemdNotRunning(path)
+            });
+        }
+        let rel = Path::new(&path);
+        if rel.components().any(|c| c == Component::ParentDir) {
+            return Err(CgroupError::Invalid(format!(
+                "cgroupsPath {path:?} must not contain .."
+            )));
+        }
+        let own = if rel.is_absolute() {
+            String::new()
+        } else {
+            std::fs::read_to_string("/proc/self/cgroup")
+                .map_err(CgroupError::io("/proc/self/cgroup"))?
+        };
+        let place = |mount_point: &Path, controllers: &[String]| -> PathBuf {
+            if rel.is_absolute() {
+                under(mount_point, rel)
+            } else {
+                let base = own_cgroup(&own, controllers).unwrap_or("/");
+                under(&under(mount_point, Path::new(base)), rel)
+            }
+        };
+        let mut dirs: Vec<CgroupDir> =
+            h.v1.iter()
+                .map(|m| {
+                    let path = place(&m.mount_point, &m.controllers);
+                    CgroupDir {
+                        controllers: m.controllers.clone(),
+                        top: path.clone(),
+                        path,
+                    }
+                })
+                .collect();
+        if let Some(v2) = &h.v2 {
+            let path = place(&v2.mount_point, &[]);
+            dirs.push(CgroupDir {
+                controllers: Vec::new(),
+                top: path.clone(),
+                path,
+            });
+        }
+        Ok(Self { dirs })
+    }
+
+    fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.controllers.iter().any(|c| c == controller))
+            .map(|d| d.path.as_path())
+    }
+
+    fn v2_dir(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.is_v2())
+            .map(|d| d.path.as_path())
+    }
+
+    /// Creates every directory (recording the topmost one made), inheriting
+    /// cpusets on v1 and enabling the parent's controllers on cgroup2.
+    pub fn create(&mut self) -> Result<(), CgroupError> {
+        for d in &mut self.dirs {
+            let mut top = d.path.clone();
+            while let Some(parent) = top.parent() {
+                if parent.exists() {
+                    break;
+                }
+                top = parent.to_owned();
+            }
+            if d.is_v2() {
+                enable_controllers(&d.path)?;
+            }
+            match std::fs::create_dir_all(&d.path) {
+                Ok(()) => {}
+                Err(e) => return Err(CgroupError::io(&d.path)(e)),
+            }
+            d.top = top;
+            if d.controllers.iter().any(|c| c == "cpuset") {
+                v1::init_cpuset(&d.path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `linux.resources`, each to the hierarchy that has its controller.
+    pub fn apply(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
+        let v2 = self.v2_dir();
+        let route = |ctrl: &str| -> Option<(bool, &Path)> {
+            if let Some(d) = self.v1_dir(ctrl) {
+                Some((true, d))
+            } else if h.on_v2(ctrl) {
+                v2.map(|d| (false, d))
+            } else {
+                tracing::warn!("cgroup controller {ctrl} is not available; its limits are ignored");
+                None
+            }
+        };
+        if let Some(m) = res.memory() {
+            match route("memory") {
+                Some((true, d)) => v1::memory(d, m)?,
+                Some((false, d)) => v2::memory(d, m)?,
+                None => {}
+            }
+        }
+        if let Some(c) = res.cpu() {
+            let wants_cpu = c.shares().is_some()
+                || c.quota().is_some()
+                || c.period().is_some()
+                || c.burst().is_some()
+                || c.idle().is_some()
+                || c.realtime_period().is_some()
+                || c.realtime_runtime().is_some();
+            if wants_cpu {
+                match route("cpu") {
+                    Some((true, d)) => v1::cpu(d, c)?,
+                    Some((false, d)) => v2::cpu(d, c)?,
+                    None => {}
+                }
+            }
+            if c.cpus().is_some() || c.mems().is_some() {
+                match route("cpuset") {
+                    Some((true, d)) => v1::cpuset(d, c)?,
+                    Some((false, d)) => v2::cpuset(d, c)?,
+                    None => {}
+                }
+            }
+        }
+        if let Some(p) = res.pids() {
+            match route("pids") {
+                Some((true, d)) => v1::pids(d, p.limit())?,
+                Some((false, d)) => v2::pids(d, p.limit())?,
+                None => {}
+            }
+        }
+        if let Some(b) = res.block_io() {
+            if let Some((is_v1, d)) = route(if self.v1_dir("blkio").is_some() {
+                "blkio"
+            } else {
+                "io"
+            }) {
+                if is_v1 {
+                    v1::blkio(d, b)?
+                } else {
+                    v2::io(d, b)?
+                }
+            }
+        }
+        if let Some(limits) = res.hugepage_limits().as_deref().filter(|l| !l.is_empty()) {
+            match route("hugetlb") {
+                Some((true, d)) => v1::hugetlb(d, limits)?,
+                Some((false, d)) => v2::hugetlb(d, limits)?,
+                None => {}
+            }
+        }
+        if let Some(n) = res.network() {
+            if n.class_id().is_some() {
+                if let Some((true, d)) = route("net_cls") {
+                    v1::net_cls(d, n)?;
+                }
+            }
+            if n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+                if let Some((true, d)) = route("net_prio") {
+                    v1::net_prio(d, n)?;
+                }
+            }
+        }
+        if let Some(r) = res.rdma().as_ref().filter(|r| !r.is_empty()) {
+            if let Some((_, d)) = route("rdma") {
+                v1::rdma(d, r)?;
+            }
+        }
+        if let Some(u) = res.unified().as_ref().filter(|u| !u.is_empty()) {
+            let d = v2.ok_or_else(|| {
+                CgroupError::Invalid("linux.resources.unified needs cgroup v2".into())
+            })?;
+            v2::unified(d, u)?;
+        }
+        if let Some(rules) = res.devices() {
+            let rules = effective_rules(rules);
+            if let Some(d) = self.v1_dir("devices") {
+                v1::devices(d, &rules)?;
+            } else if let Some(d) = v2 {
+                devices_bpf::attach(&open_dir(d)?, &rules)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An fd on the cgroup2 directory, for `clone3(CLONE_INTO_CGROUP)`.
+    pub fn open_v2(&self) -> Result<Option<OwnedFd>, CgroupError> {
+        self.v2_dir().map(open_dir).transpose()
+    }
+
+    /// Moves `pid` into every directory (skipping cgroup2 if it was cloned there).
+    pub fn add_process(&self, pid: i32, skip_v2: bool) -> Result<(), CgroupError> {
+        for d in &self.dirs {
+            if !(skip_v2 && d.is_v2()) {
+                fs::write(&d.path, "cgroup.procs", pid)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Freezes or thaws every process of the container and waits until done.
+    pub fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        if let Some(d) = self.v1_dir("freezer") {
+            let want = if frozen { "FROZEN" } else { "THAWED" };
+            fs::write(d, "freezer.state", want)?;
+            while fs::read(d, "freezer.state")? != want {
+                if Instant::now() > deadline {
+                    return Err(CgroupError::Timeout(format!("freezer.state {want}")));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        } else if let Some(d) = self.v2_dir() {
+            fs::write(d, "cgroup.freeze", u8::from(frozen))?;
+            let want = format!("frozen {}", u8::from(frozen));
+            while !fs::read(d, "cgroup.events")?.lines().any(|l| l == want) {
+                if Instant::now() > deadline {
+                    return Err(CgroupError::Timeout(want));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the container is frozen (paused).
+    pub fn is_frozen(&self) -> bool {
+        if let Some(d) = self.v1_dir("freezer") {
+            matches!(
+                fs::read(d, "freezer.state").as_deref(),
+                Ok("FROZEN" | "FREEZING")
+            )
+        } else if let Some(d) = self.v2_dir() {
+            fs::read(d, "cgroup.freeze").is_ok_and(|s| s == "1")
+        } else {
+            false
+        }
+    }
+
+    /// Every pid in the container's cgroup.
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let d = self
+            .v1_dir("pids")
+            .or_else(|| self.v1_dir("freezer"))
+            .or_else(|| self.v2_dir())
+            .or_else(|| self.dirs.first().map(|d| d.path.as_path()))
+            .ok_or_else(|| CgroupError::Invalid("the container has no cgroup".into()))?;
+        Ok(fs::read(d, "cgroup.procs")?
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect())
+    }
+
+    /// Removes every directory this container created, killing what is still
+    /// inside (e.g. after a crash) so the directories can go.
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        if self.is_frozen() {
+            let _ = self.set_frozen(false);
+        }
+        for d in &self.dirs {
+            remove_dir(&d.path)?;
+            let mut p = d.path.as_path();
+            while p != d.top {
+                let Some(parent) = p.parent() else { break };
+                p = parent;
+                if let Err(e) = std::fs::remove_dir(p) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        break; // in use by someone else: leave it
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd, CgroupError> {
+    std::fs::File::open(path)
+        .map(OwnedFd::from)
+        .map_err(CgroupError::io(path))
+}
+
+/// rmdir that first empties the cgroup: EBUSY means processes are left.
+fn remove_dir(path: &Path) -> Result<(), CgroupError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::fs::remove_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                for pid in fs::read(path, "cgroup.procs")
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.parse().ok())
+                {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(CgroupError::io(path)(e)),
+        }
+    }
+}
+
+/// Enables on every ancestor of `dir` the controllers it offers, so `dir`
+/// gets their files (runc does the same). Failures only cost those files.
+fn enable_controllers(dir: &Path) -> Result<(), CgroupError> {
+    let ancestors: Vec<&Path> = dir.ancestors().skip(1).collect();
+    for a in ancestors.into_iter().rev() {
+        let Ok(available) = fs::read(a, "cgroup.controllers") else {
+            continue;
+        };
+        let enabled = fs::read(a, "cgroup.subtree_control").unwrap_or_default();
+        for c in available.split_whitespace() {
+            if !enabled.split_whitespace().any(|e| e == c) {
+                if let Err(e) = fs::write(a, "cgroup.subtree_control", format!("+{c}")) {
+                    tracing::debug!("{e}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hybrid() -> Hierarchies {
+        let mut h = Hierarchies::parse(
+            "31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+             33 30 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
+        );
+        h.v2.as_mut().unwrap().controllers = vec!["hugetlb".into()];
+        h
+    }
+
+    #[test]
+    fn absent_path_is_the_id_under_each_root() {
+        let cg = Cgroup::resolve(&hybrid(), None, "c1", false).unwrap();
+        let paths: Vec<_> = cg.dirs.iter().map(|d| d.path.clone()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                PathBuf::from("/sys/fs/cgroup/memory/c1"),
+                PathBuf::from("/sys/fs/cgroup/unified/c1")
+            ]
+        );
+    }
+
+    #[test]
+    fn absolute_and_bad_paths() {
+        let cg = Cgroup::resolve(&hybrid(), Some("/a/b"), "c1", false).unwrap();
+        assert_eq!(cg.dirs[0].path, Path::new("/sys/fs/cgroup/memory/a/b"));
+        assert!(matches!(
+            Cgroup::resolve(&hybrid(), Some("/a/../../x"), "c", false),
+            Err(CgroupError::Invalid(_))
+        ));
+        assert!(matches!(
+            Cgroup::resolve(&hybrid(), Some("system.slice:hull:c"), "c", false),
+            Err(CgroupError::SystemdNotRunning(_) | CgroupError::SystemdUnsupported(_))
+        ));
+    }
+}

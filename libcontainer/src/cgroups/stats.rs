@@ -1,0 +1,1 @@
+//! Resource usage in runc's `events --stats` JSON shape.
