@@ -9,6 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
+use crate::cgroups::{Cgroup, Hierarchies};
 use crate::container::{Container, DEFAULT_ROOT};
 use crate::error::{Error, Result};
 use crate::exec_fifo;
@@ -29,6 +30,7 @@ pub struct ContainerBuilder {
     preserve_fds: u32,
     no_pivot: bool,
     no_new_keyring: bool,
+    systemd_cgroup: bool,
 }
 
 impl ContainerBuilder {
@@ -43,6 +45,7 @@ impl ContainerBuilder {
             preserve_fds: 0,
             no_pivot: false,
             no_new_keyring: false,
+            systemd_cgroup: false,
         }
     }
 
@@ -82,6 +85,12 @@ impl ContainerBuilder {
         self
     }
 
+    /// Asks for the systemd cgroup driver (`cgroupsPath` as `slice:prefix:name`).
+    pub fn systemd_cgroup(mut self, yes: bool) -> Self {
+        self.systemd_cgroup = yes;
+        self
+    }
+
     /// Creates the container: its init is set up and waits for
     /// [`Container::start`]. The calling process becomes the init's parent
     /// and must be single-threaded (the init is cloned from it). On error
@@ -113,10 +122,12 @@ impl ContainerBuilder {
         let mut guard = Cleanup {
             dir: Some(dir.clone()),
             pid: None,
+            cgroup: None,
         };
         let container = self.create_in(&dir, bundle, &mut guard)?;
         guard.dir = None;
         guard.pid = None;
+        guard.cgroup = None;
         Ok(container)
     }
 
@@ -140,7 +151,8 @@ impl ContainerBuilder {
             exec_fifo: exec_fifo::open_handle(&fifo)?,
             spec: bundle.spec,
         };
-        let pid = spawn_init(&cfg)?;
+        let cgroup = self.make_cgroup(&cfg.spec, guard)?;
+        let pid = spawn_init(&cfg, cgroup.as_ref())?;
         guard.pid = Some(pid);
         let start_time = proc_stat(pid.as_raw())
             .ok_or(Error::Process(crate::ProcessError::InitDied))?
@@ -164,12 +176,36 @@ impl ContainerBuilder {
                     .collect(),
             },
             init_start_time: start_time,
+            cgroup,
         };
         record.save(dir)?;
         if let Some(path) = &self.pid_file {
             write_pid_file(path, pid)?;
         }
         Ok(Container::new(dir.to_owned(), record))
+    }
+}
+
+impl ContainerBuilder {
+    /// Creates the container's cgroup and applies `linux.resources` to it.
+    fn make_cgroup(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+        guard: &mut Cleanup,
+    ) -> Result<Option<Cgroup>> {
+        let linux = spec.linux().as_ref();
+        let hierarchies = Hierarchies::detect()?;
+        let path = linux
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let mut cgroup =
+            Cgroup::resolve(&hierarchies, path.as_deref(), &self.id, self.systemd_cgroup)?;
+        cgroup.create()?;
+        guard.cgroup = Some(cgroup.clone());
+        if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
+            cgroup.apply(&hierarchies, res)?;
+        }
+        Ok(Some(cgroup))
     }
 }
 
@@ -189,6 +225,7 @@ fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
 struct Cleanup {
     dir: Option<PathBuf>,
     pid: Option<Pid>,
+    cgroup: Option<Cgroup>,
 }
 
 impl Drop for Cleanup {
@@ -196,6 +233,9 @@ impl Drop for Cleanup {
         if let Some(pid) = self.pid {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
+        }
+        if let Some(cgroup) = &self.cgroup {
+            let _ = cgroup.destroy();
         }
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);

@@ -7,6 +7,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::cgroups::stats::{self, Stats};
+use crate::cgroups::{Cgroup, CgroupError, Hierarchies};
 use crate::error::{Error, Result, WrongStatus};
 use crate::exec_fifo;
 use crate::id::validate_id;
@@ -98,7 +100,88 @@ impl Container {
         let pid = self
             .pid()
             .ok_or(Error::WrongStatus(WrongStatus::NotRunning))?;
-        kill(pid, signal).map_err(Error::sys("unable to signal init"))
+        kill(pid, signal).map_err(Error::sys("unable to signal init"))?;
+        self.thaw_for_signal(signal)
+    }
+
+    /// Sends `signal` to every process in the container's cgroup (`kill --all`).
+    /// A stopped container has nothing to signal and is not an error (runc).
+    pub fn kill_all(&self, signal: Signal) -> Result<()> {
+        let Some(cg) = &self.record.cgroup else {
+            return self.kill(signal);
+        };
+        if self.status() == Status::Stopped {
+            return Ok(());
+        }
+        for pid in cg.pids()? {
+            match kill(Pid::from_raw(pid), signal) {
+                Ok(()) | Err(nix::Error::ESRCH) => {}
+                Err(e) => return Err(Error::sys(format!("unable to signal pid {pid}"))(e)),
+            }
+        }
+        self.thaw_for_signal(signal)
+    }
+
+    /// A frozen process only dies of SIGKILL once thawed.
+    fn thaw_for_signal(&self, signal: Signal) -> Result<()> {
+        if signal == Signal::SIGKILL {
+            if let Some(cg) = self.record.cgroup.as_ref().filter(|c| c.is_frozen()) {
+                cg.set_frozen(false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Freezes every process of a running container.
+    pub fn pause(&self) -> Result<()> {
+        match self.status() {
+            Status::Running | Status::Created => {}
+            _ => return Err(Error::WrongStatus(WrongStatus::NotRunning)),
+        }
+        Ok(self.cgroup()?.set_frozen(true)?)
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&self) -> Result<()> {
+        if self.status() != Status::Paused {
+            return Err(Error::WrongStatus(WrongStatus::NotPaused));
+        }
+        Ok(self.cgroup()?.set_frozen(false)?)
+    }
+
+    /// The host pids of every process in the container's cgroup.
+    pub fn processes(&self) -> Result<Vec<i32>> {
+        if self.status() == Status::Stopped {
+            return Ok(Vec::new());
+        }
+        Ok(self.cgroup()?.pids()?)
+    }
+
+    /// Applies new resource limits to a live container (`update`). With
+    /// `memory.checkBeforeUpdate` a limit below current usage is refused.
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        if self.status() == Status::Stopped {
+            return Err(Error::WrongStatus(WrongStatus::NotRunning));
+        }
+        let cg = self.cgroup()?;
+        if let Some(m) = resources.memory() {
+            if m.check_before_update() == Some(true) {
+                cg.check_memory_limit(m.limit())?;
+            }
+        }
+        Ok(cg.apply(&Hierarchies::detect()?, resources)?)
+    }
+
+    /// Resource usage in runc's `events --stats` shape.
+    pub fn stats(&self) -> Result<Stats> {
+        Ok(stats::read(self.cgroup()?))
+    }
+
+    /// The container's cgroup.
+    pub fn cgroup(&self) -> Result<&Cgroup> {
+        self.record.cgroup.as_ref().ok_or_else(|| {
+            Error::Cgroup(CgroupError::Invalid("the container has no cgroup".into()))
+        })
     }
 
     /// Waits for the init to exit (the caller must be its parent, as after
@@ -142,6 +225,10 @@ impl Container {
                 }))
             }
         }
+        // Also after a crash: whatever is left in the cgroup is killed there.
+        if let Some(cg) = &self.record.cgroup {
+            cg.destroy()?;
+        }
         std::fs::remove_dir_all(&self.dir).map_err(Error::io(&self.dir))
     }
 
@@ -151,6 +238,7 @@ impl Container {
             Ok(()) | Err(nix::Error::ESRCH) => {}
             Err(e) => return Err(Error::sys("unable to kill init")(e)),
         }
+        self.thaw_for_signal(Signal::SIGKILL)?;
         // Reap it if it is our child; otherwise its parent does.
         let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -30,6 +30,8 @@ pub enum Error {
     Process(#[from] ProcessError),
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     /// A system call made on the runtime side failed.
     #[error("{context}: {source}")]
     Sys { context: String, source: nix::Error },
@@ -49,6 +51,7 @@ pub enum WrongStatus {
     StartPaused,
     DeleteNotStopped { id: String, status: Status },
     NotRunning,
+    NotPaused,
 }
 
 impl std::fmt::Display for WrongStatus {
@@ -62,6 +65,7 @@ impl std::fmt::Display for WrongStatus {
                 "cannot delete container {id} that is not stopped: {status}"
             ),
             Self::NotRunning => f.write_str("container not running"),
+            Self::NotPaused => f.write_str("container not paused"),
         }
     }
 }

@@ -77,6 +77,9 @@ pub(crate) struct Record {
     /// Start time of the init (clock ticks since boot), so a recycled pid is
     /// never mistaken for the container.
     pub init_start_time: u64,
+    /// The container's cgroup directories.
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::Cgroup>,
 }
 
 impl Record {
@@ -118,6 +121,8 @@ impl Record {
         }
         if dir.join(EXEC_FIFO).exists() {
             Status::Created
+        } else if self.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+            Status::Paused
         } else {
             Status::Running
         }
@@ -218,6 +223,7 @@ mod tests {
                 annotations: BTreeMap::new(),
             },
             init_start_time: 7,
+            cgroup: None,
         }
     }
 

@@ -344,6 +344,34 @@ impl Cgroup {
         }
     }
 
+    /// Refuses a memory limit below what the container already uses.
+    pub fn check_memory_limit(&self, limit: Option<i64>) -> Result<(), CgroupError> {
+        let Some(limit) = limit.filter(|l| *l > 0) else {
+            return Ok(());
+        };
+        let usage = match self.v1_dir("memory") {
+            Some(d) => fs::read_u64(d, "memory.usage_in_bytes"),
+            None => self
+                .v2_dir()
+                .and_then(|d| fs::read_u64(d, "memory.current")),
+        };
+        match usage {
+            Some(u) if u > limit as u64 => Err(CgroupError::Invalid(format!(
+                "memory limit {limit} is below the current usage {u}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The memory controller file the kernel updates on OOM: (dir, is_v1).
+    pub fn memory_dir(&self) -> Option<(&Path, bool)> {
+        self.v1_dir("memory").map(|d| (d, true)).or_else(|| {
+            self.v2_dir()
+                .filter(|d| d.join("memory.events").exists())
+                .map(|d| (d, false))
+        })
+    }
+
     /// Every pid in the container's cgroup.
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
         let d = self

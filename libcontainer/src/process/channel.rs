@@ -7,9 +7,11 @@ use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag
 
 use super::ProcessError;
 
-/// What the init tells its parent.
+/// What the init and its parent tell each other.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Message {
+    /// Parent → init: the init is in its cgroups; go on with setup.
+    Proceed,
     /// Setup finished; the init now waits for `start`.
     Ready,
     /// Setup failed; the init exits after sending this.
@@ -18,6 +20,7 @@ pub(crate) enum Message {
     NotFound(String),
 }
 
+const PROCEED: u8 = b'P';
 const READY: u8 = b'R';
 const FAILED: u8 = b'F';
 const NOT_FOUND: u8 = b'N';
@@ -41,6 +44,7 @@ impl Channel {
     pub fn send(&self, msg: &Message) -> Result<(), ProcessError> {
         let mut buf = Vec::new();
         match msg {
+            Message::Proceed => buf.push(PROCEED),
             Message::Ready => buf.push(READY),
             Message::Failed(text) | Message::NotFound(text) => {
                 buf.push(if matches!(msg, Message::Failed(_)) {
@@ -67,6 +71,7 @@ impl Channel {
         };
         Ok(match buf[..n] {
             [] => None,
+            [PROCEED] => Some(Message::Proceed),
             [READY] => Some(Message::Ready),
             [FAILED, ref text @ ..] => Some(Message::Failed(String::from_utf8_lossy(text).into())),
             [NOT_FOUND, ref text @ ..] => {

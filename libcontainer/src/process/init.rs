@@ -31,6 +31,9 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 /// Runs in the cloned child; returns the exit code if `execve` is never reached.
 pub(super) fn run(cfg: &InitConfig, plan: &Plan, chan: Channel) -> i32 {
+    if !matches!(chan.recv(), Ok(Some(Message::Proceed))) {
+        return 1;
+    }
     let exec = match prepare(cfg, plan) {
         Ok(exec) => exec,
         Err(f) => {

@@ -6,12 +6,14 @@ mod clone;
 mod init;
 mod namespaces;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
+
+use crate::cgroups::Cgroup;
 
 pub(crate) use channel::Message;
 
@@ -33,6 +35,8 @@ pub enum ProcessError {
     InitDied,
     #[error("unexpected message on the sync channel")]
     Protocol,
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
 }
 
 impl ProcessError {
@@ -56,24 +60,41 @@ pub(crate) struct InitConfig {
     pub exec_fifo: OwnedFd,
 }
 
-/// Clones the init into its namespaces and waits until it is set up and
-/// blocked on the exec fifo. On error the init has exited and been reaped.
-pub(crate) fn spawn_init(cfg: &InitConfig) -> Result<Pid, ProcessError> {
+/// Clones the init into its namespaces and cgroup and waits until it is set
+/// up and blocked on the exec fifo. On error the init has exited and been reaped.
+pub(crate) fn spawn_init(cfg: &InitConfig, cgroup: Option<&Cgroup>) -> Result<Pid, ProcessError> {
     let plan = namespaces::Plan::new(&cfg.spec)?;
+    let cgroup_fd = match cgroup {
+        Some(cg) => cg.open_v2()?,
+        None => None,
+    };
     let (parent, child) = channel::pair()?;
     let (mut parent, mut child) = (Some(parent), Some(child));
     // Only the cloned child runs the closure; the parent keeps both ends until here.
-    let pid = plan.clone_with(|| {
+    let (pid, cloned_into) = plan.clone_with(cgroup_fd.as_ref().map(|fd| fd.as_fd()), || {
         parent.take();
         init::run(cfg, &plan, child.take().expect("child end"))
     })?;
     drop(child);
     let parent = parent.expect("parent end");
+    // The init waits for Proceed, so it runs nothing before it is in its cgroups.
+    let placed = match cgroup {
+        Some(cg) => cg
+            .add_process(pid.as_raw(), cloned_into)
+            .map_err(ProcessError::from),
+        None => Ok(()),
+    };
+    if let Err(e) = placed.and_then(|()| parent.send(&Message::Proceed)) {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(e);
+    }
     let outcome = match parent.recv() {
         Ok(Some(Message::Ready)) => return Ok(pid),
         Ok(Some(Message::Failed(text))) => ProcessError::InitFailed(text),
         Ok(Some(Message::NotFound(text))) => ProcessError::ExecNotFound(text),
         Ok(None) => ProcessError::InitDied,
+        Ok(Some(Message::Proceed)) => ProcessError::Protocol,
         Err(e) => e,
     };
     let _ = waitpid(pid, None);

@@ -81,7 +81,11 @@ impl Plan {
 
     /// Clones the init. A pid namespace to join is entered by the parent around
     /// the clone (setns on a pid namespace only affects later children).
-    pub fn clone_with(&self, child: impl FnOnce() -> i32) -> Result<Pid, ProcessError> {
+    pub fn clone_with(
+        &self,
+        cgroup: Option<std::os::fd::BorrowedFd>,
+        child: impl FnOnce() -> i32,
+    ) -> Result<(Pid, bool), ProcessError> {
         let pid_join = self
             .join
             .iter()
@@ -101,7 +105,7 @@ impl Plan {
             }
             None => None,
         };
-        let result = clone::clone_into(self.new, child);
+        let result = clone::clone_into(self.new, cgroup, child);
         if let Some(own) = restore {
             setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
                 .map_err(ProcessError::sys("return to own pid namespace"))?;
