@@ -20,8 +20,8 @@ pub struct Cli {
     /// Also log debug messages.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Accepted for runc compatibility; cgroups come with the cgroup manager.
-    #[arg(long, global = true, hide = true)]
+    /// Use the systemd cgroup driver (`cgroupsPath` as `slice:prefix:name`).
+    #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility.
     #[arg(long, global = true, hide = true)]
@@ -47,7 +47,38 @@ pub enum Command {
     /// Print a container's state as JSON.
     State { id: String },
     /// Send a signal (default SIGTERM) to a container's init.
-    Kill { id: String, signal: Option<String> },
+    Kill {
+        /// Signal every process in the container's cgroup.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        signal: Option<String>,
+    },
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List a container's processes (ps output filtered to its cgroup).
+    Ps {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Arguments for ps (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change a running container's resource limits.
+    Update(UpdateArgs),
+    /// Print resource usage (and OOM) events as JSON lines.
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats events.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Delete a container.
     Delete {
         /// Kill a running container first.
@@ -113,4 +144,46 @@ pub struct RunArgs {
     /// Keep the container's state after it exits.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// `update` flags, as runc names them.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// A JSON LinuxResources file, or - for stdin.
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Memory limit (bytes, or with k/m/g suffix).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit.
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Kernel memory limit (ignored by modern kernels).
+    #[arg(long)]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer limit.
+    #[arg(long)]
+    pub kernel_memory_tcp: Option<String>,
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    pub id: String,
 }

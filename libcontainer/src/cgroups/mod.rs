@@ -11,6 +11,7 @@ mod devices;
 mod devices_bpf;
 mod fs;
 mod hierarchy;
+pub mod oom;
 pub mod stats;
 mod v1;
 mod v2;

@@ -8,9 +8,10 @@ use crate::cli::CreateArgs;
 use crate::{Failure, Outcome};
 
 /// The builder for `create` and `run` from their shared flags.
-pub fn builder(root: &Path, args: &CreateArgs) -> ContainerBuilder {
+pub fn builder(root: &Path, args: &CreateArgs, systemd_cgroup: bool) -> ContainerBuilder {
     let mut b = ContainerBuilder::new(&args.id, &args.bundle)
         .root(root)
+        .systemd_cgroup(systemd_cgroup)
         .preserve_fds(args.preserve_fds)
         .no_pivot(args.no_pivot)
         .no_new_keyring(args.no_new_keyring);
@@ -23,8 +24,8 @@ pub fn builder(root: &Path, args: &CreateArgs) -> ContainerBuilder {
     b
 }
 
-pub fn create(root: &Path, args: &CreateArgs) -> Outcome {
-    builder(root, args)
+pub fn create(root: &Path, args: &CreateArgs, systemd_cgroup: bool) -> Outcome {
+    builder(root, args, systemd_cgroup)
         .create()
         .map_err(|e| Failure::new(format!("hull create failed: {e}")))?;
     Ok(0)

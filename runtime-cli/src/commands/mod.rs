@@ -2,12 +2,16 @@
 
 mod create;
 mod delete;
+mod events;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use crate::cli::{Cli, Command};
 use crate::Outcome;
@@ -15,11 +19,24 @@ use crate::Outcome;
 pub fn dispatch(cli: &Cli) -> Outcome {
     let root = cli.root.as_path();
     match &cli.command {
-        Command::Create(args) => create::create(root, args),
+        Command::Create(args) => create::create(root, args, cli.systemd_cgroup),
         Command::Start { id } => start::start(root, id),
-        Command::Run(args) => run::run(root, args),
+        Command::Run(args) => run::run(root, args, cli.systemd_cgroup),
         Command::State { id } => state::state(root, id),
-        Command::Kill { id, signal } => kill::kill(root, id, signal.as_deref()),
+        Command::Kill { all, id, signal } => kill::kill(root, id, signal.as_deref(), *all),
+        Command::Pause { id } => pause::pause(root, id),
+        Command::Resume { id } => pause::resume(root, id),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps::ps(root, id, *format, ps_args),
+        Command::Update(args) => update::update(root, args),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events::events(root, id, *stats, interval),
         Command::Delete { force, id } => delete::delete(root, id, *force),
         Command::List { format, quiet } => list::list(root, *format, *quiet),
         Command::Spec { bundle, rootless } => spec::spec(bundle, *rootless),

@@ -22,7 +22,7 @@ const FORWARDED: [Signal; 8] = [
     Signal::SIGWINCH,
 ];
 
-pub fn run(root: &Path, args: &RunArgs) -> Outcome {
+pub fn run(root: &Path, args: &RunArgs, systemd_cgroup: bool) -> Outcome {
     let fail = |e: Error| {
         let code = match e {
             // A missing executable exits 127, as a shell would.
@@ -34,7 +34,9 @@ pub fn run(root: &Path, args: &RunArgs) -> Outcome {
             code,
         }
     };
-    let container = builder(root, &args.create).create().map_err(fail)?;
+    let container = builder(root, &args.create, systemd_cgroup)
+        .create()
+        .map_err(fail)?;
     // Block the forwarded signals before start, so none is lost in between.
     let mut mask = SigSet::empty();
     if !args.detach {
