@@ -1,0 +1,4 @@
+//! cgroups integration tests.
+
+#[allow(unused_imports)]
+use hull_tests::*;
