@@ -149,6 +149,7 @@ impl ContainerBuilder {
             id: self.id.clone(),
             console,
             exec_fifo: exec_fifo::open_handle(&fifo)?,
+            seccomp: self.seccomp_filter(&bundle.spec)?,
             spec: bundle.spec,
         };
         let cgroup = self.make_cgroup(&cfg.spec, guard)?;
@@ -187,6 +188,18 @@ impl ContainerBuilder {
 }
 
 impl ContainerBuilder {
+    /// Compiles `linux.seccomp` (or takes it from the cache in the state root).
+    fn seccomp_filter(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<Option<crate::seccomp::Filter>> {
+        let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+            return Ok(None);
+        };
+        let cache = self.root.join(".cache/seccomp");
+        Ok(Some(crate::seccomp::prepare(profile, Some(&cache))?))
+    }
+
     /// Creates the container's cgroup and applies `linux.resources` to it.
     fn make_cgroup(
         &self,

@@ -32,6 +32,8 @@ pub enum Error {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     /// A system call made on the runtime side failed.
     #[error("{context}: {source}")]
     Sys { context: String, source: nix::Error },

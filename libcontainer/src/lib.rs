@@ -33,6 +33,7 @@ mod process;
 mod rlimits;
 mod rootfs;
 mod seal;
+pub mod seccomp;
 mod signal;
 mod spec;
 mod state;

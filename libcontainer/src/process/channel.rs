@@ -1,17 +1,23 @@
 //! The parent ↔ init sync channel: a SEQPACKET socketpair carrying small
 //! typed messages, one datagram each (a tag byte and a UTF-8 payload).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 
 use super::ProcessError;
 
 /// What the init and its parent tell each other.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Message {
     /// Parent → init: the init is in its cgroups; go on with setup.
     Proceed,
+    /// Init → parent: the seccomp notify listener, for the agent.
+    SeccompListener(OwnedFd),
     /// Setup finished; the init now waits for `start`.
     Ready,
     /// Setup failed; the init exits after sending this.
@@ -21,6 +27,7 @@ pub(crate) enum Message {
 }
 
 const PROCEED: u8 = b'P';
+const LISTENER: u8 = b'L';
 const READY: u8 = b'R';
 const FAILED: u8 = b'F';
 const NOT_FOUND: u8 = b'N';
@@ -43,9 +50,14 @@ pub(crate) fn pair() -> Result<(Channel, Channel), ProcessError> {
 impl Channel {
     pub fn send(&self, msg: &Message) -> Result<(), ProcessError> {
         let mut buf = Vec::new();
+        let mut fds = Vec::new();
         match msg {
             Message::Proceed => buf.push(PROCEED),
             Message::Ready => buf.push(READY),
+            Message::SeccompListener(fd) => {
+                buf.push(LISTENER);
+                fds.push(fd.as_raw_fd());
+            }
             Message::Failed(text) | Message::NotFound(text) => {
                 buf.push(if matches!(msg, Message::Failed(_)) {
                     FAILED
@@ -55,26 +67,55 @@ impl Channel {
                 buf.extend_from_slice(text.as_bytes());
             }
         }
-        send(self.0.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)
-            .map_err(ProcessError::sys("send on sync channel"))?;
+        let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
+            vec![]
+        } else {
+            vec![ControlMessage::ScmRights(&fds)]
+        };
+        sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &[IoSlice::new(&buf)],
+            &cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(ProcessError::sys("send on sync channel"))?;
         Ok(())
     }
 
     /// Receives one message; `None` when the other end closed without sending.
     pub fn recv(&self) -> Result<Option<Message>, ProcessError> {
         let mut buf = [0u8; 8192];
-        let n = loop {
-            match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Err(nix::Error::EINTR) => continue,
-                r => break r.map_err(ProcessError::sys("recv on sync channel"))?,
+                Err(e) => return Err(ProcessError::sys("recv on sync channel")(e)),
+                Ok(m) => {
+                    let fd = m.cmsgs().ok().into_iter().flatten().find_map(|c| match c {
+                        ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                        _ => None,
+                    });
+                    break (m.bytes, fd);
+                }
             }
         };
-        Ok(match buf[..n] {
-            [] => None,
-            [PROCEED] => Some(Message::Proceed),
-            [READY] => Some(Message::Ready),
-            [FAILED, ref text @ ..] => Some(Message::Failed(String::from_utf8_lossy(text).into())),
-            [NOT_FOUND, ref text @ ..] => {
+        Ok(match (&buf[..n], fd) {
+            ([], _) => None,
+            ([PROCEED], _) => Some(Message::Proceed),
+            ([READY], _) => Some(Message::Ready),
+            // SAFETY: the fd arrived with this message and belongs to us now.
+            ([LISTENER], Some(fd)) => Some(Message::SeccompListener(unsafe {
+                OwnedFd::from_raw_fd(fd)
+            })),
+            ([FAILED, text @ ..], _) => Some(Message::Failed(String::from_utf8_lossy(text).into())),
+            ([NOT_FOUND, text @ ..], _) => {
                 Some(Message::NotFound(String::from_utf8_lossy(text).into()))
             }
             _ => return Err(ProcessError::Protocol),
@@ -87,16 +128,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn messages_cross_the_pair() {
+    fn messages_and_fds_cross_the_pair() {
         let (a, b) = pair().unwrap();
         b.send(&Message::Failed("no such file".into())).unwrap();
         b.send(&Message::Ready).unwrap();
-        assert_eq!(
-            a.recv().unwrap(),
-            Some(Message::Failed("no such file".into()))
-        );
-        assert_eq!(a.recv().unwrap(), Some(Message::Ready));
+        let file = std::fs::File::open("/dev/null").unwrap();
+        b.send(&Message::SeccompListener(file.into())).unwrap();
+        assert!(matches!(a.recv().unwrap(), Some(Message::Failed(t)) if t == "no such file"));
+        assert!(matches!(a.recv().unwrap(), Some(Message::Ready)));
+        let Some(Message::SeccompListener(fd)) = a.recv().unwrap() else {
+            panic!("no fd")
+        };
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        assert_eq!(link, std::path::Path::new("/dev/null"));
         drop(b);
-        assert_eq!(a.recv().unwrap(), None);
+        assert!(a.recv().unwrap().is_none());
     }
 }

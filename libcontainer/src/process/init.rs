@@ -15,6 +15,7 @@ use super::channel::{Channel, Message};
 use super::namespaces::Plan;
 use super::InitConfig;
 use crate::rootfs::{self, RootfsConfig};
+use crate::seccomp::Filter;
 use crate::{capabilities, console, exec_fifo, identity, rlimits};
 
 /// Why setup stopped; `NotFound` is kept apart so `run` can exit 127 like runc.
@@ -34,7 +35,7 @@ pub(super) fn run(cfg: &InitConfig, plan: &Plan, chan: Channel) -> i32 {
     if !matches!(chan.recv(), Ok(Some(Message::Proceed))) {
         return 1;
     }
-    let exec = match prepare(cfg, plan) {
+    let exec = match prepare(cfg, plan, &chan) {
         Ok(exec) => exec,
         Err(f) => {
             let msg = match f {
@@ -74,7 +75,7 @@ struct Exec {
     env: Vec<CString>,
 }
 
-fn prepare(cfg: &InitConfig, plan: &Plan) -> Result<Exec, Failure> {
+fn prepare(cfg: &InitConfig, plan: &Plan, chan: &Channel) -> Result<Exec, Failure> {
     let spec = &cfg.spec;
     let process = spec
         .process()
@@ -117,7 +118,7 @@ fn prepare(cfg: &InitConfig, plan: &Plan) -> Result<Exec, Failure> {
     let args: Vec<String> = process.args().clone().unwrap_or_default();
     let path = find_executable(&args[0], &env).map_err(Failure::NotFound)?;
 
-    set_privileges(process)?;
+    set_privileges(process, cfg.seccomp.as_ref(), chan)?;
     umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
     ));
@@ -144,8 +145,19 @@ fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|n| n.iter().any(|ns| ns.typ() == t))
 }
 
-/// Bounding set, user switch, the other capability sets, no_new_privs.
-fn set_privileges(process: &Process) -> Result<(), Failure> {
+/// Bounding set, user switch, the other capability sets, no_new_privs, and
+/// seccomp where runc puts it: without no_new_privs it needs CAP_SYS_ADMIN,
+/// so it goes first; with no_new_privs it goes last, so the fewest runtime
+/// syscalls run under the container's filter.
+fn set_privileges(
+    process: &Process,
+    seccomp: Option<&Filter>,
+    chan: &Channel,
+) -> Result<(), Failure> {
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if let Some(filter) = seccomp.filter(|_| !nnp) {
+        install_seccomp(filter, chan)?;
+    }
     let keepcaps = |on: libc::c_ulong| {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on, 0, 0, 0) } != 0 {
@@ -166,7 +178,7 @@ fn set_privileges(process: &Process) -> Result<(), Failure> {
         Some(caps) => capabilities::apply(caps)?,
         None => capabilities::apply(&Default::default())?,
     }
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(Failure::Other(format!(
@@ -174,6 +186,18 @@ fn set_privileges(process: &Process) -> Result<(), Failure> {
                 nix::Error::last()
             )));
         }
+        if let Some(filter) = seccomp {
+            install_seccomp(filter, chan)?;
+        }
+    }
+    Ok(())
+}
+
+/// Installs the filter and passes a notify listener to the parent, which
+/// forwards it to the agent.
+fn install_seccomp(filter: &Filter, chan: &Channel) -> Result<(), Failure> {
+    if let Some(listener) = crate::seccomp::install(filter)? {
+        chan.send(&Message::SeccompListener(listener))?;
     }
     Ok(())
 }

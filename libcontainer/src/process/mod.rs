@@ -58,6 +58,8 @@ pub(crate) struct InitConfig {
     pub console: Option<OwnedFd>,
     /// `O_PATH` handle of the exec fifo.
     pub exec_fifo: OwnedFd,
+    /// The compiled `linux.seccomp` filter.
+    pub seccomp: Option<crate::seccomp::Filter>,
 }
 
 /// Clones the init into its namespaces and cgroup and waits until it is set
@@ -89,14 +91,39 @@ pub(crate) fn spawn_init(cfg: &InitConfig, cgroup: Option<&Cgroup>) -> Result<Pi
         let _ = waitpid(pid, None);
         return Err(e);
     }
-    let outcome = match parent.recv() {
-        Ok(Some(Message::Ready)) => return Ok(pid),
-        Ok(Some(Message::Failed(text))) => ProcessError::InitFailed(text),
-        Ok(Some(Message::NotFound(text))) => ProcessError::ExecNotFound(text),
-        Ok(None) => ProcessError::InitDied,
-        Ok(Some(Message::Proceed)) => ProcessError::Protocol,
-        Err(e) => e,
+    let outcome = loop {
+        match parent.recv() {
+            Ok(Some(Message::Ready)) => return Ok(pid),
+            Ok(Some(Message::SeccompListener(fd))) => match forward_listener(cfg, pid, &fd) {
+                Ok(()) => continue,
+                Err(e) => break e,
+            },
+            Ok(Some(Message::Failed(text))) => break ProcessError::InitFailed(text),
+            Ok(Some(Message::NotFound(text))) => break ProcessError::ExecNotFound(text),
+            Ok(Some(Message::Proceed)) => break ProcessError::Protocol,
+            Ok(None) => break ProcessError::InitDied,
+            Err(e) => break e,
+        }
     };
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let _ = waitpid(pid, None);
     Err(outcome)
+}
+
+/// Hands the seccomp notify listener to the agent at `listenerPath`.
+fn forward_listener(cfg: &InitConfig, pid: Pid, fd: &OwnedFd) -> Result<(), ProcessError> {
+    let seccomp = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(path) = seccomp.and_then(|s| s.listener_path().as_ref()) else {
+        return Err(ProcessError::Protocol);
+    };
+    let state = crate::seccomp::notify::AgentState {
+        oci_version: cfg.spec.version(),
+        id: &cfg.id,
+        pid: pid.as_raw(),
+        bundle: &cfg.bundle,
+        metadata: seccomp.and_then(|s| s.listener_metadata().as_deref()),
+        annotations: cfg.spec.annotations().as_ref(),
+    };
+    crate::seccomp::notify::send_to_agent(path, fd, &state)
+        .map_err(|e| ProcessError::InitFailed(e.to_string()))
 }
