@@ -1,0 +1,1 @@
+//! IP address manager (being written).

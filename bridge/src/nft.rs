@@ -1,0 +1,1 @@
+//! nf_tables rules over netlink (being written).
