@@ -1,4 +1,557 @@
-//! process integration tests.
+//! The container process as it sees itself: identity, environment, limits,
+//! capabilities, file descriptors, terminal, keyring and namespaces.
 
-#[allow(unused_imports)]
+use std::fs::{File, OpenOptions};
+use std::io::{IoSliceMut, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
 use hull_tests::*;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::unistd::dup2;
+use serde_json::{json, Value};
+
+/// The value of `key:` in /proc/<pid>/status-like text.
+fn field<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {key} in:\n{text}"))
+        .trim()
+}
+
+/// The fd numbers in `ls -l /proc/<pid>/fd` output (its `l...` lines).
+fn fds_listed(ls: &str) -> Vec<u32> {
+    let mut fds: Vec<u32> = ls
+        .lines()
+        .filter(|l| l.starts_with('l'))
+        .filter_map(|l| {
+            l.split(" -> ")
+                .next()?
+                .split_whitespace()
+                .last()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    fds.sort_unstable();
+    fds
+}
+
+/// Makes `file` the child's fd `target`, without close-on-exec.
+fn inherit_at(cmd: &mut Command, file: &File, target: RawFd) {
+    let raw = file.as_raw_fd();
+    // SAFETY: dup2 and fcntl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if raw == target {
+                fcntl(raw, FcntlArg::F_SETFD(FdFlag::empty()))?;
+            } else {
+                dup2(raw, target)?;
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A file holding `content`, inside the bundle directory (removed with it).
+fn data_file(b: &TestBundle, content: &str) -> File {
+    let path = b.dir.join("data.txt");
+    std::fs::write(&path, content).unwrap();
+    File::open(path).unwrap()
+}
+
+/// `hull ARGS... --bundle DIR ID` for a container that outlives the call
+/// (`create`, `run -d`): its stdio must not hold a pipe of ours open, so
+/// everything goes to a file in the bundle.
+fn hull_detached(b: &TestBundle, args: &[&str]) {
+    let log = b.dir.join("hull.log");
+    let out = File::create(&log).unwrap();
+    let status = b
+        .hull()
+        .args(args)
+        .arg("--bundle")
+        .arg(&b.dir)
+        .arg(&b.id)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .status()
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "hull {args:?} failed: {text}");
+}
+
+/// The container's init pid from `hull state`.
+fn init_pid(b: &TestBundle) -> i64 {
+    let pid = b.state()["pid"].as_i64().unwrap();
+    assert!(pid > 0, "no init pid");
+    pid
+}
+
+/// Waits (up to 10s) until `hull state` says stopped.
+fn wait_stopped(b: &TestBundle) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.state()["status"] != "stopped" {
+        assert!(Instant::now() < deadline, "container did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Deletes the container and checks that nothing of it is left.
+fn delete_and_check(b: &TestBundle, force: bool) {
+    let mut args = vec!["delete"];
+    if force {
+        args.push("--force");
+    }
+    args.push(&b.id);
+    let out = b.cmd(&args);
+    assert!(out.status.success(), "delete: {}", text(&out.stderr));
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}
+
+/// Sets `process.capabilities.<set>` for every set.
+fn set_caps(b: &mut TestBundle, sets: &[(&str, &[&str])]) {
+    b.edit(|c| {
+        let caps = &mut c["process"]["capabilities"];
+        *caps = json!({});
+        for (name, list) in sets {
+            caps[*name] = json!(list);
+        }
+    });
+}
+
+#[test]
+fn user_uid_gid_and_additional_gids_apply() {
+    let mut b = TestBundle::new("user-ids");
+    b.edit(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20]})
+    });
+    b.sh("id");
+    let out = b.run_ok();
+    assert!(out.contains("uid=1000"), "{out}");
+    assert!(out.contains("gid=1000"), "{out}");
+    let groups: Vec<u32> = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("groups="))
+        .unwrap_or_else(|| panic!("no groups in {out}"))
+        .split(',')
+        .map(|g| g.split('(').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        groups.contains(&10) && groups.contains(&20),
+        "groups {groups:?}"
+    );
+    b.assert_no_state();
+}
+
+#[test]
+fn umask_is_applied() {
+    let mut b = TestBundle::new("umask");
+    b.edit(|c| c["process"]["user"]["umask"] = json!(63));
+    b.sh("umask");
+    assert_eq!(b.run_ok().trim(), "0077");
+    b.assert_no_state();
+}
+
+#[test]
+fn umask_defaults_to_0022() {
+    let mut b = TestBundle::new("umask-default");
+    b.sh("umask");
+    assert_eq!(b.run_ok().trim(), "0022");
+    b.assert_no_state();
+}
+
+#[test]
+fn custom_env_is_visible_and_home_defaults_to_passwd() {
+    let mut b = TestBundle::new("env");
+    b.edit(|c| {
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("HULL_TEST_VAR=hello world"))
+    });
+    b.sh(r#"echo "var=$HULL_TEST_VAR"; echo "home=$HOME""#);
+    let out = b.run_ok();
+    assert!(out.lines().any(|l| l == "var=hello world"), "{out}");
+    assert!(out.lines().any(|l| l == "home=/root"), "{out}");
+    b.assert_no_state();
+}
+
+#[test]
+fn home_is_kept_when_set() {
+    let mut b = TestBundle::new("env-home");
+    b.edit(|c| {
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("HOME=/custom/home"))
+    });
+    b.sh(r#"echo "home=$HOME""#);
+    assert_eq!(b.run_ok().trim(), "home=/custom/home");
+    b.assert_no_state();
+}
+
+#[test]
+fn rlimit_nofile_is_applied() {
+    let mut b = TestBundle::new("rlimits");
+    b.edit(|c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}])
+    });
+    b.sh("ulimit -n; ulimit -Hn; grep 'Max open files' /proc/self/limits");
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], "512", "soft limit: {out}");
+    assert_eq!(lines[1], "1024", "hard limit: {out}");
+    let limits: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(limits[3..5], ["512", "1024"], "{out}");
+    b.assert_no_state();
+}
+
+#[test]
+fn capabilities_of_a_non_root_user_follow_exec_rules() {
+    let mut b = TestBundle::new("caps-nonroot");
+    b.edit(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000}));
+    let kept: &[&str] = &["CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    set_caps(
+        &mut b,
+        &[
+            (
+                "bounding",
+                &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            ),
+            ("effective", kept),
+            ("permitted", kept),
+            ("inheritable", kept),
+            ("ambient", &["CAP_NET_BIND_SERVICE"]),
+        ],
+    );
+    b.sh("grep ^Cap /proc/self/status");
+    let out = b.run_ok();
+    assert_eq!(field(&out, "CapBnd"), "0000000000000421", "{out}");
+    assert_eq!(field(&out, "CapInh"), "0000000000000420", "{out}");
+    assert_eq!(field(&out, "CapAmb"), "0000000000000400", "{out}");
+    assert_eq!(field(&out, "CapPrm"), "0000000000000400", "{out}");
+    assert_eq!(field(&out, "CapEff"), "0000000000000400", "{out}");
+    b.assert_no_state();
+}
+
+#[test]
+fn capabilities_of_the_default_spec_match_runc() {
+    let mut b = TestBundle::new("caps-default");
+    b.sh("grep ^Cap /proc/self/status");
+    let out = b.run_ok();
+    assert_eq!(field(&out, "CapPrm"), "0000000020000420", "{out}");
+    assert_eq!(field(&out, "CapEff"), "0000000020000420", "{out}");
+    assert_eq!(field(&out, "CapBnd"), "0000000020000420", "{out}");
+    assert_eq!(field(&out, "CapInh"), "0000000000000000", "{out}");
+    assert_eq!(field(&out, "CapAmb"), "0000000000000000", "{out}");
+    b.assert_no_state();
+}
+
+#[test]
+fn no_new_privileges_true_sets_the_flag() {
+    let mut b = TestBundle::new("nnp-on");
+    b.edit(|c| c["process"]["noNewPrivileges"] = json!(true));
+    b.sh("cat /proc/self/status");
+    let out = b.run_ok();
+    assert_eq!(field(&out, "NoNewPrivs"), "1", "{out}");
+    b.assert_no_state();
+}
+
+#[test]
+fn no_new_privileges_false_leaves_the_flag_clear() {
+    let mut b = TestBundle::new("nnp-off");
+    b.edit(|c| c["process"]["noNewPrivileges"] = json!(false));
+    b.sh("cat /proc/self/status");
+    let out = b.run_ok();
+    assert_eq!(field(&out, "NoNewPrivs"), "0", "{out}");
+    b.assert_no_state();
+}
+
+#[test]
+fn oom_score_adj_is_applied() {
+    let mut b = TestBundle::new("oom");
+    b.edit(|c| c["process"]["oomScoreAdj"] = json!(500));
+    b.sh("cat /proc/self/oom_score_adj");
+    assert_eq!(b.run_ok().trim(), "500");
+    b.assert_no_state();
+}
+
+#[test]
+fn inherited_fds_are_not_passed_on() {
+    let mut b = TestBundle::new("fds-closed");
+    // Not the last command, so sh forks ls instead of exec'ing it.
+    b.sh("ls -l /proc/$$/fd; true");
+    let file = data_file(&b, "secret\n");
+    let mut cmd = b.hull();
+    cmd.arg("run")
+        .arg("--bundle")
+        .arg(&b.dir)
+        .arg(&b.id)
+        .stdin(Stdio::null());
+    inherit_at(&mut cmd, &file, 5);
+    let out = cmd.output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", text(&out.stderr));
+    assert_eq!(fds_listed(&stdout), [0, 1, 2], "{stdout}");
+    b.assert_no_state();
+}
+
+#[test]
+fn preserve_fds_passes_fd_3_on() {
+    let mut b = TestBundle::new("fds-preserved");
+    b.sh("ls -l /proc/$$/fd; cat /proc/self/fd/3");
+    let file = data_file(&b, "preserved-content\n");
+    let mut cmd = b.hull();
+    cmd.args(["run", "--preserve-fds", "1", "--bundle"])
+        .arg(&b.dir)
+        .arg(&b.id)
+        .stdin(Stdio::null());
+    inherit_at(&mut cmd, &file, 3);
+    let out = cmd.output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", text(&out.stderr));
+    assert_eq!(fds_listed(&stdout), [0, 1, 2, 3], "{stdout}");
+    assert!(stdout.lines().any(|l| l == "preserved-content"), "{stdout}");
+    b.assert_no_state();
+}
+
+#[test]
+fn args_are_looked_up_in_path() {
+    let mut b = TestBundle::new("path-lookup");
+    b.args(&["echo", "hi"]);
+    assert_eq!(b.run_ok(), "hi\n");
+    b.assert_no_state();
+}
+
+#[test]
+fn run_of_a_missing_executable_exits_127() {
+    let mut b = TestBundle::new("notfound-run");
+    b.args(&["hull-no-such-binary"]);
+    let (code, out, err) = b.run();
+    assert_eq!(code, 127, "stdout={out} stderr={err}");
+    assert!(err.contains("executable file not found in $PATH"), "{err}");
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}
+
+#[test]
+fn create_of_a_missing_executable_fails() {
+    let mut b = TestBundle::new("notfound-create");
+    b.args(&["hull-no-such-binary"]);
+    let out = b.cmd(&["create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "create succeeded");
+    assert!(err.contains("executable file not found in $PATH"), "{err}");
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}
+
+/// Receives one fd sent with SCM_RIGHTS on `stream`.
+fn recv_fd(stream: &UnixStream) -> OwnedFd {
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg on the console socket");
+    for cmsg in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            assert_eq!(fds.len(), 1, "expected one fd, got {fds:?}");
+            // SAFETY: the fd was just received and belongs to nobody else.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no SCM_RIGHTS message on the console socket");
+}
+
+/// Reads `master` until `marker` shows up (or 10s pass); returns what was read.
+fn read_until(master: OwnedFd, marker: &'static str) -> String {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut f = File::from(master);
+        let mut buf = [0u8; 1024];
+        // Ends with EIO once the container has closed the slave.
+        while let Ok(n @ 1..) = f.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while !text(&seen).contains(marker) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => seen.extend(chunk),
+            Err(_) => panic!("no {marker:?} on the terminal; got {:?}", text(&seen)),
+        }
+    }
+    text(&seen)
+}
+
+#[test]
+fn terminal_master_is_sent_to_the_console_socket() {
+    let mut b = TestBundle::new("console");
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    b.sh("tty; echo tty-ok");
+    // The bundle directory is removed when the test ends.
+    let sock = b.dir.join(format!("{}.sock", unique("console")));
+    let listener = UnixListener::bind(&sock).unwrap();
+    let out = b.cmd(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
+    assert!(out.status.success(), "create: {}", text(&out.stderr));
+    let (stream, _) = listener.accept().unwrap();
+    let master = recv_fd(&stream);
+    let out = b.cmd(&["start", &b.id]);
+    assert!(out.status.success(), "start: {}", text(&out.stderr));
+    let seen = read_until(master, "tty-ok");
+    let tty = seen
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    let n = tty.strip_prefix("/dev/pts/");
+    assert!(
+        n.is_some_and(|n| n.parse::<u32>().is_ok()),
+        "tty printed {tty:?}; terminal output {seen:?}"
+    );
+    wait_stopped(&b);
+    delete_and_check(&b, false);
+}
+
+#[test]
+fn terminal_without_console_socket_fails_create() {
+    let mut b = TestBundle::new("console-missing");
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    b.sh("true");
+    let out = b.cmd(&["create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "create succeeded");
+    assert!(err.contains("console socket"), "{err}");
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}
+
+/// Runs `cat /proc/keys` (unmasked) with `extra` flags for `run`.
+fn proc_keys(b: &mut TestBundle, extra: &[&str]) -> String {
+    b.edit(|c| c["linux"]["maskedPaths"] = json!([]));
+    b.sh("cat /proc/keys");
+    let out = b
+        .hull()
+        .arg("run")
+        .args(extra)
+        .arg("--bundle")
+        .arg(&b.dir)
+        .arg(&b.id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "run: {}", text(&out.stderr));
+    b.assert_no_state();
+    text(&out.stdout)
+}
+
+#[test]
+fn session_keyring_is_named_after_the_container() {
+    let mut b = TestBundle::new("keyring");
+    let keys = proc_keys(&mut b, &[]);
+    let name = format!("_ses.{}", b.id);
+    assert!(
+        keys.lines()
+            .any(|l| l.contains(" keyring ") && l.contains(&name)),
+        "no {name} in /proc/keys:\n{keys}"
+    );
+}
+
+#[test]
+fn no_new_keyring_keeps_the_callers_keyring() {
+    let mut b = TestBundle::new("keyring-none");
+    let keys = proc_keys(&mut b, &["--no-new-keyring"]);
+    let name = format!("_ses.{}", b.id);
+    assert!(!keys.contains(&name), "{name} in /proc/keys:\n{keys}");
+}
+
+const NAMESPACES: [&str; 5] = ["pid", "net", "ipc", "uts", "mnt"];
+
+/// The namespace link `/proc/<pid>/ns/<ns>` seen from the host.
+fn ns_link(pid: &str, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn namespaces_are_new_and_the_process_is_pid_1() {
+    let mut b = TestBundle::new("namespaces");
+    b.sh(r#"echo "pid1=$$"; for n in pid net ipc uts mnt; do echo "$n $(readlink /proc/self/ns/$n)"; done"#);
+    let out = b.run_ok();
+    assert!(out.lines().any(|l| l == "pid1=1"), "{out}");
+    for ns in NAMESPACES {
+        let inside = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{ns} ")))
+            .unwrap_or_else(|| panic!("no {ns} in {out}"));
+        assert!(inside.starts_with(&format!("{ns}:[")), "{out}");
+        assert_ne!(inside, ns_link("self", ns), "{ns} namespace is the host's");
+    }
+    b.assert_no_state();
+}
+
+#[test]
+fn network_namespace_is_joined_by_path() {
+    let mut a = TestBundle::new("netns-owner");
+    a.args(&["sleep", "100"]);
+    hull_detached(&a, &["run", "-d"]);
+    let pid_a = init_pid(&a).to_string();
+    let net_a = ns_link(&pid_a, "net");
+    assert_ne!(net_a, ns_link("self", "net"));
+
+    let mut b = TestBundle::new("netns-joiner");
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "network");
+        list.push(json!({"type": "network", "path": format!("/proc/{pid_a}/ns/net")}));
+    });
+    b.args(&["readlink", "/proc/self/ns/net"]);
+    assert_eq!(b.run_ok().trim(), net_a);
+    b.assert_no_state();
+
+    delete_and_check(&a, true);
+}
+
+#[test]
+fn created_init_runs_from_a_sealed_memfd() {
+    let mut b = TestBundle::new("cve-2019-5736");
+    b.sh("true");
+    hull_detached(&b, &["create"]);
+    let pid = init_pid(&b);
+    let exe = format!("/proc/{pid}/exe");
+    let target = std::fs::read_link(&exe).unwrap();
+    assert!(
+        target.to_string_lossy().contains("memfd:"),
+        "init runs {target:?}"
+    );
+    let opened = OpenOptions::new().write(true).open(&exe);
+    assert!(opened.is_err(), "{exe} opened for writing");
+    assert_eq!(b.state()["status"], Value::from("created"));
+    delete_and_check(&b, false);
+}

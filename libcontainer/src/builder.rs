@@ -148,7 +148,7 @@ impl ContainerBuilder {
             preserve_fds: self.preserve_fds,
             id: self.id.clone(),
             console,
-            exec_fifo: exec_fifo::open_handle(&fifo)?,
+            exec_fifo: exec_fifo::open_for_init(&fifo)?,
             seccomp: self.seccomp_filter(&bundle.spec)?,
             spec: bundle.spec,
         };

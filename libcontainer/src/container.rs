@@ -91,7 +91,7 @@ impl Container {
             }
         }
         let fifo = self.dir.join(EXEC_FIFO);
-        exec_fifo::release(&fifo, || self.status() != Status::Stopped)?;
+        exec_fifo::release(&fifo)?;
         std::fs::remove_file(&fifo).map_err(Error::io(&fifo))
     }
 

@@ -1,12 +1,11 @@
-//! The exec fifo: the init blocks opening it for writing until `start` opens
-//! it for reading, so `create` and `start` are two separate steps (runc's scheme).
+//! The exec fifo: the init blocks reading it until `start` writes to it, so
+//! `create` and `start` are two separate steps (runc's scheme, with the
+//! direction turned around so the init never reopens it after dropping privileges).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
-use std::time::Duration;
 
 use nix::fcntl::{open, OFlag};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 use nix::unistd::{mkfifo, read, write};
 
@@ -18,63 +17,46 @@ pub(crate) fn create(path: &Path) -> Result<()> {
         .map_err(Error::sys(format!("mkfifo {}", path.display())))
 }
 
-/// Opens the fifo as an `O_PATH` handle the init keeps across pivot_root.
-pub(crate) fn open_handle(path: &Path) -> Result<OwnedFd> {
-    let fd = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+/// Opens the fifo for the init, read-write so the open never blocks. The
+/// init later blocks reading it; holding a reader end also lets `start`
+/// tell a live init (open succeeds) from a dead one (ENXIO). Opened before
+/// the user switch: afterwards the init may not reach `/proc/self/fd`.
+pub(crate) fn open_for_init(path: &Path) -> Result<OwnedFd> {
+    let fd = open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(Error::sys(format!("open {}", path.display())))?;
     // SAFETY: freshly opened and owned here.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
-/// In the init: blocks until `start` reads, then returns.
-pub(crate) fn wait_for_start(handle: &OwnedFd) -> nix::Result<()> {
-    let path = format!("/proc/self/fd/{}", handle.as_raw_fd());
-    let fd = open(
-        path.as_str(),
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let r = write(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, b"0");
-    let _ = nix::unistd::close(fd);
-    r.map(drop)
+/// In the init: blocks until `start` writes.
+pub(crate) fn wait_for_start(fifo: &OwnedFd) -> nix::Result<()> {
+    let mut buf = [0u8; 1];
+    loop {
+        match read(fifo.as_raw_fd(), &mut buf) {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(nix::Error::EPIPE),
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
-/// In `start`: releases the init blocked on the fifo, giving up if `alive`
-/// says the init is gone.
-pub(crate) fn release(path: &Path, alive: impl Fn() -> bool) -> Result<()> {
-    let fd = open(
+/// In `start`: wakes the init blocked on the fifo. ENXIO (no reader) means
+/// the init is gone.
+pub(crate) fn release(path: &Path) -> Result<()> {
+    let fd = match open(
         path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )
-    .map_err(Error::sys(format!("open {}", path.display())))?;
+    ) {
+        Ok(fd) => fd,
+        Err(nix::Error::ENXIO) => {
+            return Err(Error::Process(crate::process::ProcessError::InitDied))
+        }
+        Err(e) => return Err(Error::sys(format!("open {}", path.display()))(e)),
+    };
     // SAFETY: freshly opened and owned here.
     let fd: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
-    let step = Duration::from_millis(50);
-    loop {
-        let mut fds = [PollFd::new(
-            std::os::fd::AsFd::as_fd(&fd),
-            PollFlags::POLLIN,
-        )];
-        match poll(
-            &mut fds,
-            PollTimeout::try_from(step).unwrap_or(PollTimeout::NONE),
-        ) {
-            Ok(0) | Err(nix::Error::EINTR) => {}
-            Ok(_) => {
-                let mut buf = [0u8; 1];
-                match read(fd.as_raw_fd(), &mut buf) {
-                    Ok(1) => return Ok(()),
-                    Ok(_) | Err(nix::Error::EAGAIN) => {}
-                    Err(e) => return Err(Error::sys("read exec fifo")(e)),
-                }
-            }
-            Err(e) => return Err(Error::sys("poll exec fifo")(e)),
-        }
-        if !alive() {
-            return Err(Error::Process(crate::process::ProcessError::InitDied));
-        }
-        // A writer that came and went leaves POLLHUP set; avoid spinning on it.
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    write(&fd, b"0").map_err(Error::sys("write exec fifo"))?;
+    Ok(())
 }

@@ -170,10 +170,23 @@ impl TestBundle {
         out
     }
 
-    /// `hull create`; asserts success.
+    /// `hull create`; asserts success. Output goes to files: the created init
+    /// inherits hull's stdio and would keep a pipe open until it exits.
     pub fn create(&self) {
-        let out = self.cmd(&["create", "--bundle", self.dir.to_str().unwrap(), &self.id]);
-        assert!(out.status.success(), "create failed: {}", text(&out.stderr));
+        let log = self.dir.join("create.log");
+        let status = self
+            .hull()
+            .args(["create", "--bundle", self.dir.to_str().unwrap(), &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "create failed: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// `hull state` parsed.

@@ -56,7 +56,7 @@ pub(crate) struct InitConfig {
     pub id: String,
     /// Connected `--console-socket`, when `process.terminal` is set.
     pub console: Option<OwnedFd>,
-    /// `O_PATH` handle of the exec fifo.
+    /// The exec fifo, open read-write (see [`crate::exec_fifo`]).
     pub exec_fifo: OwnedFd,
     /// The compiled `linux.seccomp` filter.
     pub seccomp: Option<crate::seccomp::Filter>,
