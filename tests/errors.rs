@@ -1,4 +1,234 @@
-//! errors integration tests.
+//! Failures: a clear message naming the problem, a non-zero exit, and
+//! nothing left behind (no state, no process, no mount).
 
-#[allow(unused_imports)]
+use std::fs::File;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use hull_tests::*;
+use serde_json::Value;
+
+/// What a finished `hull` command left: exit code, stdout, stderr.
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// `hull --root <root> ARGS...` with stdout and stderr in files, not pipes:
+/// should a create wrongly succeed, its init would hold a pipe open.
+fn hull(b: &TestBundle, args: &[&str]) -> Out {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let out = b.dir.join(format!(".hull-out-{n}"));
+    let err = b.dir.join(format!(".hull-err-{n}"));
+    let status = b
+        .hull()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).unwrap())
+        .stderr(File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    let read = |p: &Path| {
+        let s = text(&std::fs::read(p).unwrap());
+        let _ = std::fs::remove_file(p);
+        s
+    };
+    Out {
+        code: status.code().unwrap_or(-1),
+        stdout: read(&out),
+        stderr: read(&err),
+    }
+}
+
+/// `hull create --bundle <dir> <id>`.
+fn create(b: &TestBundle, id: &str) -> Out {
+    hull(b, &["create", "--bundle", b.dir.to_str().unwrap(), id])
+}
+
+/// Asserts a failure with exit `code` whose stderr contains every needle.
+fn assert_fails(out: &Out, code: i32, needles: &[&str]) {
+    assert_eq!(
+        out.code, code,
+        "exit code; stdout={} stderr={}",
+        out.stdout, out.stderr
+    );
+    for needle in needles {
+        assert!(
+            out.stderr.contains(needle),
+            "stderr {:?} lacks {needle:?}",
+            out.stderr
+        );
+    }
+}
+
+/// Nothing of the bundle's container is left: state, process or mount.
+fn assert_nothing_left(b: &TestBundle) {
+    b.assert_no_state();
+    assert_no_process(&b.id);
+    assert_no_mount(b.dir.to_str().unwrap());
+}
+
+/// A failed `create` of this bundle, then the checks above.
+fn assert_create_fails(b: &TestBundle, needles: &[&str]) {
+    let out = create(b, &b.id);
+    assert_fails(&out, 1, needles);
+    assert_eq!(out.stdout, "");
+    assert_nothing_left(b);
+}
+
+fn unknown_id_fails(name: &str, cmd: &[&str]) {
+    let b = TestBundle::new(name);
+    let mut args = cmd.to_vec();
+    args.insert(1, &b.id);
+    let out = hull(&b, &args);
+    assert_fails(&out, 1, &["container does not exist"]);
+    assert_eq!(out.stdout, "");
+    assert_nothing_left(&b);
+}
+
+#[test]
+fn state_of_an_unknown_id() {
+    unknown_id_fails("unknown-state", &["state"]);
+}
+
+#[test]
+fn start_of_an_unknown_id() {
+    unknown_id_fails("unknown-start", &["start"]);
+}
+
+#[test]
+fn kill_of_an_unknown_id() {
+    unknown_id_fails("unknown-kill", &["kill", "KILL"]);
+}
+
+#[test]
+fn kill_of_an_unknown_id_is_reported_before_a_bad_signal() {
+    unknown_id_fails("unknown-killfoo", &["kill", "FOO"]);
+}
+
+#[test]
+fn delete_of_an_unknown_id() {
+    unknown_id_fails("unknown-delete", &["delete"]);
+}
+
+#[test]
+fn duplicate_id_is_refused_and_the_first_container_kept() {
+    let mut b = TestBundle::new("duplicate");
+    b.args(&["sleep", "1000"]);
+    let first = create(&b, &b.id);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let state = |b: &TestBundle| -> Value {
+        serde_json::from_str(&hull(b, &["state", &b.id]).stdout).unwrap()
+    };
+    let before = state(&b);
+    assert_eq!(before["status"], "created");
+
+    let out = create(&b, &b.id);
+    assert_fails(&out, 1, &[]);
+    assert!(
+        out.stderr.to_lowercase().contains("id already exists"),
+        "{}",
+        out.stderr
+    );
+    let after = state(&b);
+    assert_eq!(after, before, "the first container changed");
+
+    assert_eq!(hull(&b, &["delete", &b.id]).code, 0);
+    assert_nothing_left(&b);
+}
+
+#[test]
+fn invalid_ids_are_refused() {
+    let b = TestBundle::new("badid");
+    let escape = format!("{}-escape", b.id);
+    let dotdot = format!("../{escape}");
+    for id in ["", "a/b", "..", ".", "a b", "a:b", dotdot.as_str()] {
+        let out = create(&b, id);
+        assert_ne!(out.code, 0, "id {id:?} accepted");
+        assert!(
+            out.stderr.contains("invalid container ID format")
+                || out.stderr.contains("container id cannot be empty"),
+            "id {id:?}: {}",
+            out.stderr
+        );
+        b.assert_no_state();
+        let outside = b.root.parent().unwrap().join(&escape);
+        assert!(!outside.exists(), "{} created", outside.display());
+    }
+    assert_nothing_left(&b);
+}
+
+#[test]
+fn empty_id_says_so() {
+    let b = TestBundle::new("emptyid");
+    let out = create(&b, "");
+    assert_fails(&out, 1, &["container id cannot be empty"]);
+    assert_nothing_left(&b);
+}
+
+#[test]
+fn missing_config_json() {
+    let b = TestBundle::new("noconfig");
+    std::fs::remove_file(b.dir.join("config.json")).unwrap();
+    assert_create_fails(&b, &["config.json"]);
+}
+
+#[test]
+fn malformed_config_json() {
+    let b = TestBundle::new("badjson");
+    std::fs::write(b.dir.join("config.json"), "{").unwrap();
+    assert_create_fails(&b, &["config.json"]);
+}
+
+#[test]
+fn unsupported_oci_version() {
+    let mut b = TestBundle::new("ociversion");
+    b.edit(|c| c["ociVersion"] = Value::from("2.0.0"));
+    assert_create_fails(&b, &["2.0.0"]);
+}
+
+#[test]
+fn missing_rootfs_directory() {
+    let mut b = TestBundle::new("norootfs");
+    b.edit(|c| c["root"]["path"] = Value::from("rootfs"));
+    assert_create_fails(&b, &["rootfs"]);
+}
+
+#[test]
+fn process_cwd_that_does_not_exist() {
+    let mut b = TestBundle::new("nocwd");
+    // A private rootfs: a runtime that created the cwd must not touch the fixture.
+    b.own_rootfs();
+    b.edit(|c| c["process"]["cwd"] = Value::from("/nonexistent-cwd"));
+    assert_create_fails(&b, &["/nonexistent-cwd"]);
+}
+
+#[test]
+fn executable_not_found_exits_127_for_run() {
+    let mut b = TestBundle::new("noexec");
+    b.args(&["nonexistent-binary"]);
+    let out = hull(&b, &["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert_fails(
+        &out,
+        127,
+        &["nonexistent-binary", "executable file not found in $PATH"],
+    );
+    assert_nothing_left(&b);
+}
+
+#[test]
+fn executable_not_found_fails_create() {
+    let mut b = TestBundle::new("noexec-create");
+    b.args(&["nonexistent-binary"]);
+    assert_create_fails(&b, &["executable file not found in $PATH"]);
+}
+
+#[test]
+fn terminal_without_console_socket() {
+    let mut b = TestBundle::new("noconsole");
+    b.edit(|c| c["process"]["terminal"] = Value::from(true));
+    assert_create_fails(&b, &["console socket"]);
+}

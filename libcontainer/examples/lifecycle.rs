@@ -43,7 +43,7 @@ fn lifecycle(bundle: &str, root: &str, id: &str, kill: bool) -> libcontainer::Re
     let container = ContainerBuilder::new(id, bundle).root(root).create()?;
     container.start()?;
     if kill {
-        container.kill(Signal::SIGKILL)?;
+        container.kill(Signal::SIGKILL as i32)?;
     }
     let code = container.wait()?;
     Container::load(root, id)?.delete(false)?;

@@ -31,7 +31,7 @@ impl Container {
 
     /// Opens the container `id` under the state root `root`.
     pub fn load(root: impl AsRef<Path>, id: &str) -> Result<Self> {
-        validate_id(id).map_err(|_| Error::NotExist)?;
+        validate_id(id)?;
         let dir = root.as_ref().join(id);
         if !dir.is_dir() {
             return Err(Error::NotExist);
@@ -95,18 +95,18 @@ impl Container {
         std::fs::remove_file(&fifo).map_err(Error::io(&fifo))
     }
 
-    /// Sends `signal` to the init.
-    pub fn kill(&self, signal: Signal) -> Result<()> {
+    /// Sends signal number `signal` to the init.
+    pub fn kill(&self, signal: i32) -> Result<()> {
         let pid = self
             .pid()
             .ok_or(Error::WrongStatus(WrongStatus::NotRunning))?;
-        kill(pid, signal).map_err(Error::sys("unable to signal init"))?;
+        send(pid, signal).map_err(Error::sys("unable to signal init"))?;
         self.thaw_for_signal(signal)
     }
 
     /// Sends `signal` to every process in the container's cgroup (`kill --all`).
     /// A stopped container has nothing to signal and is not an error (runc).
-    pub fn kill_all(&self, signal: Signal) -> Result<()> {
+    pub fn kill_all(&self, signal: i32) -> Result<()> {
         let Some(cg) = &self.record.cgroup else {
             return self.kill(signal);
         };
@@ -114,7 +114,7 @@ impl Container {
             return Ok(());
         }
         for pid in cg.pids()? {
-            match kill(Pid::from_raw(pid), signal) {
+            match send(Pid::from_raw(pid), signal) {
                 Ok(()) | Err(nix::Error::ESRCH) => {}
                 Err(e) => return Err(Error::sys(format!("unable to signal pid {pid}"))(e)),
             }
@@ -123,8 +123,8 @@ impl Container {
     }
 
     /// A frozen process only dies of SIGKILL once thawed.
-    fn thaw_for_signal(&self, signal: Signal) -> Result<()> {
-        if signal == Signal::SIGKILL {
+    fn thaw_for_signal(&self, signal: i32) -> Result<()> {
+        if signal == Signal::SIGKILL as i32 {
             if let Some(cg) = self.record.cgroup.as_ref().filter(|c| c.is_frozen()) {
                 cg.set_frozen(false)?;
             }
@@ -238,7 +238,7 @@ impl Container {
             Ok(()) | Err(nix::Error::ESRCH) => {}
             Err(e) => return Err(Error::sys("unable to kill init")(e)),
         }
-        self.thaw_for_signal(Signal::SIGKILL)?;
+        self.thaw_for_signal(Signal::SIGKILL as i32)?;
         // Reap it if it is our child; otherwise its parent does.
         let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -253,4 +253,13 @@ impl Container {
         }
         Ok(())
     }
+}
+
+/// kill(2) with a raw signal number (0 and realtime signals included).
+fn send(pid: Pid, signal: i32) -> nix::Result<()> {
+    // SAFETY: kill with plain integers.
+    if unsafe { libc::kill(pid.as_raw(), signal) } != 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
 }

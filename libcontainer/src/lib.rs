@@ -12,7 +12,7 @@
 //!     .root("/run/my-runtime")
 //!     .create()?;
 //! container.start()?;
-//! container.kill(Signal::SIGTERM)?;
+//! container.kill(Signal::SIGTERM as i32)?;
 //! let exit_code = container.wait()?;
 //! println!("exited with {exit_code}");
 //! Container::load("/run/my-runtime", "demo")?.delete(false)?;

@@ -4,10 +4,12 @@ use std::str::FromStr;
 
 use nix::sys::signal::Signal;
 
-/// Parses `KILL`, `SIGKILL`, `kill` or `9` into a signal.
-pub fn parse_signal(s: &str) -> Option<Signal> {
+/// Parses `KILL`, `SIGKILL`, `kill` or a number into a signal number. Like
+/// runc, any integer is accepted (0 and the realtime signals included); the
+/// kernel has the last word on whether it exists.
+pub fn parse_signal(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).ok();
+        return Some(n);
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -15,7 +17,7 @@ pub fn parse_signal(s: &str) -> Option<Signal> {
     } else {
         format!("SIG{upper}")
     };
-    Signal::from_str(&name).ok()
+    Signal::from_str(&name).ok().map(|s| s as i32)
 }
 
 #[cfg(test)]
@@ -24,13 +26,15 @@ mod tests {
 
     #[test]
     fn parses_names_and_numbers() {
-        assert_eq!(parse_signal("KILL"), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("SIGTERM"), Some(Signal::SIGTERM));
-        assert_eq!(parse_signal("hup"), Some(Signal::SIGHUP));
-        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("15"), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("KILL"), Some(9));
+        assert_eq!(parse_signal("SIGTERM"), Some(15));
+        assert_eq!(parse_signal("hup"), Some(1));
+        assert_eq!(parse_signal("9"), Some(9));
+        assert_eq!(parse_signal("0"), Some(0));
+        assert_eq!(parse_signal("34"), Some(34));
+        assert_eq!(parse_signal("99"), Some(99));
         assert_eq!(parse_signal("FOO"), None);
-        assert_eq!(parse_signal("99"), None);
+        assert_eq!(parse_signal("RTMIN"), None);
         assert_eq!(parse_signal(""), None);
     }
 }

@@ -68,7 +68,7 @@ pub enum Command {
         ps_args: Vec<String>,
     },
     /// Change a running container's resource limits.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Print resource usage (and OOM) events as JSON lines.
     Events {
         /// Print one stats event and exit.

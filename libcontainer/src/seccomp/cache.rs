@@ -40,7 +40,7 @@ fn to_bytes(p: &[SockFilter]) -> Vec<u8> {
 }
 
 fn from_bytes(b: &[u8]) -> Option<Vec<SockFilter>> {
-    if b.is_empty() || b.len() % 8 != 0 {
+    if b.is_empty() || !b.len().is_multiple_of(8) {
         return None;
     }
     Some(

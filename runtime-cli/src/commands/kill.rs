@@ -1,18 +1,18 @@
-//! `hull kill ID [SIGNAL]`.
+//! `hull kill [--all] ID [SIGNAL]`.
 
 use std::path::Path;
 
-use libcontainer::nix::sys::signal::Signal;
 use libcontainer::{parse_signal, Container};
 
 use crate::{Failure, Outcome};
 
 pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Outcome {
+    // runc's order: an unknown container is reported before a bad signal.
+    let container = Container::load(root, id)?;
     let signal = match signal {
-        None | Some("") => Signal::SIGTERM,
+        None | Some("") => libc::SIGTERM,
         Some(s) => parse_signal(s).ok_or_else(|| Failure::new(format!("unknown signal {s:?}")))?,
     };
-    let container = Container::load(root, id)?;
     if all {
         container.kill_all(signal)?;
     } else {
