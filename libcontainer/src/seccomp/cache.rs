@@ -13,7 +13,7 @@ use super::bpf::SockFilter;
 use super::{compile, SeccompError};
 
 /// Bump when the generated code changes for the same profile.
-const GENERATOR_VERSION: u32 = 1;
+const GENERATOR_VERSION: u32 = 2;
 
 /// The cache file of `profile` under `dir`.
 pub fn path_for(dir: &Path, profile: &LinuxSeccomp) -> PathBuf {

@@ -6,8 +6,10 @@
 //!
 //! Layout: dispatch on `seccomp_data.arch` to one section per architecture;
 //! each section compares the syscall number against every syscall of the
-//! profile (jumping to its rule block), answers ENOSYS above the profile's
-//! highest number, and otherwise returns the default action. A rule block
+//! profile (one instruction each for syscalls with a single unconditional
+//! action, which jump to a return shared per action; a compare and a jump
+//! to a rule block otherwise), answers ENOSYS above the profile's highest
+//! number, and otherwise returns the default action. A rule block
 //! checks its argument conditions (64-bit compares as two 32-bit halves)
 //! and returns the rule's action; conditional rules come before
 //! unconditional ones, and the default action ends every block.
@@ -173,8 +175,34 @@ fn section(asm: &mut Asm, profile: &LinuxSeccomp, arch: Option<Arch>, default: u
         return;
     };
     let t = table(profile, arch);
-    let blocks: Vec<(usize, &Vec<Rule>)> = t.values().map(|r| (asm.label(), r)).collect();
-    for ((nr, _), (block, _)) in t.iter().zip(&blocks) {
+    // Syscalls with one unconditional action share a return per action: a
+    // run of compares jumps straight to it (at most 255 ahead, so in chunks).
+    let mut simple: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let mut complex: Vec<(usize, &Vec<Rule>)> = Vec::new();
+    let mut dispatch: Vec<(u32, usize)> = Vec::new();
+    for (nr, rules) in &t {
+        match rules.first() {
+            Some(r) if r.conds.is_empty() => simple.entry(r.action).or_default().push(*nr),
+            _ => {
+                let block = asm.label();
+                complex.push((block, rules));
+                dispatch.push((*nr, block));
+            }
+        }
+    }
+    for (action, nrs) in &simple {
+        for chunk in nrs.chunks(200) {
+            let (ret, after) = (asm.label(), asm.label());
+            for nr in chunk {
+                asm.jump(JEQ_K, *nr, Target::Label(ret), Target::Next);
+            }
+            asm.ja(after);
+            asm.bind(ret);
+            asm.ret(*action);
+            asm.bind(after);
+        }
+    }
+    for (nr, block) in &dispatch {
         let next = asm.label();
         asm.jump(JEQ_K, *nr, Target::Next, Target::Label(next));
         asm.ja(*block);
@@ -191,7 +219,7 @@ fn section(asm: &mut Asm, profile: &LinuxSeccomp, arch: Option<Arch>, default: u
         asm.bind(known);
     }
     asm.ret(default);
-    for (block, rules) in blocks {
+    for (block, rules) in complex {
         asm.bind(block);
         for rule in rules {
             if rule.conds.is_empty() {
