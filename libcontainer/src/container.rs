@@ -56,6 +56,11 @@ impl Container {
         Ok(all)
     }
 
+    /// The container's directory in the state store (removed by delete).
+    pub fn state_dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn id(&self) -> &str {
         &self.record.state.id
     }
