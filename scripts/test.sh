@@ -9,4 +9,4 @@ scripts/deps.sh
 cargo build --workspace --all-targets
 cargo build --release -p runtime-cli
 fixtures/make-bundle.sh target/hull-test-fixture target/debug/hull >/dev/null
-cargo test --workspace -- --test-threads "${TEST_THREADS:-8}"
+cargo test --workspace --no-fail-fast -- --test-threads "${TEST_THREADS:-8}"

@@ -72,7 +72,7 @@ mod tests {
             serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
         assert_eq!(device_rule(&deny_all), "a *:* rwm");
         let rules = effective_rules(&[deny_all]);
-        assert_eq!(device_rule(&rules[3]), "c 1:8 rwm");
+        assert_eq!(device_rule(&rules[4]), "c 1:8 rwm");
         assert_eq!(device_rule(&rules[10]), "c 136:* rwm");
         assert!(!rules[0].allow() && rules[1].allow());
     }
