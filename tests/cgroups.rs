@@ -173,10 +173,11 @@ impl Ctr {
         names.extend(extra.iter().map(|s| s.to_string()));
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let cg = CgroupGuard::new(&names);
-        Self {
-            b: TestBundle::new(name),
-            _cg: cg,
-        }
+        let mut b = TestBundle::new(name);
+        // Directly under each hierarchy root, so the tests can find it there.
+        let path = format!("/{}", b.id);
+        b.edit(|c| c["linux"]["cgroupsPath"] = path.into());
+        Self { b, _cg: cg }
     }
 }
 
@@ -1242,6 +1243,29 @@ fn pure_v2_view_pauses_resumes_and_deletes() {
     wait_for(
         || format!("{pids:?} still run"),
         || pids.iter().all(|p| is_gone(*p)),
+    );
+    b.assert_no_state();
+    assert_no_cgroup(&b.id);
+}
+
+#[test]
+fn absent_cgroups_path_puts_the_container_under_our_own_cgroup() {
+    let id = unique("cg-default");
+    let _cg = CgroupGuard::new(&[id.as_str()]);
+    let mut b = TestBundle::new("cg-default");
+    b.sh("cat /proc/self/cgroup");
+    let inside = b.run_ok();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own_memory = own
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
+        .expect("memory hierarchy");
+    let want = format!("{}/{}", own_memory.trim_end_matches('/'), b.id);
+    assert!(
+        inside
+            .lines()
+            .any(|l| l.ends_with(&format!(":memory:{want}"))),
+        "memory cgroup of the container is not {want}: {inside}"
     );
     b.assert_no_state();
     assert_no_cgroup(&b.id);

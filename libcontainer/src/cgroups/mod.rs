@@ -87,7 +87,8 @@ pub struct Cgroup {
 impl Cgroup {
     /// Where a container's cgroup goes, as runc decides it: `cgroupsPath`
     /// absolute under each hierarchy root, relative under the runtime's own
-    /// cgroup, `/<id>` when absent. `slice:prefix:name` is the systemd syntax.
+    /// cgroup, and `<id>` (relative) when absent. `slice:prefix:name` is the
+    /// systemd syntax.
     pub fn resolve(
         h: &Hierarchies,
         cgroups_path: Option<&str>,
@@ -95,7 +96,7 @@ impl Cgroup {
         systemd: bool,
     ) -> Result<Self, CgroupError> {
         let path = match cgroups_path {
-            None | Some("") => format!("/{id}"),
+            None | Some("") => id.to_owned(),
             Some(p) => p.to_owned(),
         };
         if systemd || path.contains(':') {
@@ -475,16 +476,16 @@ mod tests {
     }
 
     #[test]
-    fn absent_path_is_the_id_under_each_root() {
+    fn absent_path_is_the_id_under_our_own_cgroup() {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
         let cg = Cgroup::resolve(&hybrid(), None, "c1", false).unwrap();
-        let paths: Vec<_> = cg.dirs.iter().map(|d| d.path.clone()).collect();
-        assert_eq!(
-            paths,
-            vec![
-                PathBuf::from("/sys/fs/cgroup/memory/c1"),
-                PathBuf::from("/sys/fs/cgroup/unified/c1")
-            ]
+        let mem = own_cgroup(&own, &["memory".into()]).unwrap_or("/");
+        let want = under(
+            &under(Path::new("/sys/fs/cgroup/memory"), Path::new(mem)),
+            Path::new("c1"),
         );
+        assert_eq!(cg.dirs[0].path, want);
+        assert!(cg.dirs[1].path.ends_with("c1"));
     }
 
     #[test]
