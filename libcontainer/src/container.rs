@@ -109,8 +109,9 @@ impl Container {
         self.thaw_for_signal(signal)
     }
 
-    /// Sends `signal` to every process in the container's cgroup (`kill --all`).
-    /// A stopped container has nothing to signal and is not an error (runc).
+    /// Sends `signal` to every process in the container's cgroup (`kill --all`),
+    /// with the cgroup frozen meanwhile so no process forks out of the sweep
+    /// (runc does the same). A stopped container is not an error (runc).
     pub fn kill_all(&self, signal: i32) -> Result<()> {
         let Some(cg) = &self.record.cgroup else {
             return self.kill(signal);
@@ -118,13 +119,19 @@ impl Container {
         if self.status() == Status::Stopped {
             return Ok(());
         }
+        let was_paused = cg.is_frozen();
+        let _ = cg.set_frozen(true);
+        let mut result = Ok(());
         for pid in cg.pids()? {
             match send(Pid::from_raw(pid), signal) {
                 Ok(()) | Err(nix::Error::ESRCH) => {}
-                Err(e) => return Err(Error::sys(format!("unable to signal pid {pid}"))(e)),
+                Err(e) => result = Err(Error::sys(format!("unable to signal pid {pid}"))(e)),
             }
         }
-        self.thaw_for_signal(signal)
+        if !was_paused || signal == Signal::SIGKILL as i32 {
+            cg.set_frozen(false)?;
+        }
+        result
     }
 
     /// A frozen process only dies of SIGKILL once thawed.
