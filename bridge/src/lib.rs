@@ -4,8 +4,18 @@
 //! container end moved into its network namespace as `eth0`), outbound
 //! masquerade and port forwarding in hull's own nf_tables table.
 
+pub mod conntrack;
+mod error;
 pub mod ipam;
+mod link;
+mod netlink;
+pub mod netns;
+pub mod network;
 pub mod nft;
+mod sysctl;
+
+pub use error::NetError;
+pub use network::{Attachment, Network, Store};
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -28,7 +38,10 @@ impl Subnet {
             return Err(format!("prefix /{prefix} is longer than 32"));
         }
         let s = Self { addr, prefix };
-        Ok(Self { addr: Ipv4Addr::from(u32::from(addr) & s.mask()), prefix })
+        Ok(Self {
+            addr: Ipv4Addr::from(u32::from(addr) & s.mask()),
+            prefix,
+        })
     }
 
     /// The netmask as a number.
@@ -58,7 +71,11 @@ impl Subnet {
     /// Whether the two subnets share any address.
     pub fn overlaps(&self, other: &Subnet) -> bool {
         let shorter = self.prefix.min(other.prefix);
-        let m = if shorter == 0 { 0 } else { u32::MAX << (32 - shorter) };
+        let m = if shorter == 0 {
+            0
+        } else {
+            u32::MAX << (32 - shorter)
+        };
         u32::from(self.addr) & m == u32::from(other.addr) & m
     }
 }
@@ -72,8 +89,12 @@ impl fmt::Display for Subnet {
 impl FromStr for Subnet {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, p) = s.split_once('/').ok_or_else(|| format!("subnet {s:?} needs a /prefix"))?;
-        let addr: Ipv4Addr = a.parse().map_err(|_| format!("bad subnet address in {s:?}"))?;
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("subnet {s:?} needs a /prefix"))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("bad subnet address in {s:?}"))?;
         let prefix: u8 = p.parse().map_err(|_| format!("bad prefix in {s:?}"))?;
         Self::new(addr, prefix)
     }
@@ -134,11 +155,28 @@ impl FromStr for PortMapping {
         let parts: Vec<&str> = spec.split(':').collect();
         let (host_ip, host, container) = match parts.as_slice() {
             [h, c] => (None, *h, *c),
-            [ip, h, c] => (Some(ip.parse::<Ipv4Addr>().map_err(|_| bad("bad host address"))?), *h, *c),
+            [ip, h, c] => (
+                Some(
+                    ip.parse::<Ipv4Addr>()
+                        .map_err(|_| bad("bad host address"))?,
+                ),
+                *h,
+                *c,
+            ),
             _ => return Err(bad("expected [HOSTIP:]HOSTPORT:CONTAINERPORT")),
         };
-        let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("ports are 1-65535"));
-        Ok(Self { host_ip, host_port: port(host)?, container_port: port(container)?, protocol })
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad("ports are 1-65535"))
+        };
+        Ok(Self {
+            host_ip,
+            host_port: port(host)?,
+            container_port: port(container)?,
+            protocol,
+        })
     }
 }
 
@@ -176,10 +214,20 @@ mod tests {
     fn port_mappings_in_docker_syntax() {
         let p: PortMapping = "127.0.0.1:8080:80".parse().unwrap();
         assert_eq!(p.host_ip, Some(Ipv4Addr::LOCALHOST));
-        assert_eq!((p.host_port, p.container_port, p.protocol), (8080, 80, Protocol::Tcp));
+        assert_eq!(
+            (p.host_port, p.container_port, p.protocol),
+            (8080, 80, Protocol::Tcp)
+        );
         let u: PortMapping = "5353:53/udp".parse().unwrap();
         assert_eq!((u.host_ip, u.protocol), (None, Protocol::Udp));
-        for bad in ["80", "0:80", "a:80", "1.2.3:80:80", "80:80/sctp", "70000:80"] {
+        for bad in [
+            "80",
+            "0:80",
+            "a:80",
+            "1.2.3:80:80",
+            "80:80/sctp",
+            "70000:80",
+        ] {
             assert!(bad.parse::<PortMapping>().is_err(), "{bad}");
         }
     }

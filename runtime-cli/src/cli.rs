@@ -20,6 +20,12 @@ pub struct Cli {
     /// Also log debug messages.
     #[arg(long, global = true)]
     pub debug: bool,
+    /// State directory of hull's networks (bridges, leases, attachments).
+    #[arg(long, global = true, default_value = bridge::network::DEFAULT_DIR)]
+    pub net_root: PathBuf,
+    /// nf_tables table holding hull's NAT and port-forwarding rules.
+    #[arg(long, global = true, default_value = bridge::network::DEFAULT_TABLE)]
+    pub net_table: String,
     /// Use the systemd cgroup driver (`cgroupsPath` as `slice:prefix:name`).
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
@@ -94,6 +100,9 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Manage bridge networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Write a default config.json.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -131,6 +140,12 @@ pub struct CreateArgs {
     /// Pass this many fds after stdio (3, 4, ...) on to the container.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Connect the container to bridge network NAME (the default network without NAME).
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    pub network: Option<String>,
+    /// Publish a port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable).
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
     pub id: String,
 }
 
@@ -186,4 +201,22 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub blkio_weight: Option<u16>,
     pub id: String,
+}
+
+/// `hull network ...`
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a bridge network.
+    Create {
+        /// IPv4 subnet, e.g. 10.89.0.0/24 (default: a free private /16 or /24).
+        #[arg(long)]
+        subnet: Option<String>,
+        name: String,
+    },
+    /// List networks.
+    Ls,
+    /// Print a network and its containers as JSON.
+    Inspect { name: String },
+    /// Remove a network without containers (bridge, rules, leases).
+    Rm { name: String },
 }

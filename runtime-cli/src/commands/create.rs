@@ -4,7 +4,9 @@ use std::path::Path;
 
 use libcontainer::ContainerBuilder;
 
-use crate::cli::CreateArgs;
+use super::delete::remove;
+use super::network;
+use crate::cli::{Cli, CreateArgs};
 use crate::{Failure, Outcome};
 
 /// The builder for `create` and `run` from their shared flags.
@@ -24,9 +26,14 @@ pub fn builder(root: &Path, args: &CreateArgs, systemd_cgroup: bool) -> Containe
     b
 }
 
-pub fn create(root: &Path, args: &CreateArgs, systemd_cgroup: bool) -> Outcome {
-    builder(root, args, systemd_cgroup)
+pub fn create(cli: &Cli, args: &CreateArgs) -> Outcome {
+    let fail = |e: String| Failure::new(format!("hull create failed: {e}"));
+    let container = builder(&cli.root, args, cli.systemd_cgroup)
         .create()
-        .map_err(|e| Failure::new(format!("hull create failed: {e}")))?;
+        .map_err(|e| fail(e.to_string()))?;
+    if let Err(e) = network::connect(cli, args, &container) {
+        let _ = remove(container, true);
+        return Err(fail(e.message));
+    }
     Ok(0)
 }

@@ -5,6 +5,7 @@ mod delete;
 mod events;
 mod kill;
 mod list;
+mod network;
 mod pause;
 mod ps;
 mod run;
@@ -19,9 +20,10 @@ use crate::Outcome;
 pub fn dispatch(cli: &Cli) -> Outcome {
     let root = cli.root.as_path();
     match &cli.command {
-        Command::Create(args) => create::create(root, args, cli.systemd_cgroup),
+        Command::Create(args) => create::create(cli, args),
         Command::Start { id } => start::start(root, id),
-        Command::Run(args) => run::run(root, args, cli.systemd_cgroup),
+        Command::Run(args) => run::run(cli, args),
+        Command::Network(cmd) => network::command(cli, cmd),
         Command::State { id } => state::state(root, id),
         Command::Kill { all, id, signal } => kill::kill(root, id, signal.as_deref(), *all),
         Command::Pause { id } => pause::pause(root, id),

@@ -1,13 +1,13 @@
 //! `hull run`: create + start, then (unless --detach) wait with signals
 //! forwarded to the container, delete it, and exit with its exit code.
 
-use std::path::Path;
-
 use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
 use libcontainer::{Container, Error, ProcessError};
 
 use super::create::builder;
-use crate::cli::RunArgs;
+use super::delete::remove;
+use super::network;
+use crate::cli::{Cli, RunArgs};
 use crate::{Failure, Outcome};
 
 /// Signals a foreground `run` passes on to the container's init.
@@ -22,7 +22,8 @@ const FORWARDED: [Signal; 8] = [
     Signal::SIGWINCH,
 ];
 
-pub fn run(root: &Path, args: &RunArgs, systemd_cgroup: bool) -> Outcome {
+pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
+    let root = cli.root.as_path();
     let fail = |e: Error| {
         let code = match e {
             // A missing executable exits 127, as a shell would.
@@ -34,9 +35,13 @@ pub fn run(root: &Path, args: &RunArgs, systemd_cgroup: bool) -> Outcome {
             code,
         }
     };
-    let container = builder(root, &args.create, systemd_cgroup)
+    let container = builder(root, &args.create, cli.systemd_cgroup)
         .create()
         .map_err(fail)?;
+    if let Err(e) = network::connect(cli, &args.create, &container) {
+        let _ = remove(container, true);
+        return Err(Failure::new(format!("hull run failed: {}", e.message)));
+    }
     // Block the forwarded signals before start, so none is lost in between.
     let mut mask = SigSet::empty();
     if !args.detach {
@@ -47,7 +52,9 @@ pub fn run(root: &Path, args: &RunArgs, systemd_cgroup: bool) -> Outcome {
             .map_err(|e| Failure::new(format!("block signals: {e}")))?;
     }
     if let Err(e) = container.start() {
-        let _ = Container::load(root, &args.create.id).and_then(|c| c.delete(true));
+        if let Ok(c) = Container::load(root, &args.create.id) {
+            let _ = remove(c, true);
+        }
         return Err(fail(e));
     }
     if args.detach {
@@ -55,7 +62,7 @@ pub fn run(root: &Path, args: &RunArgs, systemd_cgroup: bool) -> Outcome {
     }
     let code = wait_forwarding(&container, &mask)?;
     if !args.keep {
-        Container::load(root, &args.create.id)?.delete(true)?;
+        remove(Container::load(root, &args.create.id)?, true)?;
     }
     Ok(code)
 }

@@ -1,0 +1,161 @@
+//! Links, addresses and routes: the bridge, the veth pair of a container and
+//! its `eth0`/`lo` setup inside the container's network namespace.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use crate::netlink::{Route, CREATE};
+use crate::{NetError, Subnet};
+
+fn named(name: &str) -> LinkMessage {
+    let mut m = LinkMessage::default();
+    m.attributes.push(LinkAttribute::IfName(name.to_owned()));
+    m
+}
+
+/// The index of link `name`, if it exists.
+pub fn index(nl: &mut Route, name: &str) -> Result<Option<u32>, NetError> {
+    match nl.get_link(named(name)) {
+        Ok(m) => Ok(Some(m.header.index)),
+        Err(NetError::Netlink { errno, .. }) if errno == libc::ENODEV => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates bridge `name` (if missing) with `gateway/prefix` on it, and brings it up.
+pub fn ensure_bridge(
+    nl: &mut Route,
+    name: &str,
+    gateway: Ipv4Addr,
+    subnet: Subnet,
+) -> Result<u32, NetError> {
+    let idx = match index(nl, name)? {
+        Some(i) => i,
+        None => {
+            let mut m = named(name);
+            m.attributes
+                .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                    InfoKind::Bridge,
+                )]));
+            nl.request(
+                RouteNetlinkMessage::NewLink(m),
+                CREATE,
+                &format!("create bridge {name}"),
+            )?;
+            index(nl, name)?.ok_or_else(|| NetError::Missing(name.to_owned()))?
+        }
+    };
+    match add_address(nl, idx, gateway, subnet.prefix) {
+        Ok(()) => {}
+        Err(NetError::Netlink { errno, .. }) if errno == libc::EEXIST => {}
+        Err(e) => return Err(e),
+    }
+    set_up(nl, idx, name)?;
+    Ok(idx)
+}
+
+/// Brings link `idx` up.
+pub fn set_up(nl: &mut Route, idx: u32, name: &str) -> Result<(), NetError> {
+    let mut m = LinkMessage::default();
+    m.header.index = idx;
+    m.header.flags = LinkFlags::Up;
+    m.header.change_mask = LinkFlags::Up;
+    nl.request(
+        RouteNetlinkMessage::NewLink(m),
+        0,
+        &format!("set {name} up"),
+    )
+}
+
+/// Adds `ip/prefix` to link `idx`.
+pub fn add_address(nl: &mut Route, idx: u32, ip: Ipv4Addr, prefix: u8) -> Result<(), NetError> {
+    let mut m = AddressMessage::default();
+    m.header.family = AddressFamily::Inet;
+    m.header.prefix_len = prefix;
+    m.header.index = idx;
+    m.attributes.push(AddressAttribute::Local(IpAddr::V4(ip)));
+    m.attributes.push(AddressAttribute::Address(IpAddr::V4(ip)));
+    nl.request(
+        RouteNetlinkMessage::NewAddress(m),
+        CREATE,
+        &format!("add address {ip}/{prefix}"),
+    )
+}
+
+/// Creates a veth pair: `host` stays here, its peer is created directly in
+/// the namespace `netns` as `peer` (so no stray link is ever visible on the host).
+pub fn create_veth(
+    nl: &mut Route,
+    host: &str,
+    peer: &str,
+    netns: BorrowedFd,
+) -> Result<(), NetError> {
+    let mut p = named(peer);
+    p.attributes.push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
+    let mut m = named(host);
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
+    ]));
+    nl.request(
+        RouteNetlinkMessage::NewLink(m),
+        CREATE,
+        &format!("create veth {host}"),
+    )
+}
+
+/// Attaches link `idx` to bridge `bridge` and brings it up.
+pub fn attach(nl: &mut Route, idx: u32, bridge: u32, name: &str) -> Result<(), NetError> {
+    let mut m = LinkMessage::default();
+    m.header.index = idx;
+    m.header.flags = LinkFlags::Up;
+    m.header.change_mask = LinkFlags::Up;
+    m.attributes.push(LinkAttribute::Controller(bridge));
+    nl.request(
+        RouteNetlinkMessage::NewLink(m),
+        0,
+        &format!("attach {name} to its bridge"),
+    )
+}
+
+/// Deletes link `name`; a missing link is fine (teardown is idempotent).
+pub fn delete(nl: &mut Route, name: &str) -> Result<(), NetError> {
+    match nl.request(
+        RouteNetlinkMessage::DelLink(named(name)),
+        0,
+        &format!("delete link {name}"),
+    ) {
+        Err(NetError::Netlink { errno, .. }) if errno == libc::ENODEV => Ok(()),
+        r => r,
+    }
+}
+
+/// Adds the default route via `gateway` on link `oif`.
+pub fn add_default_route(nl: &mut Route, gateway: Ipv4Addr, oif: u32) -> Result<(), NetError> {
+    let mut m = RouteMessage::default();
+    m.header = RouteHeader {
+        address_family: AddressFamily::Inet,
+        table: RouteHeader::RT_TABLE_MAIN,
+        protocol: RouteProtocol::Boot,
+        scope: RouteScope::Universe,
+        kind: RouteType::Unicast,
+        ..Default::default()
+    };
+    m.attributes
+        .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+    m.attributes.push(RouteAttribute::Oif(oif));
+    nl.request(
+        RouteNetlinkMessage::NewRoute(m),
+        CREATE,
+        &format!("add default route via {gateway}"),
+    )
+}

@@ -1,0 +1,435 @@
+//! Networks and container attachments, persisted as JSON under a state
+//! directory (default `/run/hull-net`):
+//!
+//! ```text
+//! networks/<name>.json        the network: bridge, subnet, gateway
+//! leases/<name>/              its IPAM leases
+//! attachments/<key>.json      one per attached container interface
+//! lock                        flock'd while ports are checked and claimed
+//! ```
+//!
+//! Attaching creates the bridge on first use, the firewall rules of the
+//! network, a lease, the veth pair (peer created directly in the container's
+//! namespace), the addresses and routes inside, and the published ports.
+//! Detaching undoes every per-container part and is idempotent; the network
+//! itself stays until [`Store::remove`].
+
+use std::fs::File;
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::ipam::Ipam;
+use crate::netlink::Route;
+use crate::nft::Firewall;
+use crate::{conntrack, link, netns, sysctl, NetError, PortMapping, Protocol, Subnet};
+
+/// Default state directory.
+pub const DEFAULT_DIR: &str = "/run/hull-net";
+/// The network `-p` and `--network` without a name use.
+pub const DEFAULT_NETWORK: &str = "hull";
+/// hull's nf_tables table.
+pub const DEFAULT_TABLE: &str = "hull";
+
+/// A bridge network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub name: String,
+    pub bridge: String,
+    pub subnet: Subnet,
+    pub gateway: Ipv4Addr,
+}
+
+/// One container interface on a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub network: String,
+    pub container: String,
+    pub ifname: String,
+    pub host_veth: String,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub ports: Vec<PortMapping>,
+}
+
+/// The network state directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+    table: String,
+}
+
+impl Store {
+    /// A store under `dir`, with firewall rules in nf_tables table `table`.
+    pub fn new(dir: impl Into<PathBuf>, table: &str) -> Self {
+        Self {
+            dir: dir.into(),
+            table: table.to_owned(),
+        }
+    }
+
+    fn firewall(&self) -> Firewall {
+        Firewall::new(&self.table)
+    }
+
+    fn network_file(&self, name: &str) -> PathBuf {
+        self.dir.join("networks").join(format!("{name}.json"))
+    }
+
+    fn attachment_file(&self, container: &str, ifname: &str) -> PathBuf {
+        self.dir
+            .join("attachments")
+            .join(format!("{container}.{ifname}.json"))
+    }
+
+    fn ipam(&self, net: &Network) -> Ipam {
+        Ipam::new(
+            self.dir.join("leases").join(&net.name),
+            net.subnet,
+            net.gateway,
+        )
+    }
+
+    /// Holds the store's lock until dropped.
+    fn lock(&self) -> Result<Flock<File>, NetError> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(NetError::io(format!("create {}", self.dir.display())))?;
+        let path = self.dir.join("lock");
+        let f = File::create(&path).map_err(NetError::io(format!("open {}", path.display())))?;
+        Flock::lock(f, FlockArg::LockExclusive)
+            .map_err(|(_, e)| NetError::io(format!("lock {}", path.display()))(e.into()))
+    }
+
+    /// Creates a network; without `subnet`, a /24 from the private pool that
+    /// overlaps no route of the host and no other network.
+    pub fn create(&self, name: &str, subnet: Option<Subnet>) -> Result<Network, NetError> {
+        let _lock = self.lock()?;
+        self.create_locked(name, subnet)
+    }
+
+    fn create_locked(&self, name: &str, subnet: Option<Subnet>) -> Result<Network, NetError> {
+        validate_name(name)?;
+        if self.network_file(name).exists() {
+            return Err(NetError::NetworkExists(name.to_owned()));
+        }
+        let taken: Vec<Subnet> = self
+            .list()?
+            .iter()
+            .map(|n| n.subnet)
+            .chain(host_routes()?)
+            .collect();
+        let subnet = match subnet {
+            Some(s) => {
+                if let Some(t) = taken.iter().find(|t| t.overlaps(&s) && t.prefix > 0) {
+                    return Err(NetError::Invalid(format!(
+                        "subnet {s} overlaps {t} already in use"
+                    )));
+                }
+                s
+            }
+            None => pick_subnet(&taken)?,
+        };
+        if subnet.prefix > 30 {
+            return Err(NetError::Invalid(format!("subnet {subnet} is too small")));
+        }
+        let net = Network {
+            name: name.to_owned(),
+            bridge: bridge_name(name),
+            subnet,
+            gateway: subnet.nth(1).expect("a /30 or larger has .1"),
+        };
+        write_json(&self.network_file(name), &net)?;
+        Ok(net)
+    }
+
+    /// The network `name`.
+    pub fn get(&self, name: &str) -> Result<Network, NetError> {
+        read_json(&self.network_file(name))?.ok_or_else(|| NetError::NoSuchNetwork(name.to_owned()))
+    }
+
+    /// The default network, created on first use.
+    pub fn default_network(&self) -> Result<Network, NetError> {
+        let _lock = self.lock()?;
+        match self.get(DEFAULT_NETWORK) {
+            Err(NetError::NoSuchNetwork(_)) => self.create_locked(DEFAULT_NETWORK, None),
+            r => r,
+        }
+    }
+
+    /// Every network, sorted by name.
+    pub fn list(&self) -> Result<Vec<Network>, NetError> {
+        let mut nets: Vec<Network> = list_json(&self.dir.join("networks"))?;
+        nets.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(nets)
+    }
+
+    /// Every attachment (optionally only those of one network).
+    pub fn attachments(&self, network: Option<&str>) -> Result<Vec<Attachment>, NetError> {
+        let all: Vec<Attachment> = list_json(&self.dir.join("attachments"))?;
+        Ok(all
+            .into_iter()
+            .filter(|a| network.is_none_or(|n| a.network == n))
+            .collect())
+    }
+
+    /// Removes a network without containers: its bridge, rules and leases.
+    pub fn remove(&self, name: &str) -> Result<(), NetError> {
+        let _lock = self.lock()?;
+        let net = self.get(name)?;
+        let users: Vec<String> = self
+            .attachments(Some(name))?
+            .into_iter()
+            .map(|a| a.container)
+            .collect();
+        if !users.is_empty() {
+            return Err(NetError::NetworkInUse {
+                name: name.to_owned(),
+                containers: users,
+            });
+        }
+        let mut nl = Route::open()?;
+        link::delete(&mut nl, &net.bridge)?;
+        self.firewall().remove_network(&net.bridge, net.subnet)?;
+        self.ipam(&net).destroy()?;
+        remove_file(&self.network_file(name))
+    }
+
+    /// Connects the container whose network namespace is `netns` to `net` as
+    /// `ifname`, publishing `ports`. On error nothing of it is left.
+    pub fn attach(
+        &self,
+        net: &Network,
+        container: &str,
+        ifname: &str,
+        netns: &Path,
+        ports: &[PortMapping],
+    ) -> Result<Attachment, NetError> {
+        let ns = File::open(netns).map_err(NetError::io(format!(
+            "open network namespace {}",
+            netns.display()
+        )))?;
+        let _lock = self.lock()?;
+        self.check_ports(ports)?;
+        let ip = self.ipam(net).allocate(container)?;
+        let att = Attachment {
+            network: net.name.clone(),
+            container: container.to_owned(),
+            ifname: ifname.to_owned(),
+            host_veth: veth_name(container, ifname),
+            ip,
+            prefix: net.subnet.prefix,
+            gateway: net.gateway,
+            ports: ports.to_vec(),
+        };
+        // Recorded first, so a crash half-way leaves something to detach.
+        write_json(&self.attachment_file(container, ifname), &att)?;
+        if let Err(e) = self.wire(net, &att, &ns) {
+            let _ = self.detach_locked(container, ifname);
+            return Err(e);
+        }
+        Ok(att)
+    }
+
+    fn wire(&self, net: &Network, att: &Attachment, ns: &File) -> Result<(), NetError> {
+        let mut nl = Route::open()?;
+        let bridge = link::ensure_bridge(&mut nl, &net.bridge, net.gateway, net.subnet)?;
+        sysctl::enable_forwarding(&net.bridge)?;
+        self.firewall().ensure_network(&net.bridge, net.subnet)?;
+        link::create_veth(&mut nl, &att.host_veth, &att.ifname, ns.as_fd())?;
+        let host = link::index(&mut nl, &att.host_veth)?
+            .ok_or_else(|| NetError::Missing(att.host_veth.clone()))?;
+        link::attach(&mut nl, host, bridge, &att.host_veth)?;
+        sysctl::hairpin(&att.host_veth)?;
+        netns::within(ns, || {
+            let mut inner = Route::open()?;
+            let lo =
+                link::index(&mut inner, "lo")?.ok_or_else(|| NetError::Missing("lo".into()))?;
+            link::set_up(&mut inner, lo, "lo")?;
+            let eth = link::index(&mut inner, &att.ifname)?
+                .ok_or_else(|| NetError::Missing(att.ifname.clone()))?;
+            link::add_address(&mut inner, eth, att.ip, att.prefix)?;
+            link::set_up(&mut inner, eth, &att.ifname)?;
+            link::add_default_route(&mut inner, att.gateway, eth)
+        })?;
+        self.firewall().add_ports(att.ip, &att.ports)?;
+        Ok(())
+    }
+
+    /// Removes everything of the container's attachment: published ports,
+    /// their conntrack entries, the veth pair, the lease, the record. A
+    /// second call, or one after the namespace or veth is gone, succeeds.
+    pub fn detach(&self, container: &str, ifname: &str) -> Result<(), NetError> {
+        let _lock = self.lock()?;
+        self.detach_locked(container, ifname)
+    }
+
+    fn detach_locked(&self, container: &str, ifname: &str) -> Result<(), NetError> {
+        let file = self.attachment_file(container, ifname);
+        let Some(att) = read_json::<Attachment>(&file)? else {
+            return Ok(());
+        };
+        self.firewall().remove_ports(att.ip, &att.ports)?;
+        conntrack::flush(att.ip)?;
+        let mut nl = Route::open()?;
+        link::delete(&mut nl, &att.host_veth)?;
+        if let Ok(net) = self.get(&att.network) {
+            self.ipam(&net).release(container)?;
+        }
+        remove_file(&file)
+    }
+
+    /// A published port must be free: not claimed by another container and
+    /// not bound by a host socket.
+    fn check_ports(&self, ports: &[PortMapping]) -> Result<(), NetError> {
+        let claimed: Vec<PortMapping> = self
+            .attachments(None)?
+            .into_iter()
+            .flat_map(|a| a.ports)
+            .collect();
+        for (i, p) in ports.iter().enumerate() {
+            let clash = |q: &PortMapping| {
+                q.host_port == p.host_port
+                    && q.protocol == p.protocol
+                    && (q.host_ip.is_none() || p.host_ip.is_none() || q.host_ip == p.host_ip)
+            };
+            if claimed.iter().chain(&ports[..i]).any(clash) {
+                return Err(NetError::PortInUse(p.to_string()));
+            }
+            let addr = (p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), p.host_port);
+            let free = match p.protocol {
+                Protocol::Tcp => TcpListener::bind(addr).is_ok(),
+                Protocol::Udp => UdpSocket::bind(addr).is_ok(),
+            };
+            if !free {
+                return Err(NetError::PortInUse(p.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), NetError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(NetError::Invalid(format!(
+            "network name {name:?}: use letters, digits, _ - ."
+        )))
+    }
+}
+
+/// `hull0` for the default network, else `hull-<name>` cut to IFNAMSIZ.
+fn bridge_name(network: &str) -> String {
+    if network == DEFAULT_NETWORK {
+        return "hull0".to_owned();
+    }
+    let mut n = format!("hull-{network}");
+    n.truncate(15);
+    n
+}
+
+/// A short, stable host-side veth name for a container interface.
+fn veth_name(container: &str, ifname: &str) -> String {
+    // FNV-1a: stable across builds, unlike std's hasher.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in container.bytes().chain([0]).chain(ifname.bytes()) {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    format!("vhull{h:08x}")
+}
+
+/// The first /24 of the private pool that overlaps nothing in `taken`.
+fn pick_subnet(taken: &[Subnet]) -> Result<Subnet, NetError> {
+    let pool = (17..=31)
+        .map(|b| Ipv4Addr::new(172, b, 0, 0))
+        .chain((0..=255).map(|b| Ipv4Addr::new(10, 200, b, 0)));
+    pool.filter_map(|a| Subnet::new(a, if a.octets()[0] == 172 { 16 } else { 24 }).ok())
+        .find(|s| !taken.iter().any(|t| t.prefix > 0 && t.overlaps(s)))
+        .ok_or(NetError::NoSubnet)
+}
+
+/// Destinations of the host's IPv4 routes (main table).
+fn host_routes() -> Result<Vec<Subnet>, NetError> {
+    let mut nl = Route::open()?;
+    nl.ipv4_route_destinations()
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), NetError> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(NetError::io(format!("create {}", dir.display())))?;
+    let tmp = path.with_extension("json.tmp");
+    let json = serde_json::to_vec_pretty(value).expect("serializable");
+    std::fs::write(&tmp, json)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(NetError::io(format!("write {}", path.display())))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, NetError> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| NetError::Invalid(format!("corrupt {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(NetError::io(format!("read {}", path.display()))(e)),
+    }
+}
+
+fn list_json<T: for<'de> Deserialize<'de>>(dir: &Path) -> Result<Vec<T>, NetError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(NetError::io(format!("read {}", dir.display()))(e)),
+    };
+    let mut out = Vec::new();
+    for e in entries.filter_map(|e| e.ok()) {
+        if e.path().extension().is_some_and(|x| x == "json") {
+            if let Some(v) = read_json(&e.path())? {
+                out.push(v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn remove_file(path: &Path) -> Result<(), NetError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(NetError::io(format!("remove {}", path.display()))(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_ifnamsiz_and_are_stable() {
+        assert_eq!(bridge_name("hull"), "hull0");
+        assert!(bridge_name("a-very-long-network-name").len() <= 15);
+        let v = veth_name("container-1", "eth0");
+        assert_eq!(v.len(), 13);
+        assert_eq!(v, veth_name("container-1", "eth0"));
+        assert_ne!(v, veth_name("container-2", "eth0"));
+    }
+
+    #[test]
+    fn picks_a_subnet_clear_of_routes() {
+        let taken: Vec<Subnet> = ["172.17.0.0/16", "172.18.5.0/24", "0.0.0.0/0"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(pick_subnet(&taken).unwrap().to_string(), "172.19.0.0/16");
+    }
+}

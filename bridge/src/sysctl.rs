@@ -1,0 +1,28 @@
+//! The few kernel settings hull changes, and only where it needs them:
+//!
+//! - `net.ipv4.ip_forward = 1` (global): containers reach out and published
+//!   ports are forwarded; like Docker and the CNI bridge plugin, it is left on.
+//! - `net.ipv4.conf.<bridge>.route_localnet = 1`: lets `127.0.0.1:port` be
+//!   DNATed to a container on that bridge (only that bridge).
+//! - `hairpin_mode = 1` on each container's bridge port: a container can
+//!   reach its own published port through the host address.
+
+use crate::NetError;
+
+fn write(path: &str, value: &str) -> Result<(), NetError> {
+    std::fs::write(path, value).map_err(NetError::io(format!("write {value} to {path}")))
+}
+
+/// Turns on IPv4 forwarding, and route_localnet on `bridge`.
+pub fn enable_forwarding(bridge: &str) -> Result<(), NetError> {
+    write("/proc/sys/net/ipv4/ip_forward", "1")?;
+    write(
+        &format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),
+        "1",
+    )
+}
+
+/// Turns on hairpin mode on bridge port `port`.
+pub fn hairpin(port: &str) -> Result<(), NetError> {
+    write(&format!("/sys/class/net/{port}/brport/hairpin_mode"), "1")
+}

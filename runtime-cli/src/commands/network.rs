@@ -1,0 +1,181 @@
+//! `hull network create|ls|inspect|rm`, and connecting containers on
+//! `create`/`run` (`--network`, `-p`, or the `org.hull.network` /
+//! `org.hull.publish` annotations) and disconnecting them on delete.
+//!
+//! Without any of those, hull does no networking at all, like runc: engines
+//! wire the network namespace themselves.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bridge::{PortMapping, Store};
+use libcontainer::Container;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::cli::{Cli, CreateArgs, NetworkCommand};
+use crate::{Failure, Outcome};
+
+/// Annotation naming the network to join ("" for the default network).
+pub const NETWORK_ANNOTATION: &str = "org.hull.network";
+/// Annotation with comma-separated port mappings, as `-p` takes them.
+pub const PUBLISH_ANNOTATION: &str = "org.hull.publish";
+/// The container-side interface name.
+const IFNAME: &str = "eth0";
+/// Where a container's network attachment is recorded in its state dir.
+const RECORD: &str = "network.json";
+
+fn net_err(e: bridge::NetError) -> Failure {
+    Failure::new(e.to_string())
+}
+
+fn store(cli: &Cli) -> Store {
+    Store::new(&cli.net_root, &cli.net_table)
+}
+
+pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
+    let store = store(cli);
+    match cmd {
+        NetworkCommand::Create { subnet, name } => {
+            let subnet = subnet
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(Failure::new)?;
+            let net = store.create(name, subnet).map_err(net_err)?;
+            println!("{}", net.name);
+        }
+        NetworkCommand::Ls => {
+            println!(
+                "{:<20} {:<16} {:<18} {}",
+                "NAME", "BRIDGE", "SUBNET", "GATEWAY"
+            );
+            for n in store.list().map_err(net_err)? {
+                println!(
+                    "{:<20} {:<16} {:<18} {}",
+                    n.name,
+                    n.bridge,
+                    n.subnet.to_string(),
+                    n.gateway
+                );
+            }
+        }
+        NetworkCommand::Inspect { name } => {
+            let net = store.get(name).map_err(net_err)?;
+            let containers = store.attachments(Some(name)).map_err(net_err)?;
+            let out = json!({ "network": net, "containers": containers });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).expect("serializable")
+            );
+        }
+        NetworkCommand::Rm { name } => store.remove(name).map_err(net_err)?,
+    }
+    Ok(0)
+}
+
+/// What networking a new container asked for, from flags or annotations.
+struct Request {
+    network: Option<String>,
+    ports: Vec<PortMapping>,
+}
+
+fn request(
+    args: &CreateArgs,
+    annotations: &BTreeMap<String, String>,
+) -> Result<Option<Request>, Failure> {
+    let mut network = args
+        .network
+        .clone()
+        .or_else(|| annotations.get(NETWORK_ANNOTATION).cloned());
+    let mut specs = args.publish.clone();
+    if let Some(list) = annotations.get(PUBLISH_ANNOTATION) {
+        specs.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
+    }
+    if network.is_none() && specs.is_empty() {
+        return Ok(None);
+    }
+    let ports = specs
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<Vec<PortMapping>, String>>()
+        .map_err(Failure::new)?;
+    network = network.filter(|n| !n.is_empty());
+    Ok(Some(Request { network, ports }))
+}
+
+/// Where a container's attachment lives, so delete finds it whatever flags it gets.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    net_root: PathBuf,
+    net_table: String,
+    ifname: String,
+}
+
+/// Connects a just-created container (its init waits for `start`, so the
+/// process sees `eth0` from its first instruction).
+pub fn connect(cli: &Cli, args: &CreateArgs, container: &Container) -> Result<(), Failure> {
+    let Some(req) = request(args, &container.state().annotations)? else {
+        return Ok(());
+    };
+    let pid = container
+        .pid()
+        .ok_or_else(|| Failure::new("container init is gone"))?;
+    let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    if same_file(&netns, Path::new("/proc/self/ns/net")) {
+        return Err(Failure::new(
+            "networking needs the container to have its own network namespace",
+        ));
+    }
+    let store = store(cli);
+    let net = match &req.network {
+        Some(name) => store.get(name),
+        None => store.default_network(),
+    }
+    .map_err(net_err)?;
+    // Recorded first: a crash half-way still leaves delete something to undo.
+    let record = Record {
+        net_root: cli.net_root.clone(),
+        net_table: cli.net_table.clone(),
+        ifname: IFNAME.into(),
+    };
+    let path = container.state_dir().join(RECORD);
+    std::fs::write(&path, serde_json::to_vec(&record).expect("serializable"))
+        .map_err(|e| Failure::new(format!("write {}: {e}", path.display())))?;
+    store
+        .attach(&net, container.id(), IFNAME, &netns, &req.ports)
+        .map_err(net_err)?;
+    Ok(())
+}
+
+/// Reads a container's attachment record (before its state dir goes).
+pub fn recorded(container: &Container) -> Option<(Store, String, String)> {
+    let bytes = std::fs::read(container.state_dir().join(RECORD)).ok()?;
+    let r: Record = serde_json::from_slice(&bytes).ok()?;
+    Some((
+        Store::new(r.net_root, &r.net_table),
+        container.id().to_owned(),
+        r.ifname,
+    ))
+}
+
+/// Tears down what [`recorded`] found.
+pub fn disconnect(attachment: Option<(Store, String, String)>) -> Result<(), Failure> {
+    match attachment {
+        Some((store, id, ifname)) => store.detach(&id, &ifname).map_err(net_err),
+        None => Ok(()),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.ino() == y.ino() && x.dev() == y.dev(),
+        _ => false,
+    }
+}
