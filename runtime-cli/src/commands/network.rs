@@ -46,10 +46,7 @@ pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
             println!("{}", net.name);
         }
         NetworkCommand::Ls => {
-            println!(
-                "{:<20} {:<16} {:<18} {}",
-                "NAME", "BRIDGE", "SUBNET", "GATEWAY"
-            );
+            println!("{:<20} {:<16} {:<18} GATEWAY", "NAME", "BRIDGE", "SUBNET");
             for n in store.list().map_err(net_err)? {
                 println!(
                     "{:<20} {:<16} {:<18} {}",
