@@ -1,0 +1,344 @@
+//! The `hull` and `bridge` roles: attach a container interface to a hull
+//! bridge network through [`Store`] (bridge, lease, veth pair, addresses,
+//! routes, masquerade, and for `hull` the published ports), detach it, and
+//! check it.
+//!
+//! The network is created on the first ADD. Its state is a [`Store`]
+//! directory: `dataDir` for `hull`; for `bridge`, `<ipam.dataDir>/.hull`
+//! whose `leases` is a symlink to `..`, so that hull's leases land where
+//! host-local keeps its reservations, `<ipam.dataDir>/<network>/<ip>`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use bridge::ipam::Ipam;
+use bridge::{Attachment, NetError, Network, PortMapping, Store};
+
+use super::config::{Layout, NetSpec, DEFAULT_VERSION};
+use super::env::{Op, Target};
+use super::error::{code, CniError};
+use super::iface::{self, Link};
+use super::result::{CniResult, Dns, Interface, IpConfig, RouteConfig};
+use super::state;
+
+/// The lock held while a network is looked up or created, in the store
+/// directory.
+const NETWORK_LOCK: &str = "cni.lock";
+/// The store's lease directory (see `bridge::network`).
+const LEASES: &str = "leases";
+/// The store's network records (see `bridge::network`).
+const NETWORKS: &str = "networks";
+/// Under host-local's data directory: hull's store.
+const HULL_SUBDIR: &str = ".hull";
+/// The container's default route.
+const DEFAULT_ROUTE: &str = "0.0.0.0/0";
+
+/// Runs `op` for the container interface `target`; ADD returns the result.
+pub fn run(op: Op, spec: &NetSpec, target: &Target) -> Result<Option<CniResult>, CniError> {
+    match op {
+        Op::Add => add(spec, target).map(Some),
+        Op::Del => del(spec, target).map(|()| None),
+        Op::Check => check(spec, target).map(|()| None),
+    }
+}
+
+/// Attaches the container, creating the network on first use.
+fn add(spec: &NetSpec, target: &Target) -> Result<CniResult, CniError> {
+    let (store, dir) = open(spec)?;
+    if find(&store, target)?.is_some() {
+        return Err(CniError::new(
+            code::ALREADY_ATTACHED,
+            format!(
+                "{} of {} is already attached; DEL it first",
+                target.ifname, target.container_id
+            ),
+        ));
+    }
+    let net = ensure_network(&store, &dir, spec)?;
+    let netns = target.netns()?;
+    let ports = spec.ports.clone().unwrap_or_default();
+    let att = store
+        .attach(&net, &target.container_id, &target.ifname, netns, &ports)
+        .map_err(|e| CniError::net(&format!("attach to network {}", net.name), e))?;
+    let ours = result_of(&net, &att, netns);
+    Ok(match spec.prev_result.clone() {
+        Some(prev) => prev.merge(ours),
+        None => ours,
+    })
+}
+
+/// Detaches the container; fine if it is not (or no longer) attached.
+fn del(spec: &NetSpec, target: &Target) -> Result<(), CniError> {
+    if !store_dir(&spec.layout).exists() {
+        return Ok(());
+    }
+    let (store, _) = open(spec)?;
+    match find(&store, target)? {
+        Some(att) if att.network == spec.name => store
+            .detach(&target.container_id, &target.ifname)
+            .map_err(|e| CniError::net("detach", e)),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that the attachment ADD made is all there.
+fn check(spec: &NetSpec, target: &Target) -> Result<(), CniError> {
+    let (store, dir) = open(spec)?;
+    let att = find(&store, target)?
+        .filter(|a| a.network == spec.name)
+        .ok_or_else(|| {
+            CniError::check(format!(
+                "{} of {} is not attached to network {}",
+                target.ifname, target.container_id, spec.name
+            ))
+        })?;
+    let net = store
+        .get(&spec.name)
+        .map_err(|e| CniError::check(e.to_string()))?;
+    check_host_side(&net, &att)?;
+    check_lease(&dir, &net, &att)?;
+    check_container_side(target.netns()?, &att)?;
+    if let Some(prev) = &spec.prev_result {
+        check_prev_result(prev, &att)?;
+    }
+    if let Some(ports) = &spec.ports {
+        check_ports(ports, &att)?;
+    }
+    Ok(())
+}
+
+/// Where the store of `layout` lives.
+fn store_dir(layout: &Layout) -> PathBuf {
+    match layout {
+        Layout::Hull(dir) => dir.clone(),
+        Layout::HostLocal(data_dir) => data_dir.join(HULL_SUBDIR),
+    }
+}
+
+/// The store of `spec` and its directory, created if needed.
+fn open(spec: &NetSpec) -> Result<(Store, PathBuf), CniError> {
+    let dir = store_dir(&spec.layout);
+    fs::create_dir_all(&dir).map_err(|e| state::io_error("create", &dir, &e))?;
+    if let Layout::HostLocal(_) = spec.layout {
+        ensure_leases_link(&dir)?;
+    }
+    Ok((Store::new(&dir, &spec.table), dir))
+}
+
+/// Makes `<dir>/leases` a symlink to `..`, so the store's
+/// `leases/<network>/` is `<ipam.dataDir>/<network>/`.
+fn ensure_leases_link(dir: &Path) -> Result<(), CniError> {
+    let link = dir.join(LEASES);
+    match fs::read_link(&link) {
+        Ok(target) if target == Path::new("..") => Ok(()),
+        Ok(target) => Err(CniError::config(format!(
+            "{} points to {}, not to the IPAM data directory",
+            link.display(),
+            target.display()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match symlink("..", &link) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                Err(state::io_error("create symlink", &link, &e))
+            }
+            _ => Ok(()),
+        },
+        Err(e) => Err(state::io_error("read symlink", &link, &e)),
+    }
+}
+
+/// The store's record of the target interface.
+fn find(store: &Store, target: &Target) -> Result<Option<Attachment>, CniError> {
+    let all = store
+        .attachments(None)
+        .map_err(|e| CniError::net("list attachments", e))?;
+    Ok(all
+        .into_iter()
+        .find(|a| a.container == target.container_id && a.ifname == target.ifname))
+}
+
+/// The network of `spec`: the existing one if it matches the config, else
+/// a new one.
+fn ensure_network(store: &Store, dir: &Path, spec: &NetSpec) -> Result<Network, CniError> {
+    let _lock = state::lock(&dir.join(NETWORK_LOCK))?;
+    match store.get(&spec.name) {
+        Ok(net) => matching(net, spec),
+        Err(NetError::NoSuchNetwork(_)) => create_network(store, dir, spec),
+        Err(e) => Err(CniError::net("read network", e)),
+    }
+}
+
+/// `net` if its subnet and bridge are the configured ones.
+fn matching(net: Network, spec: &NetSpec) -> Result<Network, CniError> {
+    let differs = |what: &str, has: String, wants: String| {
+        CniError::config(format!(
+            "network {} exists with {what} {has}, not {wants} as configured",
+            net.name
+        ))
+    };
+    if let Some(subnet) = spec.subnet.filter(|s| *s != net.subnet) {
+        return Err(differs(
+            "subnet",
+            net.subnet.to_string(),
+            subnet.to_string(),
+        ));
+    }
+    if let Some(bridge) = spec.bridge.as_ref().filter(|b| **b != net.bridge) {
+        return Err(differs("bridge", net.bridge.clone(), bridge.clone()));
+    }
+    Ok(net)
+}
+
+/// Creates the network. [`Store::create`] names the bridge `hull-<name>`;
+/// a configured bridge name replaces it in the network record
+/// (`networks/<name>.json`, the store's documented layout) before anyone
+/// uses it: this runs under [`NETWORK_LOCK`].
+fn create_network(store: &Store, dir: &Path, spec: &NetSpec) -> Result<Network, CniError> {
+    if let Some(bridge) = &spec.bridge {
+        let nets = store
+            .list()
+            .map_err(|e| CniError::net("list networks", e))?;
+        if let Some(other) = nets.iter().find(|n| n.bridge == *bridge) {
+            return Err(CniError::config(format!(
+                "bridge {bridge} already belongs to network {}",
+                other.name
+            )));
+        }
+    }
+    let mut net = store
+        .create(&spec.name, spec.subnet)
+        .map_err(|e| CniError::net(&format!("create network {}", spec.name), e))?;
+    if let Some(bridge) = spec.bridge.as_ref().filter(|b| **b != net.bridge) {
+        net.bridge = bridge.clone();
+        let record = dir.join(NETWORKS).join(format!("{}.json", net.name));
+        if let Err(e) = state::write_json(&record, &net) {
+            let _ = store.remove(&net.name);
+            return Err(e);
+        }
+    }
+    Ok(net)
+}
+
+/// The result of an attachment: bridge, host veth, container interface
+/// (in that order, as the reference bridge plugin reports them), the
+/// address and the default route. MACs are left out where they cannot be
+/// read.
+fn result_of(net: &Network, att: &Attachment, netns: &Path) -> CniResult {
+    let host = iface::links().unwrap_or_default();
+    let inside = iface::in_netns(netns, "list links", iface::links).unwrap_or_default();
+    let gateway = Some(att.gateway.to_string());
+    CniResult {
+        cni_version: DEFAULT_VERSION.to_owned(),
+        interfaces: vec![
+            interface(&net.bridge, &host, None),
+            interface(&att.host_veth, &host, None),
+            interface(&att.ifname, &inside, Some(netns)),
+        ],
+        ips: vec![IpConfig {
+            address: format!("{}/{}", att.ip, att.prefix),
+            gateway: gateway.clone(),
+            interface: Some(2),
+            ..Default::default()
+        }],
+        routes: vec![RouteConfig {
+            dst: DEFAULT_ROUTE.to_owned(),
+            gw: gateway,
+            ..Default::default()
+        }],
+        dns: Dns::default(),
+    }
+}
+
+fn interface(name: &str, links: &BTreeMap<String, Link>, sandbox: Option<&Path>) -> Interface {
+    Interface {
+        name: name.to_owned(),
+        mac: links
+            .get(name)
+            .and_then(|l| l.mac.clone())
+            .unwrap_or_default(),
+        sandbox: sandbox.map(|p| p.display().to_string()),
+        ..Default::default()
+    }
+}
+
+/// The bridge is up and the host veth is up and on it.
+fn check_host_side(net: &Network, att: &Attachment) -> Result<(), CniError> {
+    let links = iface::links().map_err(|e| CniError::check(format!("list host links: {e}")))?;
+    for name in [&net.bridge, &att.host_veth] {
+        if !links.get(name).is_some_and(|l| l.up) {
+            return Err(CniError::check(format!(
+                "host link {name} is missing or down"
+            )));
+        }
+    }
+    let master = fs::read_link(format!("/sys/class/net/{}/master", att.host_veth)).ok();
+    if master.as_deref().and_then(Path::file_name) != Some(net.bridge.as_ref()) {
+        return Err(CniError::check(format!(
+            "host veth {} is not on bridge {}",
+            att.host_veth, net.bridge
+        )));
+    }
+    Ok(())
+}
+
+/// The container still holds its lease.
+fn check_lease(dir: &Path, net: &Network, att: &Attachment) -> Result<(), CniError> {
+    let ipam = Ipam::new(dir.join(LEASES).join(&net.name), net.subnet, net.gateway);
+    let leases = ipam
+        .leases()
+        .map_err(|e| CniError::check(format!("read leases: {e}")))?;
+    if !leases.contains(&(att.ip, att.container.clone())) {
+        return Err(CniError::check(format!(
+            "{} holds no lease on {} in network {}",
+            att.container, att.ip, net.name
+        )));
+    }
+    Ok(())
+}
+
+/// The container interface is up with its address.
+fn check_container_side(netns: &Path, att: &Attachment) -> Result<(), CniError> {
+    let links = iface::in_netns(netns, "list links", iface::links)?;
+    let link = links
+        .get(&att.ifname)
+        .ok_or_else(|| CniError::check(format!("no {} in {}", att.ifname, netns.display())))?;
+    if !link.up {
+        return Err(CniError::check(format!("{} is down", att.ifname)));
+    }
+    if !link.ipv4.contains(&(att.ip, att.prefix)) {
+        return Err(CniError::check(format!(
+            "{} lacks its address {}/{}",
+            att.ifname, att.ip, att.prefix
+        )));
+    }
+    Ok(())
+}
+
+/// The runtime's cached result names the attachment's address.
+fn check_prev_result(prev: &CniResult, att: &Attachment) -> Result<(), CniError> {
+    let address = format!("{}/{}", att.ip, att.prefix);
+    if prev.ips.iter().any(|ip| ip.address == address) {
+        return Ok(());
+    }
+    Err(CniError::check(format!(
+        "prevResult does not list {address}"
+    )))
+}
+
+/// The published ports are the configured ones.
+fn check_ports(ports: &[PortMapping], att: &Attachment) -> Result<(), CniError> {
+    let sorted = |p: &[PortMapping]| {
+        let mut v: Vec<String> = p.iter().map(ToString::to_string).collect();
+        v.sort();
+        v
+    };
+    let (want, have) = (sorted(ports), sorted(&att.ports));
+    if want != have {
+        return Err(CniError::check(format!(
+            "published ports are {have:?}, configured {want:?}"
+        )));
+    }
+    Ok(())
+}

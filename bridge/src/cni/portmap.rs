@@ -1,0 +1,182 @@
+//! The `portmap` role, a chained plugin like the reference `portmap`: it
+//! publishes `runtimeConfig.portMappings` to the container address of
+//! `prevResult` as elements of hull's nf_tables port maps
+//! ([`Firewall::add_ports`]), which the network's rules (made by the
+//! `bridge` or `hull` role before it) already use.
+//!
+//! What it published is recorded in `<dataDir>/portmap/<id>.<ifname>.json`,
+//! so DEL can undo it even when the runtime lost its cached result; DEL
+//! also flushes the container address's conntrack entries.
+
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::path::PathBuf;
+
+use bridge::nft::{Firewall, NftError};
+use bridge::{conntrack, NetError, PortMapping, Protocol};
+use serde::{Deserialize, Serialize};
+
+use super::config::PortmapSpec;
+use super::env::{Op, Target};
+use super::error::{code, is_transient, CniError};
+use super::result::CniResult;
+use super::state;
+
+/// What ADD published for one container interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    ip: Ipv4Addr,
+    ports: Vec<PortMapping>,
+}
+
+/// Runs `op`; ADD passes `prevResult` on.
+pub fn run(op: Op, spec: &PortmapSpec, target: &Target) -> Result<Option<CniResult>, CniError> {
+    match op {
+        Op::Add => add(spec, target).map(Some),
+        Op::Del => del(spec, target).map(|()| None),
+        Op::Check => check(spec, target).map(|()| None),
+    }
+}
+
+/// Publishes the ports.
+fn add(spec: &PortmapSpec, target: &Target) -> Result<CniResult, CniError> {
+    let prev = prev_result(spec)?.clone();
+    if spec.ports.is_empty() {
+        return Ok(prev);
+    }
+    let ip = container_ip(&prev)?;
+    check_free(&spec.ports)?;
+    let path = record_path(spec, target);
+    state::write_json(
+        &path,
+        &Record {
+            ip,
+            ports: spec.ports.clone(),
+        },
+    )?;
+    // One batch: on error nothing was published.
+    if let Err(e) = Firewall::new(&spec.table).add_ports(ip, &spec.ports) {
+        let _ = state::remove(&path);
+        return Err(firewall_error(&spec.table, e));
+    }
+    Ok(prev)
+}
+
+/// Unpublishes the recorded ports (or, without a record, those of the
+/// config) and flushes the address's conntrack entries.
+fn del(spec: &PortmapSpec, target: &Target) -> Result<(), CniError> {
+    let path = record_path(spec, target);
+    let record = state::read_json::<Record>(&path)?.or_else(|| from_config(spec));
+    let Some(record) = record else {
+        return Ok(());
+    };
+    Firewall::new(&spec.table)
+        .remove_ports(record.ip, &record.ports)
+        .map_err(|e| firewall_error(&spec.table, e))?;
+    conntrack::flush(record.ip)
+        .map_err(|e| CniError::net("flush conntrack entries", NetError::Firewall(e)))?;
+    state::remove(&path)
+}
+
+/// Checks that the configured ports are recorded as published to the
+/// container's address.
+fn check(spec: &PortmapSpec, target: &Target) -> Result<(), CniError> {
+    let ip = container_ip(prev_result(spec)?)?;
+    if spec.ports.is_empty() {
+        return Ok(());
+    }
+    let record: Record = state::read_json(&record_path(spec, target))?.ok_or_else(|| {
+        let id = &target.container_id;
+        CniError::check(format!(
+            "no ports are published for {} of {id}",
+            target.ifname
+        ))
+    })?;
+    let wanted = Record {
+        ip,
+        ports: spec.ports.clone(),
+    };
+    if sorted(record.clone()) != sorted(wanted) {
+        return Err(CniError::check(format!(
+            "published {:?} to {}, configured {:?} to {ip}",
+            record
+                .ports
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            record.ip,
+            spec.ports
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+        )));
+    }
+    Ok(())
+}
+
+fn prev_result(spec: &PortmapSpec) -> Result<&CniResult, CniError> {
+    spec.prev_result.as_ref().ok_or_else(|| {
+        CniError::config("portmap is a chained plugin: it needs the prevResult of the plugin that assigned the address")
+    })
+}
+
+fn container_ip(prev: &CniResult) -> Result<Ipv4Addr, CniError> {
+    prev.container_ipv4()
+        .ok_or_else(|| CniError::config("prevResult has no IPv4 address to forward ports to"))
+}
+
+/// What to unpublish when ADD's record is gone: the config's ports to the
+/// prevResult's address.
+fn from_config(spec: &PortmapSpec) -> Option<Record> {
+    let ip = spec.prev_result.as_ref()?.container_ipv4()?;
+    (!spec.ports.is_empty()).then(|| Record {
+        ip,
+        ports: spec.ports.clone(),
+    })
+}
+
+fn record_path(spec: &PortmapSpec, target: &Target) -> PathBuf {
+    spec.records
+        .join(format!("{}.{}.json", target.container_id, target.ifname))
+}
+
+fn sorted(mut record: Record) -> Record {
+    record.ports.sort_by_key(|p| p.to_string());
+    record
+}
+
+/// A host port bound by a host socket would be shadowed by the forward.
+fn check_free(ports: &[PortMapping]) -> Result<(), CniError> {
+    for p in ports {
+        let addr = (p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), p.host_port);
+        let free = match p.protocol {
+            Protocol::Tcp => TcpListener::bind(addr).is_ok(),
+            Protocol::Udp => UdpSocket::bind(addr).is_ok(),
+        };
+        if !free {
+            return Err(CniError::new(
+                code::PORT_IN_USE,
+                format!("host port {p} is already in use"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The CNI error for a failed port map change.
+fn firewall_error(table: &str, e: NftError) -> CniError {
+    match e.errno() {
+        Some(libc::EEXIST) => CniError::new(
+            code::PORT_IN_USE,
+            "a host port is already published for another container",
+        )
+        .details(e.to_string()),
+        Some(libc::ENOENT) => CniError::config(format!(
+            "nf_tables table ip {table} has no port maps: chain portmap after hull's bridge plugin, with the same table"
+        ))
+        .details(e.to_string()),
+        Some(errno) if is_transient(errno) => {
+            CniError::new(code::TRY_AGAIN, format!("publish ports: {e}"))
+        }
+        _ => CniError::new(code::NETWORKING, format!("publish ports: {e}")),
+    }
+}
