@@ -61,15 +61,25 @@ pub struct Attachment {
 pub struct Store {
     dir: PathBuf,
     table: String,
+    leases: PathBuf,
 }
 
 impl Store {
     /// A store under `dir`, with firewall rules in nf_tables table `table`.
     pub fn new(dir: impl Into<PathBuf>, table: &str) -> Self {
+        let dir = dir.into();
         Self {
-            dir: dir.into(),
+            leases: dir.join("leases"),
+            dir,
             table: table.to_owned(),
         }
+    }
+
+    /// Keeps leases under `dir/<network>/` instead of `<store>/leases/<network>/`
+    /// (the CNI plugin uses the `ipam.dataDir` runtimes configure).
+    pub fn with_lease_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.leases = dir.into();
+        self
     }
 
     fn firewall(&self) -> Firewall {
@@ -87,11 +97,7 @@ impl Store {
     }
 
     fn ipam(&self, net: &Network) -> Ipam {
-        Ipam::new(
-            self.dir.join("leases").join(&net.name),
-            net.subnet,
-            net.gateway,
-        )
+        Ipam::new(self.leases.join(&net.name), net.subnet, net.gateway)
     }
 
     /// Holds the store's lock until dropped.
@@ -107,11 +113,40 @@ impl Store {
     /// Creates a network; without `subnet`, a /24 from the private pool that
     /// overlaps no route of the host and no other network.
     pub fn create(&self, name: &str, subnet: Option<Subnet>) -> Result<Network, NetError> {
-        let _lock = self.lock()?;
-        self.create_locked(name, subnet)
+        self.create_with_bridge(name, subnet, None)
     }
 
-    fn create_locked(&self, name: &str, subnet: Option<Subnet>) -> Result<Network, NetError> {
+    /// Like [`Store::create`], with the bridge device named `bridge`
+    /// (default `hull-<name>`).
+    pub fn create_with_bridge(
+        &self,
+        name: &str,
+        subnet: Option<Subnet>,
+        bridge: Option<&str>,
+    ) -> Result<Network, NetError> {
+        let _lock = self.lock()?;
+        if let Some(b) = bridge {
+            if b.is_empty() || b.len() > 15 || b.contains('/') {
+                return Err(NetError::Invalid(format!(
+                    "bridge name {b:?} must be 1-15 characters without /"
+                )));
+            }
+            if let Some(other) = self.list()?.iter().find(|n| n.bridge == b) {
+                return Err(NetError::Invalid(format!(
+                    "bridge {b} already belongs to network {}",
+                    other.name
+                )));
+            }
+        }
+        self.create_locked(name, subnet, bridge)
+    }
+
+    fn create_locked(
+        &self,
+        name: &str,
+        subnet: Option<Subnet>,
+        bridge: Option<&str>,
+    ) -> Result<Network, NetError> {
         validate_name(name)?;
         if self.network_file(name).exists() {
             return Err(NetError::NetworkExists(name.to_owned()));
@@ -138,7 +173,7 @@ impl Store {
         }
         let net = Network {
             name: name.to_owned(),
-            bridge: bridge_name(name),
+            bridge: bridge.map_or_else(|| bridge_name(name), str::to_owned),
             subnet,
             gateway: subnet.nth(1).expect("a /30 or larger has .1"),
         };
@@ -155,7 +190,7 @@ impl Store {
     pub fn default_network(&self) -> Result<Network, NetError> {
         let _lock = self.lock()?;
         match self.get(DEFAULT_NETWORK) {
-            Err(NetError::NoSuchNetwork(_)) => self.create_locked(DEFAULT_NETWORK, None),
+            Err(NetError::NoSuchNetwork(_)) => self.create_locked(DEFAULT_NETWORK, None, None),
             r => r,
         }
     }

@@ -4,14 +4,12 @@
 //! check it.
 //!
 //! The network is created on the first ADD. Its state is a [`Store`]
-//! directory: `dataDir` for `hull`; for `bridge`, `<ipam.dataDir>/.hull`
-//! whose `leases` is a symlink to `..`, so that hull's leases land where
-//! host-local keeps its reservations, `<ipam.dataDir>/<network>/<ip>`.
+//! directory: `dataDir` for `hull`; for `bridge`, `<ipam.dataDir>/.hull`,
+//! with the leases where host-local keeps its reservations,
+//! `<ipam.dataDir>/<network>/<ip>`.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use bridge::ipam::Ipam;
@@ -27,10 +25,6 @@ use super::state;
 /// The lock held while a network is looked up or created, in the store
 /// directory.
 const NETWORK_LOCK: &str = "cni.lock";
-/// The store's lease directory (see `bridge::network`).
-const LEASES: &str = "leases";
-/// The store's network records (see `bridge::network`).
-const NETWORKS: &str = "networks";
 /// Under host-local's data directory: hull's store.
 const HULL_SUBDIR: &str = ".hull";
 /// The container's default route.
@@ -86,7 +80,7 @@ fn del(spec: &NetSpec, target: &Target) -> Result<(), CniError> {
 
 /// Checks that the attachment ADD made is all there.
 fn check(spec: &NetSpec, target: &Target) -> Result<(), CniError> {
-    let (store, dir) = open(spec)?;
+    let (store, _) = open(spec)?;
     let att = find(&store, target)?
         .filter(|a| a.network == spec.name)
         .ok_or_else(|| {
@@ -99,7 +93,7 @@ fn check(spec: &NetSpec, target: &Target) -> Result<(), CniError> {
         .get(&spec.name)
         .map_err(|e| CniError::check(e.to_string()))?;
     check_host_side(&net, &att)?;
-    check_lease(&dir, &net, &att)?;
+    check_lease(&spec.layout, &net, &att)?;
     check_container_side(target.netns()?, &att)?;
     if let Some(prev) = &spec.prev_result {
         check_prev_result(prev, &att)?;
@@ -118,35 +112,21 @@ fn store_dir(layout: &Layout) -> PathBuf {
     }
 }
 
+/// Where the leases of `layout` live: the store's own directory for
+/// `hull`, host-local's data directory for `bridge`.
+fn lease_dir(layout: &Layout) -> PathBuf {
+    match layout {
+        Layout::Hull(dir) => dir.join("leases"),
+        Layout::HostLocal(data_dir) => data_dir.clone(),
+    }
+}
+
 /// The store of `spec` and its directory, created if needed.
 fn open(spec: &NetSpec) -> Result<(Store, PathBuf), CniError> {
     let dir = store_dir(&spec.layout);
     fs::create_dir_all(&dir).map_err(|e| state::io_error("create", &dir, &e))?;
-    if let Layout::HostLocal(_) = spec.layout {
-        ensure_leases_link(&dir)?;
-    }
-    Ok((Store::new(&dir, &spec.table), dir))
-}
-
-/// Makes `<dir>/leases` a symlink to `..`, so the store's
-/// `leases/<network>/` is `<ipam.dataDir>/<network>/`.
-fn ensure_leases_link(dir: &Path) -> Result<(), CniError> {
-    let link = dir.join(LEASES);
-    match fs::read_link(&link) {
-        Ok(target) if target == Path::new("..") => Ok(()),
-        Ok(target) => Err(CniError::config(format!(
-            "{} points to {}, not to the IPAM data directory",
-            link.display(),
-            target.display()
-        ))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => match symlink("..", &link) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                Err(state::io_error("create symlink", &link, &e))
-            }
-            _ => Ok(()),
-        },
-        Err(e) => Err(state::io_error("read symlink", &link, &e)),
-    }
+    let store = Store::new(&dir, &spec.table).with_lease_dir(lease_dir(&spec.layout));
+    Ok((store, dir))
 }
 
 /// The store's record of the target interface.
@@ -165,7 +145,7 @@ fn ensure_network(store: &Store, dir: &Path, spec: &NetSpec) -> Result<Network, 
     let _lock = state::lock(&dir.join(NETWORK_LOCK))?;
     match store.get(&spec.name) {
         Ok(net) => matching(net, spec),
-        Err(NetError::NoSuchNetwork(_)) => create_network(store, dir, spec),
+        Err(NetError::NoSuchNetwork(_)) => create_network(store, spec),
         Err(e) => Err(CniError::net("read network", e)),
     }
 }
@@ -191,34 +171,11 @@ fn matching(net: Network, spec: &NetSpec) -> Result<Network, CniError> {
     Ok(net)
 }
 
-/// Creates the network. [`Store::create`] names the bridge `hull-<name>`;
-/// a configured bridge name replaces it in the network record
-/// (`networks/<name>.json`, the store's documented layout) before anyone
-/// uses it: this runs under [`NETWORK_LOCK`].
-fn create_network(store: &Store, dir: &Path, spec: &NetSpec) -> Result<Network, CniError> {
-    if let Some(bridge) = &spec.bridge {
-        let nets = store
-            .list()
-            .map_err(|e| CniError::net("list networks", e))?;
-        if let Some(other) = nets.iter().find(|n| n.bridge == *bridge) {
-            return Err(CniError::config(format!(
-                "bridge {bridge} already belongs to network {}",
-                other.name
-            )));
-        }
-    }
-    let mut net = store
-        .create(&spec.name, spec.subnet)
-        .map_err(|e| CniError::net(&format!("create network {}", spec.name), e))?;
-    if let Some(bridge) = spec.bridge.as_ref().filter(|b| **b != net.bridge) {
-        net.bridge = bridge.clone();
-        let record = dir.join(NETWORKS).join(format!("{}.json", net.name));
-        if let Err(e) = state::write_json(&record, &net) {
-            let _ = store.remove(&net.name);
-            return Err(e);
-        }
-    }
-    Ok(net)
+/// Creates the network, with the configured bridge name if there is one.
+fn create_network(store: &Store, spec: &NetSpec) -> Result<Network, CniError> {
+    store
+        .create_with_bridge(&spec.name, spec.subnet, spec.bridge.as_deref())
+        .map_err(|e| CniError::net(&format!("create network {}", spec.name), e))
 }
 
 /// The result of an attachment: bridge, host veth, container interface
@@ -284,8 +241,8 @@ fn check_host_side(net: &Network, att: &Attachment) -> Result<(), CniError> {
 }
 
 /// The container still holds its lease.
-fn check_lease(dir: &Path, net: &Network, att: &Attachment) -> Result<(), CniError> {
-    let ipam = Ipam::new(dir.join(LEASES).join(&net.name), net.subnet, net.gateway);
+fn check_lease(layout: &Layout, net: &Network, att: &Attachment) -> Result<(), CniError> {
+    let ipam = Ipam::new(lease_dir(layout).join(&net.name), net.subnet, net.gateway);
     let leases = ipam
         .leases()
         .map_err(|e| CniError::check(format!("read leases: {e}")))?;
