@@ -539,19 +539,44 @@ fn network_namespace_is_joined_by_path() {
 }
 
 #[test]
-fn created_init_runs_from_a_sealed_memfd() {
+fn created_init_cannot_expose_a_writable_runtime_binary() {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut b = TestBundle::new("cve-2019-5736");
     b.sh("true");
     hull_detached(&b, &["create"]);
     let pid = init_pid(&b);
     let exe = format!("/proc/{pid}/exe");
+    // The init runs hull from a read-only mount or a sealed memfd.
+    let handle = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&exe)
+        .unwrap();
     let target = std::fs::read_link(&exe).unwrap();
+    let on_ro_mount = nix::sys::statvfs::fstatvfs(&handle)
+        .unwrap()
+        .flags()
+        .contains(nix::sys::statvfs::FsFlags::ST_RDONLY);
     assert!(
-        target.to_string_lossy().contains("memfd:"),
-        "init runs {target:?}"
+        on_ro_mount || target.to_string_lossy().contains("memfd:"),
+        "init runs {target:?} from a writable mount"
     );
-    let opened = OpenOptions::new().write(true).open(&exe);
-    assert!(opened.is_err(), "{exe} opened for writing");
+    assert!(
+        OpenOptions::new().write(true).open(&exe).is_err(),
+        "{exe} opened for writing"
+    );
     assert_eq!(b.state()["status"], Value::from("created"));
     delete_and_check(&b, false);
+    // The attack waits for the runtime to exit, then reopens the saved handle:
+    // EROFS (read-only mount) or EPERM (sealed memfd); ETXTBSY while any other
+    // hull process of a parallel test still runs the same binary.
+    let reopen = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle));
+    let err = OpenOptions::new().write(true).open(&reopen).unwrap_err();
+    assert!(
+        matches!(
+            err.raw_os_error(),
+            Some(libc::EROFS) | Some(libc::EPERM) | Some(libc::ETXTBSY)
+        ),
+        "reopening the runtime binary for writing after exit: {err}"
+    );
 }
