@@ -297,11 +297,17 @@ impl Cgroup {
         self.v2_dir().map(open_dir).transpose()
     }
 
-    /// Moves `pid` into every directory (skipping cgroup2 if it was cloned there).
-    pub fn add_process(&self, pid: i32, skip_v2: bool) -> Result<(), CgroupError> {
+    /// Moves the calling process (single-threaded: the container's init)
+    /// into every directory. On v1 it writes `0` to `tasks`: a thread moving
+    /// itself skips the global threadgroup lock, whose write side waits for
+    /// an RCU grace period (~15 ms here) when any pid is written to
+    /// `cgroup.procs`. cgroup2 is skipped when the clone already put it there.
+    pub fn enter(&self, cloned_into_v2: bool) -> Result<(), CgroupError> {
         for d in &self.dirs {
-            if !(skip_v2 && d.is_v2()) {
-                fs::write(&d.path, "cgroup.procs", pid)?;
+            if !d.is_v2() {
+                fs::write(&d.path, "tasks", 0)?;
+            } else if !cloned_into_v2 {
+                fs::write(&d.path, "cgroup.procs", 0)?;
             }
         }
         Ok(())

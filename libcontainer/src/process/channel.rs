@@ -11,11 +11,9 @@ use nix::sys::socket::{
 
 use super::ProcessError;
 
-/// What the init and its parent tell each other.
+/// What the init tells its parent.
 #[derive(Debug)]
 pub(crate) enum Message {
-    /// Parent → init: the init is in its cgroups; go on with setup.
-    Proceed,
     /// Init → parent: the seccomp notify listener, for the agent.
     SeccompListener(OwnedFd),
     /// Setup finished; the init now waits for `start`.
@@ -26,7 +24,6 @@ pub(crate) enum Message {
     NotFound(String),
 }
 
-const PROCEED: u8 = b'P';
 const LISTENER: u8 = b'L';
 const READY: u8 = b'R';
 const FAILED: u8 = b'F';
@@ -52,7 +49,6 @@ impl Channel {
         let mut buf = Vec::new();
         let mut fds = Vec::new();
         match msg {
-            Message::Proceed => buf.push(PROCEED),
             Message::Ready => buf.push(READY),
             Message::SeccompListener(fd) => {
                 buf.push(LISTENER);
@@ -108,7 +104,6 @@ impl Channel {
         };
         Ok(match (&buf[..n], fd) {
             ([], _) => None,
-            ([PROCEED], _) => Some(Message::Proceed),
             ([READY], _) => Some(Message::Ready),
             // SAFETY: the fd arrived with this message and belongs to us now.
             ([LISTENER], Some(fd)) => Some(Message::SeccompListener(unsafe {

@@ -54,8 +54,8 @@ fn raw_clone3(flags: CloneFlags, cgroup: BorrowedFd) -> i64 {
 
 /// Clones the calling process like `fork`, adding `flags` (namespace flags)
 /// so the child starts inside the new namespaces, and into `cgroup` when
-/// given. The child runs `child` and exits with its return value. Returns the
-/// child's pid and whether it was cloned into `cgroup`.
+/// given. The child runs `child` (told whether it was cloned into `cgroup`)
+/// and exits with its return value. Returns the child's pid.
 ///
 /// The caller must be single-threaded: after a raw clone only the calling
 /// thread exists in the child, and a lock held by another thread (the
@@ -63,8 +63,8 @@ fn raw_clone3(flags: CloneFlags, cgroup: BorrowedFd) -> i64 {
 pub(crate) fn clone_into(
     flags: CloneFlags,
     cgroup: Option<BorrowedFd>,
-    child: impl FnOnce() -> i32,
-) -> Result<(Pid, bool), ProcessError> {
+    child: impl FnOnce(bool) -> i32,
+) -> Result<Pid, ProcessError> {
     let (ret, into) = match cgroup {
         Some(fd) => match raw_clone3(flags, fd) {
             // Kernels or cgroups that refuse CLONE_INTO_CGROUP: attach later instead.
@@ -86,10 +86,10 @@ pub(crate) fn clone_into(
     match ret {
         -1 => Err(ProcessError::sys("clone")(nix::Error::last())),
         0 => {
-            let code = child();
+            let code = child(into);
             // SAFETY: terminating the child without running the parent's exit handlers.
             unsafe { libc::_exit(code) }
         }
-        pid => Ok((Pid::from_raw(pid as i32), into)),
+        pid => Ok(Pid::from_raw(pid as i32)),
     }
 }

@@ -14,6 +14,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use super::channel::{Channel, Message};
 use super::namespaces::Plan;
 use super::InitConfig;
+use crate::cgroups::Cgroup;
 use crate::rootfs::{self, RootfsConfig};
 use crate::seccomp::Filter;
 use crate::{capabilities, console, exec_fifo, identity, rlimits};
@@ -31,11 +32,18 @@ impl<E: std::fmt::Display> From<E> for Failure {
 }
 
 /// Runs in the cloned child; returns the exit code if `execve` is never reached.
-pub(super) fn run(cfg: &InitConfig, plan: &Plan, chan: Channel) -> i32 {
-    if !matches!(chan.recv(), Ok(Some(Message::Proceed))) {
-        return 1;
-    }
-    let exec = match prepare(cfg, plan, &chan) {
+pub(super) fn run(
+    cfg: &InitConfig,
+    plan: &Plan,
+    cgroup: Option<&Cgroup>,
+    cloned_into: bool,
+    chan: Channel,
+) -> i32 {
+    // Into the cgroups first, so everything the init does is accounted there.
+    let placed = cgroup
+        .map_or(Ok(()), |cg| cg.enter(cloned_into))
+        .map_err(Failure::from);
+    let exec = match placed.and_then(|()| prepare(cfg, plan, &chan)) {
         Ok(exec) => exec,
         Err(f) => {
             let msg = match f {

@@ -73,24 +73,18 @@ pub(crate) fn spawn_init(cfg: &InitConfig, cgroup: Option<&Cgroup>) -> Result<Pi
     let (parent, child) = channel::pair()?;
     let (mut parent, mut child) = (Some(parent), Some(child));
     // Only the cloned child runs the closure; the parent keeps both ends until here.
-    let (pid, cloned_into) = plan.clone_with(cgroup_fd.as_ref().map(|fd| fd.as_fd()), || {
+    let pid = plan.clone_with(cgroup_fd.as_ref().map(|fd| fd.as_fd()), |cloned_into| {
         parent.take();
-        init::run(cfg, &plan, child.take().expect("child end"))
+        init::run(
+            cfg,
+            &plan,
+            cgroup,
+            cloned_into,
+            child.take().expect("child end"),
+        )
     })?;
     drop(child);
     let parent = parent.expect("parent end");
-    // The init waits for Proceed, so it runs nothing before it is in its cgroups.
-    let placed = match cgroup {
-        Some(cg) => cg
-            .add_process(pid.as_raw(), cloned_into)
-            .map_err(ProcessError::from),
-        None => Ok(()),
-    };
-    if let Err(e) = placed.and_then(|()| parent.send(&Message::Proceed)) {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(pid, None);
-        return Err(e);
-    }
     let outcome = loop {
         match parent.recv() {
             Ok(Some(Message::Ready)) => return Ok(pid),
@@ -100,7 +94,6 @@ pub(crate) fn spawn_init(cfg: &InitConfig, cgroup: Option<&Cgroup>) -> Result<Pi
             },
             Ok(Some(Message::Failed(text))) => break ProcessError::InitFailed(text),
             Ok(Some(Message::NotFound(text))) => break ProcessError::ExecNotFound(text),
-            Ok(Some(Message::Proceed)) => break ProcessError::Protocol,
             Ok(None) => break ProcessError::InitDied,
             Err(e) => break e,
         }

@@ -84,8 +84,8 @@ impl Plan {
     pub fn clone_with(
         &self,
         cgroup: Option<std::os::fd::BorrowedFd>,
-        child: impl FnOnce() -> i32,
-    ) -> Result<(Pid, bool), ProcessError> {
+        child: impl FnOnce(bool) -> i32,
+    ) -> Result<Pid, ProcessError> {
         let pid_join = self
             .join
             .iter()
