@@ -18,8 +18,22 @@ pub struct CapabilityError {
     source: caps::errors::CapsError,
 }
 
-fn convert(set: &Option<Capabilities>) -> CapsHashSet {
-    let supported = caps::runtime::thread_all_supported();
+/// The capabilities this kernel knows (0 ..= /proc/sys/kernel/cap_last_cap),
+/// read once instead of probing each with prctl.
+fn supported() -> CapsHashSet {
+    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse::<u8>().ok());
+    match last {
+        Some(last) => caps::all()
+            .into_iter()
+            .filter(|c| c.index() <= last)
+            .collect(),
+        None => caps::runtime::thread_all_supported(),
+    }
+}
+
+fn convert(set: &Option<Capabilities>, supported: &CapsHashSet) -> CapsHashSet {
     set.iter()
         .flatten()
         .filter_map(|c| Capability::from_str(&format!("CAP_{c}")).ok())
@@ -29,8 +43,9 @@ fn convert(set: &Option<Capabilities>) -> CapsHashSet {
 
 /// Removes from the bounding set every capability the config does not list.
 pub(crate) fn drop_bounding(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
-    let keep = convert(caps.bounding());
-    for cap in caps::runtime::thread_all_supported() {
+    let supported = supported();
+    let keep = convert(caps.bounding(), &supported);
+    for cap in supported {
         if !keep.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap).map_err(|source| CapabilityError {
                 set: "bounding",
@@ -43,12 +58,13 @@ pub(crate) fn drop_bounding(caps: &LinuxCapabilities) -> Result<(), CapabilityEr
 
 /// Sets the inheritable, effective, permitted and ambient sets.
 pub(crate) fn apply(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
+    let supported = supported();
     for (set, name, wanted) in [
         (CapSet::Inheritable, "inheritable", caps.inheritable()),
         (CapSet::Effective, "effective", caps.effective()),
         (CapSet::Permitted, "permitted", caps.permitted()),
     ] {
-        caps::set(None, set, &convert(wanted))
+        caps::set(None, set, &convert(wanted, &supported))
             .map_err(|source| CapabilityError { set: name, source })?;
     }
     if caps::runtime::ambient_set_supported().is_ok() {
@@ -56,7 +72,7 @@ pub(crate) fn apply(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
             set: "ambient",
             source,
         })?;
-        for cap in convert(caps.ambient()) {
+        for cap in convert(caps.ambient(), &supported) {
             // Like runc, an ambient capability the inheritable or permitted set
             // lacks is skipped: the kernel forbids it, and runc's default spec asks for it.
             if let Err(e) = caps::raise(None, CapSet::Ambient, cap) {
