@@ -10,3 +10,5 @@ cargo build --workspace --all-targets
 cargo build --release -p runtime-cli
 fixtures/make-bundle.sh target/hull-test-fixture target/debug/hull >/dev/null
 cargo test --workspace --no-fail-fast -- --test-threads "${TEST_THREADS:-8}"
+# The startup benchmark in quick mode, so it cannot rot (goals are reported, not enforced).
+QUICK=1 benches/startup.sh
