@@ -649,6 +649,23 @@ fn host_reaches_container_ip() {
         net.subnet()
     );
     assert_serves(sock(ip, 80), "hello-net1");
+    // The traffic above left conntrack entries; delete flushes them.
+    assert!(
+        conntrack_mentions(ip),
+        "no conntrack entry for {ip} to begin with"
+    );
+    c.delete(true);
+    assert!(
+        !conntrack_mentions(ip),
+        "conntrack entries for {ip} left after delete"
+    );
+}
+
+/// Whether any conntrack entry names `ip` as a source or destination.
+fn conntrack_mentions(ip: std::net::Ipv4Addr) -> bool {
+    let table = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap_or_default();
+    let (src, dst) = (format!("src={ip} "), format!("dst={ip} "));
+    table.lines().any(|l| l.contains(&src) || l.contains(&dst))
 }
 
 /// (2) `-p 127.0.0.1:H:80` answers on 127.0.0.1:H; a mapping without host

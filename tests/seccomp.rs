@@ -769,6 +769,7 @@ fn notify_hands_the_listener_to_the_agent_which_answers_for_the_container() {
             "defaultAction": "SCMP_ACT_ALLOW",
             "architectures": ["SCMP_ARCH_X86_64"],
             "listenerPath": socket.to_str().unwrap(),
+            "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
             "listenerMetadata": "hull-test-meta",
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
         }),
@@ -1017,4 +1018,62 @@ fn syscalls_above_the_profile_get_enosys_and_the_others_the_default() {
             Some(e) => assert_eq!(*got, (-1, e), "{what}: want errno {e}"),
         }
     }
+}
+
+// ------------------------------------------------------ flags and ordering
+
+/// Every filter flag of the runtime spec reaches the kernel, which accepts it
+/// (WAIT_KILLABLE_RECV needs a notify listener: the notify test sets it).
+#[test]
+fn filter_flags_are_passed_to_the_kernel() {
+    for flags in [
+        json!(["SECCOMP_FILTER_FLAG_TSYNC"]),
+        json!(["SECCOMP_FILTER_FLAG_LOG"]),
+        json!(["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]),
+        json!([
+            "SECCOMP_FILTER_FLAG_TSYNC",
+            "SECCOMP_FILTER_FLAG_LOG",
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW"
+        ]),
+    ] {
+        let mut b = TestBundle::new("seccomp-flags");
+        tmpfs_on_tmp(&mut b);
+        set_profile(
+            &mut b,
+            json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "flags": flags,
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENXIO}]
+            }),
+        );
+        b.sh("grep ^Seccomp: /proc/self/status; mkdir /tmp/x 2>&1; true");
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "{flags}: stdout={out} stderr={err}");
+        assert!(out.contains("Seccomp:\t2"), "{flags}: no filter: {out}");
+        assert!(out.contains("No such device or address"), "{flags}: {out}");
+        b.assert_no_state();
+    }
+}
+
+/// Without no_new_privs the filter is installed while the init still holds
+/// CAP_SYS_ADMIN (runc's order), so it works and NoNewPrivs stays 0.
+#[test]
+fn filter_without_no_new_privileges_is_installed_before_the_capability_drop() {
+    let mut b = TestBundle::new("seccomp-no-nnp");
+    tmpfs_on_tmp(&mut b);
+    set_profile(
+        &mut b,
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENXIO}]
+        }),
+    );
+    b.edit(|c| c["process"]["noNewPrivileges"] = json!(false));
+    b.sh("grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /tmp/x 2>&1; true");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "stdout={out} stderr={err}");
+    assert!(out.contains("NoNewPrivs:\t0"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(out.contains("No such device or address"), "{out}");
+    b.assert_no_state();
 }

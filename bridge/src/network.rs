@@ -33,6 +33,8 @@ pub const DEFAULT_DIR: &str = "/run/hull-net";
 pub const DEFAULT_NETWORK: &str = "hull";
 /// hull's nf_tables table.
 pub const DEFAULT_TABLE: &str = "hull";
+/// How many steps [`Store::attach`] wires a container in.
+const WIRE_STEPS: usize = 4;
 
 /// A bridge network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,15 +272,37 @@ impl Store {
     }
 
     fn wire(&self, net: &Network, att: &Attachment, ns: &File) -> Result<(), NetError> {
+        self.wire_steps(net, att, ns, WIRE_STEPS)
+    }
+
+    /// The first `steps` of [`WIRE_STEPS`] wiring steps: bridge and firewall
+    /// rules, veth pair, container side, published ports. (Tests stop after
+    /// each step to check that a crash there is undone by the next detach.)
+    fn wire_steps(
+        &self,
+        net: &Network,
+        att: &Attachment,
+        ns: &File,
+        steps: usize,
+    ) -> Result<(), NetError> {
         let mut nl = Route::open()?;
+        if steps < 1 {
+            return Ok(());
+        }
         let bridge = link::ensure_bridge(&mut nl, &net.bridge, net.gateway, net.subnet)?;
         sysctl::enable_forwarding(&net.bridge)?;
         self.firewall().ensure_network(&net.bridge, net.subnet)?;
+        if steps < 2 {
+            return Ok(());
+        }
         link::create_veth(&mut nl, &att.host_veth, &att.ifname, ns.as_fd())?;
         let host = link::index(&mut nl, &att.host_veth)?
             .ok_or_else(|| NetError::Missing(att.host_veth.clone()))?;
         link::attach(&mut nl, host, bridge, &att.host_veth)?;
         sysctl::hairpin(&att.host_veth)?;
+        if steps < 3 {
+            return Ok(());
+        }
         netns::within(ns, || {
             let mut inner = Route::open()?;
             let lo =
@@ -290,6 +314,9 @@ impl Store {
             link::set_up(&mut inner, eth, &att.ifname)?;
             link::add_default_route(&mut inner, att.gateway, eth)
         })?;
+        if steps < 4 {
+            return Ok(());
+        }
         self.firewall().add_ports(att.ip, &att.ports)?;
         Ok(())
     }
@@ -466,5 +493,79 @@ mod tests {
             .map(|s| s.parse().unwrap())
             .collect();
         assert_eq!(pick_subnet(&taken).unwrap().to_string(), "172.19.0.0/16");
+    }
+
+    /// A crash after any wiring step (the attachment record is written
+    /// first) is undone by the next detach: no veth, lease, record or
+    /// published port is left, and the same ports can be published again.
+    #[test]
+    fn detach_recovers_from_a_crash_after_every_step() {
+        let tag = std::process::id();
+        let dir = std::env::temp_dir().join(format!("hull-test-net-crash-{tag}"));
+        let table = format!("hull_test_crash_{tag}");
+        let store = Store::new(&dir, &table);
+        let net = store
+            .create_with_bridge(
+                &format!("crash{tag}"),
+                Some("10.250.200.0/24".parse().unwrap()),
+                Some(&format!("hulltc{}", tag % 100_000)),
+            )
+            .unwrap();
+        let mut sleeper = std::process::Command::new("unshare")
+            .args(["--net", "sleep", "60"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let netns = PathBuf::from(format!("/proc/{}/ns/net", sleeper.id()));
+        let ports: Vec<PortMapping> = vec!["127.0.0.1:28991:80".parse().unwrap()];
+        let result = std::panic::catch_unwind(|| {
+            for steps in 0..=WIRE_STEPS {
+                let ns = File::open(&netns).unwrap();
+                let ip = store.ipam(&net).allocate("crashy").unwrap();
+                let att = Attachment {
+                    network: net.name.clone(),
+                    container: "crashy".into(),
+                    ifname: "eth0".into(),
+                    host_veth: veth_name("crashy", "eth0"),
+                    ip,
+                    prefix: net.subnet.prefix,
+                    gateway: net.gateway,
+                    ports: ports.clone(),
+                };
+                write_json(&store.attachment_file("crashy", "eth0"), &att).unwrap();
+                store.wire_steps(&net, &att, &ns, steps).unwrap();
+                // "Crash" here; the next teardown must undo whatever was done.
+                store.detach("crashy", "eth0").unwrap();
+                let mut nl = Route::open().unwrap();
+                assert_eq!(
+                    link::index(&mut nl, &att.host_veth).unwrap(),
+                    None,
+                    "veth left after step {steps}"
+                );
+                assert!(
+                    store.ipam(&net).leases().unwrap().is_empty(),
+                    "lease left after step {steps}"
+                );
+                assert!(
+                    store.attachments(None).unwrap().is_empty(),
+                    "record left after step {steps}"
+                );
+                // The port is free again: publishing it anew succeeds.
+                store
+                    .firewall()
+                    .ensure_network(&net.bridge, net.subnet)
+                    .unwrap();
+                store.firewall().add_ports(ip, &ports).unwrap();
+                store.firewall().remove_ports(ip, &ports).unwrap();
+            }
+        });
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        let _ = store.remove(&net.name);
+        let _ = Firewall::new(&table).delete_table();
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = result {
+            std::panic::resume_unwind(e);
+        }
     }
 }
