@@ -7,7 +7,8 @@
 #
 #   sudo benches/network.sh            # RUNS=25 SECS=5 IPERF_REPS=3
 #   sudo QUICK=1 benches/network.sh    # RUNS=3 SECS=1 IPERF_REPS=1
-# Output: both reports, then the ADD/DEL medians side by side.
+# Output: both reports, the ADD/DEL medians side by side, then hull's library
+# attach/detach and per-port publishing cost (bridge/examples/netbench.rs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,7 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null
 fi
 
-cargo build --release -p bridge --bin hull-cni >&2
+cargo build --release -p bridge --bin hull-cni --example netbench >&2
 PLUGINS=$(mktemp -d /tmp/hull-bench-cni.XXXXXX)
 trap 'rm -rf "$PLUGINS"' EXIT
 fixtures/cni/make-plugin-dir.sh "$PLUGINS" "$PWD/target/release/hull-cni" >/dev/null
@@ -43,5 +44,7 @@ run() { # LABEL DIR
 }
 run reference /usr/lib/cni
 run hull "$PLUGINS"
-echo "## ADD/DEL (median ms): reference vs hull"
+echo "## ADD/DEL through the CNI chain (median ms): reference vs hull"
 paste <(grep -Ei 'chain (add|del)' "$PLUGINS/reference.log") <(grep -Ei 'chain (add|del)' "$PLUGINS/hull.log") || true
+echo "## hull's library without a plugin process (in a throwaway network namespace)"
+target/release/examples/netbench "$RUNS"

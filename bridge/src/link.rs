@@ -6,7 +6,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -125,6 +126,20 @@ pub fn attach(nl: &mut Route, idx: u32, bridge: u32, name: &str) -> Result<(), N
         0,
         &format!("attach {name} to its bridge"),
     )
+}
+
+/// Turns on hairpin mode on bridge port `idx`, so a container can reach
+/// its own published port through the host (IFLA_BRPORT_MODE; netlink
+/// rather than sysfs, which shows the devices of the namespace it was
+/// mounted in, not the caller's).
+pub fn set_hairpin(nl: &mut Route, idx: u32, name: &str) -> Result<(), NetError> {
+    let mut m = LinkMessage::default();
+    m.header.index = idx;
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::PortKind(InfoPortKind::Bridge),
+        LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(true)])),
+    ]));
+    nl.request(RouteNetlinkMessage::NewLink(m), 0, &format!("set hairpin on {name}"))
 }
 
 /// Deletes link `name`; a missing link is fine (teardown is idempotent).

@@ -299,7 +299,7 @@ impl Store {
         let host = link::index(&mut nl, &att.host_veth)?
             .ok_or_else(|| NetError::Missing(att.host_veth.clone()))?;
         link::attach(&mut nl, host, bridge, &att.host_veth)?;
-        sysctl::hairpin(&att.host_veth)?;
+        link::set_hairpin(&mut nl, host, &att.host_veth)?;
         if steps < 3 {
             return Ok(());
         }

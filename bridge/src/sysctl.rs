@@ -4,8 +4,6 @@
 //!   ports are forwarded; like Docker and the CNI bridge plugin, it is left on.
 //! - `net.ipv4.conf.<bridge>.route_localnet = 1`: lets `127.0.0.1:port` be
 //!   DNATed to a container on that bridge (only that bridge).
-//! - `hairpin_mode = 1` on each container's bridge port: a container can
-//!   reach its own published port through the host address.
 
 use crate::NetError;
 
@@ -20,9 +18,4 @@ pub fn enable_forwarding(bridge: &str) -> Result<(), NetError> {
         &format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),
         "1",
     )
-}
-
-/// Turns on hairpin mode on bridge port `port`.
-pub fn hairpin(port: &str) -> Result<(), NetError> {
-    write(&format!("/sys/class/net/{port}/brport/hairpin_mode"), "1")
 }
