@@ -20,18 +20,27 @@ fn median(mut v: Vec<Duration>) -> f64 {
 
 /// A process sitting in a new network namespace: the "container".
 fn sandbox() -> Child {
-    let child = Command::new("unshare").args(["--net", "sleep", "600"]).spawn().expect("unshare");
+    let child = Command::new("unshare")
+        .args(["--net", "sleep", "600"])
+        .spawn()
+        .expect("unshare");
     std::thread::sleep(Duration::from_millis(100));
     child
 }
 
 fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(25);
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(25);
     // Everything below happens in this private network namespace.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare the network namespace");
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .expect("unshare the network namespace");
     let dir = std::env::temp_dir().join(format!("hull-bench-net-{}", std::process::id()));
     let store = Store::new(&dir, "hull");
-    let net = store.create("bench", Some("10.77.0.0/16".parse().unwrap())).expect("create network");
+    let net = store
+        .create("bench", Some("10.77.0.0/16".parse().unwrap()))
+        .expect("create network");
     let mut sb = sandbox();
     let netns = PathBuf::from(format!("/proc/{}/ns/net", sb.id()));
     let port: PortMapping = "18080:80".parse().unwrap();
@@ -48,7 +57,10 @@ fn main() {
         store.detach("c1", "eth0").unwrap();
         del.push(t.elapsed());
     }
-    println!("attach (bridge existing, 1 published port): median {:.2} ms over {runs}", median(add));
+    println!(
+        "attach (bridge existing, 1 published port): median {:.2} ms over {runs}",
+        median(add)
+    );
     println!("detach: median {:.2} ms over {runs}", median(del));
 
     // Publishing cost as the map grows: 1000 ports, one call each.
@@ -56,7 +68,12 @@ fn main() {
     let ip = Ipv4Addr::new(10, 77, 0, 99);
     let mut each = Vec::new();
     for i in 0..1000u16 {
-        let p = PortMapping { host_ip: None, host_port: 20000 + i, container_port: 80, protocol: Protocol::Tcp };
+        let p = PortMapping {
+            host_ip: None,
+            host_port: 20000 + i,
+            container_port: 80,
+            protocol: Protocol::Tcp,
+        };
         let t = Instant::now();
         fw.add_ports(ip, &[p]).unwrap();
         each.push(t.elapsed());

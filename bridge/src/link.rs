@@ -6,8 +6,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo,
-    LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -137,9 +137,15 @@ pub fn set_hairpin(nl: &mut Route, idx: u32, name: &str) -> Result<(), NetError>
     m.header.index = idx;
     m.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::PortKind(InfoPortKind::Bridge),
-        LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(true)])),
+        LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+            true,
+        )])),
     ]));
-    nl.request(RouteNetlinkMessage::NewLink(m), 0, &format!("set hairpin on {name}"))
+    nl.request(
+        RouteNetlinkMessage::NewLink(m),
+        0,
+        &format!("set hairpin on {name}"),
+    )
 }
 
 /// Deletes link `name`; a missing link is fine (teardown is idempotent).

@@ -24,7 +24,8 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use devices::{device_rule, effective_rules};
-use hierarchy::{own_cgroup, under};
+pub(crate) use hierarchy::own_cgroup;
+use hierarchy::under;
 pub use hierarchy::{Hierarchies, Layout};
 
 /// A cgroup operation that failed.

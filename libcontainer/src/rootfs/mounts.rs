@@ -86,20 +86,25 @@ pub(crate) fn bind(
         .map_err(RootfsError::at("bind mount on", dest))?;
     let extra = opts.flags - MsFlags::MS_REMOUNT;
     if !extra.is_empty() {
-        // Reopen: the first handle points below the new mount, not at it.
-        let mounted = root
-            .open_path(dest)
-            .map_err(RootfsError::at("open", dest))?;
-        mount(
-            NONE,
-            fd_path(&mounted).as_str(),
-            NONE,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
-            NONE,
-        )
-        .map_err(RootfsError::at("remount", dest))?;
+        remount_bind(root, dest, extra)?;
     }
     Ok(())
+}
+
+/// Applies per-mount `flags` (ro, nosuid, ...) to the bind mount at `dest`.
+pub(crate) fn remount_bind(root: &Root, dest: &Path, flags: MsFlags) -> Result<(), RootfsError> {
+    // Reopen: a handle taken before the bind points below the new mount, not at it.
+    let mounted = root
+        .open_path(dest)
+        .map_err(RootfsError::at("open", dest))?;
+    mount(
+        NONE,
+        fd_path(&mounted).as_str(),
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+        NONE,
+    )
+    .map_err(RootfsError::at("remount", dest))
 }
 
 fn set_propagation(root: &Root, dest: &Path, changes: &[MsFlags]) -> Result<(), RootfsError> {
