@@ -178,6 +178,7 @@ impl ContainerBuilder {
             },
             init_start_time: start_time,
             cgroup,
+            hooks: cfg.spec.hooks().clone(),
         };
         record.save(dir)?;
         if let Some(path) = &self.pid_file {

@@ -97,7 +97,33 @@ impl Container {
         }
         let fifo = self.dir.join(EXEC_FIFO);
         exec_fifo::release(&fifo)?;
-        std::fs::remove_file(&fifo).map_err(Error::io(&fifo))
+        std::fs::remove_file(&fifo).map_err(Error::io(&fifo))?;
+        self.run_hooks("poststart", |h| h.poststart(), "running");
+        Ok(())
+    }
+
+    /// Runs a stage of hooks after which failures are only logged (poststart, poststop).
+    fn run_hooks(
+        &self,
+        stage: &'static str,
+        pick: impl Fn(&oci_spec::runtime::Hooks) -> &Option<Vec<oci_spec::runtime::Hook>>,
+        status: &str,
+    ) {
+        let Some(hooks) = self.record.hooks.as_ref().and_then(|h| pick(h).as_deref()) else {
+            return;
+        };
+        let s = &self.record.state;
+        let state = crate::hooks::HookState {
+            oci_version: &s.oci_version,
+            id: &s.id,
+            status,
+            pid: s.pid,
+            bundle: &s.bundle,
+            annotations: (!s.annotations.is_empty()).then(|| serde_json::json!(s.annotations)),
+        };
+        if let Err(e) = crate::hooks::run(stage, hooks, &state) {
+            tracing::warn!("{e}");
+        }
     }
 
     /// Sends signal number `signal` to the init.
@@ -241,7 +267,9 @@ impl Container {
         if let Some(cg) = &self.record.cgroup {
             cg.destroy()?;
         }
-        std::fs::remove_dir_all(&self.dir).map_err(Error::io(&self.dir))
+        std::fs::remove_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
+        self.run_hooks("poststop", |h| h.poststop(), "stopped");
+        Ok(())
     }
 
     fn kill_and_wait(&self) -> Result<()> {

@@ -27,6 +27,7 @@ mod console;
 mod container;
 mod error;
 mod exec_fifo;
+mod hooks;
 mod id;
 mod identity;
 mod process;

@@ -80,6 +80,9 @@ pub(crate) struct Record {
     /// The container's cgroup directories.
     #[serde(default)]
     pub cgroup: Option<crate::cgroups::Cgroup>,
+    /// The config's hooks, for poststart and poststop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 impl Record {
@@ -224,6 +227,7 @@ mod tests {
             },
             init_start_time: 7,
             cgroup: None,
+            hooks: None,
         }
     }
 

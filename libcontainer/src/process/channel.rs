@@ -11,9 +11,14 @@ use nix::sys::socket::{
 
 use super::ProcessError;
 
-/// What the init tells its parent.
+/// What the init and its parent tell each other.
 #[derive(Debug)]
 pub(crate) enum Message {
+    /// Init → parent: the container's namespaces exist; run the
+    /// createRuntime and prestart hooks now (before pivot_root).
+    RunHooks,
+    /// Parent → init: those hooks succeeded.
+    HooksDone,
     /// Init → parent: the seccomp notify listener, for the agent.
     SeccompListener(OwnedFd),
     /// Setup finished; the init now waits for `start`.
@@ -25,6 +30,8 @@ pub(crate) enum Message {
 }
 
 const LISTENER: u8 = b'L';
+const RUN_HOOKS: u8 = b'H';
+const HOOKS_DONE: u8 = b'D';
 const READY: u8 = b'R';
 const FAILED: u8 = b'F';
 const NOT_FOUND: u8 = b'N';
@@ -50,6 +57,8 @@ impl Channel {
         let mut fds = Vec::new();
         match msg {
             Message::Ready => buf.push(READY),
+            Message::RunHooks => buf.push(RUN_HOOKS),
+            Message::HooksDone => buf.push(HOOKS_DONE),
             Message::SeccompListener(fd) => {
                 buf.push(LISTENER);
                 fds.push(fd.as_raw_fd());
@@ -105,6 +114,8 @@ impl Channel {
         Ok(match (&buf[..n], fd) {
             ([], _) => None,
             ([READY], _) => Some(Message::Ready),
+            ([RUN_HOOKS], _) => Some(Message::RunHooks),
+            ([HOOKS_DONE], _) => Some(Message::HooksDone),
             // SAFETY: the fd arrived with this message and belongs to us now.
             ([LISTENER], Some(fd)) => Some(Message::SeccompListener(unsafe {
                 OwnedFd::from_raw_fd(fd)

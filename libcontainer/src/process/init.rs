@@ -15,6 +15,7 @@ use super::channel::{Channel, Message};
 use super::namespaces::Plan;
 use super::InitConfig;
 use crate::cgroups::Cgroup;
+use crate::hooks::{self, HookState};
 use crate::rootfs::{self, RootfsConfig};
 use crate::seccomp::Filter;
 use crate::{capabilities, console, exec_fifo, identity, rlimits};
@@ -39,6 +40,12 @@ pub(super) fn run(
     cloned_into: bool,
     chan: Channel,
 ) -> i32 {
+    if let Some(pid) = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse().ok())
+    {
+        let _ = HOST_PID.set(pid);
+    }
     // Into the cgroups first, so everything the init does is accounted there.
     let placed = cgroup
         .map_or(Ok(()), |cg| cg.enter(cloned_into))
@@ -62,6 +69,17 @@ pub(super) fn run(
         eprintln!("hull init: waiting for start: {e}");
         return 1;
     }
+    if let Some(start) = cfg
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_deref())
+    {
+        if let Err(e) = hooks::run("startContainer", start, &hook_state(cfg, "created")) {
+            eprintln!("hull init: {e}");
+            return 1;
+        }
+    }
     if let Err(e) = close_fds_on_exec(cfg.preserve_fds) {
         eprintln!("hull init: closing fds: {e}");
         return 1;
@@ -73,6 +91,26 @@ pub(super) fn run(
         127
     } else {
         126
+    }
+}
+
+/// The init's pid as the host sees it (hooks get that one), read from the
+/// host's /proc before pivot_root.
+static HOST_PID: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+
+/// The state hooks run by the init read.
+fn hook_state<'a>(cfg: &'a InitConfig, status: &'a str) -> HookState<'a> {
+    HookState {
+        oci_version: cfg.spec.version(),
+        id: &cfg.id,
+        status,
+        pid: *HOST_PID.get().unwrap_or(&0),
+        bundle: &cfg.bundle,
+        annotations: cfg
+            .spec
+            .annotations()
+            .as_ref()
+            .map(|a| serde_json::json!(a)),
     }
 }
 
@@ -104,13 +142,31 @@ fn prepare(cfg: &InitConfig, plan: &Plan, chan: &Channel) -> Result<Exec, Failur
         }
     }
     umask(Mode::empty());
-    rootfs::prepare(&RootfsConfig {
+    let rootfs_cfg = RootfsConfig {
         spec,
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,
         no_pivot: cfg.no_pivot,
         cgroupns: plan.new_cgroupns(),
-    })?;
+    };
+    rootfs::prepare(&rootfs_cfg)?;
+    if let Some(h) = spec.hooks() {
+        let runtime_hooks = h
+            .create_runtime()
+            .iter()
+            .chain(h.prestart())
+            .flatten()
+            .count();
+        if runtime_hooks > 0 {
+            chan.send(&Message::RunHooks)?;
+            if !matches!(chan.recv()?, Some(Message::HooksDone)) {
+                return Err(Failure::Other("createRuntime hooks failed".into()));
+            }
+        }
+        let create = h.create_container().as_deref().unwrap_or_default();
+        hooks::run("createContainer", create, &hook_state(cfg, "created"))?;
+    }
+    rootfs::switch_root(&rootfs_cfg)?;
     if let Some(socket) = &cfg.console {
         console::setup(socket)?;
     }

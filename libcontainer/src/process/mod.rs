@@ -92,8 +92,15 @@ pub(crate) fn spawn_init(cfg: &InitConfig, cgroup: Option<&Cgroup>) -> Result<Pi
                 Ok(()) => continue,
                 Err(e) => break e,
             },
+            Ok(Some(Message::RunHooks)) => {
+                match runtime_hooks(cfg, pid).and_then(|()| parent.send(&Message::HooksDone)) {
+                    Ok(()) => continue,
+                    Err(e) => break e,
+                }
+            }
             Ok(Some(Message::Failed(text))) => break ProcessError::InitFailed(text),
             Ok(Some(Message::NotFound(text))) => break ProcessError::ExecNotFound(text),
+            Ok(Some(Message::HooksDone)) => break ProcessError::Protocol,
             Ok(None) => break ProcessError::InitDied,
             Err(e) => break e,
         }
@@ -101,6 +108,33 @@ pub(crate) fn spawn_init(cfg: &InitConfig, cgroup: Option<&Cgroup>) -> Result<Pi
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let _ = waitpid(pid, None);
     Err(outcome)
+}
+
+/// The createRuntime and prestart hooks, in the runtime's namespaces.
+fn runtime_hooks(cfg: &InitConfig, pid: Pid) -> Result<(), ProcessError> {
+    let Some(h) = cfg.spec.hooks() else {
+        return Ok(());
+    };
+    let state = crate::hooks::HookState {
+        oci_version: cfg.spec.version(),
+        id: &cfg.id,
+        status: "creating",
+        pid: pid.as_raw(),
+        bundle: &cfg.bundle,
+        annotations: cfg
+            .spec
+            .annotations()
+            .as_ref()
+            .map(|a| serde_json::json!(a)),
+    };
+    for (stage, hooks) in [
+        ("prestart", h.prestart()),
+        ("createRuntime", h.create_runtime()),
+    ] {
+        crate::hooks::run(stage, hooks.as_deref().unwrap_or_default(), &state)
+            .map_err(|e| ProcessError::InitFailed(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Hands the seccomp notify listener to the agent at `listenerPath`.

@@ -49,16 +49,25 @@ pub(crate) struct RootfsConfig<'a> {
     pub cgroupns: bool,
 }
 
-/// Everything up to and including pivot_root; runs in the init's new mount namespace.
+/// The `rootfsPropagation` of the config, parsed.
+fn propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
+    match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    {
+        Some(p) => Ok(Some(options::rootfs_propagation(p).ok_or_else(|| {
+            RootfsError::Invalid(format!("unknown rootfsPropagation {p:?}"))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Everything before pivot_root (the moment hooks of the createRuntime and
+/// createContainer stages run); runs in the init's new mount namespace.
 pub(crate) fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
     let linux = cfg.spec.linux().as_ref();
-    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        Some(p) => Some(
-            options::rootfs_propagation(p)
-                .ok_or_else(|| RootfsError::Invalid(format!("unknown rootfsPropagation {p:?}")))?,
-        ),
-        None => None,
-    };
+    let propagation = propagation(cfg.spec)?;
     // Nothing mounted from here on may propagate back to the host.
     let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     mount(NONE, "/", NONE, flags, NONE)
@@ -95,12 +104,17 @@ pub(crate) fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
         devices::create_links(&root)?;
     }
     tracing::debug!(rootfs = %root.path().display(), "mounts done");
+    Ok(())
+}
+
+/// pivot_root (or MS_MOVE + chroot with `--no-pivot`) into the prepared rootfs.
+pub(crate) fn switch_root(cfg: &RootfsConfig) -> Result<(), RootfsError> {
     if cfg.no_pivot {
         pivot::move_root(cfg.rootfs)?;
     } else {
         pivot::pivot(cfg.rootfs)?;
     }
-    if let Some(p) = propagation {
+    if let Some(p) = propagation(cfg.spec)? {
         mount(NONE, "/", NONE, p, NONE)
             .map_err(RootfsError::at("set propagation of", Path::new("/")))?;
     }

@@ -55,10 +55,19 @@ impl Root {
     /// Opens `path` (read as relative to the root) with `flags | O_CLOEXEC`,
     /// resolving every symlink inside the root and refusing magic links.
     pub fn open_in(&self, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
-        let how = OpenHow::new()
-            .flags(flags | OFlag::O_CLOEXEC)
-            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        openat2(self.fd.as_raw_fd(), &relative(path), how).map(own)
+        let rel = relative(path);
+        let mut tries = 0;
+        loop {
+            let how = OpenHow::new()
+                .flags(flags | OFlag::O_CLOEXEC)
+                .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+            match openat2(self.fd.as_raw_fd(), &rel, how) {
+                // A mount or rename anywhere on the system during a lookup with
+                // `..` makes the kernel refuse to vouch for it: try again.
+                Err(nix::Error::EAGAIN) if tries < 128 => tries += 1,
+                r => return r.map(own),
+            }
+        }
     }
 
     /// Opens `path` as an `O_PATH` handle.

@@ -1,0 +1,142 @@
+//! OCI hooks: every stage runs at its point with the state on stdin; a
+//! failing or hanging hook before the start aborts creation cleanly.
+
+use std::path::{Path, PathBuf};
+
+use hull_tests::*;
+use serde_json::{json, Value};
+
+/// A host directory the hooks write into, removed at the end.
+struct LogDir(PathBuf);
+
+impl LogDir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(unique(name));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+
+    fn state(&self, stage: &str) -> Value {
+        let path = self.0.join(format!("{stage}.json"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{stage} hook did not run: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{stage}: bad state {text:?}: {e}"))
+    }
+}
+
+impl Drop for LogDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A hook that saves its stdin as `<dir>/<stage>.json` (`sh` at `sh_path`).
+fn saving_hook(sh_path: &str, dir: &Path, stage: &str) -> Value {
+    json!({ "path": sh_path, "args": ["sh", "-c", format!("cat > {}/{stage}.json", dir.display())] })
+}
+
+#[test]
+fn every_stage_runs_in_order_with_the_state() {
+    let log = LogDir::new("hooks-log");
+    let mut b = TestBundle::new("hooks-all");
+    let d = log.0.clone();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/hooklog", "type": "bind", "source": d, "options": ["rbind", "rw"]
+        }));
+        c["hooks"] = json!({
+            "createRuntime": [saving_hook("/bin/sh", &d, "createRuntime")],
+            "prestart": [saving_hook("/bin/sh", &d, "prestart")],
+            "createContainer": [saving_hook("/bin/sh", &d, "createContainer")],
+            // startContainer resolves inside the container: busybox's sh, the bind mount.
+            "startContainer": [saving_hook("/bin/sh", Path::new("/hooklog"), "startContainer")],
+            "poststart": [saving_hook("/bin/sh", &d, "poststart")],
+            "poststop": [saving_hook("/bin/sh", &d, "poststop")],
+        });
+        c["annotations"] = json!({"org.hull.test": "hooks"});
+    });
+    b.sh("ls /hooklog");
+    let out = b.run_ok();
+    // Everything before the start ran before the process did.
+    for stage in [
+        "createRuntime",
+        "prestart",
+        "createContainer",
+        "startContainer",
+    ] {
+        assert!(
+            out.contains(&format!("{stage}.json")),
+            "{stage} not done before the process: {out}"
+        );
+    }
+    for (stage, status) in [
+        ("createRuntime", "creating"),
+        ("prestart", "creating"),
+        ("createContainer", "created"),
+        ("startContainer", "created"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let s = log.state(stage);
+        assert_eq!(s["id"], json!(b.id), "{stage}: {s}");
+        assert_eq!(s["status"], json!(status), "{stage}: {s}");
+        assert_eq!(s["bundle"], json!(b.dir), "{stage}: {s}");
+        assert_eq!(
+            s["annotations"]["org.hull.test"],
+            json!("hooks"),
+            "{stage}: {s}"
+        );
+        assert!(
+            s["pid"].as_i64().unwrap() > 1,
+            "{stage}: host pid expected: {s}"
+        );
+    }
+    b.assert_no_state();
+}
+
+#[test]
+fn a_failing_create_runtime_hook_aborts_create_and_leaves_nothing() {
+    let mut b = TestBundle::new("hooks-fail");
+    b.edit(|c| c["hooks"] = json!({ "createRuntime": [{ "path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"] }] }));
+    b.sh("true");
+    let out = b.cmd(&["create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("createRuntime hook /bin/sh") && err.contains("nope"),
+        "{err}"
+    );
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}
+
+#[test]
+fn a_hanging_hook_is_killed_at_its_timeout() {
+    let mut b = TestBundle::new("hooks-timeout");
+    b.edit(|c| {
+        c["hooks"] = json!({ "createContainer": [{ "path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1 }] })
+    });
+    b.sh("true");
+    let t = std::time::Instant::now();
+    let (code, _, err) = b.run();
+    assert_ne!(code, 0);
+    assert!(err.contains("timed out after 1s"), "{err}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}
+
+#[test]
+fn a_failing_poststop_hook_does_not_fail_delete() {
+    let mut b = TestBundle::new("hooks-poststop");
+    b.edit(|c| c["hooks"] = json!({ "poststop": [{ "path": "/bin/false" }] }));
+    b.sh("exit 0");
+    let (code, _, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    b.assert_no_state();
+}
