@@ -580,3 +580,18 @@ fn created_init_cannot_expose_a_writable_runtime_binary() {
         "reopening the runtime binary for writing after exit: {err}"
     );
 }
+
+/// A foreground `run` with process.terminal and no console socket gets a pty
+/// of hull's own, copied to hull's stdout (runc does the same).
+#[test]
+fn foreground_run_with_a_terminal_proxies_the_pty() {
+    let mut b = TestBundle::new("fg-tty");
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    b.sh("tty; echo tty-ok; exit 5");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 5, "stdout={out} stderr={err}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("tty-ok"), "{out}");
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}

@@ -12,6 +12,7 @@ mod run;
 mod spec;
 mod start;
 mod state;
+mod tty;
 mod update;
 
 use crate::cli::{Cli, Command};

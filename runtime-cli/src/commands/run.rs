@@ -6,7 +6,7 @@ use libcontainer::{Container, Error, ProcessError};
 
 use super::create::builder;
 use super::delete::remove;
-use super::network;
+use super::{network, tty};
 use crate::cli::{Cli, RunArgs};
 use crate::{Failure, Outcome};
 
@@ -35,9 +35,30 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
             code,
         }
     };
-    let container = builder(root, &args.create, cli.systemd_cgroup)
-        .create()
-        .map_err(fail)?;
+    // A foreground run that wants a terminal but got no console socket
+    // gets one of hull's own, proxied to hull's stdio (as runc does).
+    let console = match !args.detach
+        && args.create.console_socket.is_none()
+        && tty::wants_terminal(&args.create.bundle)
+    {
+        true => Some(tty::Console::listen(&args.create.id)?),
+        false => None,
+    };
+    let mut b = builder(root, &args.create, cli.systemd_cgroup);
+    if let Some(c) = &console {
+        b = b.console_socket(c.path());
+    }
+    let container = b.create().map_err(fail)?;
+    let master = match &console {
+        Some(c) => match c.receive_master() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                let _ = remove(container, true);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     if let Err(e) = network::connect(cli, &args.create, &container) {
         let _ = remove(container, true);
         return Err(Failure::new(format!("hull run failed: {}", e.message)));
@@ -60,7 +81,10 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     if args.detach {
         return Ok(0);
     }
-    let code = wait_forwarding(&container, &mask)?;
+    let code = match master {
+        Some(m) => tty::proxy(&container, &mask, m)?,
+        None => wait_forwarding(&container, &mask)?,
+    };
     if !args.keep {
         remove(Container::load(root, &args.create.id)?, true)?;
     }
