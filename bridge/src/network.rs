@@ -5,6 +5,7 @@
 //! networks/<name>.json        the network: bridge, subnet, gateway
 //! leases/<name>/              its IPAM leases
 //! attachments/<key>.json      one per attached container interface
+//! firewall/<name>             present once the network's nf_tables rules are in place
 //! lock                        flock'd while ports are checked and claimed
 //! ```
 //!
@@ -231,6 +232,7 @@ impl Store {
         let mut nl = Route::open()?;
         link::delete(&mut nl, &net.bridge)?;
         self.firewall().remove_network(&net.bridge, net.subnet)?;
+        remove_file(&self.firewall_marker(&net))?;
         self.ipam(&net).destroy()?;
         remove_file(&self.network_file(name))
     }
@@ -291,7 +293,9 @@ impl Store {
         }
         let bridge = link::ensure_bridge(&mut nl, &net.bridge, net.gateway, net.subnet)?;
         sysctl::enable_forwarding(&net.bridge)?;
-        self.firewall().ensure_network(&net.bridge, net.subnet)?;
+        if !self.firewall_marker(net).exists() {
+            self.ensure_firewall(net)?;
+        }
         if steps < 2 {
             return Ok(());
         }
@@ -317,8 +321,32 @@ impl Store {
         if steps < 4 {
             return Ok(());
         }
-        self.firewall().add_ports(att.ip, &att.ports)?;
+        match self.firewall().add_ports(att.ip, &att.ports) {
+            // The table went away behind our back (the marker says it was
+            // there): put the network's rules back, then publish.
+            Err(e) if e.errno() == Some(libc::ENOENT) => {
+                self.ensure_firewall(net)?;
+                self.firewall().add_ports(att.ip, &att.ports)?;
+            }
+            r => r?,
+        }
         Ok(())
+    }
+
+    /// Records that `net`'s firewall rules are in place, so later attaches
+    /// skip re-reading the ruleset (which costs ~10 ms here).
+    fn firewall_marker(&self, net: &Network) -> PathBuf {
+        self.dir.join("firewall").join(&net.name)
+    }
+
+    /// Makes the network's rules right and records it.
+    fn ensure_firewall(&self, net: &Network) -> Result<(), NetError> {
+        self.firewall().ensure_network(&net.bridge, net.subnet)?;
+        let marker = self.firewall_marker(net);
+        let dir = marker.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&marker, net.subnet.to_string()))
+            .map_err(NetError::io(format!("write {}", marker.display())))
     }
 
     /// Removes everything of the container's attachment: published ports,
@@ -558,6 +586,52 @@ mod tests {
                 store.firewall().add_ports(ip, &ports).unwrap();
                 store.firewall().remove_ports(ip, &ports).unwrap();
             }
+        });
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        let _ = store.remove(&net.name);
+        let _ = Firewall::new(&table).delete_table();
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = result {
+            std::panic::resume_unwind(e);
+        }
+    }
+
+    /// Later attaches skip re-reading the ruleset; if hull's table vanished
+    /// meanwhile, the next attach puts the network's rules back.
+    #[test]
+    fn attach_restores_a_table_that_vanished() {
+        let tag = std::process::id();
+        let dir = std::env::temp_dir().join(format!("hull-test-net-vanish-{tag}"));
+        let table = format!("hull_test_vanish_{tag}");
+        let store = Store::new(&dir, &table);
+        let net = store
+            .create_with_bridge(
+                &format!("vanish{tag}"),
+                Some("10.250.201.0/24".parse().unwrap()),
+                Some(&format!("hulltv{}", tag % 100_000)),
+            )
+            .unwrap();
+        let mut sleeper = std::process::Command::new("unshare")
+            .args(["--net", "sleep", "60"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let netns = PathBuf::from(format!("/proc/{}/ns/net", sleeper.id()));
+        let ports: Vec<PortMapping> = vec!["127.0.0.1:28992:80".parse().unwrap()];
+        let result = std::panic::catch_unwind(|| {
+            store.attach(&net, "first", "eth0", &netns, &ports).unwrap();
+            assert!(store.firewall_marker(&net).exists());
+            store.detach("first", "eth0").unwrap();
+            Firewall::new(&table).delete_table().unwrap();
+            let att = store
+                .attach(&net, "second", "eth0", &netns, &ports)
+                .unwrap();
+            // Published again: the same mapping for another address now clashes.
+            let other = Ipv4Addr::new(10, 250, 201, 250);
+            let clash = store.firewall().add_ports(other, &ports).unwrap_err();
+            assert_eq!(clash.errno(), Some(libc::EEXIST), "{clash}");
+            store.detach(&att.container, "eth0").unwrap();
         });
         let _ = sleeper.kill();
         let _ = sleeper.wait();
