@@ -57,6 +57,10 @@ pub struct Attachment {
     pub prefix: u8,
     pub gateway: Ipv4Addr,
     pub ports: Vec<PortMapping>,
+    /// Set once the ports are published, so teardown can delete them
+    /// without looking each up first (a crash before leaves it unset).
+    #[serde(default)]
+    pub published: bool,
 }
 
 /// The network state directory.
@@ -263,14 +267,22 @@ impl Store {
             prefix: net.subnet.prefix,
             gateway: net.gateway,
             ports: ports.to_vec(),
+            published: false,
         };
         // Recorded first, so a crash half-way leaves something to detach.
-        write_json(&self.attachment_file(container, ifname), &att)?;
-        if let Err(e) = self.wire(net, &att, &ns) {
+        let file = self.attachment_file(container, ifname);
+        write_json(&file, &att)?;
+        let wired = self.wire(net, &att, &ns).and_then(|()| {
+            let done = Attachment {
+                published: true,
+                ..att
+            };
+            write_json(&file, &done).map(|()| done)
+        });
+        if wired.is_err() {
             let _ = self.detach_locked(container, ifname);
-            return Err(e);
         }
-        Ok(att)
+        wired
     }
 
     fn wire(&self, net: &Network, att: &Attachment, ns: &File) -> Result<(), NetError> {
@@ -362,7 +374,18 @@ impl Store {
         let Some(att) = read_json::<Attachment>(&file)? else {
             return Ok(());
         };
-        self.firewall().remove_ports(att.ip, &att.ports)?;
+        // Ports this attachment published are deleted directly; otherwise
+        // (or if some are gone) each is checked to still point at this
+        // container before it goes.
+        let unpublished = match att.published {
+            true => self.firewall().unpublish(att.ip, &att.ports),
+            false => Err(crate::nft::NftError::Reply(
+                "not recorded as published".into(),
+            )),
+        };
+        if unpublished.is_err() {
+            self.firewall().remove_ports(att.ip, &att.ports)?;
+        }
         conntrack::flush(att.ip)?;
         let mut nl = Route::open()?;
         link::delete(&mut nl, &att.host_veth)?;
@@ -559,6 +582,7 @@ mod tests {
                     prefix: net.subnet.prefix,
                     gateway: net.gateway,
                     ports: ports.clone(),
+                    published: false,
                 };
                 write_json(&store.attachment_file("crashy", "eth0"), &att).unwrap();
                 store.wire_steps(&net, &att, &ns, steps).unwrap();

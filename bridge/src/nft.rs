@@ -215,6 +215,21 @@ impl Firewall {
         })
     }
 
+    /// Unpublishes `ports` that the caller knows it published for
+    /// `container_ip`: one batch of element deletions, no lookups. Fails
+    /// (changing nothing) if any of them is missing; [`Firewall::remove_ports`]
+    /// is the careful variant.
+    pub fn unpublish(&self, container_ip: Ipv4Addr, ports: &[PortMapping]) -> Result<(), NftError> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        let mut batch = self.batch();
+        for port in ports {
+            batch.delete_element(&Element::new(container_ip, port));
+        }
+        NfSocket::open()?.commit(&batch, None)
+    }
+
     /// Deletes the table with everything in it; fine if there is none.
     pub fn delete_table(&self) -> Result<(), NftError> {
         let mut batch = self.batch();
