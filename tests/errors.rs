@@ -1,46 +1,12 @@
 //! Failures: a clear message naming the problem, a non-zero exit, and
 //! nothing left behind (no state, no process, no mount).
 
-use std::fs::File;
-use std::path::Path;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use hull_tests::*;
 use serde_json::Value;
 
-/// What a finished `hull` command left: exit code, stdout, stderr.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// `hull --root <root> ARGS...` with stdout and stderr in files, not pipes:
-/// should a create wrongly succeed, its init would hold a pipe open.
+/// `hull --root <root> ARGS...`, output captured through files.
 fn hull(b: &TestBundle, args: &[&str]) -> Out {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let out = b.dir.join(format!(".hull-out-{n}"));
-    let err = b.dir.join(format!(".hull-err-{n}"));
-    let status = b
-        .hull()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(File::create(&out).unwrap())
-        .stderr(File::create(&err).unwrap())
-        .status()
-        .unwrap();
-    let read = |p: &Path| {
-        let s = text(&std::fs::read(p).unwrap());
-        let _ = std::fs::remove_file(p);
-        s
-    };
-    Out {
-        code: status.code().unwrap_or(-1),
-        stdout: read(&out),
-        stderr: read(&err),
-    }
+    Out::from(b.cmd(args))
 }
 
 /// `hull create --bundle <dir> <id>`.

@@ -1,77 +1,15 @@
 //! create / start / run / state / kill / delete / list with runc's semantics.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hull_tests::*;
 use serde_json::{json, Value};
 
-/// What a finished `hull` command left: exit code, stdout, stderr.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    /// Asserts exit 0 and returns stdout.
-    fn ok(&self) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "stdout={} stderr={}",
-            self.stdout, self.stderr
-        );
-        &self.stdout
-    }
-
-    /// Asserts exit 1 with `needle` on stderr and nothing on stdout.
-    fn fails_with(&self, needle: &str) {
-        assert_eq!(
-            self.code, 1,
-            "expected exit 1; stdout={} stderr={}",
-            self.stdout, self.stderr
-        );
-        assert!(
-            self.stderr.contains(needle),
-            "stderr {:?} lacks {needle:?}",
-            self.stderr
-        );
-        assert_eq!(self.stdout, "", "stdout of a failure");
-    }
-}
-
-/// Runs `cmd` with stdout and stderr sent to files in `scratch`. Not pipes:
-/// a container's process inherits them (as with runc), so a pipe would stay
-/// open for as long as the container runs.
-fn exec(cmd: &mut Command, scratch: &Path) -> Out {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let out = scratch.join(format!(".hull-out-{n}"));
-    let err = scratch.join(format!(".hull-err-{n}"));
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(File::create(&out).unwrap())
-        .stderr(File::create(&err).unwrap())
-        .status()
-        .unwrap();
-    let read = |p: &Path| {
-        let s = text(&std::fs::read(p).unwrap());
-        let _ = std::fs::remove_file(p);
-        s
-    };
-    Out {
-        code: status.code().unwrap_or(-1),
-        stdout: read(&out),
-        stderr: read(&err),
-    }
-}
-
 /// `hull --root <root> ARGS...` of this bundle.
 fn hull(b: &TestBundle, args: &[&str]) -> Out {
-    exec(b.hull().args(args), &b.dir)
+    Out::from(b.cmd(args))
 }
 
 fn bundle_arg(b: &TestBundle) -> &str {
@@ -652,15 +590,14 @@ fn shared_lifecycle_benchmark_runs_against_hull() {
         .unwrap()
         .join("shared/tools/bench/lifecycle.sh");
     let results = b.dir.join("bench-results");
-    let out = exec(
+    let out = Out::from(output_via_files(
         Command::new(&script)
             .arg(hull_bin())
             .arg("3")
             .env("SKIP", "c d")
             .env("IDLE_N", "2")
             .env("OUT", &results),
-        &b.dir,
-    );
+    ));
     let all = format!("{}{}", out.stdout, out.stderr);
     assert_eq!(out.code, 0, "{all}");
     assert!(!all.contains("FAIL"), "{all}");

@@ -144,13 +144,10 @@ impl TestBundle {
         c
     }
 
-    /// Runs `hull --root <root> ARGS...` and captures its output.
+    /// Runs `hull --root <root> ARGS...` and captures its output (through
+    /// files: see [`output_via_files`]).
     pub fn cmd(&self, args: &[&str]) -> Output {
-        self.hull()
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        output_via_files(self.hull().args(args))
     }
 
     /// `hull run` of this bundle in the foreground; returns (exit code, stdout, stderr).
@@ -222,6 +219,76 @@ impl Drop for TestBundle {
             .stderr(Stdio::null())
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `cmd` with stdin from /dev/null and stdout and stderr captured
+/// through temporary files, not pipes: a container's process inherits hull's
+/// stdio (as with runc), so a pipe would stay open as long as it runs.
+pub fn output_via_files(cmd: &mut Command) -> Output {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = std::env::temp_dir().join(format!("hull-test-out-{}-{n}", std::process::id()));
+    let (out, err) = (base.with_extension("stdout"), base.with_extension("stderr"));
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    let take = |p: &Path| {
+        let bytes = std::fs::read(p).unwrap();
+        let _ = std::fs::remove_file(p);
+        bytes
+    };
+    Output {
+        status,
+        stdout: take(&out),
+        stderr: take(&err),
+    }
+}
+
+/// What a finished `hull` command left: exit code, stdout, stderr.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// Asserts exit 0 and returns stdout.
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "stdout={} stderr={}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts exit 1 with `needle` on stderr and nothing on stdout.
+    pub fn fails_with(&self, needle: &str) {
+        assert_eq!(
+            self.code, 1,
+            "expected exit 1; stdout={} stderr={}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr {:?} lacks {needle:?}",
+            self.stderr
+        );
+        assert_eq!(self.stdout, "", "stdout of a failure");
+    }
+}
+
+impl From<std::process::Output> for Out {
+    fn from(o: std::process::Output) -> Self {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: text(&o.stdout),
+            stderr: text(&o.stderr),
+        }
     }
 }
 
