@@ -546,78 +546,106 @@ mod tests {
         assert_eq!(pick_subnet(&taken).unwrap().to_string(), "172.19.0.0/16");
     }
 
+    /// A throwaway network (private store dir and nf_tables table) and a
+    /// process sitting in a network namespace of its own; all removed on drop.
+    struct Lab {
+        store: Store,
+        net: Network,
+        table: String,
+        dir: PathBuf,
+        sleeper: std::process::Child,
+    }
+
+    impl Lab {
+        fn new(name: &str, subnet: &str, bridge_prefix: &str) -> Self {
+            let tag = std::process::id();
+            let dir = std::env::temp_dir().join(format!("hull-test-net-{name}-{tag}"));
+            let table = format!("hull_test_{name}_{tag}");
+            let store = Store::new(&dir, &table);
+            let bridge = format!("{bridge_prefix}{}", tag % 100_000);
+            let net = store
+                .create_with_bridge(
+                    &format!("{name}{tag}"),
+                    Some(subnet.parse().unwrap()),
+                    Some(&bridge),
+                )
+                .unwrap();
+            let sleeper = std::process::Command::new("unshare")
+                .args(["--net", "sleep", "60"])
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            Self {
+                store,
+                net,
+                table,
+                dir,
+                sleeper,
+            }
+        }
+
+        fn netns(&self) -> PathBuf {
+            PathBuf::from(format!("/proc/{}/ns/net", self.sleeper.id()))
+        }
+    }
+
+    impl Drop for Lab {
+        fn drop(&mut self) {
+            let _ = self.sleeper.kill();
+            let _ = self.sleeper.wait();
+            let _ = self.store.remove(&self.net.name);
+            let _ = Firewall::new(&self.table).delete_table();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
     /// A crash after any wiring step (the attachment record is written
     /// first) is undone by the next detach: no veth, lease, record or
     /// published port is left, and the same ports can be published again.
     #[test]
     fn detach_recovers_from_a_crash_after_every_step() {
-        let tag = std::process::id();
-        let dir = std::env::temp_dir().join(format!("hull-test-net-crash-{tag}"));
-        let table = format!("hull_test_crash_{tag}");
-        let store = Store::new(&dir, &table);
-        let net = store
-            .create_with_bridge(
-                &format!("crash{tag}"),
-                Some("10.250.200.0/24".parse().unwrap()),
-                Some(&format!("hulltc{}", tag % 100_000)),
-            )
-            .unwrap();
-        let mut sleeper = std::process::Command::new("unshare")
-            .args(["--net", "sleep", "60"])
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let netns = PathBuf::from(format!("/proc/{}/ns/net", sleeper.id()));
+        let lab = Lab::new("crash", "10.250.200.0/24", "hulltc");
+        let (store, net) = (&lab.store, &lab.net);
         let ports: Vec<PortMapping> = vec!["127.0.0.1:28991:80".parse().unwrap()];
-        let result = std::panic::catch_unwind(|| {
-            for steps in 0..=WIRE_STEPS {
-                let ns = File::open(&netns).unwrap();
-                let ip = store.ipam(&net).allocate("crashy").unwrap();
-                let att = Attachment {
-                    network: net.name.clone(),
-                    container: "crashy".into(),
-                    ifname: "eth0".into(),
-                    host_veth: veth_name("crashy", "eth0"),
-                    ip,
-                    prefix: net.subnet.prefix,
-                    gateway: net.gateway,
-                    ports: ports.clone(),
-                    published: false,
-                };
-                write_json(&store.attachment_file("crashy", "eth0"), &att).unwrap();
-                store.wire_steps(&net, &att, &ns, steps).unwrap();
-                // "Crash" here; the next teardown must undo whatever was done.
-                store.detach("crashy", "eth0").unwrap();
-                let mut nl = Route::open().unwrap();
-                assert_eq!(
-                    link::index(&mut nl, &att.host_veth).unwrap(),
-                    None,
-                    "veth left after step {steps}"
-                );
-                assert!(
-                    store.ipam(&net).leases().unwrap().is_empty(),
-                    "lease left after step {steps}"
-                );
-                assert!(
-                    store.attachments(None).unwrap().is_empty(),
-                    "record left after step {steps}"
-                );
-                // The port is free again: publishing it anew succeeds.
-                store
-                    .firewall()
-                    .ensure_network(&net.bridge, net.subnet)
-                    .unwrap();
-                store.firewall().add_ports(ip, &ports).unwrap();
-                store.firewall().remove_ports(ip, &ports).unwrap();
-            }
-        });
-        let _ = sleeper.kill();
-        let _ = sleeper.wait();
-        let _ = store.remove(&net.name);
-        let _ = Firewall::new(&table).delete_table();
-        let _ = std::fs::remove_dir_all(&dir);
-        if let Err(e) = result {
-            std::panic::resume_unwind(e);
+        for steps in 0..=WIRE_STEPS {
+            let ns = File::open(lab.netns()).unwrap();
+            let ip = store.ipam(net).allocate("crashy").unwrap();
+            let att = Attachment {
+                network: net.name.clone(),
+                container: "crashy".into(),
+                ifname: "eth0".into(),
+                host_veth: veth_name("crashy", "eth0"),
+                ip,
+                prefix: net.subnet.prefix,
+                gateway: net.gateway,
+                ports: ports.clone(),
+                published: false,
+            };
+            write_json(&store.attachment_file("crashy", "eth0"), &att).unwrap();
+            store.wire_steps(net, &att, &ns, steps).unwrap();
+            // "Crash" here; the next teardown must undo whatever was done.
+            store.detach("crashy", "eth0").unwrap();
+            let mut nl = Route::open().unwrap();
+            assert_eq!(
+                link::index(&mut nl, &att.host_veth).unwrap(),
+                None,
+                "veth left after step {steps}"
+            );
+            assert!(
+                store.ipam(net).leases().unwrap().is_empty(),
+                "lease left after step {steps}"
+            );
+            assert!(
+                store.attachments(None).unwrap().is_empty(),
+                "record left after step {steps}"
+            );
+            // The port is free again: publishing it anew succeeds.
+            store
+                .firewall()
+                .ensure_network(&net.bridge, net.subnet)
+                .unwrap();
+            store.firewall().add_ports(ip, &ports).unwrap();
+            store.firewall().remove_ports(ip, &ports).unwrap();
         }
     }
 
@@ -625,45 +653,18 @@ mod tests {
     /// meanwhile, the next attach puts the network's rules back.
     #[test]
     fn attach_restores_a_table_that_vanished() {
-        let tag = std::process::id();
-        let dir = std::env::temp_dir().join(format!("hull-test-net-vanish-{tag}"));
-        let table = format!("hull_test_vanish_{tag}");
-        let store = Store::new(&dir, &table);
-        let net = store
-            .create_with_bridge(
-                &format!("vanish{tag}"),
-                Some("10.250.201.0/24".parse().unwrap()),
-                Some(&format!("hulltv{}", tag % 100_000)),
-            )
-            .unwrap();
-        let mut sleeper = std::process::Command::new("unshare")
-            .args(["--net", "sleep", "60"])
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let netns = PathBuf::from(format!("/proc/{}/ns/net", sleeper.id()));
+        let lab = Lab::new("vanish", "10.250.201.0/24", "hulltv");
+        let (store, net, netns) = (&lab.store, &lab.net, lab.netns());
         let ports: Vec<PortMapping> = vec!["127.0.0.1:28992:80".parse().unwrap()];
-        let result = std::panic::catch_unwind(|| {
-            store.attach(&net, "first", "eth0", &netns, &ports).unwrap();
-            assert!(store.firewall_marker(&net).exists());
-            store.detach("first", "eth0").unwrap();
-            Firewall::new(&table).delete_table().unwrap();
-            let att = store
-                .attach(&net, "second", "eth0", &netns, &ports)
-                .unwrap();
-            // Published again: the same mapping for another address now clashes.
-            let other = Ipv4Addr::new(10, 250, 201, 250);
-            let clash = store.firewall().add_ports(other, &ports).unwrap_err();
-            assert_eq!(clash.errno(), Some(libc::EEXIST), "{clash}");
-            store.detach(&att.container, "eth0").unwrap();
-        });
-        let _ = sleeper.kill();
-        let _ = sleeper.wait();
-        let _ = store.remove(&net.name);
-        let _ = Firewall::new(&table).delete_table();
-        let _ = std::fs::remove_dir_all(&dir);
-        if let Err(e) = result {
-            std::panic::resume_unwind(e);
-        }
+        store.attach(net, "first", "eth0", &netns, &ports).unwrap();
+        assert!(store.firewall_marker(net).exists());
+        store.detach("first", "eth0").unwrap();
+        Firewall::new(&lab.table).delete_table().unwrap();
+        let att = store.attach(net, "second", "eth0", &netns, &ports).unwrap();
+        // Published again: the same mapping for another address now clashes.
+        let other = Ipv4Addr::new(10, 250, 201, 250);
+        let clash = store.firewall().add_ports(other, &ports).unwrap_err();
+        assert_eq!(clash.errno(), Some(libc::EEXIST), "{clash}");
+        store.detach(&att.container, "eth0").unwrap();
     }
 }
