@@ -246,15 +246,6 @@ fn log(b: &TestBundle) -> String {
     std::fs::read_to_string(log_path(b)).unwrap_or_default()
 }
 
-/// Waits (up to 20s) until `cond` holds, else panics with `what()`.
-fn wait_for(what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out: {}", what());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Waits until the container's log has a line `marker`; returns the log.
 fn wait_log(b: &TestBundle, marker: &str) -> String {
     wait_for(

@@ -265,15 +265,6 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// Waits (up to 20s) until `cond` holds, else panics with `what()`.
-fn wait_for(what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out: {}", what());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 // ------------------------------------------------------- podman's profile
 
 #[test]

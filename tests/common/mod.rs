@@ -292,6 +292,19 @@ impl From<std::process::Output> for Out {
     }
 }
 
+/// Waits (up to 20s) until `cond` holds, else panics with `what()`.
+pub fn wait_for(what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out: {}",
+            what()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Lossy UTF-8 of command output.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
