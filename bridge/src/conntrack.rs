@@ -2,179 +2,134 @@
 //! mapping or a reused container address is not held by a stale entry: a UDP
 //! flow keeps the NAT of its first packet for as long as packets keep coming.
 //!
-//! The entries are dumped (`IPCTNL_MSG_CT_GET`, `NLM_F_DUMP`) and the
-//! matching ones deleted one by one by their original tuple
-//! (`IPCTNL_MSG_CT_DELETE`), in the network namespace of the calling thread.
+//! The kernel does the matching: an `IPCTNL_MSG_CT_DELETE` without a tuple to
+//! delete but with a `CTA_FILTER` flushes the entries whose tuple matches the
+//! given fields (Linux 6.3 and later). That needs no dump of the table, and
+//! the socket of a dump is slow to close in this kernel (see
+//! benches/results/network-2026-11-23.md). Each request works in the network
+//! namespace of the calling thread.
 
-use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
 
-use netlink_packet_core::{Nla, NLM_F_ACK, NLM_F_DUMP};
-use netlink_packet_netfilter::conntrack::{
-    ConntrackAttribute, ConntrackMessage, IPTuple, ProtoTuple, Tuple,
-};
-use netlink_packet_netfilter::{NetfilterMessageInner, NetfilterProtoFamily};
+use netlink_packet_core::{DefaultNla, Emitable, NLM_F_ACK};
+use netlink_packet_netfilter::conntrack::{IPTuple, ProtoTuple, Tuple};
+use netlink_packet_netfilter::{NetfilterMessageInner, NetfilterProtoFamily, NetfilterSubsystem};
 
 use crate::nft::{NfSocket, NftError};
 use crate::Protocol;
 
-/// `CTA_ZONE`: the entry's zone, needed to delete it if it is not zone 0.
-const CTA_ZONE: u16 = 18;
+const IPCTNL_MSG_CT_DELETE: u8 = 2;
+/// Attribute types, flagged as nested (the kernel parses `CTA_FILTER`
+/// strictly).
+const NESTED: u16 = libc::NLA_F_NESTED as u16;
+const CTA_TUPLE_ORIG: u16 = 1 | NESTED;
+const CTA_TUPLE_REPLY: u16 = 2 | NESTED;
+const CTA_FILTER: u16 = 25 | NESTED;
+/// `CTA_FILTER_ORIG_FLAGS` and `CTA_FILTER_REPLY_FLAGS`: which fields of
+/// the original and the reply tuple must match.
+const CTA_FILTER_ORIG_FLAGS: u16 = 1;
+const CTA_FILTER_REPLY_FLAGS: u16 = 2;
+/// `CTA_FILTER_FLAG(...)` bits of those flags.
+const FILTER_IP_SRC: u32 = 1 << 0;
+const FILTER_IP_DST: u32 = 1 << 1;
+const FILTER_PROTO_NUM: u32 = 1 << 3;
+const FILTER_PROTO_DST_PORT: u32 = 1 << 5;
 
 /// Deletes every IPv4 entry that has `addr` as source or destination of its
-/// original or reply direction. Returns how many were deleted.
-pub fn flush(addr: Ipv4Addr) -> Result<usize, NftError> {
-    let addr = IpAddr::V4(addr);
-    flush_matching(|entry| entry.addresses().any(|a| a == addr))
+/// original or reply direction.
+pub fn flush(addr: Ipv4Addr) -> Result<(), NftError> {
+    flush_on(&mut NfSocket::open()?, addr)
+}
+
+/// [`flush`] through the caller's socket.
+pub(crate) fn flush_on(sock: &mut NfSocket, addr: Ipv4Addr) -> Result<(), NftError> {
+    let ip = |field: fn(IpAddr) -> IPTuple| Tuple::Ip(vec![field(IpAddr::V4(addr))]);
+    for (direction, flag, tuple) in [
+        (
+            Direction::Original,
+            FILTER_IP_SRC,
+            ip(IPTuple::SourceAddress),
+        ),
+        (
+            Direction::Original,
+            FILTER_IP_DST,
+            ip(IPTuple::DestinationAddress),
+        ),
+        (Direction::Reply, FILTER_IP_SRC, ip(IPTuple::SourceAddress)),
+        (
+            Direction::Reply,
+            FILTER_IP_DST,
+            ip(IPTuple::DestinationAddress),
+        ),
+    ] {
+        let what = format!("flush conntrack entries of {addr}");
+        flush_matching(sock, direction, flag, tuple, &what)?;
+    }
+    Ok(())
 }
 
 /// Deletes every IPv4 entry of a `protocol` connection to local port `port`
 /// (the destination of the original direction, i.e. a published host port).
-/// Returns how many were deleted.
-pub fn flush_port(protocol: Protocol, port: u16) -> Result<usize, NftError> {
-    flush_matching(|entry| {
-        let original = entry.original_ports();
-        original.protocol == Some(protocol.number()) && original.destination == Some(port)
-    })
-}
-
-fn flush_matching(matches: impl Fn(&Entry) -> bool) -> Result<usize, NftError> {
+pub fn flush_port(protocol: Protocol, port: u16) -> Result<(), NftError> {
     let mut sock = NfSocket::open()?;
-    let mut deleted = 0;
-    for entry in dump(&mut sock)?.iter().filter(|e| matches(e)) {
-        if delete(&mut sock, entry)? {
-            deleted += 1;
-        }
-    }
-    Ok(deleted)
+    let tuple = Tuple::Proto(vec![
+        ProtoTuple::Protocol(protocol.number().into()),
+        ProtoTuple::DestinationPort(port),
+    ]);
+    let what = format!("flush conntrack entries of port {port}/{protocol:?}");
+    let flags = FILTER_PROTO_NUM | FILTER_PROTO_DST_PORT;
+    flush_matching(&mut sock, Direction::Original, flags, tuple, &what)
 }
 
-/// All IPv4 entries.
-fn dump(sock: &mut NfSocket) -> Result<Vec<Entry>, NftError> {
-    let get = ConntrackMessage::Get(vec![]);
-    let replies = sock.request(IPV4, get, NLM_F_DUMP, "list conntrack entries")?;
-    Ok(replies
-        .into_iter()
-        .filter_map(|reply| match reply.inner {
-            NetfilterMessageInner::Conntrack(ConntrackMessage::New(attributes)) => {
-                Entry::new(attributes)
-            }
-            _ => None,
-        })
-        .collect())
+/// Which tuple of an entry a filter applies to.
+#[derive(Clone, Copy)]
+enum Direction {
+    Original,
+    Reply,
 }
 
-/// Deletes `entry`; `false` if it was already gone.
-fn delete(sock: &mut NfSocket, entry: &Entry) -> Result<bool, NftError> {
-    let mut attributes = vec![ConntrackAttribute::CtaTupleOrig(entry.original.clone())];
-    attributes.extend(entry.zone.clone());
-    let what = format!("delete conntrack entry {}", entry.describe());
-    match sock.request(IPV4, ConntrackMessage::Delete(attributes), NLM_F_ACK, &what) {
-        Ok(_) => Ok(true),
-        Err(e) if e.errno() == Some(libc::ENOENT) => Ok(false),
-        Err(e) => Err(e),
-    }
+/// One filtered flush: deletes the entries whose `direction` tuple has the
+/// fields of `tuple` selected by `flags`.
+///
+/// The message is assembled from raw attributes because the kernel wants
+/// `CTA_FILTER` flagged as nested, which the crate's `ConntrackAttribute`
+/// does not emit for attributes it has no variant for.
+fn flush_matching(
+    sock: &mut NfSocket,
+    direction: Direction,
+    flags: u32,
+    tuple: Tuple,
+    what: &str,
+) -> Result<(), NftError> {
+    let (tuple_kind, flags_kind) = match direction {
+        Direction::Original => (CTA_TUPLE_ORIG, CTA_FILTER_ORIG_FLAGS),
+        Direction::Reply => (CTA_TUPLE_REPLY, CTA_FILTER_REPLY_FLAGS),
+    };
+    let tuple: &[Tuple] = &[tuple];
+    let mut tuple_bytes = vec![0; tuple.buffer_len()];
+    tuple.emit(&mut tuple_bytes);
+    let delete = NetfilterMessageInner::Other {
+        subsys: NetfilterSubsystem::Conntrack,
+        message_type: IPCTNL_MSG_CT_DELETE,
+        attributes: vec![
+            DefaultNla::new(tuple_kind, tuple_bytes),
+            DefaultNla::new(CTA_FILTER, u32_attribute(flags_kind, flags)),
+        ],
+    };
+    sock.request(IPV4, delete, NLM_F_ACK, what)?;
+    Ok(())
+}
+
+/// A netlink attribute holding a host-endian `u32`, header included.
+fn u32_attribute(kind: u16, value: u32) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(8);
+    bytes.extend_from_slice(&8u16.to_ne_bytes());
+    bytes.extend_from_slice(&kind.to_ne_bytes());
+    bytes.extend_from_slice(&value.to_ne_bytes());
+    bytes
 }
 
 const IPV4: NetfilterProtoFamily = NetfilterProtoFamily::IPv4;
-
-/// A conntrack entry, as much of it as matching and deleting need.
-struct Entry {
-    original: Vec<Tuple>,
-    reply: Vec<Tuple>,
-    zone: Option<ConntrackAttribute>,
-}
-
-/// Protocol and ports of one direction of an entry.
-#[derive(Default)]
-struct Ports {
-    protocol: Option<u8>,
-    source: Option<u16>,
-    destination: Option<u16>,
-}
-
-impl Entry {
-    fn new(attributes: Vec<ConntrackAttribute>) -> Option<Self> {
-        let (mut original, mut reply, mut zone) = (None, None, None);
-        for attribute in attributes {
-            match attribute {
-                ConntrackAttribute::CtaTupleOrig(tuple) => original = Some(tuple),
-                ConntrackAttribute::CtaTupleReply(tuple) => reply = Some(tuple),
-                ConntrackAttribute::Other(ref nla) if nla.kind() == CTA_ZONE => {
-                    zone = Some(attribute)
-                }
-                _ => {}
-            }
-        }
-        Some(Self {
-            original: original?,
-            reply: reply.unwrap_or_default(),
-            zone,
-        })
-    }
-
-    /// Sources and destinations of both directions.
-    fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.original.iter().chain(&self.reply).flat_map(|tuple| {
-            let ips: &[IPTuple] = match tuple {
-                Tuple::Ip(ips) => ips,
-                _ => &[],
-            };
-            ips.iter().filter_map(|ip| match ip {
-                IPTuple::SourceAddress(a) | IPTuple::DestinationAddress(a) => Some(*a),
-                _ => None,
-            })
-        })
-    }
-
-    fn original_ports(&self) -> Ports {
-        let mut ports = Ports::default();
-        for tuple in &self.original {
-            let Tuple::Proto(fields) = tuple else {
-                continue;
-            };
-            for field in fields {
-                match field {
-                    ProtoTuple::Protocol(p) => ports.protocol = Some((*p).into()),
-                    ProtoTuple::SourcePort(p) => ports.source = Some(*p),
-                    ProtoTuple::DestinationPort(p) => ports.destination = Some(*p),
-                    _ => {}
-                }
-            }
-        }
-        ports
-    }
-
-    /// The original direction, e.g. `proto 17 127.0.0.1:40000 -> 127.0.0.1:9053`.
-    fn describe(&self) -> String {
-        let (mut source, mut destination) = (None, None);
-        for tuple in &self.original {
-            if let Tuple::Ip(ips) = tuple {
-                for ip in ips {
-                    match ip {
-                        IPTuple::SourceAddress(a) => source = Some(*a),
-                        IPTuple::DestinationAddress(a) => destination = Some(*a),
-                        _ => {}
-                    }
-                }
-            }
-        }
-        let ports = self.original_ports();
-        let mut text = format!("proto {}", ports.protocol.unwrap_or_default());
-        let endpoint = |addr: Option<IpAddr>, port: Option<u16>| match (addr, port) {
-            (Some(a), Some(p)) => format!("{a}:{p}"),
-            (Some(a), None) => a.to_string(),
-            _ => "?".into(),
-        };
-        let _ = write!(
-            text,
-            " {} -> {}",
-            endpoint(source, ports.source),
-            endpoint(destination, ports.destination)
-        );
-        text
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -185,10 +140,20 @@ mod tests {
     use crate::nft::Firewall;
     use crate::PortMapping;
 
+    /// How many entries of the calling thread's namespace contain `needle`
+    /// (e.g. `dport=9053`).
+    fn entries_with(needle: &str) -> usize {
+        std::fs::read_to_string("/proc/thread-self/net/nf_conntrack")
+            .unwrap()
+            .lines()
+            .filter(|line| line.split_whitespace().any(|field| field == needle))
+            .count()
+    }
+
     /// Publishes UDP port 9053 on container A, sends a flow through it, then
     /// moves the port to container B: the flow keeps going to A until
     /// `unstick` deletes its conntrack entry.
-    fn remapped_udp_flow(unstick: impl Fn() -> Result<usize, NftError> + Sync) {
+    fn remapped_udp_flow(unstick: impl Fn() -> Result<(), NftError> + Sync) {
         let net = Topology::new();
         for (ip, name) in [(CONTAINER_A, "a"), (CONTAINER_B, "b")] {
             serve_udp(
@@ -213,15 +178,20 @@ mod tests {
                 "the stale entry holds"
             );
 
-            assert_eq!(unstick().unwrap(), 1);
+            unstick().unwrap();
             assert_eq!(ask_udp(&client).as_deref(), Some("b"));
-            assert_eq!(unstick().unwrap(), 1, "the new entry (to b) goes too");
+            assert_eq!(entries_with("dport=9053"), 1);
+            unstick().unwrap();
+            assert_eq!(entries_with("dport=9053"), 0, "the entry to b goes too");
         });
     }
 
     #[test]
     fn flush_by_address_unsticks_a_remapped_port() {
-        remapped_udp_flow(|| Ok(flush(CONTAINER_A)? + flush(CONTAINER_B)?));
+        remapped_udp_flow(|| {
+            flush(CONTAINER_A)?;
+            flush(CONTAINER_B)
+        });
     }
 
     #[test]
@@ -239,13 +209,17 @@ mod tests {
             let server = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
             let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
             client.send_to(b"x", server.local_addr().unwrap()).unwrap();
-            assert_eq!(flush(Ipv4Addr::new(10, 199, 9, 9)).unwrap(), 0);
-            assert_eq!(
-                flush_port(Protocol::Tcp, server.local_addr().unwrap().port()).unwrap(),
-                0
-            );
-            assert_eq!(flush(Ipv4Addr::LOCALHOST).unwrap(), 1);
-            assert_eq!(flush(Ipv4Addr::LOCALHOST).unwrap(), 0);
+            let port = server.local_addr().unwrap().port();
+            let dport = format!("dport={port}");
+            assert_eq!(entries_with(&dport), 1);
+
+            flush(Ipv4Addr::new(10, 199, 9, 9)).unwrap();
+            flush_port(Protocol::Tcp, port).unwrap();
+            assert_eq!(entries_with(&dport), 1, "other entries stay");
+
+            flush(Ipv4Addr::LOCALHOST).unwrap();
+            assert_eq!(entries_with(&dport), 0);
+            flush(Ipv4Addr::LOCALHOST).unwrap();
         });
     }
 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ipam::Ipam;
 use crate::netlink::Route;
-use crate::nft::Firewall;
+use crate::nft::{Firewall, NfSocket};
 use crate::{conntrack, link, netns, sysctl, NetError, PortMapping, Protocol, Subnet};
 
 /// Default state directory.
@@ -374,21 +374,28 @@ impl Store {
         let Some(att) = read_json::<Attachment>(&file)? else {
             return Ok(());
         };
+        // One netfilter socket for the firewall and conntrack steps, closed
+        // only once the veth is gone: closing it waits for the kernel to free
+        // the deleted map elements (an RCU grace period), which so overlaps
+        // the veth deletion's own wait instead of adding to it.
+        let mut nf = NfSocket::open()?;
+        let fw = self.firewall();
         // Ports this attachment published are deleted directly; otherwise
         // (or if some are gone) each is checked to still point at this
         // container before it goes.
         let unpublished = match att.published {
-            true => self.firewall().unpublish(att.ip, &att.ports),
+            true => fw.unpublish_on(&mut nf, att.ip, &att.ports),
             false => Err(crate::nft::NftError::Reply(
                 "not recorded as published".into(),
             )),
         };
         if unpublished.is_err() {
-            self.firewall().remove_ports(att.ip, &att.ports)?;
+            fw.remove_ports_on(&mut nf, att.ip, &att.ports)?;
         }
-        conntrack::flush(att.ip)?;
+        conntrack::flush_on(&mut nf, att.ip)?;
         let mut nl = Route::open()?;
         link::delete(&mut nl, &att.host_veth)?;
+        drop(nf);
         if let Ok(net) = self.get(&att.network) {
             self.ipam(&net).release(container)?;
         }

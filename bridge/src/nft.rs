@@ -203,7 +203,17 @@ impl Firewall {
         container_ip: Ipv4Addr,
         ports: &[PortMapping],
     ) -> Result<(), NftError> {
-        self.transact(|sock| {
+        self.remove_ports_on(&mut NfSocket::open()?, container_ip, ports)
+    }
+
+    /// [`Firewall::remove_ports`] through the caller's socket.
+    pub(crate) fn remove_ports_on(
+        &self,
+        sock: &mut NfSocket,
+        container_ip: Ipv4Addr,
+        ports: &[PortMapping],
+    ) -> Result<(), NftError> {
+        self.transact_on(sock, |sock| {
             let mut batch = self.batch();
             for port in ports {
                 let element = Element::new(container_ip, port);
@@ -220,6 +230,16 @@ impl Firewall {
     /// (changing nothing) if any of them is missing; [`Firewall::remove_ports`]
     /// is the careful variant.
     pub fn unpublish(&self, container_ip: Ipv4Addr, ports: &[PortMapping]) -> Result<(), NftError> {
+        self.unpublish_on(&mut NfSocket::open()?, container_ip, ports)
+    }
+
+    /// [`Firewall::unpublish`] through the caller's socket.
+    pub(crate) fn unpublish_on(
+        &self,
+        sock: &mut NfSocket,
+        container_ip: Ipv4Addr,
+        ports: &[PortMapping],
+    ) -> Result<(), NftError> {
         if ports.is_empty() {
             return Ok(());
         }
@@ -227,7 +247,7 @@ impl Firewall {
         for port in ports {
             batch.delete_element(&Element::new(container_ip, port));
         }
-        NfSocket::open()?.commit(&batch, None)
+        sock.commit(&batch, None)
     }
 
     /// Deletes the table with everything in it; fine if there is none.
@@ -263,11 +283,19 @@ impl Firewall {
         &self,
         plan: impl Fn(&mut NfSocket) -> Result<Batch, NftError>,
     ) -> Result<(), NftError> {
-        let mut sock = NfSocket::open()?;
+        self.transact_on(&mut NfSocket::open()?, plan)
+    }
+
+    /// [`Firewall::transact`] through the caller's socket.
+    fn transact_on(
+        &self,
+        sock: &mut NfSocket,
+        plan: impl Fn(&mut NfSocket) -> Result<Batch, NftError>,
+    ) -> Result<(), NftError> {
         let mut restarts = 0;
         loop {
             let generation = sock.generation()?;
-            let batch = plan(&mut sock)?;
+            let batch = plan(sock)?;
             match sock.commit(&batch, Some(generation)) {
                 Err(e) if e.errno() == Some(libc::ERESTART) && restarts < MAX_RESTARTS => {
                     restarts += 1;
