@@ -14,7 +14,8 @@ struct LabRules;
 
 impl Drop for LabRules {
     fn drop(&mut self) {
-        let _ = Firewall::new("hull").remove_network("labbr0", "10.231.0.0/24".parse().unwrap());
+        let _ = Firewall::new("hull")
+            .remove_network("labbr0", "10.231.0.0/24".parse::<bridge::Subnet>().unwrap());
     }
 }
 

@@ -9,7 +9,7 @@
 //! benches/results/network-2026-11-23.md). Each request works in the network
 //! namespace of the calling thread.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use netlink_packet_core::{DefaultNla, Emitable, NLM_F_ACK};
 use netlink_packet_netfilter::conntrack::{IPTuple, ProtoTuple, Tuple};
@@ -35,15 +35,19 @@ const FILTER_IP_DST: u32 = 1 << 1;
 const FILTER_PROTO_NUM: u32 = 1 << 3;
 const FILTER_PROTO_DST_PORT: u32 = 1 << 5;
 
-/// Deletes every IPv4 entry that has `addr` as source or destination of its
-/// original or reply direction.
-pub fn flush(addr: Ipv4Addr) -> Result<(), NftError> {
-    flush_on(&mut NfSocket::open()?, addr)
+/// Deletes every entry that has `addr` (IPv4 or IPv6) as source or
+/// destination of its original or reply direction.
+pub fn flush(addr: impl Into<IpAddr>) -> Result<(), NftError> {
+    flush_on(&mut NfSocket::open()?, addr.into())
 }
 
 /// [`flush`] through the caller's socket.
-pub(crate) fn flush_on(sock: &mut NfSocket, addr: Ipv4Addr) -> Result<(), NftError> {
-    let ip = |field: fn(IpAddr) -> IPTuple| Tuple::Ip(vec![field(IpAddr::V4(addr))]);
+pub(crate) fn flush_on(sock: &mut NfSocket, addr: IpAddr) -> Result<(), NftError> {
+    let family = match addr {
+        IpAddr::V4(_) => NetfilterProtoFamily::IPv4,
+        IpAddr::V6(_) => NetfilterProtoFamily::IPv6,
+    };
+    let ip = |field: fn(IpAddr) -> IPTuple| Tuple::Ip(vec![field(addr)]);
     for (direction, flag, tuple) in [
         (
             Direction::Original,
@@ -63,7 +67,7 @@ pub(crate) fn flush_on(sock: &mut NfSocket, addr: Ipv4Addr) -> Result<(), NftErr
         ),
     ] {
         let what = format!("flush conntrack entries of {addr}");
-        flush_matching(sock, direction, flag, tuple, &what)?;
+        flush_matching(sock, family, direction, flag, tuple, &what)?;
     }
     Ok(())
 }
@@ -78,7 +82,7 @@ pub fn flush_port(protocol: Protocol, port: u16) -> Result<(), NftError> {
     ]);
     let what = format!("flush conntrack entries of port {port}/{protocol:?}");
     let flags = FILTER_PROTO_NUM | FILTER_PROTO_DST_PORT;
-    flush_matching(&mut sock, Direction::Original, flags, tuple, &what)
+    flush_matching(&mut sock, IPV4, Direction::Original, flags, tuple, &what)
 }
 
 /// Which tuple of an entry a filter applies to.
@@ -96,6 +100,7 @@ enum Direction {
 /// does not emit for attributes it has no variant for.
 fn flush_matching(
     sock: &mut NfSocket,
+    family: NetfilterProtoFamily,
     direction: Direction,
     flags: u32,
     tuple: Tuple,
@@ -116,7 +121,7 @@ fn flush_matching(
             DefaultNla::new(CTA_FILTER, u32_attribute(flags_kind, flags)),
         ],
     };
-    sock.request(IPV4, delete, NLM_F_ACK, what)?;
+    sock.request(family, delete, NLM_F_ACK, what)?;
     Ok(())
 }
 

@@ -15,10 +15,10 @@ pub mod nft;
 mod sysctl;
 
 pub use error::NetError;
-pub use network::{Attachment, Network, Store};
+pub use network::{Attachment, Network, NetworkOptions, Store};
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -110,6 +110,133 @@ impl TryFrom<String> for Subnet {
 impl From<Subnet> for String {
     fn from(s: Subnet) -> String {
         s.to_string()
+    }
+}
+
+/// An IPv6 subnet (the optional second family of a dual-stack network).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Subnet6 {
+    pub addr: Ipv6Addr,
+    pub prefix: u8,
+}
+
+impl Subnet6 {
+    /// The subnet containing `addr` with `prefix` bits.
+    pub fn new(addr: Ipv6Addr, prefix: u8) -> Result<Self, String> {
+        if prefix > 128 {
+            return Err(format!("prefix /{prefix} is longer than 128"));
+        }
+        let s = Self { addr, prefix };
+        Ok(Self {
+            addr: Ipv6Addr::from(u128::from(addr) & s.mask()),
+            prefix,
+        })
+    }
+
+    /// The netmask as a number.
+    pub fn mask(&self) -> u128 {
+        u128::MAX
+            .checked_shl(128 - u32::from(self.prefix))
+            .unwrap_or(0)
+    }
+
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        u128::from(ip) & self.mask() == u128::from(self.addr)
+    }
+
+    /// The `n`th address of the subnet (0 is the network address).
+    pub fn nth(&self, n: u128) -> Option<Ipv6Addr> {
+        (n & self.mask() == 0).then(|| Ipv6Addr::from(u128::from(self.addr) | n))
+    }
+
+    /// Whether the two subnets share any address.
+    pub fn overlaps(&self, other: &Subnet6) -> bool {
+        let shorter = if self.prefix < other.prefix {
+            self
+        } else {
+            other
+        };
+        u128::from(self.addr) & shorter.mask() == u128::from(other.addr) & shorter.mask()
+    }
+}
+
+impl fmt::Display for Subnet6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Subnet6 {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("subnet {s:?} needs a /prefix"))?;
+        let addr: Ipv6Addr = a
+            .parse()
+            .map_err(|_| format!("bad IPv6 subnet address in {s:?}"))?;
+        let prefix: u8 = p.parse().map_err(|_| format!("bad prefix in {s:?}"))?;
+        Self::new(addr, prefix)
+    }
+}
+
+impl TryFrom<String> for Subnet6 {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Subnet6> for String {
+    fn from(s: Subnet6) -> String {
+        s.to_string()
+    }
+}
+
+/// A subnet of either family, as the firewall takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnySubnet {
+    V4(Subnet),
+    V6(Subnet6),
+}
+
+impl AnySubnet {
+    /// The network address.
+    pub fn addr(&self) -> IpAddr {
+        match self {
+            Self::V4(s) => s.addr.into(),
+            Self::V6(s) => s.addr.into(),
+        }
+    }
+
+    /// The netmask, in network byte order.
+    pub fn mask_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::V4(s) => s.mask().to_be_bytes().to_vec(),
+            Self::V6(s) => s.mask().to_be_bytes().to_vec(),
+        }
+    }
+}
+
+impl From<Subnet> for AnySubnet {
+    fn from(s: Subnet) -> Self {
+        Self::V4(s)
+    }
+}
+
+impl From<Subnet6> for AnySubnet {
+    fn from(s: Subnet6) -> Self {
+        Self::V6(s)
+    }
+}
+
+impl fmt::Display for AnySubnet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::V4(s) => s.fmt(f),
+            Self::V6(s) => s.fmt(f),
+        }
     }
 }
 
@@ -208,6 +335,22 @@ mod tests {
         assert!(s.overlaps(&"10.88.0.0/16".parse().unwrap()));
         assert!(!s.overlaps(&"10.89.0.0/16".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<Subnet>().is_err());
+    }
+
+    #[test]
+    fn ipv6_subnets() {
+        let s: Subnet6 = "fd42:1::7/64".parse().unwrap();
+        assert_eq!(s.to_string(), "fd42:1::/64");
+        assert_eq!(s.nth(1), Some("fd42:1::1".parse().unwrap()));
+        assert_eq!(s.nth(0x1_0000_0002), Some("fd42:1::1:0:2".parse().unwrap()));
+        assert_eq!(s.nth(1 << 64), None);
+        assert!(s.contains("fd42:1::ffff".parse().unwrap()));
+        assert!(!s.contains("fd42:2::1".parse().unwrap()));
+        assert!(s.overlaps(&"fd42::/16".parse().unwrap()));
+        assert!(!s.overlaps(&"fd42:2::/64".parse().unwrap()));
+        assert_eq!(Subnet6::new(Ipv6Addr::UNSPECIFIED, 0).unwrap().mask(), 0);
+        assert!("fd00::/129".parse::<Subnet6>().is_err());
+        assert!("10.0.0.0/8".parse::<Subnet6>().is_err());
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Links, addresses and routes: the bridge, the veth pair of a container and
 //! its `eth0`/`lo` setup inside the container's network namespace.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage,
@@ -15,7 +15,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::netlink::{Route, CREATE};
-use crate::{NetError, Subnet};
+use crate::NetError;
 
 fn named(name: &str) -> LinkMessage {
     let mut m = LinkMessage::default();
@@ -32,12 +32,12 @@ pub fn index(nl: &mut Route, name: &str) -> Result<Option<u32>, NetError> {
     }
 }
 
-/// Creates bridge `name` (if missing) with `gateway/prefix` on it, and brings it up.
+/// Creates bridge `name` (if missing) with the `gateways` (address and
+/// prefix length) on it, and brings it up.
 pub fn ensure_bridge(
     nl: &mut Route,
     name: &str,
-    gateway: Ipv4Addr,
-    subnet: Subnet,
+    gateways: &[(IpAddr, u8)],
 ) -> Result<u32, NetError> {
     let idx = match index(nl, name)? {
         Some(i) => i,
@@ -55,10 +55,12 @@ pub fn ensure_bridge(
             index(nl, name)?.ok_or_else(|| NetError::Missing(name.to_owned()))?
         }
     };
-    match add_address(nl, idx, gateway, subnet.prefix) {
-        Ok(()) => {}
-        Err(NetError::Netlink { errno, .. }) if errno == libc::EEXIST => {}
-        Err(e) => return Err(e),
+    for &(gateway, prefix) in gateways {
+        match add_address(nl, idx, gateway, prefix) {
+            Ok(()) => {}
+            Err(NetError::Netlink { errno, .. }) if errno == libc::EEXIST => {}
+            Err(e) => return Err(e),
+        }
     }
     set_up(nl, idx, name)?;
     Ok(idx)
@@ -77,14 +79,24 @@ pub fn set_up(nl: &mut Route, idx: u32, name: &str) -> Result<(), NetError> {
     )
 }
 
-/// Adds `ip/prefix` to link `idx`.
-pub fn add_address(nl: &mut Route, idx: u32, ip: Ipv4Addr, prefix: u8) -> Result<(), NetError> {
+/// Adds `ip/prefix` to link `idx`; an IPv6 address without duplicate
+/// address detection, so it is usable at once (hull owns the subnet).
+pub fn add_address(nl: &mut Route, idx: u32, ip: IpAddr, prefix: u8) -> Result<(), NetError> {
     let mut m = AddressMessage::default();
-    m.header.family = AddressFamily::Inet;
     m.header.prefix_len = prefix;
     m.header.index = idx;
-    m.attributes.push(AddressAttribute::Local(IpAddr::V4(ip)));
-    m.attributes.push(AddressAttribute::Address(IpAddr::V4(ip)));
+    match ip {
+        IpAddr::V4(_) => {
+            m.header.family = AddressFamily::Inet;
+            m.attributes.push(AddressAttribute::Local(ip));
+        }
+        IpAddr::V6(_) => {
+            m.header.family = AddressFamily::Inet6;
+            m.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+    }
+    m.attributes.push(AddressAttribute::Address(ip));
     nl.request(
         RouteNetlinkMessage::NewAddress(m),
         CREATE,
@@ -160,19 +172,22 @@ pub fn delete(nl: &mut Route, name: &str) -> Result<(), NetError> {
     }
 }
 
-/// Adds the default route via `gateway` on link `oif`.
-pub fn add_default_route(nl: &mut Route, gateway: Ipv4Addr, oif: u32) -> Result<(), NetError> {
+/// Adds the default route of `gateway`'s family via `gateway` on link `oif`.
+pub fn add_default_route(nl: &mut Route, gateway: IpAddr, oif: u32) -> Result<(), NetError> {
+    let (family, via) = match gateway {
+        IpAddr::V4(g) => (AddressFamily::Inet, RouteAddress::Inet(g)),
+        IpAddr::V6(g) => (AddressFamily::Inet6, RouteAddress::Inet6(g)),
+    };
     let mut m = RouteMessage::default();
     m.header = RouteHeader {
-        address_family: AddressFamily::Inet,
+        address_family: family,
         table: RouteHeader::RT_TABLE_MAIN,
         protocol: RouteProtocol::Boot,
         scope: RouteScope::Universe,
         kind: RouteType::Unicast,
         ..Default::default()
     };
-    m.attributes
-        .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+    m.attributes.push(RouteAttribute::Gateway(via));
     m.attributes.push(RouteAttribute::Oif(oif));
     nl.request(
         RouteNetlinkMessage::NewRoute(m),

@@ -2,7 +2,7 @@
 //! directory (default `/run/hull-net`):
 //!
 //! ```text
-//! networks/<name>.json        the network: bridge, subnet, gateway
+//! networks/<name>.json        the network: bridge, subnet, gateway (and IPv6 ones)
 //! leases/<name>/              its IPAM leases
 //! attachments/<key>.json      one per attached container interface
 //! firewall/<name>             present once the network's nf_tables rules are in place
@@ -14,9 +14,15 @@
 //! namespace), the addresses and routes inside, and the published ports.
 //! Detaching undoes every per-container part and is idempotent; the network
 //! itself stays until [`Store::remove`].
+//!
+//! Dual stack: a network may also have an IPv6 subnet. A container's IPv6
+//! address mirrors its IPv4 lease (the same host number in the IPv6
+//! subnet), so the one lease on disk covers both and no address is ever
+//! handed out twice in either family. Addresses are added without duplicate
+//! address detection (hull owns the subnet), so they work at once.
 
 use std::fs::File;
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::ipam::Ipam;
 use crate::netlink::Route;
 use crate::nft::{Firewall, NfSocket};
-use crate::{conntrack, link, netns, sysctl, NetError, PortMapping, Protocol, Subnet};
+use crate::{conntrack, link, netns, sysctl, NetError, PortMapping, Protocol, Subnet, Subnet6};
 
 /// Default state directory.
 pub const DEFAULT_DIR: &str = "/run/hull-net";
@@ -44,6 +50,32 @@ pub struct Network {
     pub bridge: String,
     pub subnet: Subnet,
     pub gateway: Ipv4Addr,
+    /// The IPv6 subnet of a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<Subnet6>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+}
+
+impl Network {
+    /// The IPv6 twin of `ip`, a lease of this network: the same host number
+    /// in the IPv6 subnet. `None` on an IPv4-only network.
+    pub fn ipv6_of(&self, ip: Ipv4Addr) -> Option<Ipv6Addr> {
+        let host = u32::from(ip) & !self.subnet.mask();
+        self.subnet6?.nth(u128::from(host))
+    }
+}
+
+/// What [`Store::create_with`] makes; every field is optional.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkOptions {
+    /// Default: a /24 from the private pool, clear of the host's routes.
+    pub subnet: Option<Subnet>,
+    /// Makes the network dual-stack. Its host part must be at least as
+    /// large as the IPv4 subnet's (every IPv4 lease has an IPv6 twin).
+    pub subnet6: Option<Subnet6>,
+    /// Default `hull-<name>` (`hull0` for the default network).
+    pub bridge: Option<String>,
 }
 
 /// One container interface on a network.
@@ -56,11 +88,25 @@ pub struct Attachment {
     pub ip: Ipv4Addr,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
+    /// The IPv6 address and gateway on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
     pub ports: Vec<PortMapping>,
     /// Set once the ports are published, so teardown can delete them
     /// without looking each up first (a crash before leaves it unset).
     #[serde(default)]
     pub published: bool,
+}
+
+impl Attachment {
+    /// The container's addresses: IPv4, then IPv6 on a dual-stack network.
+    pub fn addresses(&self) -> impl Iterator<Item = IpAddr> {
+        [Some(IpAddr::V4(self.ip)), self.ip6.map(IpAddr::V6)]
+            .into_iter()
+            .flatten()
+    }
 }
 
 /// The network state directory.
@@ -117,22 +163,20 @@ impl Store {
             .map_err(|(_, e)| NetError::io(format!("lock {}", path.display()))(e.into()))
     }
 
-    /// Creates a network; without `subnet`, a /24 from the private pool that
-    /// overlaps no route of the host and no other network.
+    /// Creates an IPv4 network; without `subnet`, a /24 from the private
+    /// pool that overlaps no route of the host and no other network.
     pub fn create(&self, name: &str, subnet: Option<Subnet>) -> Result<Network, NetError> {
-        self.create_with_bridge(name, subnet, None)
+        let options = NetworkOptions {
+            subnet,
+            ..NetworkOptions::default()
+        };
+        self.create_with(name, &options)
     }
 
-    /// Like [`Store::create`], with the bridge device named `bridge`
-    /// (default `hull-<name>`).
-    pub fn create_with_bridge(
-        &self,
-        name: &str,
-        subnet: Option<Subnet>,
-        bridge: Option<&str>,
-    ) -> Result<Network, NetError> {
+    /// Creates a network as `options` say.
+    pub fn create_with(&self, name: &str, options: &NetworkOptions) -> Result<Network, NetError> {
         let _lock = self.lock()?;
-        if let Some(b) = bridge {
+        if let Some(b) = options.bridge.as_deref() {
             if b.is_empty() || b.len() > 15 || b.contains('/') {
                 return Err(NetError::Invalid(format!(
                     "bridge name {b:?} must be 1-15 characters without /"
@@ -145,15 +189,10 @@ impl Store {
                 )));
             }
         }
-        self.create_locked(name, subnet, bridge)
+        self.create_locked(name, options)
     }
 
-    fn create_locked(
-        &self,
-        name: &str,
-        subnet: Option<Subnet>,
-        bridge: Option<&str>,
-    ) -> Result<Network, NetError> {
+    fn create_locked(&self, name: &str, options: &NetworkOptions) -> Result<Network, NetError> {
         validate_name(name)?;
         if self.network_file(name).exists() {
             return Err(NetError::NetworkExists(name.to_owned()));
@@ -164,7 +203,7 @@ impl Store {
             .map(|n| n.subnet)
             .chain(host_routes()?)
             .collect();
-        let subnet = match subnet {
+        let subnet = match options.subnet {
             Some(s) => {
                 if let Some(t) = taken.iter().find(|t| t.overlaps(&s) && t.prefix > 0) {
                     return Err(NetError::Invalid(format!(
@@ -178,14 +217,40 @@ impl Store {
         if subnet.prefix > 30 {
             return Err(NetError::Invalid(format!("subnet {subnet} is too small")));
         }
+        if let Some(s6) = options.subnet6 {
+            self.check_subnet6(s6, subnet)?;
+        }
         let net = Network {
             name: name.to_owned(),
-            bridge: bridge.map_or_else(|| bridge_name(name), str::to_owned),
+            bridge: options.bridge.clone().unwrap_or_else(|| bridge_name(name)),
             subnet,
             gateway: subnet.nth(1).expect("a /30 or larger has .1"),
+            subnet6: options.subnet6,
+            gateway6: options.subnet6.and_then(|s| s.nth(1)),
         };
         write_json(&self.network_file(name), &net)?;
         Ok(net)
+    }
+
+    /// An IPv6 subnet must hold a twin of every IPv4 address of `subnet`,
+    /// be unique among the networks and not be multicast or link-local.
+    fn check_subnet6(&self, s6: Subnet6, subnet: Subnet) -> Result<(), NetError> {
+        let bad = |why: String| Err(NetError::Invalid(format!("IPv6 subnet {s6}: {why}")));
+        if 128 - u32::from(s6.prefix) < 32 - u32::from(subnet.prefix) {
+            return bad(format!(
+                "too small for {subnet} (needs a /{} or larger)",
+                96 + subnet.prefix
+            ));
+        }
+        let special: [Subnet6; 3] = ["ff00::/8", "fe80::/10", "::/8"].map(|s| s.parse().unwrap());
+        if let Some(r) = special.iter().find(|r| r.overlaps(&s6)) {
+            return bad(format!("overlaps the reserved range {r}"));
+        }
+        let others = self.list()?.into_iter().filter_map(|n| n.subnet6);
+        if let Some(t) = others.into_iter().find(|t| t.overlaps(&s6)) {
+            return bad(format!("overlaps {t} already in use"));
+        }
+        Ok(())
     }
 
     /// The network `name`.
@@ -197,7 +262,9 @@ impl Store {
     pub fn default_network(&self) -> Result<Network, NetError> {
         let _lock = self.lock()?;
         match self.get(DEFAULT_NETWORK) {
-            Err(NetError::NoSuchNetwork(_)) => self.create_locked(DEFAULT_NETWORK, None, None),
+            Err(NetError::NoSuchNetwork(_)) => {
+                self.create_locked(DEFAULT_NETWORK, &NetworkOptions::default())
+            }
             r => r,
         }
     }
@@ -236,6 +303,9 @@ impl Store {
         let mut nl = Route::open()?;
         link::delete(&mut nl, &net.bridge)?;
         self.firewall().remove_network(&net.bridge, net.subnet)?;
+        if let Some(s6) = net.subnet6 {
+            self.firewall().remove_network(&net.bridge, s6)?;
+        }
         remove_file(&self.firewall_marker(&net))?;
         self.ipam(&net).destroy()?;
         remove_file(&self.network_file(name))
@@ -266,6 +336,8 @@ impl Store {
             ip,
             prefix: net.subnet.prefix,
             gateway: net.gateway,
+            ip6: net.ipv6_of(ip),
+            gateway6: net.gateway6,
             ports: ports.to_vec(),
             published: false,
         };
@@ -303,7 +375,12 @@ impl Store {
         if steps < 1 {
             return Ok(());
         }
-        let bridge = link::ensure_bridge(&mut nl, &net.bridge, net.gateway, net.subnet)?;
+        let mut gateways = vec![(IpAddr::V4(net.gateway), net.subnet.prefix)];
+        if let (Some(gw6), Some(s6)) = (net.gateway6, net.subnet6) {
+            gateways.push((IpAddr::V6(gw6), s6.prefix));
+            sysctl::enable_ipv6_forwarding()?;
+        }
+        let bridge = link::ensure_bridge(&mut nl, &net.bridge, &gateways)?;
         sysctl::enable_forwarding(&net.bridge)?;
         if !self.firewall_marker(net).exists() {
             self.ensure_firewall(net)?;
@@ -326,21 +403,30 @@ impl Store {
             link::set_up(&mut inner, lo, "lo")?;
             let eth = link::index(&mut inner, &att.ifname)?
                 .ok_or_else(|| NetError::Missing(att.ifname.clone()))?;
-            link::add_address(&mut inner, eth, att.ip, att.prefix)?;
+            link::add_address(&mut inner, eth, att.ip.into(), att.prefix)?;
+            if let (Some(ip6), Some(s6)) = (att.ip6, net.subnet6) {
+                link::add_address(&mut inner, eth, ip6.into(), s6.prefix)?;
+            }
             link::set_up(&mut inner, eth, &att.ifname)?;
-            link::add_default_route(&mut inner, att.gateway, eth)
+            link::add_default_route(&mut inner, att.gateway.into(), eth)?;
+            match att.gateway6 {
+                Some(gw6) => link::add_default_route(&mut inner, gw6.into(), eth),
+                None => Ok(()),
+            }
         })?;
         if steps < 4 {
             return Ok(());
         }
-        match self.firewall().add_ports(att.ip, &att.ports) {
-            // The table went away behind our back (the marker says it was
-            // there): put the network's rules back, then publish.
-            Err(e) if e.errno() == Some(libc::ENOENT) => {
-                self.ensure_firewall(net)?;
-                self.firewall().add_ports(att.ip, &att.ports)?;
+        for ip in att.addresses() {
+            match self.firewall().add_ports(ip, &att.ports) {
+                // The table went away behind our back (the marker says it
+                // was there): put the network's rules back, then publish.
+                Err(e) if e.errno() == Some(libc::ENOENT) => {
+                    self.ensure_firewall(net)?;
+                    self.firewall().add_ports(ip, &att.ports)?;
+                }
+                r => r?,
             }
-            r => r?,
         }
         Ok(())
     }
@@ -354,6 +440,9 @@ impl Store {
     /// Makes the network's rules right and records it.
     fn ensure_firewall(&self, net: &Network) -> Result<(), NetError> {
         self.firewall().ensure_network(&net.bridge, net.subnet)?;
+        if let Some(s6) = net.subnet6 {
+            self.firewall().ensure_network(&net.bridge, s6)?;
+        }
         let marker = self.firewall_marker(net);
         let dir = marker.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(dir)
@@ -383,16 +472,18 @@ impl Store {
         // Ports this attachment published are deleted directly; otherwise
         // (or if some are gone) each is checked to still point at this
         // container before it goes.
-        let unpublished = match att.published {
-            true => fw.unpublish_on(&mut nf, att.ip, &att.ports),
-            false => Err(crate::nft::NftError::Reply(
-                "not recorded as published".into(),
-            )),
-        };
-        if unpublished.is_err() {
-            fw.remove_ports_on(&mut nf, att.ip, &att.ports)?;
+        for ip in att.addresses() {
+            let unpublished = match att.published {
+                true => fw.unpublish_on(&mut nf, ip, &att.ports),
+                false => Err(crate::nft::NftError::Reply(
+                    "not recorded as published".into(),
+                )),
+            };
+            if unpublished.is_err() {
+                fw.remove_ports_on(&mut nf, ip, &att.ports)?;
+            }
+            conntrack::flush_on(&mut nf, ip)?;
         }
-        conntrack::flush_on(&mut nf, att.ip)?;
         let mut nl = Route::open()?;
         link::delete(&mut nl, &att.host_veth)?;
         drop(nf);
@@ -570,12 +661,13 @@ mod tests {
             let table = format!("hull_test_{name}_{tag}");
             let store = Store::new(&dir, &table);
             let bridge = format!("{bridge_prefix}{}", tag % 100_000);
+            let options = NetworkOptions {
+                subnet: Some(subnet.parse().unwrap()),
+                bridge: Some(bridge),
+                ..NetworkOptions::default()
+            };
             let net = store
-                .create_with_bridge(
-                    &format!("{name}{tag}"),
-                    Some(subnet.parse().unwrap()),
-                    Some(&bridge),
-                )
+                .create_with(&format!("{name}{tag}"), &options)
                 .unwrap();
             let sleeper = std::process::Command::new("unshare")
                 .args(["--net", "sleep", "60"])
@@ -625,6 +717,8 @@ mod tests {
                 ip,
                 prefix: net.subnet.prefix,
                 gateway: net.gateway,
+                ip6: None,
+                gateway6: None,
                 ports: ports.clone(),
                 published: false,
             };

@@ -50,7 +50,7 @@
 //! - Everything happens in the network namespace of the calling thread.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroI32;
 
 use netlink_packet_core::{
@@ -71,7 +71,7 @@ use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 use nix::sys::socket::{getsockopt, setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 
-use crate::{PortMapping, Subnet};
+use crate::{AnySubnet, PortMapping, Subnet};
 
 use self::expr::Expr;
 
@@ -145,12 +145,19 @@ impl Firewall {
     /// missing, and makes the rules of network `bridge` (outbound, localhost
     /// and hairpin masquerade) match `subnet`, replacing older ones of the
     /// same bridge. Idempotent; one batch.
-    pub fn ensure_network(&self, bridge: &str, subnet: Subnet) -> Result<(), NftError> {
+    pub fn ensure_network(
+        &self,
+        bridge: &str,
+        subnet: impl Into<AnySubnet>,
+    ) -> Result<(), NftError> {
+        let subnet = subnet.into();
+        let family = Family::of(subnet.addr());
         self.transact(|sock| {
-            let listed = self.list_rules(sock)?.unwrap_or_default();
-            let mut batch = self.batch();
+            let listed = self.list_rules(sock, family)?.unwrap_or_default();
+            let mut batch = self.batch(family);
             batch.create_skeleton();
-            batch.replace_rules(&listed, |c| c.starts_with(SHARED_TAG), shared_rules());
+            let shared = shared_rules(family);
+            batch.replace_rules(&listed, |c| c.starts_with(SHARED_TAG), shared);
             batch.replace_rules(
                 &listed,
                 |c| network_of(c) == Some(bridge),
@@ -164,12 +171,16 @@ impl Firewall {
     /// other network has rules left. Fine if they are already gone.
     ///
     /// Rules are found by the bridge name in their comments, whatever subnet
-    /// they were made for; `subnet` is taken for symmetry with
-    /// [`Firewall::ensure_network`].
-    pub fn remove_network(&self, bridge: &str, _subnet: Subnet) -> Result<(), NftError> {
+    /// they were made for; `subnet` only says which family's table.
+    pub fn remove_network(
+        &self,
+        bridge: &str,
+        subnet: impl Into<AnySubnet>,
+    ) -> Result<(), NftError> {
+        let family = Family::of(subnet.into().addr());
         self.transact(|sock| {
-            let mut batch = self.batch();
-            let Some(listed) = self.list_rules(sock)? else {
+            let mut batch = self.batch(family);
+            let Some(listed) = self.list_rules(sock, family)? else {
                 return Ok(batch);
             };
             let mut networks = listed.iter().filter_map(ListedRule::network);
@@ -191,8 +202,17 @@ impl Firewall {
     /// one (which may be 127.0.0.1). Republishing the same mapping is fine;
     /// a host port that another container holds fails with `EEXIST`.
     /// Needs [`Firewall::ensure_network`] first.
-    pub fn add_ports(&self, container_ip: Ipv4Addr, ports: &[PortMapping]) -> Result<(), NftError> {
+    ///
+    /// For an IPv6 `container_ip`, the ports go to the `ip6` table, and only
+    /// those published on all addresses (IPv6 has no `route_localnet`, so
+    /// nothing is forwarded from `::1`).
+    pub fn add_ports(
+        &self,
+        container_ip: impl Into<IpAddr>,
+        ports: &[PortMapping],
+    ) -> Result<(), NftError> {
         // No reads: the batch does not depend on what is already published.
+        let container_ip = container_ip.into();
         NfSocket::open()?.commit(&self.publish_batch(container_ip, ports), None)
     }
 
@@ -200,24 +220,24 @@ impl Firewall {
     /// not published, or that point to another container, are left alone.
     pub fn remove_ports(
         &self,
-        container_ip: Ipv4Addr,
+        container_ip: impl Into<IpAddr>,
         ports: &[PortMapping],
     ) -> Result<(), NftError> {
-        self.remove_ports_on(&mut NfSocket::open()?, container_ip, ports)
+        self.remove_ports_on(&mut NfSocket::open()?, container_ip.into(), ports)
     }
 
     /// [`Firewall::remove_ports`] through the caller's socket.
     pub(crate) fn remove_ports_on(
         &self,
         sock: &mut NfSocket,
-        container_ip: Ipv4Addr,
+        container_ip: IpAddr,
         ports: &[PortMapping],
     ) -> Result<(), NftError> {
+        let family = Family::of(container_ip);
         self.transact_on(sock, |sock| {
-            let mut batch = self.batch();
-            for port in ports {
-                let element = Element::new(container_ip, port);
-                if self.lookup(sock, &element)?.as_ref() == Some(&element.target) {
+            let mut batch = self.batch(family);
+            for element in ports.iter().filter_map(|p| Element::new(container_ip, p)) {
+                if self.lookup(sock, family, &element)?.as_ref() == Some(&element.target) {
                     batch.delete_element(&element);
                 }
             }
@@ -229,49 +249,56 @@ impl Firewall {
     /// `container_ip`: one batch of element deletions, no lookups. Fails
     /// (changing nothing) if any of them is missing; [`Firewall::remove_ports`]
     /// is the careful variant.
-    pub fn unpublish(&self, container_ip: Ipv4Addr, ports: &[PortMapping]) -> Result<(), NftError> {
-        self.unpublish_on(&mut NfSocket::open()?, container_ip, ports)
+    pub fn unpublish(
+        &self,
+        container_ip: impl Into<IpAddr>,
+        ports: &[PortMapping],
+    ) -> Result<(), NftError> {
+        self.unpublish_on(&mut NfSocket::open()?, container_ip.into(), ports)
     }
 
     /// [`Firewall::unpublish`] through the caller's socket.
     pub(crate) fn unpublish_on(
         &self,
         sock: &mut NfSocket,
-        container_ip: Ipv4Addr,
+        container_ip: IpAddr,
         ports: &[PortMapping],
     ) -> Result<(), NftError> {
-        if ports.is_empty() {
-            return Ok(());
-        }
-        let mut batch = self.batch();
-        for port in ports {
-            batch.delete_element(&Element::new(container_ip, port));
+        let mut batch = self.batch(Family::of(container_ip));
+        for element in ports.iter().filter_map(|p| Element::new(container_ip, p)) {
+            batch.delete_element(&element);
         }
         sock.commit(&batch, None)
     }
 
-    /// Deletes the table with everything in it; fine if there is none.
+    /// Deletes the table (of both families) with everything in it; fine if
+    /// there is none.
     pub fn delete_table(&self) -> Result<(), NftError> {
-        let mut batch = self.batch();
-        batch.delete_table();
-        match NfSocket::open()?.commit(&batch, None) {
-            Err(e) if e.is_enoent() => Ok(()),
-            result => result,
+        let mut sock = NfSocket::open()?;
+        for family in [Family::V4, Family::V6] {
+            let mut batch = self.batch(family);
+            batch.delete_table();
+            match sock.commit(&batch, None) {
+                Err(e) if e.is_enoent() => {}
+                result => result?,
+            }
         }
+        Ok(())
     }
 
-    fn batch(&self) -> Batch {
+    fn batch(&self, family: Family) -> Batch {
         Batch {
             table: self.table.clone(),
+            family,
             ops: Vec::new(),
         }
     }
 
     /// The batch that publishes `ports`: one element per port.
-    fn publish_batch(&self, container_ip: Ipv4Addr, ports: &[PortMapping]) -> Batch {
-        let mut batch = self.batch();
-        for port in ports {
-            batch.add_element(&Element::new(container_ip, port));
+    fn publish_batch(&self, container_ip: IpAddr, ports: &[PortMapping]) -> Batch {
+        let mut batch = self.batch(Family::of(container_ip));
+        for element in ports.iter().filter_map(|p| Element::new(container_ip, p)) {
+            batch.add_element(&element);
         }
         batch
     }
@@ -306,31 +333,41 @@ impl Firewall {
     }
 
     /// The rules in hull's table, or `None` if there is no such table.
-    fn list_rules(&self, sock: &mut NfSocket) -> Result<Option<Vec<ListedRule>>, NftError> {
+    fn list_rules(
+        &self,
+        sock: &mut NfSocket,
+        family: Family,
+    ) -> Result<Option<Vec<ListedRule>>, NftError> {
         let table = TableMessage {
             attributes: vec![TableAttribute::Name(self.table.clone())],
         };
-        let what = format!("look up table ip {}", self.table);
-        match sock.request(IPV4, NfTablesMessage::GetTable(table), NLM_F_ACK, &what) {
+        let what = format!("look up table {} {}", family.name(), self.table);
+        let proto = family.proto();
+        match sock.request(proto, NfTablesMessage::GetTable(table), NLM_F_ACK, &what) {
             Err(e) if e.is_enoent() => return Ok(None),
             result => result?,
         };
         let dump = RuleMessage {
             attributes: vec![RuleAttribute::Table(self.table.clone())],
         };
-        let what = format!("list rules of table ip {}", self.table);
-        let replies = sock.request(IPV4, NfTablesMessage::GetRule(dump), NLM_F_DUMP, &what)?;
+        let what = format!("list rules of table {} {}", family.name(), self.table);
+        let replies = sock.request(proto, NfTablesMessage::GetRule(dump), NLM_F_DUMP, &what)?;
         let rules = replies.into_iter().filter_map(ListedRule::from_reply);
         Ok(Some(rules.collect()))
     }
 
     /// The target of the map element with `element`'s key, if there is one.
-    fn lookup(&self, sock: &mut NfSocket, element: &Element) -> Result<Option<Vec<u8>>, NftError> {
+    fn lookup(
+        &self,
+        sock: &mut NfSocket,
+        family: Family,
+        element: &Element,
+    ) -> Result<Option<Vec<u8>>, NftError> {
         let key = SetElementAttribute::Key(DataAttribute::Value(element.key.clone()));
         let message = element_message(&self.table, element.map, vec![key]);
         let what = format!("look up {} in map {}", element.label, element.map);
         let request = NfTablesMessage::GetSetElement(message);
-        let replies = match sock.request(IPV4, request, NLM_F_ACK, &what) {
+        let replies = match sock.request(family.proto(), request, NLM_F_ACK, &what) {
             Err(e) if e.is_enoent() => return Ok(None),
             result => result?,
         };
@@ -356,69 +393,90 @@ impl Rule {
 }
 
 /// The rules every network needs: published ports.
-fn shared_rules() -> Vec<Rule> {
+fn shared_rules(family: Family) -> Vec<Rule> {
     use self::expr::*;
     let to_published_ports = || [fib_daddr_is_local(), vec![jump(DNAT)]].concat();
     let comment = format!("{SHARED_TAG}published ports");
-    vec![
+    // The key `daddr . l4proto . dport` in consecutive 32-bit registers
+    // from register 1 on; an IPv6 address takes four of them.
+    let (proto_reg, port_reg) = match family {
+        Family::V4 => (Register::Reg32_01, Register::Reg32_02),
+        Family::V6 => (Register::Reg32_04, Register::Reg32_05),
+    };
+    let mut rules = vec![
         Rule::new(PREROUTING, &comment, to_published_ports()),
         Rule::new(OUTPUT, &comment, to_published_ports()),
-        Rule::new(
-            DNAT,
-            format!("{SHARED_TAG}ports published on one address"),
-            dnat_by_map(
-                vec![
-                    ip_daddr(Register::Reg1),
-                    meta(MetaKey::L4Proto, Register::Reg32_01),
-                    th_dport(Register::Reg32_02),
-                ],
-                ADDR_PORTS,
-            ),
+    ];
+    rules.push(Rule::new(
+        DNAT,
+        format!("{SHARED_TAG}ports published on one address"),
+        dnat_by_map(
+            vec![
+                daddr(family, Register::Reg1),
+                meta(MetaKey::L4Proto, proto_reg),
+                th_dport(port_reg),
+            ],
+            ADDR_PORTS,
+            family,
         ),
-        Rule::new(
-            DNAT,
-            format!("{SHARED_TAG}ports published on all addresses"),
-            dnat_by_map(
-                vec![
-                    meta(MetaKey::L4Proto, Register::Reg1),
-                    th_dport(Register::Reg32_01),
-                ],
-                ANY_PORTS,
-            ),
+    ));
+    rules.push(Rule::new(
+        DNAT,
+        format!("{SHARED_TAG}ports published on all addresses"),
+        dnat_by_map(
+            vec![
+                meta(MetaKey::L4Proto, Register::Reg1),
+                th_dport(Register::Reg32_01),
+            ],
+            ANY_PORTS,
+            family,
         ),
-    ]
+    ));
+    rules
 }
 
-/// The masquerade rules of the network on `bridge` with `subnet`.
-fn network_rules(bridge: &str, subnet: Subnet) -> Vec<Rule> {
+/// The masquerade rules of the network on `bridge` with `subnet`. The
+/// localhost rule is IPv4's only: IPv6 has no `route_localnet`, so nothing
+/// from `::1` is ever forwarded to a container.
+fn network_rules(bridge: &str, subnet: AnySubnet) -> Vec<Rule> {
     use self::expr::*;
+    let family = Family::of(subnet.addr());
     let comment = |what: &str| format!("{NETWORK_TAG}{bridge} {subnet}: {what}");
-    let loopback = Subnet {
-        addr: Ipv4Addr::new(127, 0, 0, 0),
-        prefix: 8,
-    };
-    let from_subnet = || addr_in(ip_saddr, subnet, true);
+    let from_subnet = || addr_in(family, saddr, subnet, true);
     let outbound = [
         from_subnet(),
-        addr_in(ip_daddr, subnet, false),
-        vec![masquerade()],
-    ];
-    let localhost = [
-        addr_in(ip_saddr, loopback, true),
-        oifname_is(bridge),
+        addr_in(family, daddr, subnet, false),
         vec![masquerade()],
     ];
     let hairpin = [
         from_subnet(),
-        addr_in(ip_daddr, subnet, true),
+        addr_in(family, daddr, subnet, true),
         ct_status_dnat(),
         vec![masquerade()],
     ];
-    vec![
-        Rule::new(POSTROUTING, comment("outbound"), outbound.concat()),
-        Rule::new(POSTROUTING, comment("localhost"), localhost.concat()),
-        Rule::new(POSTROUTING, comment("hairpin"), hairpin.concat()),
-    ]
+    let mut rules = vec![Rule::new(
+        POSTROUTING,
+        comment("outbound"),
+        outbound.concat(),
+    )];
+    if family == Family::V4 {
+        let loopback = AnySubnet::V4(Subnet {
+            addr: Ipv4Addr::new(127, 0, 0, 0),
+            prefix: 8,
+        });
+        let localhost = [
+            addr_in(family, saddr, loopback, true),
+            oifname_is(bridge),
+            vec![masquerade()],
+        ];
+        rules.push(Rule::new(
+            POSTROUTING,
+            comment("localhost"),
+            localhost.concat(),
+        ));
+    }
+    rules.push(Rule::new(POSTROUTING, comment("hairpin"), hairpin.concat()));
+    rules
 }
 
 /// The bridge a network rule's comment names.
@@ -498,19 +556,29 @@ struct Element {
 }
 
 impl Element {
-    fn new(container_ip: Ipv4Addr, port: &PortMapping) -> Self {
+    /// The element of `port` for the container at `container_ip`; `None`
+    /// for a port published on an IPv4 host address when the container
+    /// address is IPv6 (that port is IPv4's only).
+    fn new(container_ip: IpAddr, port: &PortMapping) -> Option<Self> {
         let protocol = [port.protocol.number()];
         let host_port = port.host_port.to_be_bytes();
-        let (map, key) = match port.host_ip {
-            None => (ANY_PORTS, concat(&[&protocol, &host_port])),
-            Some(ip) => (ADDR_PORTS, concat(&[&ip.octets(), &protocol, &host_port])),
+        let (map, key) = match (port.host_ip, container_ip) {
+            (None, _) => (ANY_PORTS, concat(&[&protocol, &host_port])),
+            (Some(ip), IpAddr::V4(_)) => {
+                (ADDR_PORTS, concat(&[&ip.octets(), &protocol, &host_port]))
+            }
+            (Some(_), IpAddr::V6(_)) => return None,
         };
-        Self {
+        let address = match container_ip {
+            IpAddr::V4(ip) => ip.octets().to_vec(),
+            IpAddr::V6(ip) => ip.octets().to_vec(),
+        };
+        Some(Self {
             map,
             key,
-            target: concat(&[&container_ip.octets(), &port.container_port.to_be_bytes()]),
+            target: concat(&[&address, &port.container_port.to_be_bytes()]),
             label: format!("{port} to {container_ip}"),
-        }
+        })
     }
 }
 
@@ -589,13 +657,32 @@ struct PortMap {
     name: &'static str,
     /// Identifies the map within a batch (the kernel requires one).
     id: u32,
-    key_type: u32,
-    key_len: u32,
+    /// Whether the key starts with the host address.
+    keyed_by_address: bool,
+}
+
+impl PortMap {
+    /// `[address .] inet_proto . inet_service`
+    fn key_type(&self, family: Family) -> u32 {
+        let ports = concat_type(&[TYPE_INET_PROTOCOL, TYPE_INET_SERVICE]);
+        match self.keyed_by_address {
+            true => family.addr_type() << 12 | ports,
+            false => ports,
+        }
+    }
+
+    fn key_len(&self, family: Family) -> u32 {
+        match self.keyed_by_address {
+            true => family.addr_len() + 8,
+            false => 8,
+        }
+    }
 }
 
 // nft's data type numbers (nftables' `enum datatypes`); a concatenation's
 // type packs its fields' types 6 bits each, first field highest.
 const TYPE_IPADDR: u32 = 7;
+const TYPE_IP6ADDR: u32 = 8;
 const TYPE_INET_PROTOCOL: u32 = 12;
 const TYPE_INET_SERVICE: u32 = 13;
 
@@ -613,20 +700,69 @@ const PORT_MAPS: [PortMap; 2] = [
     PortMap {
         name: ADDR_PORTS,
         id: 1,
-        key_type: concat_type(&[TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE]),
-        key_len: 12,
+        keyed_by_address: true,
     },
     PortMap {
         name: ANY_PORTS,
         id: 2,
-        key_type: concat_type(&[TYPE_INET_PROTOCOL, TYPE_INET_SERVICE]),
-        key_len: 8,
+        keyed_by_address: false,
     },
 ];
 
-/// What every port map points to: `ipv4_addr . inet_service`.
-const TARGET_TYPE: u32 = concat_type(&[TYPE_IPADDR, TYPE_INET_SERVICE]);
-const TARGET_LEN: u32 = 8;
+/// The address family of one of hull's tables: `ip` or `ip6`, both with the
+/// same name. Every call works on the family of the address it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => Self::V4,
+            IpAddr::V6(_) => Self::V6,
+        }
+    }
+
+    /// As `nft` names the table's family.
+    fn name(self) -> &'static str {
+        match self {
+            Self::V4 => "ip",
+            Self::V6 => "ip6",
+        }
+    }
+
+    fn proto(self) -> NetfilterProtoFamily {
+        match self {
+            Self::V4 => NetfilterProtoFamily::IPv4,
+            Self::V6 => NetfilterProtoFamily::IPv6,
+        }
+    }
+
+    fn addr_type(self) -> u32 {
+        match self {
+            Self::V4 => TYPE_IPADDR,
+            Self::V6 => TYPE_IP6ADDR,
+        }
+    }
+
+    fn addr_len(self) -> u32 {
+        match self {
+            Self::V4 => 4,
+            Self::V6 => 16,
+        }
+    }
+
+    /// What every port map points to: `address . inet_service`.
+    fn target_type(self) -> u32 {
+        concat_type(&[self.addr_type(), TYPE_INET_SERVICE])
+    }
+
+    fn target_len(self) -> u32 {
+        self.addr_len() + 4
+    }
+}
 
 /// One message of a batch, with what it does for error messages.
 struct Op {
@@ -638,6 +774,7 @@ struct Op {
 /// The changes of one nf_tables transaction, applied all-or-nothing.
 struct Batch {
     table: String,
+    family: Family,
     ops: Vec<Op>,
 }
 
@@ -655,7 +792,7 @@ impl Batch {
         let table = TableMessage {
             attributes: vec![TableAttribute::Name(self.table.clone())],
         };
-        let what = format!("create table ip {}", self.table);
+        let what = format!("create table {} {}", self.family.name(), self.table);
         self.push(NfTablesMessage::NewTable(table), NLM_F_CREATE, what);
         for map in &PORT_MAPS {
             self.create_map(map);
@@ -676,14 +813,19 @@ impl Batch {
                 SetAttribute::Table(self.table.clone()),
                 SetAttribute::Name(map.name.into()),
                 SetAttribute::Flags(SetFlags::Map),
-                SetAttribute::KeyType(map.key_type),
-                SetAttribute::KeyLen(map.key_len),
-                SetAttribute::DataType(TARGET_TYPE),
-                SetAttribute::DataLen(TARGET_LEN),
+                SetAttribute::KeyType(map.key_type(self.family)),
+                SetAttribute::KeyLen(map.key_len(self.family)),
+                SetAttribute::DataType(self.family.target_type()),
+                SetAttribute::DataLen(self.family.target_len()),
                 SetAttribute::Id(map.id),
             ],
         };
-        let what = format!("create map {} in table ip {}", map.name, self.table);
+        let what = format!(
+            "create map {} in table {} {}",
+            map.name,
+            self.family.name(),
+            self.table
+        );
         self.push(NfTablesMessage::NewSet(set), NLM_F_CREATE, what);
     }
 
@@ -693,7 +835,11 @@ impl Batch {
             ChainAttribute::Name(name.into()),
         ];
         attributes.extend(base);
-        let what = format!("create chain {name} in table ip {}", self.table);
+        let what = format!(
+            "create chain {name} in table {} {}",
+            self.family.name(),
+            self.table
+        );
         self.push(
             NfTablesMessage::NewChain(ChainMessage { attributes }),
             NLM_F_CREATE,
@@ -779,7 +925,7 @@ impl Batch {
         let table = TableMessage {
             attributes: vec![TableAttribute::Name(self.table.clone())],
         };
-        let what = format!("delete table ip {}", self.table);
+        let what = format!("delete table {} {}", self.family.name(), self.table);
         self.push(NfTablesMessage::DeleteTable(table), 0, what);
     }
 }
@@ -810,7 +956,8 @@ mod expr {
         Lookup, Meta, MetaKey, Operator, Payload, Register, Verdict, VerdictAttribute,
     };
 
-    use crate::Subnet;
+    use super::Family;
+    use crate::AnySubnet;
 
     pub(super) type Expr = ListAttribute<ExpressionAttribute>;
 
@@ -828,14 +975,20 @@ mod expr {
         .into()
     }
 
-    /// `ip saddr`
-    pub(super) fn ip_saddr(register: Register) -> Expr {
-        payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, register)
+    /// `ip saddr` or `ip6 saddr`
+    pub(super) fn saddr(family: Family, register: Register) -> Expr {
+        match family {
+            Family::V4 => payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, register),
+            Family::V6 => payload(NFT_PAYLOAD_NETWORK_HEADER, 8, 16, register),
+        }
     }
 
-    /// `ip daddr`
-    pub(super) fn ip_daddr(register: Register) -> Expr {
-        payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, register)
+    /// `ip daddr` or `ip6 daddr`
+    pub(super) fn daddr(family: Family, register: Register) -> Expr {
+        match family {
+            Family::V4 => payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, register),
+            Family::V6 => payload(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, register),
+        }
     }
 
     /// `th dport`
@@ -858,29 +1011,40 @@ mod expr {
         .into()
     }
 
-    /// Register 1 &= `mask` (4 bytes).
-    fn and(mask: [u8; 4]) -> Expr {
+    /// Register 1 &= `mask` (as long as the mask).
+    fn and(mask: Vec<u8>) -> Expr {
+        let len = mask.len();
         Expressions::Bitwise(vec![
             Bitwise::SourceRegister(Register::Reg1),
             Bitwise::DestinationRegister(Register::Reg1),
-            Bitwise::Length(4),
-            Bitwise::Mask(DataAttribute::Value(mask.to_vec())),
-            Bitwise::Xor(DataAttribute::Value(vec![0; 4])),
+            Bitwise::Length(len as u32),
+            Bitwise::Mask(DataAttribute::Value(mask)),
+            Bitwise::Xor(DataAttribute::Value(vec![0; len])),
         ])
         .into()
     }
 
-    /// `FIELD SUBNET` or `FIELD != SUBNET` for an address `field`.
-    pub(super) fn addr_in(field: fn(Register) -> Expr, subnet: Subnet, inside: bool) -> Vec<Expr> {
+    /// `FIELD SUBNET` or `FIELD != SUBNET` for an address `field` of
+    /// `family` (the subnet's).
+    pub(super) fn addr_in(
+        family: Family,
+        field: fn(Family, Register) -> Expr,
+        subnet: AnySubnet,
+        inside: bool,
+    ) -> Vec<Expr> {
         let op = if inside {
             Operator::Equal
         } else {
             Operator::NotEqual
         };
+        let network = match subnet.addr() {
+            std::net::IpAddr::V4(a) => a.octets().to_vec(),
+            std::net::IpAddr::V6(a) => a.octets().to_vec(),
+        };
         vec![
-            field(Register::Reg1),
-            and(subnet.mask().to_be_bytes()),
-            cmp(op, subnet.addr.octets().to_vec()),
+            field(family, Register::Reg1),
+            and(subnet.mask_bytes()),
+            cmp(op, network),
         ]
     }
 
@@ -930,7 +1094,7 @@ mod expr {
         // The status bits are in host byte order.
         vec![
             ct,
-            and(IPS_DST_NAT.to_ne_bytes()),
+            and(IPS_DST_NAT.to_ne_bytes().to_vec()),
             cmp(Operator::NotEqual, vec![0; 4]),
         ]
     }
@@ -953,14 +1117,21 @@ mod expr {
     }
 
     /// `dnat to KEY map @MAP` where `key` loads the concatenation into the
-    /// registers from 1 on and the map yields `ipv4_addr . inet_service`.
-    pub(super) fn dnat_by_map(mut key: Vec<Expr>, map: &str) -> Vec<Expr> {
+    /// registers from 1 on and the map yields `address . inet_service`.
+    pub(super) fn dnat_by_map(mut key: Vec<Expr>, map: &str, family: Family) -> Vec<Expr> {
         const NFTA_NAT_TYPE: u16 = 1;
         const NFTA_NAT_FAMILY: u16 = 2;
         const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
         const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
         const NFT_NAT_DNAT: u32 = 1;
         const NFPROTO_IPV4: u32 = 2;
+        const NFPROTO_IPV6: u32 = 10;
+        // The target address lands in the first 32-bit registers (one for
+        // IPv4, four for IPv6), its port in the one after.
+        let (nfproto, port_reg) = match family {
+            Family::V4 => (NFPROTO_IPV4, Register::Reg32_01),
+            Family::V6 => (NFPROTO_IPV6, Register::Reg32_04),
+        };
         key.push(
             Expressions::Lookup(vec![
                 Lookup::Set(map.into()),
@@ -969,15 +1140,13 @@ mod expr {
             ])
             .into(),
         );
-        // The target address lands in the first 32-bit register, its port
-        // in the second.
         key.push(raw(
             "nat",
             &[
                 (NFTA_NAT_TYPE, NFT_NAT_DNAT),
-                (NFTA_NAT_FAMILY, NFPROTO_IPV4),
+                (NFTA_NAT_FAMILY, nfproto),
                 (NFTA_NAT_REG_ADDR_MIN, Register::Reg1.into()),
-                (NFTA_NAT_REG_PROTO_MIN, Register::Reg32_01.into()),
+                (NFTA_NAT_REG_PROTO_MIN, port_reg.into()),
             ],
         ));
         key
@@ -1102,7 +1271,8 @@ impl NfSocket {
             };
             let flags = NLM_F_REQUEST | ack | op.flags;
             let seq = self.next_seq();
-            msgs.push(message(IPV4, 0, op.message.clone().into(), flags, seq));
+            let family = batch.family.proto();
+            msgs.push(message(family, 0, op.message.clone().into(), flags, seq));
         }
         let end_seq = self.next_seq();
         msgs.push(control_message(ControlMessage::BatchEnd, end_seq));
@@ -1130,7 +1300,9 @@ impl NfSocket {
                 if let Some(code) = e.code {
                     let what = match (seq - begin_seq).checked_sub(1) {
                         Some(i) => batch.ops[i as usize].what.clone(),
-                        None => format!("commit to table ip {}", batch.table),
+                        None => {
+                            format!("commit to table {} {}", batch.family.name(), batch.table)
+                        }
                     };
                     failure.get_or_insert(NftError::kernel(what, code));
                 }
@@ -1491,7 +1663,9 @@ mod tests {
     /// (chain, comment) of each rule, read back over netlink; `None` without
     /// a table.
     fn rules(fw: &Firewall) -> Option<Vec<(String, String)>> {
-        let listed = fw.list_rules(&mut NfSocket::open().unwrap()).unwrap()?;
+        let listed = fw
+            .list_rules(&mut NfSocket::open().unwrap(), Family::V4)
+            .unwrap()?;
         let rules = listed
             .into_iter()
             .map(|r| (r.chain, r.comment.unwrap_or_default()));
@@ -1672,12 +1846,12 @@ mod tests {
                 let bytes: usize = batch.ops.iter().map(|op| op.message.buffer_len()).sum();
                 (batch.ops.len(), bytes)
             };
-            let first = size(&fw.publish_batch(CONTAINER_A, &[port(1)]));
+            let first = size(&fw.publish_batch(CONTAINER_A.into(), &[port(1)]));
             assert_eq!(first.0, 1);
             for n in 1..100 {
                 fw.add_ports(CONTAINER_A, &[port(n)]).unwrap();
             }
-            let hundredth = fw.publish_batch(CONTAINER_A, &[port(100)]);
+            let hundredth = fw.publish_batch(CONTAINER_A.into(), &[port(100)]);
             assert_eq!(size(&hundredth), first);
             NfSocket::open().unwrap().commit(&hundredth, None).unwrap();
             assert_eq!(elements(&fw, ANY_PORTS).len(), 100);
@@ -1701,8 +1875,8 @@ mod tests {
             let published = || {
                 let mut sock = NfSocket::open().unwrap();
                 let targets = range.iter().map(|p| {
-                    let element = Element::new(CONTAINER_A, p);
-                    fw.lookup(&mut sock, &element).unwrap() == Some(element.target)
+                    let element = Element::new(CONTAINER_A.into(), p).unwrap();
+                    fw.lookup(&mut sock, Family::V4, &element).unwrap() == Some(element.target)
                 });
                 targets.filter(|&found| found).count()
             };

@@ -208,9 +208,11 @@ pub struct UpdateArgs {
 pub enum NetworkCommand {
     /// Create a bridge network.
     Create {
-        /// IPv4 subnet, e.g. 10.89.0.0/24 (default: a free private /16 or /24).
-        #[arg(long)]
-        subnet: Option<String>,
+        /// Subnet, e.g. 10.89.0.0/24 (default: a free private /16 or /24).
+        /// Given twice, once IPv4 and once IPv6 (e.g. fd42::/64), the
+        /// network is dual-stack, as with `docker network create --ipv6`.
+        #[arg(long, value_name = "CIDR")]
+        subnet: Vec<String>,
         name: String,
     },
     /// List networks.

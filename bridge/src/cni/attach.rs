@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use bridge::ipam::Ipam;
-use bridge::{Attachment, NetError, Network, PortMapping, Store};
+use bridge::{Attachment, NetError, Network, NetworkOptions, PortMapping, Store};
 
 use super::config::{Layout, NetSpec, DEFAULT_VERSION};
 use super::env::{Op, Target};
@@ -173,8 +173,13 @@ fn matching(net: Network, spec: &NetSpec) -> Result<Network, CniError> {
 
 /// Creates the network, with the configured bridge name if there is one.
 fn create_network(store: &Store, spec: &NetSpec) -> Result<Network, CniError> {
+    let options = NetworkOptions {
+        subnet: spec.subnet,
+        subnet6: None,
+        bridge: spec.bridge.clone(),
+    };
     store
-        .create_with_bridge(&spec.name, spec.subnet, spec.bridge.as_deref())
+        .create_with(&spec.name, &options)
         .map_err(|e| CniError::net(&format!("create network {}", spec.name), e))
 }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bridge::{PortMapping, Store};
+use bridge::{NetworkOptions, PortMapping, Store};
 use libcontainer::Container;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -37,12 +37,9 @@ pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
     let store = store(cli);
     match cmd {
         NetworkCommand::Create { subnet, name } => {
-            let subnet = subnet
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(Failure::new)?;
-            let net = store.create(name, subnet).map_err(net_err)?;
+            let net = store
+                .create_with(name, &network_options(subnet)?)
+                .map_err(net_err)?;
             println!("{}", net.name);
         }
         NetworkCommand::Ls => {
@@ -55,6 +52,9 @@ pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
                     n.subnet.to_string(),
                     n.gateway
                 );
+                if let (Some(s6), Some(g6)) = (n.subnet6, n.gateway6) {
+                    println!("{:<20} {:<16} {:<18} {g6}", "", "", s6.to_string());
+                }
             }
         }
         NetworkCommand::Inspect { name } => {
@@ -69,6 +69,26 @@ pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
         NetworkCommand::Rm { name } => store.remove(name).map_err(net_err)?,
     }
     Ok(0)
+}
+
+/// The subnets of `network create --subnet`: at most one per family.
+fn network_options(subnets: &[String]) -> Result<NetworkOptions, Failure> {
+    let mut options = NetworkOptions::default();
+    for s in subnets {
+        let twice = || Failure::new(format!("--subnet {s}: one subnet per address family"));
+        if s.contains(':') {
+            let s6 = s.parse().map_err(Failure::new)?;
+            if options.subnet6.replace(s6).is_some() {
+                return Err(twice());
+            }
+        } else {
+            let s4 = s.parse().map_err(Failure::new)?;
+            if options.subnet.replace(s4).is_some() {
+                return Err(twice());
+            }
+        }
+    }
+    Ok(options)
 }
 
 /// What networking a new container asked for, from flags or annotations.
