@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -175,6 +175,44 @@ fn sock(ip: Ipv4Addr, port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(ip, port))
 }
 
+/// Listens on `addr` in network namespace `ns` (returns once it does) and
+/// accepts one connection within 30s: its peer and the first line it sent.
+fn accept_one(ns: PathBuf, addr: SocketAddr) -> JoinHandle<Option<(SocketAddr, String)>> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let server = in_netns(ns, move || {
+        let l = TcpListener::bind(addr).unwrap();
+        l.set_nonblocking(true).unwrap();
+        ready_tx.send(()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match l.accept() {
+                Ok((mut s, peer)) => {
+                    s.set_nonblocking(false).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut got = Vec::new();
+                    let mut buf = [0u8; 256];
+                    while !got.contains(&b'\n') {
+                        match s.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => got.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    return Some((peer, text(&got)));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() > deadline {
+                        return None;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    });
+    ready_rx.recv().expect("the server thread failed to listen");
+    server
+}
+
 /// A container script serving a page with `tag` on port 80 from a tmpfs at
 /// /srv (see [`with_srv`]).
 fn web_script(tag: &str) -> String {
@@ -184,7 +222,7 @@ fn web_script(tag: &str) -> String {
 /// A container script that GETs `http://ip:port/` with busybox nc (wget
 /// segfaults on this host) until the page has `tag`, prints it, exit 0; or
 /// prints the last answer and exits 1 after ~10s.
-fn fetch_script(ip: Ipv4Addr, port: u16, tag: &str) -> String {
+fn fetch_script(ip: impl std::fmt::Display, port: u16, tag: &str) -> String {
     format!(
         "i=0; while [ $i -lt 50 ]; do \
            r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port} 2>&1); \
@@ -255,6 +293,18 @@ impl Net {
     /// `hull network create --subnet 10.250.n.0/24 NAME`.
     fn create(&self) {
         let out = self.cmd(&["network", "create", "--subnet", &self.subnet(), &self.name]);
+        assert!(
+            out.status.success(),
+            "network create: {}",
+            text(&out.stderr)
+        );
+    }
+
+    /// `hull network create --subnet 10.250.n.0/24 --subnet fd42:n::/64 NAME`.
+    fn create_dual_stack(&self) {
+        let subnet6 = format!("fd42:{}::/64", self.n);
+        let args = ["network", "create", "--subnet", &self.subnet()];
+        let out = self.cmd(&[&args[..], &["--subnet", &subnet6, &self.name]].concat());
         assert!(
             out.status.success(),
             "network create: {}",
@@ -348,8 +398,13 @@ impl Net {
 
     /// `nft -j list table ip TABLE`, or None if there is no such table.
     fn nft(&self) -> Option<Value> {
+        self.nft_family("ip")
+    }
+
+    /// `nft -j list table FAMILY TABLE`, or None if there is no such table.
+    fn nft_family(&self, family: &str) -> Option<Value> {
         let out = Command::new("nft")
-            .args(["-j", "list", "table", "ip", &self.table])
+            .args(["-j", "list", "table", family, &self.table])
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -360,7 +415,12 @@ impl Net {
 
     /// How many elements the maps of the test's table hold (None: no table).
     fn map_elements(&self) -> Option<usize> {
-        let v = self.nft()?;
+        self.map_elements_in("ip")
+    }
+
+    /// [`Net::map_elements`] of the table of `family` (`ip` or `ip6`).
+    fn map_elements_in(&self, family: &str) -> Option<usize> {
+        let v = self.nft_family(family)?;
         Some(
             v["nftables"]
                 .as_array()
@@ -407,10 +467,12 @@ impl Net {
             }
         }
         del_link(&self.bridge);
-        if self.nft().is_some() {
-            let _ = Command::new("nft")
-                .args(["delete", "table", "ip", &self.table])
-                .status();
+        for family in ["ip", "ip6"] {
+            if self.nft_family(family).is_some() {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", family, &self.table])
+                    .status();
+            }
         }
         let _ = std::fs::remove_dir_all(&self.root);
     }
@@ -546,11 +608,58 @@ impl Ctr {
     }
 }
 
-/// Another "host": a network namespace (held by a `sleep` we started with
-/// `unshare --net`) joined to this one by veth `hulltestupN` (10.249.N.1
-/// here, 10.249.N.2 there). Dropping it removes the veth and kills the sleep.
-struct Uplink {
+/// A network namespace of its own, held by a `sleep` we started with
+/// `unshare --net` (killed on drop, which ends the namespace and every
+/// link, address and nf_tables table in it).
+struct Sandbox {
     child: Child,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let child = Command::new("unshare")
+            .args(["--net", "sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let sandbox = Self { child };
+        // unshare(2) happens after the spawn: wait for the new netns.
+        let ns = sandbox.netns();
+        let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+        assert!(
+            wait_until(10, || std::fs::read_link(&ns).is_ok_and(|l| l != ours)),
+            "unshare --net did not make a netns"
+        );
+        sandbox
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    fn netns(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/net", self.child.id()))
+    }
+
+    /// Runs `ip ARGS` inside; panics on failure.
+    fn ip(&self, args: &[&str]) {
+        let pid = self.pid();
+        sh("nsenter", &[&["-t", &pid, "-n", "ip"], args].concat());
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Another "host": a [`Sandbox`] joined to this one by veth `hulltestupN`
+/// (10.249.N.1 here, 10.249.N.2 there). Dropping it removes the veth and
+/// the sandbox.
+struct Uplink {
+    sandbox: Sandbox,
     host_if: String,
     here: Ipv4Addr,
     there: Ipv4Addr,
@@ -561,25 +670,13 @@ impl Uplink {
         let host_if = format!("hulltestup{n}");
         let peer_if = format!("hulltestpe{n}");
         del_link(&host_if);
-        let child = Command::new("unshare")
-            .args(["--net", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
         let up = Self {
-            child,
+            sandbox: Sandbox::new(),
             host_if: host_if.clone(),
             here: Ipv4Addr::new(10, 249, n, 1),
             there: Ipv4Addr::new(10, 249, n, 2),
         };
-        // unshare(2) happens after the spawn: wait for the new netns.
-        let ns = up.netns();
-        let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
-        assert!(
-            wait_until(10, || std::fs::read_link(&ns).is_ok_and(|l| l != ours)),
-            "unshare --net did not make a netns"
-        );
-        let pid = up.child.id().to_string();
+        let pid = up.sandbox.pid();
         sh(
             "ip",
             &[
@@ -591,27 +688,21 @@ impl Uplink {
             &["addr", "add", &format!("{}/24", up.here), "dev", &host_if],
         );
         sh("ip", &["link", "set", &host_if, "up"]);
-        let inside = |args: &[&str]| {
-            let mut all = vec!["-t", &pid, "-n", "ip"];
-            all.extend_from_slice(args);
-            sh("nsenter", &all);
-        };
-        inside(&["addr", "add", &format!("{}/24", up.there), "dev", &peer_if]);
-        inside(&["link", "set", &peer_if, "up"]);
-        inside(&["link", "set", "lo", "up"]);
+        let there = format!("{}/24", up.there);
+        up.sandbox.ip(&["addr", "add", &there, "dev", &peer_if]);
+        up.sandbox.ip(&["link", "set", &peer_if, "up"]);
+        up.sandbox.ip(&["link", "set", "lo", "up"]);
         up
     }
 
     fn netns(&self) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/ns/net", self.child.id()))
+        self.sandbox.netns()
     }
 }
 
 impl Drop for Uplink {
     fn drop(&mut self) {
         del_link(&self.host_if);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -720,39 +811,7 @@ fn outbound_is_masqueraded() {
     let net = Net::new("masq", 4);
     net.create();
     let up = Uplink::new(4);
-    let server_addr = sock(up.there, port(4));
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let server = in_netns(up.netns(), move || {
-        let l = TcpListener::bind(server_addr).unwrap();
-        l.set_nonblocking(true).unwrap();
-        ready_tx.send(()).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match l.accept() {
-                Ok((mut s, peer)) => {
-                    s.set_nonblocking(false).unwrap();
-                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                    let mut got = Vec::new();
-                    let mut buf = [0u8; 256];
-                    while !got.contains(&b'\n') {
-                        match s.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(k) => got.extend_from_slice(&buf[..k]),
-                        }
-                    }
-                    return Some((peer, text(&got)));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if Instant::now() > deadline {
-                        return None;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => panic!("accept: {e}"),
-            }
-        }
-    });
-    ready_rx.recv().unwrap();
+    let server = accept_one(up.netns(), sock(up.there, port(4)));
     let mut c = net.ctr("net4-client");
     c.sh(&format!(
         "echo hello-from-net4 | nc -w 5 {} {}",
@@ -1163,4 +1222,139 @@ fn default_network_from_publish() {
     );
     assert!(!link_exists("hull0"), "hull0 left");
     assert!(net.nft().is_none(), "table left");
+}
+
+/// (13) A dual-stack network. It runs in a network namespace of its own
+/// (the "host" here), because IPv6 forwarding can only be turned on
+/// globally and this host's own setting must stay as it is; a second
+/// namespace joined to it by a veth is "another host". The container gets
+/// an IPv6 address mirroring its IPv4 lease, is reached over IPv6 from the
+/// host, through its published port on the host's IPv6 addresses (from the
+/// host and from the other host), from a sibling and from itself (hairpin);
+/// its outbound IPv6 is masqueraded; teardown leaves no element, lease,
+/// conntrack entry, and `network rm` no table or bridge, in either family.
+#[test]
+fn dual_stack_network() {
+    let lab = Sandbox::new();
+    let remote = Sandbox::new();
+    let (remote_ns, remote_pid) = (remote.netns(), remote.pid());
+    let run = in_netns(lab.netns(), move || {
+        dual_stack_in_lab(remote_ns, remote_pid)
+    });
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// The body of [`dual_stack_network`], on a thread in the lab namespace
+/// (so are the hull and `ip` processes it starts).
+fn dual_stack_in_lab(remote_ns: PathBuf, remote_pid: String) {
+    let n = 21;
+    sh("ip", &["link", "set", "lo", "up"]);
+    let (up, pe) = ("hulltestup21", "hulltestpe21");
+    sh(
+        "ip",
+        &[
+            "link",
+            "add",
+            up,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            pe,
+            "netns",
+            &remote_pid,
+        ],
+    );
+    sh(
+        "ip",
+        &["-6", "addr", "add", "fd99:21::1/64", "dev", up, "nodad"],
+    );
+    sh("ip", &["link", "set", up, "up"]);
+    let remote_ip = |args: &[&str]| {
+        sh(
+            "nsenter",
+            &[&["-t", &remote_pid, "-n", "ip"], args].concat(),
+        );
+    };
+    remote_ip(&["-6", "addr", "add", "fd99:21::2/64", "dev", pe, "nodad"]);
+    remote_ip(&["link", "set", pe, "up"]);
+    remote_ip(&["link", "set", "lo", "up"]);
+    let (here, there): (Ipv6Addr, Ipv6Addr) =
+        ("fd99:21::1".parse().unwrap(), "fd99:21::2".parse().unwrap());
+
+    let net = Net::new("dualstack", n);
+    net.create_dual_stack();
+    let h = port(n);
+    let mut web = net.ctr("net21-web");
+    with_srv(&mut web);
+    web.sh(&web_script("hello-net21"));
+    web.run_detached(&["--network", &net.name, "-p", &format!("{h}:80")]);
+    let att = net.attachment(&web.id);
+    assert_eq!(att["ip"], "10.250.21.2", "{att:#}");
+    assert_eq!(att["ip6"], "fd42:21::2", "the IPv6 twin of .2: {att:#}");
+    assert_eq!(att["gateway6"], "fd42:21::1", "{att:#}");
+    let (ip6, gw6): (Ipv6Addr, Ipv6Addr) =
+        ("fd42:21::2".parse().unwrap(), "fd42:21::1".parse().unwrap());
+
+    let v6 = |ip: Ipv6Addr, port: u16| SocketAddr::new(ip.into(), port);
+    assert_serves(v6(ip6, 80), "hello-net21");
+    assert_serves(v6(gw6, h), "hello-net21");
+    assert_serves(v6(here, h), "hello-net21");
+    assert_serves(sock(Ipv4Addr::LOCALHOST, h), "hello-net21");
+    let from_remote = in_netns(remote_ns.clone(), move || http_get(v6(here, h)))
+        .join()
+        .unwrap();
+    let page = from_remote.unwrap_or_else(|e| panic!("from the other host: {e}"));
+    assert!(page.contains("hello-net21"), "{page}");
+
+    let server = accept_one(remote_ns, v6(there, h + 1));
+    let mut client = net.ctr("net21-client");
+    client.sh(&format!(
+        "({}) && ({}) && echo hello-from-net21 | nc -w 5 {there} {}",
+        fetch_script(ip6, 80, "hello-net21"),
+        fetch_script(gw6, h, "hello-net21"),
+        h + 1
+    ));
+    let (code, out, err) = client.run_fg(&["--network", &net.name]);
+    assert_eq!(
+        code, 0,
+        "sibling, hairpin or outbound over IPv6: {out} {err}"
+    );
+    let (peer, got) = server
+        .join()
+        .unwrap()
+        .unwrap_or_else(|| panic!("no outbound connection arrived: {out} {err}"));
+    assert!(got.contains("hello-from-net21"), "the server read {got:?}");
+    assert_eq!(peer.ip(), std::net::IpAddr::V6(here), "not masqueraded");
+
+    let conntrack = || std::fs::read_to_string("/proc/thread-self/net/nf_conntrack").unwrap();
+    let ip6_full = "fd42:0021:0000:0000:0000:0000:0000:0002";
+    assert!(
+        conntrack().contains(ip6_full),
+        "no entry to flush to begin with:\n{}",
+        conntrack()
+    );
+    // The foreground run deleted the client when it exited.
+    web.delete(true);
+    assert!(net.attachment_files().is_empty(), "attachment records left");
+    assert!(net.leases().is_empty(), "leases left: {:?}", net.leases());
+    assert_eq!(net.map_elements_in("ip6"), Some(0), "IPv6 ports left");
+    assert_eq!(net.map_elements_in("ip"), Some(0), "IPv4 ports left");
+    let left = conntrack();
+    assert!(
+        !left.contains(ip6_full),
+        "conntrack entries of {ip6} left:\n{left}"
+    );
+
+    let out = net.cmd(&["network", "rm", &net.name]);
+    assert!(out.status.success(), "network rm: {}", text(&out.stderr));
+    assert!(net.nft_family("ip6").is_none(), "ip6 table left");
+    assert!(net.nft_family("ip").is_none(), "ip table left");
+    let bridge = Command::new("ip")
+        .args(["link", "show", &net.bridge])
+        .output()
+        .unwrap();
+    assert!(!bridge.status.success(), "bridge {} left", net.bridge);
 }

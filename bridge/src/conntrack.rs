@@ -2,17 +2,21 @@
 //! mapping or a reused container address is not held by a stale entry: a UDP
 //! flow keeps the NAT of its first packet for as long as packets keep coming.
 //!
-//! The kernel does the matching: an `IPCTNL_MSG_CT_DELETE` without a tuple to
-//! delete but with a `CTA_FILTER` flushes the entries whose tuple matches the
-//! given fields (Linux 6.3 and later). That needs no dump of the table, and
-//! the socket of a dump is slow to close in this kernel (see
-//! benches/results/network-2026-11-23.md). Each request works in the network
+//! For IPv4 the kernel does the matching: an `IPCTNL_MSG_CT_DELETE` without
+//! a tuple to delete but with a `CTA_FILTER` flushes the entries whose tuple
+//! matches the given fields (Linux 6.3 and later), without a dump of the
+//! table. For IPv6 that filter cannot be trusted: on Linux 6.18 a filtered
+//! flush of one IPv6 address deleted the entries of other addresses (see
+//! the test below), so IPv6 entries are dumped and the matching ones deleted
+//! one by one by their original tuple. Each request works in the network
 //! namespace of the calling thread.
 
 use std::net::IpAddr;
 
-use netlink_packet_core::{DefaultNla, Emitable, NLM_F_ACK};
-use netlink_packet_netfilter::conntrack::{IPTuple, ProtoTuple, Tuple};
+use netlink_packet_core::{DefaultNla, Emitable, Nla, NLM_F_ACK, NLM_F_DUMP};
+use netlink_packet_netfilter::conntrack::{
+    ConntrackAttribute, ConntrackMessage, IPTuple, ProtoTuple, Tuple,
+};
 use netlink_packet_netfilter::{NetfilterMessageInner, NetfilterProtoFamily, NetfilterSubsystem};
 
 use crate::nft::{NfSocket, NftError};
@@ -43,10 +47,9 @@ pub fn flush(addr: impl Into<IpAddr>) -> Result<(), NftError> {
 
 /// [`flush`] through the caller's socket.
 pub(crate) fn flush_on(sock: &mut NfSocket, addr: IpAddr) -> Result<(), NftError> {
-    let family = match addr {
-        IpAddr::V4(_) => NetfilterProtoFamily::IPv4,
-        IpAddr::V6(_) => NetfilterProtoFamily::IPv6,
-    };
+    if addr.is_ipv6() {
+        return flush_dumped(sock, addr);
+    }
     let ip = |field: fn(IpAddr) -> IPTuple| Tuple::Ip(vec![field(addr)]);
     for (direction, flag, tuple) in [
         (
@@ -67,7 +70,7 @@ pub(crate) fn flush_on(sock: &mut NfSocket, addr: IpAddr) -> Result<(), NftError
         ),
     ] {
         let what = format!("flush conntrack entries of {addr}");
-        flush_matching(sock, family, direction, flag, tuple, &what)?;
+        flush_matching(sock, direction, flag, tuple, &what)?;
     }
     Ok(())
 }
@@ -82,7 +85,7 @@ pub fn flush_port(protocol: Protocol, port: u16) -> Result<(), NftError> {
     ]);
     let what = format!("flush conntrack entries of port {port}/{protocol:?}");
     let flags = FILTER_PROTO_NUM | FILTER_PROTO_DST_PORT;
-    flush_matching(&mut sock, IPV4, Direction::Original, flags, tuple, &what)
+    flush_matching(&mut sock, Direction::Original, flags, tuple, &what)
 }
 
 /// Which tuple of an entry a filter applies to.
@@ -92,7 +95,7 @@ enum Direction {
     Reply,
 }
 
-/// One filtered flush: deletes the entries whose `direction` tuple has the
+/// One filtered flush of IPv4 entries: deletes those whose `direction` tuple has the
 /// fields of `tuple` selected by `flags`.
 ///
 /// The message is assembled from raw attributes because the kernel wants
@@ -100,7 +103,6 @@ enum Direction {
 /// does not emit for attributes it has no variant for.
 fn flush_matching(
     sock: &mut NfSocket,
-    family: NetfilterProtoFamily,
     direction: Direction,
     flags: u32,
     tuple: Tuple,
@@ -121,7 +123,7 @@ fn flush_matching(
             DefaultNla::new(CTA_FILTER, u32_attribute(flags_kind, flags)),
         ],
     };
-    sock.request(family, delete, NLM_F_ACK, what)?;
+    sock.request(IPV4, delete, NLM_F_ACK, what)?;
     Ok(())
 }
 
@@ -135,10 +137,85 @@ fn u32_attribute(kind: u16, value: u32) -> Vec<u8> {
 }
 
 const IPV4: NetfilterProtoFamily = NetfilterProtoFamily::IPv4;
+const IPV6: NetfilterProtoFamily = NetfilterProtoFamily::IPv6;
+
+/// `CTA_ZONE`: an entry's zone, needed to delete it if it is not zone 0.
+const CTA_ZONE: u16 = 18;
+
+/// Deletes every IPv6 entry naming `addr` in either direction, from a dump.
+fn flush_dumped(sock: &mut NfSocket, addr: IpAddr) -> Result<(), NftError> {
+    let get = ConntrackMessage::Get(vec![]);
+    let replies = sock.request(IPV6, get, NLM_F_DUMP, "list IPv6 conntrack entries")?;
+    for attributes in replies.into_iter().filter_map(|reply| match reply.inner {
+        NetfilterMessageInner::Conntrack(ConntrackMessage::New(attributes)) => Some(attributes),
+        _ => None,
+    }) {
+        let Some(entry) = Entry::new(attributes) else {
+            continue;
+        };
+        if entry.addresses().any(|a| a == addr) {
+            entry.delete(sock, addr)?;
+        }
+    }
+    Ok(())
+}
+
+/// A dumped conntrack entry, as much of it as matching and deleting need.
+struct Entry {
+    original: Vec<Tuple>,
+    reply: Vec<Tuple>,
+    zone: Option<ConntrackAttribute>,
+}
+
+impl Entry {
+    fn new(attributes: Vec<ConntrackAttribute>) -> Option<Self> {
+        let (mut original, mut reply, mut zone) = (None, None, None);
+        for attribute in attributes {
+            match attribute {
+                ConntrackAttribute::CtaTupleOrig(tuple) => original = Some(tuple),
+                ConntrackAttribute::CtaTupleReply(tuple) => reply = Some(tuple),
+                ConntrackAttribute::Other(ref nla) if nla.kind() == CTA_ZONE => {
+                    zone = Some(attribute)
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            original: original?,
+            reply: reply.unwrap_or_default(),
+            zone,
+        })
+    }
+
+    /// Sources and destinations of both directions.
+    fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.original.iter().chain(&self.reply).flat_map(|tuple| {
+            let ips: &[IPTuple] = match tuple {
+                Tuple::Ip(ips) => ips,
+                _ => &[],
+            };
+            ips.iter().filter_map(|ip| match ip {
+                IPTuple::SourceAddress(a) | IPTuple::DestinationAddress(a) => Some(*a),
+                _ => None,
+            })
+        })
+    }
+
+    /// Deletes the entry by its original tuple; gone already is fine.
+    fn delete(self, sock: &mut NfSocket, addr: IpAddr) -> Result<(), NftError> {
+        let mut attributes = vec![ConntrackAttribute::CtaTupleOrig(self.original)];
+        attributes.extend(self.zone);
+        let what = format!("delete a conntrack entry of {addr}");
+        match sock.request(IPV6, ConntrackMessage::Delete(attributes), NLM_F_ACK, &what) {
+            Err(e) if e.errno() != Some(libc::ENOENT) => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, UdpSocket};
+    use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 
     use super::*;
     use crate::nft::testnet::*;
@@ -225,6 +302,28 @@ mod tests {
             flush(Ipv4Addr::LOCALHOST).unwrap();
             assert_eq!(entries_with(&dport), 0);
             flush(Ipv4Addr::LOCALHOST).unwrap();
+        });
+    }
+
+    #[test]
+    fn flush_of_an_ipv6_address_leaves_other_entries() {
+        Netns::new().run(|| {
+            let subnet6: crate::Subnet6 = "fd42:99::/64".parse().unwrap();
+            Firewall::new(&table())
+                .ensure_network(HOST_IF, subnet6)
+                .unwrap();
+            let server = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+            let client = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+            client.send_to(b"x", server.local_addr().unwrap()).unwrap();
+            let dport = format!("dport={}", server.local_addr().unwrap().port());
+            assert_eq!(entries_with(&dport), 1);
+
+            flush("fd42:99::2".parse::<Ipv6Addr>().unwrap()).unwrap();
+            flush(Ipv4Addr::LOCALHOST).unwrap();
+            assert_eq!(entries_with(&dport), 1, "other entries stay");
+
+            flush(Ipv6Addr::LOCALHOST).unwrap();
+            assert_eq!(entries_with(&dport), 0);
         });
     }
 }
