@@ -10,6 +10,11 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
 command -v iptables >/dev/null || need+=(iptables)
 command -v socat >/dev/null || need+=(socat)
+# The CNI reference plugins (tests/coexist.rs runs bridge, portmap, host-local).
+for p in bridge portmap host-local; do
+    [ -x "/usr/lib/cni/$p" ] || { need+=(containernetworking-plugins); break; }
+done
+command -v unshare >/dev/null || need+=(util-linux)
 command -v hyperfine >/dev/null || need+=(hyperfine)
 [ -x /usr/bin/time ] || need+=(time)
 command -v mount >/dev/null || need+=(mount)

@@ -13,8 +13,8 @@
 //! resource is removed by a guard, also when a test fails.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::io::Read;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use hull_tests::net::*;
 use hull_tests::*;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{kill, Signal};
@@ -30,25 +31,6 @@ use nix::unistd::Pid;
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------- helpers
-
-/// The first host port of test `n`; a test uses `port(n)..port(n) + 10`.
-fn port(n: u8) -> u16 {
-    28000 + 10 * u16::from(n)
-}
-
-/// Waits (up to `secs`) until `cond` holds; whether it did.
-fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
@@ -124,57 +106,6 @@ fn in_netns<T: Send + 'static>(
     })
 }
 
-/// One HTTP/1.0 GET of `/`; the whole response.
-fn try_get(addr: SocketAddr) -> Result<String, String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
-    if resp.starts_with("HTTP/1.") {
-        Ok(resp)
-    } else {
-        Err(format!("not an HTTP response: {resp:?}"))
-    }
-}
-
-/// GETs `http://addr/` until it answers (the server may still be starting),
-/// for up to 15s; the response, or the last error.
-fn http_get(addr: SocketAddr) -> Result<String, String> {
-    let mut last = String::new();
-    let answered = wait_until(15, || match try_get(addr) {
-        Ok(r) => {
-            last = r;
-            true
-        }
-        Err(e) => {
-            last = e;
-            false
-        }
-    });
-    if answered {
-        Ok(last)
-    } else {
-        Err(format!("GET http://{addr}/: {last}"))
-    }
-}
-
-/// Asserts that `http://addr/` serves a page containing `tag`.
-fn assert_serves(addr: SocketAddr, tag: &str) {
-    let resp = http_get(addr).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        resp.contains(tag),
-        "http://{addr}/ answered without {tag:?}: {resp}"
-    );
-}
-
-fn sock(ip: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(ip, port))
-}
-
 /// Listens on `addr` in network namespace `ns` (returns once it does) and
 /// accepts one connection within 30s: its peer and the first line it sent.
 fn accept_one(ns: PathBuf, addr: SocketAddr) -> JoinHandle<Option<(SocketAddr, String)>> {
@@ -211,37 +142,6 @@ fn accept_one(ns: PathBuf, addr: SocketAddr) -> JoinHandle<Option<(SocketAddr, S
     });
     ready_rx.recv().expect("the server thread failed to listen");
     server
-}
-
-/// A container script serving a page with `tag` on port 80 from a tmpfs at
-/// /srv (see [`with_srv`]).
-fn web_script(tag: &str) -> String {
-    format!("echo {tag} > /srv/index.html && exec httpd -f -p 80 -h /srv")
-}
-
-/// A container script that GETs `http://ip:port/` with busybox nc (wget
-/// segfaults on this host) until the page has `tag`, prints it, exit 0; or
-/// prints the last answer and exits 1 after ~10s.
-fn fetch_script(ip: impl std::fmt::Display, port: u16, tag: &str) -> String {
-    format!(
-        "i=0; while [ $i -lt 50 ]; do \
-           r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port} 2>&1); \
-           case \"$r\" in *{tag}*) echo \"GOT $r\"; exit 0;; esac; \
-           i=$((i+1)); sleep 0.2; \
-         done; echo \"FAILED, last answer: $r\"; exit 1"
-    )
-}
-
-/// Adds a writable tmpfs at /srv (the fixture rootfs is read-only).
-fn with_srv(b: &mut TestBundle) {
-    b.edit(|c| {
-        c["mounts"].as_array_mut().unwrap().push(json!({
-            "destination": "/srv",
-            "type": "tmpfs",
-            "source": "tmpfs",
-            "options": ["nosuid", "nodev", "mode=755", "size=1m"]
-        }))
-    });
 }
 
 // ---------------------------------------------------------------- guards

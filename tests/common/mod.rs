@@ -1,6 +1,8 @@
 //! Test harness: the hull binary, the fixture bundle, per-test bundles and
 //! state roots (all named `hull-test-*`), removed again when a test ends.
 
+pub mod net;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
