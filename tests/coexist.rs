@@ -248,6 +248,17 @@ impl Lab {
         }
     }
 
+    /// A hull web server container on the lab's network, published on
+    /// host port `port`.
+    fn start_web(&self, name: &str, port: u16) -> HullCtr {
+        let mut web = self.ctr(name);
+        with_srv(&mut web.b);
+        web.b.sh(&web_script(HULL_TAG));
+        web.run(true, &["--network", &self.net, "-p", &format!("{port}:80")])
+            .ok();
+        web
+    }
+
     // ------------------------------------------------------------ others
 
     /// Every table but hull's, each as `nft -s -j list table` prints it,
@@ -604,14 +615,7 @@ fn scenario_in_own_netns() {
 
     // ---- hull, at the same time.
     lab.network_create();
-    let mut web = lab.ctr("coexist-web");
-    with_srv(&mut web.b);
-    web.b.sh(&web_script(HULL_TAG));
-    web.run(
-        true,
-        &["--network", &lab.net, "-p", &format!("{h_hull}:80")],
-    )
-    .ok();
+    let web = lab.start_web("coexist-web", h_hull);
     let hull_ip = lab.hull_ip(&web.b.id);
     let hull_gw = lab.hull_gateway();
 
@@ -706,14 +710,7 @@ fn scenario_in_own_netns() {
 
     // ---- (C) hull again, then the CNI DEL: hull's table stays as it was.
     lab.network_create();
-    let mut web = lab.ctr("coexist-web2");
-    with_srv(&mut web.b);
-    web.b.sh(&web_script(HULL_TAG));
-    web.run(
-        true,
-        &["--network", &lab.net, "-p", &format!("{h_hull}:80")],
-    )
-    .ok();
+    let web = lab.start_web("coexist-web2", h_hull);
     let hull_ip = lab.hull_ip(&web.b.id);
     assert_serves(sock(localhost, h_hull), HULL_TAG);
     assert_serves(sock(localhost, h_cni), CNI_TAG);
