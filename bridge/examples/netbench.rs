@@ -1,9 +1,13 @@
 //! Times hull's own networking (the library, no CNI process in between),
 //! entirely inside a throwaway network namespace so the host is untouched:
 //! attach (bridge existing, one published port) and detach of a container,
-//! and the cost of publishing the 1st vs the 1000th port.
+//! the cost of publishing the 1st vs the 1000th port, and (with iperf3
+//! installed and IPERF_REPS > 0) TCP throughput through a port published on
+//! 127.0.0.1 against the container's address directly, the two measured
+//! alternately so drift hits both alike.
 //!
-//! `cargo run --release -p bridge --example netbench [RUNS]` (as root).
+//! `cargo run --release -p bridge --example netbench [RUNS [IPERF_REPS [SECS]]]`
+//! (as root; defaults 25, 0, 3).
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -28,11 +32,79 @@ fn sandbox() -> Child {
     child
 }
 
+/// iperf3's received throughput to `host:port` over `secs` seconds, Gbit/s.
+fn iperf(host: &str, port: u16, secs: u32) -> f64 {
+    let out = Command::new("iperf3")
+        .args([
+            "-c",
+            host,
+            "-p",
+            &port.to_string(),
+            "-t",
+            &secs.to_string(),
+            "-J",
+        ])
+        .output()
+        .expect("run iperf3");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("iperf3 -J");
+    report["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("iperf3 to {host}:{port} failed: {report}"))
+        / 1e9
+}
+
+fn median_f(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Published 127.0.0.1 port vs the container's address, `reps` alternating
+/// pairs of `secs`-second iperf3 runs against a server in the sandbox.
+fn throughput(
+    store: &Store,
+    net: &bridge::Network,
+    netns: &std::path::Path,
+    pid: u32,
+    reps: usize,
+    secs: u32,
+) {
+    let port: PortMapping = "127.0.0.1:15301:5201".parse().unwrap();
+    let att = store.attach(net, "iperf", "eth0", netns, &[port]).unwrap();
+    let mut server = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-n", "iperf3", "-s", "-p", "5201"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start iperf3 -s in the sandbox");
+    std::thread::sleep(Duration::from_millis(300));
+    let ip = att.ip.to_string();
+    let (mut direct, mut published) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        direct.push(iperf(&ip, 5201, secs));
+        published.push(iperf("127.0.0.1", 15301, secs));
+    }
+    let (d, p) = (median_f(direct.clone()), median_f(published.clone()));
+    println!("iperf3 host -> container {ip}:5201: median {d:.2} Gbit/s, runs {direct:.2?}");
+    println!(
+        "iperf3 host -> 127.0.0.1:15301 (published): median {p:.2} Gbit/s, runs {published:.2?}"
+    );
+    println!(
+        "published / direct: {:.1}% (medians of {reps} alternating {secs}s runs)",
+        100.0 * p / d
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    store.detach("iperf", "eth0").unwrap();
+}
+
 fn main() {
-    let runs: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(25);
+    let arg = |n: usize| {
+        std::env::args()
+            .nth(n)
+            .and_then(|s| s.parse::<usize>().ok())
+    };
+    let runs = arg(1).unwrap_or(25);
+    let iperf_reps = arg(2).unwrap_or(0);
+    let iperf_secs = arg(3).unwrap_or(3) as u32;
     // Everything below happens in this private network namespace.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
         .expect("unshare the network namespace");
@@ -83,6 +155,9 @@ fn main() {
         median(each[..10].to_vec()),
         median(each[990..].to_vec())
     );
+    if iperf_reps > 0 {
+        throughput(&store, &net, &netns, sb.id(), iperf_reps, iperf_secs);
+    }
     let _ = store.remove("bench");
     let _ = fw.delete_table();
     let _ = sb.kill();
