@@ -9,7 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use crate::cgroups::{Cgroup, Hierarchies};
+use crate::cgroups::{Cgroup, CgroupError, Hierarchies};
 use crate::container::{Container, DEFAULT_ROOT};
 use crate::error::{Error, Result};
 use crate::exec_fifo;
@@ -152,8 +152,20 @@ impl ContainerBuilder {
             seccomp: self.seccomp_filter(&bundle.spec)?,
             spec: bundle.spec,
         };
-        let cgroup = self.make_cgroup(&cfg.spec, guard)?;
-        let pid = spawn_init(&cfg, cgroup.as_ref())?;
+        let mut cgroup = self.resolve_cgroup(&cfg.spec)?;
+        guard.cgroup = Some(cgroup.clone());
+        let pid = if cgroup.systemd.is_some() {
+            // systemd makes the scope around the waiting init, then we fill it.
+            let for_init = cgroup.clone();
+            let place = |pid: Pid| -> std::result::Result<(), crate::ProcessError> {
+                cgroup.start_scope(pid.as_raw(), &self.id)?;
+                Ok(self.setup_cgroup(&mut cgroup, &cfg.spec, guard)?)
+            };
+            spawn_init(&cfg, Some(&for_init), Some(Box::new(place)))?
+        } else {
+            self.setup_cgroup(&mut cgroup, &cfg.spec, guard)?;
+            spawn_init(&cfg, Some(&cgroup), None)?
+        };
         guard.pid = Some(pid);
         let start_time = proc_stat(pid.as_raw())
             .ok_or(Error::Process(crate::ProcessError::InitDied))?
@@ -177,7 +189,7 @@ impl ContainerBuilder {
                     .collect(),
             },
             init_start_time: start_time,
-            cgroup,
+            cgroup: Some(cgroup),
             hooks: cfg.spec.hooks().clone(),
         };
         record.save(dir)?;
@@ -201,25 +213,35 @@ impl ContainerBuilder {
         Ok(Some(crate::seccomp::prepare(profile, Some(&cache))?))
     }
 
-    /// Creates the container's cgroup and applies `linux.resources` to it.
-    fn make_cgroup(
-        &self,
-        spec: &oci_spec::runtime::Spec,
-        guard: &mut Cleanup,
-    ) -> Result<Option<Cgroup>> {
-        let linux = spec.linux().as_ref();
-        let hierarchies = Hierarchies::detect()?;
-        let path = linux
+    /// Where the container's cgroup goes (`cgroupsPath`, the driver).
+    fn resolve_cgroup(&self, spec: &oci_spec::runtime::Spec) -> Result<Cgroup> {
+        let path = spec
+            .linux()
+            .as_ref()
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
-        let mut cgroup =
-            Cgroup::resolve(&hierarchies, path.as_deref(), &self.id, self.systemd_cgroup)?;
+        Ok(Cgroup::resolve(
+            &Hierarchies::detect()?,
+            path.as_deref(),
+            &self.id,
+            self.systemd_cgroup,
+        )?)
+    }
+
+    /// Creates the container's cgroup directories (those systemd has not)
+    /// and applies `linux.resources` to them.
+    fn setup_cgroup(
+        &self,
+        cgroup: &mut Cgroup,
+        spec: &oci_spec::runtime::Spec,
+        guard: &mut Cleanup,
+    ) -> std::result::Result<(), CgroupError> {
         cgroup.create()?;
         guard.cgroup = Some(cgroup.clone());
-        if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
-            cgroup.apply(&hierarchies, res)?;
+        if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            cgroup.apply(&Hierarchies::detect()?, res)?;
         }
-        Ok(Some(cgroup))
+        Ok(())
     }
 }
 
