@@ -2,9 +2,10 @@
 //! against a real systemd: each test boots its own systemd as PID 1 in
 //! throwaway namespaces (fixtures/systemd/boot.sh) and runs hull inside them,
 //! where systemd's bus and pids are. Checks the scope systemd reports, the
-//! container's cgroups in every hierarchy, limits, pause/resume, delete (also
-//! after a crash) leaving nothing behind, malformed paths, and the host
-//! without systemd.
+//! container's cgroups in every hierarchy, limits (also after systemd
+//! realizes the unit again), update, pause/resume, delete (also after a
+//! crash) and failed creates leaving nothing behind, malformed paths, and
+//! the host without systemd.
 //!
 //! Every instance, bundle and cgroup is named `hull-test-*`; a [`Systemd`]
 //! guard tears its instance down (SIGKILL of its pid 1, by pid) even when the
@@ -171,11 +172,22 @@ fn a_container_runs_in_its_scope_with_its_limits_and_is_paused_resumed_and_delet
     let pid = c.pid();
     let proc_cgroup = sd.exec(&["cat", &format!("/proc/{pid}/cgroup")]);
     assert_all_in(proc_cgroup.ok(), &cgroup);
-    let limit = sd.exec(&[
-        "cat",
-        &format!("/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"),
-    ]);
-    assert_eq!(limit.ok().trim(), (64u64 << 20).to_string());
+    let limit = || {
+        let file = format!("/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes");
+        sd.exec(&["cat", &file]).ok().trim().to_owned()
+    };
+    assert_eq!(limit(), (64u64 << 20).to_string());
+    // systemd rewrites a unit's limits when it realizes it again: the scope
+    // carries them as properties (also after an update), so they stay.
+    sd.exec(&["systemctl", "daemon-reload"]).ok();
+    assert_eq!(limit(), (64u64 << 20).to_string());
+    c.hull(&["update", "--memory", "96M", &id]).ok();
+    sd.exec(&["systemctl", "daemon-reload"]).ok();
+    assert_eq!(limit(), (96u64 << 20).to_string());
+    assert_eq!(
+        sd.unit_property(&unit, "MemoryLimit"),
+        (96u64 << 20).to_string()
+    );
     let ps = c.hull(&["ps", "--format", "json", &id]);
     assert_eq!(ps.ok().trim(), format!("[{pid}]"));
 
@@ -249,6 +261,46 @@ fn delete_after_the_init_was_killed_removes_a_scope_in_a_nested_slice() {
         assert_eq!(left.code, 2, "{h}: {}", left.stdout);
     }
     c.b.assert_no_state();
+}
+
+#[test]
+fn a_failed_create_stops_its_own_scope_and_no_other() {
+    let sd = Systemd::boot("failed");
+    let mut first = Ctr::new(&sd, "failed-first");
+    let shared = format!("system.slice:hull-test:{}", first.b.id);
+    first
+        .b
+        .args(&["sleep", "1000"])
+        .edit(|cfg| cfg["linux"]["cgroupsPath"] = shared.clone().into());
+    first.run_detached();
+    let unit = format!("hull-test-{}.scope", first.b.id);
+
+    // The same scope again: systemd refuses, and the first container keeps it.
+    let mut second = Ctr::new(&sd, "failed-second");
+    second
+        .b
+        .args(&["true"])
+        .edit(|cfg| cfg["linux"]["cgroupsPath"] = shared.into());
+    let dir = second.b.dir.to_str().unwrap().to_owned();
+    let out = second.hull(&["--systemd-cgroup", "run", "--bundle", &dir, &second.b.id]);
+    out.fails_with(&format!(
+        "systemd unit {unit}: org.freedesktop.systemd1.UnitExists"
+    ));
+    second.b.assert_no_state();
+    assert_eq!(sd.unit_property(&unit, "ActiveState"), "active");
+    assert_eq!(first.status(), "running");
+
+    // A process that cannot start: its scope is stopped again.
+    let mut bad = Ctr::new(&sd, "failed-bad");
+    let path = format!("system.slice:hull-test:{}", bad.b.id);
+    bad.b
+        .args(&["hull-no-such-binary"])
+        .edit(|cfg| cfg["linux"]["cgroupsPath"] = path.into());
+    let dir = bad.b.dir.to_str().unwrap().to_owned();
+    let out = bad.hull(&["--systemd-cgroup", "create", "--bundle", &dir, &bad.b.id]);
+    out.fails_with("executable file not found");
+    sd.assert_scope_gone(&format!("hull-test-{}.scope", bad.b.id));
+    bad.b.assert_no_state();
 }
 
 #[test]

@@ -153,12 +153,18 @@ impl ContainerBuilder {
             spec: bundle.spec,
         };
         let mut cgroup = self.resolve_cgroup(&cfg.spec)?;
-        guard.cgroup = Some(cgroup.clone());
         let pid = if cgroup.systemd.is_some() {
             // systemd makes the scope around the waiting init, then we fill it.
             let for_init = cgroup.clone();
             let place = |pid: Pid| -> std::result::Result<(), crate::ProcessError> {
-                cgroup.start_scope(pid.as_raw(), &self.id)?;
+                let res = cfg
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.resources().as_ref());
+                cgroup.start_scope(pid.as_raw(), &self.id, &Hierarchies::detect()?, res)?;
+                // Ours to stop from here on (not before: the unit may be another's).
+                guard.cgroup = Some(cgroup.clone());
                 Ok(self.setup_cgroup(&mut cgroup, &cfg.spec, guard)?)
             };
             spawn_init(&cfg, Some(&for_init), Some(Box::new(place)))?

@@ -316,17 +316,36 @@ impl Cgroup {
     }
 
     /// Systemd driver: asks systemd to start the scope around `pid` (as
-    /// systemd's pid namespace sees it); a no-op for cgroupfs.
-    pub fn start_scope(&self, pid: i32, id: &str) -> Result<(), CgroupError> {
+    /// systemd's pid namespace sees it) with the limits of `res`; a no-op
+    /// for cgroupfs.
+    pub fn start_scope(
+        &self,
+        pid: i32,
+        id: &str,
+        h: &Hierarchies,
+        res: Option<&LinuxResources>,
+    ) -> Result<(), CgroupError> {
         let Some(scope) = &self.systemd else {
             return Ok(());
         };
         scope
-            .start(pid as u32, id)
+            .start(pid as u32, id, h, res)
             .map_err(|source| CgroupError::Systemd {
                 unit: scope.unit.clone(),
                 source,
             })
+    }
+
+    /// Systemd driver: gives the scope unit the new limits of `update` too,
+    /// so systemd does not put the old ones back; a no-op for cgroupfs.
+    pub fn update_scope(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
+        let Some(scope) = &self.systemd else {
+            return Ok(());
+        };
+        scope.update(h, res).map_err(|source| CgroupError::Systemd {
+            unit: scope.unit.clone(),
+            source,
+        })
     }
 
     /// Moves the calling process (single-threaded: the container's init)

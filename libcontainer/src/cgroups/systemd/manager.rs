@@ -26,32 +26,53 @@ pub enum ManagerError {
 }
 
 /// Starts the transient scope `unit` in `slice` holding `pid` (as systemd
-/// sees it), delegated to us, and waits until it is running.
+/// sees it), delegated to us, with `extra` properties, and waits until it runs.
 pub fn start_scope(
     unit: &str,
     slice: &str,
     pid: u32,
     description: &str,
+    extra: Vec<(&str, Value)>,
 ) -> Result<(), ManagerError> {
-    let prop = |name: &str, v: Value| {
-        Value::Struct(vec![Value::Str(name.into()), Value::Variant(Box::new(v))])
-    };
-    let props = vec![
-        prop("Description", Value::Str(description.into())),
-        prop("Slice", Value::Str(slice.into())),
-        prop("Delegate", Value::Bool(true)),
-        prop("PIDs", Value::Array("u".into(), vec![Value::U32(pid)])),
-        prop("DefaultDependencies", Value::Bool(false)),
+    let mut props = vec![
+        ("Description", Value::Str(description.into())),
+        ("Slice", Value::Str(slice.into())),
+        ("Delegate", Value::Bool(true)),
+        ("PIDs", Value::Array("u".into(), vec![Value::U32(pid)])),
+        ("DefaultDependencies", Value::Bool(false)),
         // Unload the unit once it stops, failed or not: nothing lingers.
-        prop("CollectMode", Value::Str("inactive-or-failed".into())),
+        ("CollectMode", Value::Str("inactive-or-failed".into())),
     ];
+    props.extend(extra);
     let body = vec![
         Value::Str(unit.into()),
         Value::Str("replace".into()),
-        Value::Array("(sv)".into(), props),
+        property_array(props),
         Value::Array("(sa(sv))".into(), vec![]),
     ];
     run_job(unit, "StartTransientUnit", body)
+}
+
+/// Changes properties of the running `unit` (until it stops).
+pub fn set_properties(unit: &str, props: Vec<(&str, Value)>) -> Result<(), ManagerError> {
+    let mut conn = Connection::system(TIMEOUT)?;
+    let mut call = Message::call(SYSTEMD, MANAGER_PATH, MANAGER, "SetUnitProperties");
+    call.body = vec![
+        Value::Str(unit.into()),
+        Value::Bool(true),
+        property_array(props),
+    ];
+    conn.call(call)?;
+    Ok(())
+}
+
+/// Properties as D-Bus `a(sv)`.
+fn property_array(props: Vec<(&str, Value)>) -> Value {
+    let items = props
+        .into_iter()
+        .map(|(name, v)| Value::Struct(vec![Value::Str(name.into()), Value::Variant(Box::new(v))]))
+        .collect();
+    Value::Array("(sv)".into(), items)
 }
 
 /// Stops `unit` and waits until it is gone; a unit that does not exist

@@ -4,8 +4,12 @@
 
 mod manager;
 mod name;
+mod properties;
 
+use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
+
+use super::Hierarchies;
 
 pub use manager::ManagerError;
 pub use name::parse;
@@ -21,14 +25,23 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Asks systemd to create the scope around `pid` and waits until it runs.
-    pub fn start(&self, pid: u32, id: &str) -> Result<(), ManagerError> {
-        manager::start_scope(
-            &self.unit,
-            &self.slice,
-            pid,
-            &format!("hull container {id}"),
-        )
+    /// Asks systemd to create the scope around `pid`, carrying the limits
+    /// of `res`, and waits until it runs.
+    pub fn start(
+        &self,
+        pid: u32,
+        id: &str,
+        h: &Hierarchies,
+        res: Option<&LinuxResources>,
+    ) -> Result<(), ManagerError> {
+        let props = properties::from_resources(h, res);
+        let description = format!("hull container {id}");
+        manager::start_scope(&self.unit, &self.slice, pid, &description, props)
+    }
+
+    /// Gives the running scope the limits of `res` (`update`).
+    pub fn update(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), ManagerError> {
+        manager::set_properties(&self.unit, properties::from_resources(h, Some(res)))
     }
 
     /// Stops the scope (if it still exists) and waits until it is gone.
