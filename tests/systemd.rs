@@ -27,8 +27,13 @@ struct Systemd {
 }
 
 impl Systemd {
-    /// Boots systemd (hybrid cgroups, like this host) and waits until it runs.
+    /// Boots systemd with hybrid cgroups (like this host) and waits until it runs.
     fn boot(name: &str) -> Self {
+        Self::boot_with(name, "hybrid")
+    }
+
+    /// Boots systemd with a `hybrid`, `unified` or `legacy` cgroup layout.
+    fn boot_with(name: &str, layout: &str) -> Self {
         let state = workspace()
             .join("target")
             .join(unique(&format!("sd-{name}")));
@@ -36,7 +41,7 @@ impl Systemd {
         // The guard exists before the boot, so a half-booted instance goes too.
         let sd = Self { state };
         let out = Out::from(output_via_files(
-            Command::new(script("boot.sh")).arg(&sd.state).arg("hybrid"),
+            Command::new(script("boot.sh")).arg(&sd.state).arg(layout),
         ));
         let pid: i32 = out.ok().trim().parse().expect("boot.sh prints a pid");
         assert!(pid > 1, "{pid}");
@@ -260,6 +265,36 @@ fn delete_after_the_init_was_killed_removes_a_scope_in_a_nested_slice() {
         let left = sd.exec(&["ls", &format!("/sys/fs/cgroup/{h}/hull.slice")]);
         assert_eq!(left.code, 2, "{h}: {}", left.stdout);
     }
+    c.b.assert_no_state();
+}
+
+#[test]
+fn with_only_cgroup2_the_scope_is_the_containers_cgroup2_directory() {
+    let sd = Systemd::boot_with("unified", "unified");
+    let mut c = Ctr::new(&sd, "unified");
+    let id = c.b.id.clone();
+    let path = format!("system.slice:hull-test:{id}");
+    c.b.args(&["sleep", "1000"])
+        .edit(|cfg| cfg["linux"]["cgroupsPath"] = path.into());
+    c.run_detached();
+    let unit = format!("hull-test-{id}.scope");
+    assert_eq!(sd.unit_property(&unit, "ActiveState"), "active");
+    let pid = c.pid();
+    let proc_cgroup = sd.exec(&["cat", &format!("/proc/{pid}/cgroup")]);
+    let v2: Vec<&str> = proc_cgroup
+        .ok()
+        .lines()
+        .filter(|l| l.starts_with("0::"))
+        .collect();
+    assert_eq!(v2, [format!("0::/system.slice/{unit}")]);
+    c.hull(&["pause", &id]).ok();
+    let freeze = format!("/sys/fs/cgroup/system.slice/{unit}/cgroup.freeze");
+    assert_eq!(sd.exec(&["cat", &freeze]).ok().trim(), "1");
+    assert_eq!(c.status(), "paused");
+    c.hull(&["resume", &id]).ok();
+    assert_eq!(c.status(), "running");
+    c.hull(&["delete", "--force", &id]).ok();
+    sd.assert_scope_gone(&unit);
     c.b.assert_no_state();
 }
 
