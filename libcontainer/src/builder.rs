@@ -152,24 +152,25 @@ impl ContainerBuilder {
             seccomp: self.seccomp_filter(&bundle.spec)?,
             spec: bundle.spec,
         };
-        let mut cgroup = self.resolve_cgroup(&cfg.spec)?;
+        let hierarchies = Hierarchies::detect()?;
+        let mut cgroup = self.resolve_cgroup(&hierarchies, &cfg.spec)?;
+        let resources = cfg
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref());
         let pid = if cgroup.systemd.is_some() {
             // systemd makes the scope around the waiting init, then we fill it.
             let for_init = cgroup.clone();
             let place = |pid: Pid| -> std::result::Result<(), crate::ProcessError> {
-                let res = cfg
-                    .spec
-                    .linux()
-                    .as_ref()
-                    .and_then(|l| l.resources().as_ref());
-                cgroup.start_scope(pid.as_raw(), &self.id, &Hierarchies::detect()?, res)?;
+                cgroup.start_scope(pid.as_raw(), &self.id, &hierarchies, resources)?;
                 // Ours to stop from here on (not before: the unit may be another's).
                 guard.cgroup = Some(cgroup.clone());
-                Ok(self.setup_cgroup(&mut cgroup, &cfg.spec, guard)?)
+                Ok(setup_cgroup(&mut cgroup, &hierarchies, resources, guard)?)
             };
             spawn_init(&cfg, Some(&for_init), Some(Box::new(place)))?
         } else {
-            self.setup_cgroup(&mut cgroup, &cfg.spec, guard)?;
+            setup_cgroup(&mut cgroup, &hierarchies, resources, guard)?;
             spawn_init(&cfg, Some(&cgroup), None)?
         };
         guard.pid = Some(pid);
@@ -220,35 +221,39 @@ impl ContainerBuilder {
     }
 
     /// Where the container's cgroup goes (`cgroupsPath`, the driver).
-    fn resolve_cgroup(&self, spec: &oci_spec::runtime::Spec) -> Result<Cgroup> {
+    fn resolve_cgroup(
+        &self,
+        hierarchies: &Hierarchies,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<Cgroup> {
         let path = spec
             .linux()
             .as_ref()
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
         Ok(Cgroup::resolve(
-            &Hierarchies::detect()?,
+            hierarchies,
             path.as_deref(),
             &self.id,
             self.systemd_cgroup,
         )?)
     }
+}
 
-    /// Creates the container's cgroup directories (those systemd has not)
-    /// and applies `linux.resources` to them.
-    fn setup_cgroup(
-        &self,
-        cgroup: &mut Cgroup,
-        spec: &oci_spec::runtime::Spec,
-        guard: &mut Cleanup,
-    ) -> std::result::Result<(), CgroupError> {
-        cgroup.create()?;
-        guard.cgroup = Some(cgroup.clone());
-        if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            cgroup.apply(&Hierarchies::detect()?, res)?;
-        }
-        Ok(())
+/// Creates the container's cgroup directories (those systemd has not) and
+/// applies `linux.resources` to them.
+fn setup_cgroup(
+    cgroup: &mut Cgroup,
+    hierarchies: &Hierarchies,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+    guard: &mut Cleanup,
+) -> std::result::Result<(), CgroupError> {
+    cgroup.create()?;
+    guard.cgroup = Some(cgroup.clone());
+    if let Some(res) = resources {
+        cgroup.apply(hierarchies, res)?;
     }
+    Ok(())
 }
 
 /// Writes `pid` (no newline, like runc) through a temporary file and a rename,

@@ -25,7 +25,7 @@ mod capabilities;
 pub mod cgroups;
 mod console;
 mod container;
-mod dbus;
+pub mod dbus;
 mod error;
 mod exec_fifo;
 mod hooks;
