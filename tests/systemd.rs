@@ -269,7 +269,7 @@ fn delete_after_the_init_was_killed_removes_a_scope_in_a_nested_slice() {
 }
 
 #[test]
-fn with_only_cgroup2_the_scope_is_the_containers_cgroup2_directory() {
+fn with_only_cgroup2_the_scope_is_the_cgroup2_directory_and_kill_all_empties_it() {
     let sd = Systemd::boot_with("unified", "unified");
     let mut c = Ctr::new(&sd, "unified");
     let id = c.b.id.clone();
@@ -293,7 +293,12 @@ fn with_only_cgroup2_the_scope_is_the_containers_cgroup2_directory() {
     assert_eq!(c.status(), "paused");
     c.hull(&["resume", &id]).ok();
     assert_eq!(c.status(), "running");
-    c.hull(&["delete", "--force", &id]).ok();
+    c.hull(&["kill", "--all", &id, "KILL"]).ok();
+    wait_for(
+        || format!("status {}", c.status()),
+        || c.status() == "stopped",
+    );
+    c.hull(&["delete", &id]).ok();
     sd.assert_scope_gone(&unit);
     c.b.assert_no_state();
 }
