@@ -18,6 +18,11 @@ command -v unshare >/dev/null || need+=(util-linux)
 command -v hyperfine >/dev/null || need+=(hyperfine)
 [ -x /usr/bin/time ] || need+=(time)
 command -v mount >/dev/null || need+=(mount)
+# The systemd driver's tests boot systemd in throwaway namespaces (fixtures/systemd/boot.sh);
+# installing the packages does not start either of them.
+[ -x /usr/lib/systemd/systemd ] || need+=(systemd)
+[ -x /usr/bin/dbus-daemon ] || need+=(dbus)
+command -v script >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

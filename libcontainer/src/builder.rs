@@ -9,7 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use crate::cgroups::{Cgroup, Hierarchies};
+use crate::cgroups::{Cgroup, CgroupError, Hierarchies};
 use crate::container::{Container, DEFAULT_ROOT};
 use crate::error::{Error, Result};
 use crate::exec_fifo;
@@ -152,8 +152,27 @@ impl ContainerBuilder {
             seccomp: self.seccomp_filter(&bundle.spec)?,
             spec: bundle.spec,
         };
-        let cgroup = self.make_cgroup(&cfg.spec, guard)?;
-        let pid = spawn_init(&cfg, cgroup.as_ref())?;
+        let hierarchies = Hierarchies::detect()?;
+        let mut cgroup = self.resolve_cgroup(&hierarchies, &cfg.spec)?;
+        let resources = cfg
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref());
+        let pid = if cgroup.systemd.is_some() {
+            // systemd makes the scope around the waiting init, then we fill it.
+            let for_init = cgroup.clone();
+            let place = |pid: Pid| -> std::result::Result<(), crate::ProcessError> {
+                cgroup.start_scope(pid.as_raw(), &self.id, &hierarchies, resources)?;
+                // Ours to stop from here on (not before: the unit may be another's).
+                guard.cgroup = Some(cgroup.clone());
+                Ok(setup_cgroup(&mut cgroup, &hierarchies, resources, guard)?)
+            };
+            spawn_init(&cfg, Some(&for_init), Some(Box::new(place)))?
+        } else {
+            setup_cgroup(&mut cgroup, &hierarchies, resources, guard)?;
+            spawn_init(&cfg, Some(&cgroup), None)?
+        };
         guard.pid = Some(pid);
         let start_time = proc_stat(pid.as_raw())
             .ok_or(Error::Process(crate::ProcessError::InitDied))?
@@ -177,7 +196,7 @@ impl ContainerBuilder {
                     .collect(),
             },
             init_start_time: start_time,
-            cgroup,
+            cgroup: Some(cgroup),
             hooks: cfg.spec.hooks().clone(),
         };
         record.save(dir)?;
@@ -201,26 +220,40 @@ impl ContainerBuilder {
         Ok(Some(crate::seccomp::prepare(profile, Some(&cache))?))
     }
 
-    /// Creates the container's cgroup and applies `linux.resources` to it.
-    fn make_cgroup(
+    /// Where the container's cgroup goes (`cgroupsPath`, the driver).
+    fn resolve_cgroup(
         &self,
+        hierarchies: &Hierarchies,
         spec: &oci_spec::runtime::Spec,
-        guard: &mut Cleanup,
-    ) -> Result<Option<Cgroup>> {
-        let linux = spec.linux().as_ref();
-        let hierarchies = Hierarchies::detect()?;
-        let path = linux
+    ) -> Result<Cgroup> {
+        let path = spec
+            .linux()
+            .as_ref()
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
-        let mut cgroup =
-            Cgroup::resolve(&hierarchies, path.as_deref(), &self.id, self.systemd_cgroup)?;
-        cgroup.create()?;
-        guard.cgroup = Some(cgroup.clone());
-        if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
-            cgroup.apply(&hierarchies, res)?;
-        }
-        Ok(Some(cgroup))
+        Ok(Cgroup::resolve(
+            hierarchies,
+            path.as_deref(),
+            &self.id,
+            self.systemd_cgroup,
+        )?)
     }
+}
+
+/// Creates the container's cgroup directories (those systemd has not) and
+/// applies `linux.resources` to them.
+fn setup_cgroup(
+    cgroup: &mut Cgroup,
+    hierarchies: &Hierarchies,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+    guard: &mut Cleanup,
+) -> std::result::Result<(), CgroupError> {
+    cgroup.create()?;
+    guard.cgroup = Some(cgroup.clone());
+    if let Some(res) = resources {
+        cgroup.apply(hierarchies, res)?;
+    }
+    Ok(())
 }
 
 /// Writes `pid` (no newline, like runc) through a temporary file and a rename,

@@ -207,7 +207,9 @@ impl Container {
                 cg.check_memory_limit(m.limit())?;
             }
         }
-        Ok(cg.apply(&Hierarchies::detect()?, resources)?)
+        let h = Hierarchies::detect()?;
+        cg.update_scope(&h, resources)?;
+        Ok(cg.apply(&h, resources)?)
     }
 
     /// Resource usage in runc's `events --stats` shape.

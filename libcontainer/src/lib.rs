@@ -25,6 +25,7 @@ mod capabilities;
 pub mod cgroups;
 mod console;
 mod container;
+pub mod dbus;
 mod error;
 mod exec_fifo;
 mod hooks;

@@ -66,9 +66,14 @@ pub struct TestBundle {
 
 impl TestBundle {
     pub fn new(name: &str) -> Self {
+        Self::new_in(name, &std::env::temp_dir())
+    }
+
+    /// Like [`TestBundle::new`], with the bundle and state root under `base`.
+    pub fn new_in(name: &str, base: &Path) -> Self {
         let id = unique(name);
-        let dir = std::env::temp_dir().join(format!("{id}-bundle"));
-        let root = std::env::temp_dir().join(format!("{id}-state"));
+        let dir = base.join(format!("{id}-bundle"));
+        let root = base.join(format!("{id}-state"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let text = std::fs::read_to_string(fixture().join("config.json")).unwrap();

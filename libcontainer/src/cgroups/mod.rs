@@ -6,6 +6,9 @@
 //! one. Each resource goes to the v1 hierarchy of its controller if there is
 //! one, else to cgroup2 if the controller is available there (on this kind
 //! of hybrid host, hugetlb lives on cgroup2 and everything else on v1).
+//!
+//! With the systemd driver the directories are those of a transient scope
+//! (see [`systemd`]); everything else works the same way.
 
 mod devices;
 mod devices_bpf;
@@ -13,6 +16,7 @@ mod fs;
 mod hierarchy;
 pub mod oom;
 pub mod stats;
+pub mod systemd;
 mod v1;
 mod v2;
 
@@ -46,10 +50,11 @@ pub enum CgroupError {
     Invalid(String),
     #[error("systemd cgroup driver requested for {0:?}, but systemd is not running on this host")]
     SystemdNotRunning(String),
-    #[error(
-        "systemd cgroup driver requested for {0:?}: not supported by hull yet; use cgroupfs paths"
-    )]
-    SystemdUnsupported(String),
+    #[error("systemd unit {unit}: {source}")]
+    Systemd {
+        unit: String,
+        source: systemd::ManagerError,
+    },
     #[error("cannot load the device eBPF program: {0}")]
     Bpf(std::io::Error),
     #[error("timed out waiting for {0}")]
@@ -83,13 +88,16 @@ impl CgroupDir {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cgroup {
     pub dirs: Vec<CgroupDir>,
+    /// The transient scope holding the container (systemd driver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<systemd::Scope>,
 }
 
 impl Cgroup {
     /// Where a container's cgroup goes, as runc decides it: `cgroupsPath`
     /// absolute under each hierarchy root, relative under the runtime's own
     /// cgroup, and `<id>` (relative) when absent. `slice:prefix:name` is the
-    /// systemd syntax.
+    /// systemd syntax: the directories are the scope's, under each root.
     pub fn resolve(
         h: &Hierarchies,
         cgroups_path: Option<&str>,
@@ -100,13 +108,15 @@ impl Cgroup {
             None | Some("") => id.to_owned(),
             Some(p) => p.to_owned(),
         };
-        if systemd || path.contains(':') {
-            return Err(if Path::new("/run/systemd/system").is_dir() {
-                CgroupError::SystemdUnsupported(path)
-            } else {
-                CgroupError::SystemdNotRunning(path)
-            });
-        }
+        let scope = if systemd || path.contains(':') {
+            if !Path::new("/run/systemd/system").is_dir() {
+                return Err(CgroupError::SystemdNotRunning(path));
+            }
+            Some(systemd::parse(cgroups_path, id)?)
+        } else {
+            None
+        };
+        let path = scope.as_ref().map_or(path, |s| s.cgroup.clone());
         let rel = Path::new(&path);
         if rel.components().any(|c| c == Component::ParentDir) {
             return Err(CgroupError::Invalid(format!(
@@ -146,7 +156,10 @@ impl Cgroup {
                 path,
             });
         }
-        Ok(Self { dirs })
+        Ok(Self {
+            dirs,
+            systemd: scope,
+        })
     }
 
     fn v1_dir(&self, controller: &str) -> Option<&Path> {
@@ -293,9 +306,46 @@ impl Cgroup {
         Ok(())
     }
 
-    /// An fd on the cgroup2 directory, for `clone3(CLONE_INTO_CGROUP)`.
+    /// An fd on the cgroup2 directory, for `clone3(CLONE_INTO_CGROUP)`;
+    /// none with the systemd driver (the scope does not exist before the init).
     pub fn open_v2(&self) -> Result<Option<OwnedFd>, CgroupError> {
+        if self.systemd.is_some() {
+            return Ok(None);
+        }
         self.v2_dir().map(open_dir).transpose()
+    }
+
+    /// Systemd driver: asks systemd to start the scope around `pid` (as
+    /// systemd's pid namespace sees it) with the limits of `res`; a no-op
+    /// for cgroupfs.
+    pub fn start_scope(
+        &self,
+        pid: i32,
+        id: &str,
+        h: &Hierarchies,
+        res: Option<&LinuxResources>,
+    ) -> Result<(), CgroupError> {
+        let Some(scope) = &self.systemd else {
+            return Ok(());
+        };
+        scope
+            .start(pid as u32, id, h, res)
+            .map_err(|source| CgroupError::Systemd {
+                unit: scope.unit.clone(),
+                source,
+            })
+    }
+
+    /// Systemd driver: gives the scope unit the new limits of `update` too,
+    /// so systemd does not put the old ones back; a no-op for cgroupfs.
+    pub fn update_scope(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
+        let Some(scope) = &self.systemd else {
+            return Ok(());
+        };
+        scope.update(h, res).map_err(|source| CgroupError::Systemd {
+            unit: scope.unit.clone(),
+            source,
+        })
     }
 
     /// Moves the calling process (single-threaded: the container's init)
@@ -396,11 +446,24 @@ impl Cgroup {
     }
 
     /// Removes every directory this container created, killing what is still
-    /// inside (e.g. after a crash) so the directories can go.
+    /// inside (e.g. after a crash) so the directories can go. A systemd scope
+    /// is stopped (once emptied, so systemd has nothing to wait for) first.
     pub fn destroy(&self) -> Result<(), CgroupError> {
         if self.is_frozen() {
             let _ = self.set_frozen(false);
         }
+        let stopped = match &self.systemd {
+            Some(scope) => {
+                for d in &self.dirs {
+                    kill_procs(&d.path);
+                }
+                scope.stop().map_err(|source| CgroupError::Systemd {
+                    unit: scope.unit.clone(),
+                    source,
+                })
+            }
+            None => Ok(()),
+        };
         for d in &self.dirs {
             remove_dir(&d.path)?;
             let mut p = d.path.as_path();
@@ -414,7 +477,7 @@ impl Cgroup {
                 }
             }
         }
-        Ok(())
+        stopped
     }
 }
 
@@ -432,20 +495,25 @@ fn remove_dir(path: &Path) -> Result<(), CgroupError> {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                for pid in fs::read(path, "cgroup.procs")
-                    .unwrap_or_default()
-                    .lines()
-                    .filter_map(|l| l.parse().ok())
-                {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
+                kill_procs(path);
                 std::thread::sleep(Duration::from_millis(2));
             }
             Err(e) => return Err(CgroupError::io(path)(e)),
         }
+    }
+}
+
+/// SIGKILLs every process in the cgroup at `path` (if it still exists).
+fn kill_procs(path: &Path) {
+    for pid in fs::read(path, "cgroup.procs")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 
@@ -505,7 +573,7 @@ mod tests {
         ));
         assert!(matches!(
             Cgroup::resolve(&hybrid(), Some("system.slice:hull:c"), "c", false),
-            Err(CgroupError::SystemdNotRunning(_) | CgroupError::SystemdUnsupported(_))
+            Err(CgroupError::SystemdNotRunning(_))
         ));
     }
 }

@@ -19,6 +19,9 @@ pub(crate) enum Message {
     RunHooks,
     /// Parent → init: those hooks succeeded.
     HooksDone,
+    /// Parent → init: systemd has moved the init into its scope; the init
+    /// may now enter the remaining cgroups and go on.
+    Placed,
     /// Init → parent: the seccomp notify listener, for the agent.
     SeccompListener(OwnedFd),
     /// Setup finished; the init now waits for `start`.
@@ -32,6 +35,7 @@ pub(crate) enum Message {
 const LISTENER: u8 = b'L';
 const RUN_HOOKS: u8 = b'H';
 const HOOKS_DONE: u8 = b'D';
+const PLACED: u8 = b'P';
 const READY: u8 = b'R';
 const FAILED: u8 = b'F';
 const NOT_FOUND: u8 = b'N';
@@ -59,6 +63,7 @@ impl Channel {
             Message::Ready => buf.push(READY),
             Message::RunHooks => buf.push(RUN_HOOKS),
             Message::HooksDone => buf.push(HOOKS_DONE),
+            Message::Placed => buf.push(PLACED),
             Message::SeccompListener(fd) => {
                 buf.push(LISTENER);
                 fds.push(fd.as_raw_fd());
@@ -116,6 +121,7 @@ impl Channel {
             ([READY], _) => Some(Message::Ready),
             ([RUN_HOOKS], _) => Some(Message::RunHooks),
             ([HOOKS_DONE], _) => Some(Message::HooksDone),
+            ([PLACED], _) => Some(Message::Placed),
             // SAFETY: the fd arrived with this message and belongs to us now.
             ([LISTENER], Some(fd)) => Some(Message::SeccompListener(unsafe {
                 OwnedFd::from_raw_fd(fd)

@@ -47,9 +47,12 @@ pub(super) fn run(
         let _ = HOST_PID.set(pid);
     }
     // Into the cgroups first, so everything the init does is accounted there.
-    let placed = cgroup
-        .map_or(Ok(()), |cg| cg.enter(cloned_into))
-        .map_err(Failure::from);
+    // With systemd the parent has systemd move us into the scope first.
+    let placed = wait_for_scope(cgroup, &chan).and_then(|()| {
+        cgroup
+            .map_or(Ok(()), |cg| cg.enter(cloned_into))
+            .map_err(Failure::from)
+    });
     let exec = match placed.and_then(|()| prepare(cfg, plan, &chan)) {
         Ok(exec) => exec,
         Err(f) => {
@@ -92,6 +95,17 @@ pub(super) fn run(
     } else {
         126
     }
+}
+
+/// With the systemd driver, blocks until the parent says the scope holds us.
+fn wait_for_scope(cgroup: Option<&Cgroup>, chan: &Channel) -> Result<(), Failure> {
+    if cgroup.is_some_and(|cg| cg.systemd.is_some()) {
+        match chan.recv()? {
+            Some(Message::Placed) => {}
+            _ => return Err(Failure::Other("the systemd scope was not started".into())),
+        }
+    }
+    Ok(())
 }
 
 /// The init's pid as the host sees it (hooks get that one), read from the

@@ -62,9 +62,19 @@ pub(crate) struct InitConfig {
     pub seccomp: Option<crate::seccomp::Filter>,
 }
 
+/// Sets up the cgroup around the freshly cloned, still waiting init (the
+/// systemd driver: the scope is made around the init's pid).
+pub(crate) type Place<'a> = Box<dyn FnOnce(Pid) -> Result<(), ProcessError> + 'a>;
+
 /// Clones the init into its namespaces and cgroup and waits until it is set
-/// up and blocked on the exec fifo. On error the init has exited and been reaped.
-pub(crate) fn spawn_init(cfg: &InitConfig, cgroup: Option<&Cgroup>) -> Result<Pid, ProcessError> {
+/// up and blocked on the exec fifo. With `place`, the init waits until
+/// `place` has run before it enters its cgroups. On error the init has
+/// exited and been reaped.
+pub(crate) fn spawn_init(
+    cfg: &InitConfig,
+    cgroup: Option<&Cgroup>,
+    place: Option<Place>,
+) -> Result<Pid, ProcessError> {
     let plan = namespaces::Plan::new(&cfg.spec)?;
     let cgroup_fd = match cgroup {
         Some(cg) => cg.open_v2()?,
@@ -85,25 +95,31 @@ pub(crate) fn spawn_init(cfg: &InitConfig, cgroup: Option<&Cgroup>) -> Result<Pi
     })?;
     drop(child);
     let parent = parent.expect("parent end");
-    let outcome = loop {
-        match parent.recv() {
-            Ok(Some(Message::Ready)) => return Ok(pid),
-            Ok(Some(Message::SeccompListener(fd))) => match forward_listener(cfg, pid, &fd) {
-                Ok(()) => continue,
-                Err(e) => break e,
-            },
-            Ok(Some(Message::RunHooks)) => {
-                match runtime_hooks(cfg, pid).and_then(|()| parent.send(&Message::HooksDone)) {
+    let placed = place.map_or(Ok(()), |place| {
+        place(pid).and_then(|()| parent.send(&Message::Placed))
+    });
+    let outcome = match placed {
+        Err(e) => e,
+        Ok(()) => loop {
+            match parent.recv() {
+                Ok(Some(Message::Ready)) => return Ok(pid),
+                Ok(Some(Message::SeccompListener(fd))) => match forward_listener(cfg, pid, &fd) {
                     Ok(()) => continue,
                     Err(e) => break e,
+                },
+                Ok(Some(Message::RunHooks)) => {
+                    match runtime_hooks(cfg, pid).and_then(|()| parent.send(&Message::HooksDone)) {
+                        Ok(()) => continue,
+                        Err(e) => break e,
+                    }
                 }
+                Ok(Some(Message::Failed(text))) => break ProcessError::InitFailed(text),
+                Ok(Some(Message::NotFound(text))) => break ProcessError::ExecNotFound(text),
+                Ok(Some(Message::HooksDone | Message::Placed)) => break ProcessError::Protocol,
+                Ok(None) => break ProcessError::InitDied,
+                Err(e) => break e,
             }
-            Ok(Some(Message::Failed(text))) => break ProcessError::InitFailed(text),
-            Ok(Some(Message::NotFound(text))) => break ProcessError::ExecNotFound(text),
-            Ok(Some(Message::HooksDone)) => break ProcessError::Protocol,
-            Ok(None) => break ProcessError::InitDied,
-            Err(e) => break e,
-        }
+        },
     };
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let _ = waitpid(pid, None);
