@@ -5,15 +5,20 @@
 # (bridge + portmap): once with Debian's reference plugins (/usr/lib/cni),
 # once with hull-cni in those roles (fixtures/cni/make-plugin-dir.sh).
 #
-#   sudo benches/network.sh            # RUNS=25 SECS=5 IPERF_REPS=3
-#   sudo QUICK=1 benches/network.sh    # RUNS=3 SECS=1 IPERF_REPS=1
+#   sudo benches/network.sh            # RUNS=25 SECS=5 IPERF_REPS=3 NET_IPERF_REPS=9 NET_IPERF_SECS=3
+#   sudo QUICK=1 benches/network.sh    # RUNS=3 SECS=1 IPERF_REPS=1 NET_IPERF_REPS=1 NET_IPERF_SECS=1
 # Output: both reports, the ADD/DEL medians side by side, then hull's library
-# attach/detach and per-port publishing cost (bridge/examples/netbench.rs).
+# attach/detach, per-port publishing cost and 127.0.0.1-published vs direct
+# iperf3 throughput, alternating (bridge/examples/netbench.rs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [ "${QUICK:-0}" = 1 ]; then RUNS=${RUNS:-3} SECS=${SECS:-1} IPERF_REPS=${IPERF_REPS:-1}; fi
+if [ "${QUICK:-0}" = 1 ]; then
+    RUNS=${RUNS:-3} SECS=${SECS:-1} IPERF_REPS=${IPERF_REPS:-1}
+    NET_IPERF_REPS=${NET_IPERF_REPS:-1} NET_IPERF_SECS=${NET_IPERF_SECS:-1}
+fi
 RUNS=${RUNS:-25} SECS=${SECS:-5} IPERF_REPS=${IPERF_REPS:-3}
+NET_IPERF_REPS=${NET_IPERF_REPS:-9} NET_IPERF_SECS=${NET_IPERF_SECS:-3}
 BENCH=$(cd .. && pwd)/shared/tools/net/cni-bench.sh
 [ -x "$BENCH" ] || [ -f "$BENCH" ] || { echo "network.sh: $BENCH not found" >&2; exit 1; }
 
@@ -47,4 +52,5 @@ run hull "$PLUGINS"
 echo "## ADD/DEL through the CNI chain (median ms): reference vs hull"
 paste <(grep -Ei 'chain (add|del)' "$PLUGINS/reference.log") <(grep -Ei 'chain (add|del)' "$PLUGINS/hull.log") || true
 echo "## hull's library without a plugin process (in a throwaway network namespace)"
-target/release/examples/netbench "$RUNS"
+# ... and published 127.0.0.1 port vs direct throughput, alternating runs.
+target/release/examples/netbench "$RUNS" "$NET_IPERF_REPS" "$NET_IPERF_SECS"
