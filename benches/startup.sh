@@ -84,8 +84,8 @@ if [ -n "${HULL:-}" ]; then
     [ -z "${HULL##/*}" ] || HULL=$CALLER_PWD/$HULL
     [ -x "$HULL" ] || die "HULL=$HULL is not executable"
 else
-    log "cargo build --release -p runtime-cli"
-    cargo build --release -q -p runtime-cli || die "building hull failed"
+    log "scripts/build-release.sh (static-pie target/release/hull)"
+    "$WORKSPACE/scripts/build-release.sh" || die "building hull failed"
     HULL=target/release/hull
 fi
 

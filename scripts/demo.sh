@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/deps.sh
-cargo build --release -p runtime-cli
+scripts/build-release.sh
 HULL=$PWD/target/release/hull
 BUNDLE=$PWD/target/demo-bundle
 ID=hull-demo-$$
