@@ -304,6 +304,49 @@ fn with_only_cgroup2_the_scope_is_the_cgroup2_directory_and_kill_all_empties_it(
 }
 
 #[test]
+fn with_only_v1_hierarchies_the_scope_holds_the_container_in_each_of_them() {
+    let sd = Systemd::boot_with("legacy", "legacy");
+    let mut c = Ctr::new(&sd, "legacy");
+    let id = c.b.id.clone();
+    let path = format!("system.slice:hull-test:{id}");
+    c.b.args(&["sleep", "1000"]).edit(|cfg| {
+        cfg["linux"]["cgroupsPath"] = path.into();
+        cfg["linux"]["resources"]["pids"]["limit"] = 50.into();
+    });
+    c.run_detached();
+    let unit = format!("hull-test-{id}.scope");
+    assert_eq!(sd.unit_property(&unit, "ActiveState"), "active");
+    let cgroup = format!("/system.slice/{unit}");
+    let pid = c.pid();
+    let out = sd.exec(&["cat", &format!("/proc/{pid}/cgroup")]);
+    let proc_cgroup = out.ok();
+    // No cgroup2 mount in this layout: every v1 line names the scope.
+    let v1: Vec<&str> = proc_cgroup
+        .lines()
+        .filter(|l| !l.starts_with("0::"))
+        .collect();
+    assert_eq!(v1.len(), 9, "{proc_cgroup:?}");
+    for line in v1 {
+        assert!(
+            line.ends_with(&format!(":{cgroup}")),
+            "{line} not in {cgroup}"
+        );
+    }
+    let pids_max = format!("/sys/fs/cgroup/pids{cgroup}/pids.max");
+    assert_eq!(sd.exec(&["cat", &pids_max]).ok().trim(), "50");
+    c.hull(&["pause", &id]).ok();
+    assert_eq!(c.status(), "paused");
+    c.hull(&["resume", &id]).ok();
+    c.hull(&["delete", "--force", &id]).ok();
+    sd.assert_scope_gone(&unit);
+    assert_eq!(
+        sd.exec(&["ls", "/sys/fs/cgroup/freezer/system.slice"]).code,
+        2
+    );
+    c.b.assert_no_state();
+}
+
+#[test]
 fn a_failed_create_stops_its_own_scope_and_no_other() {
     let sd = Systemd::boot("failed");
     let mut first = Ctr::new(&sd, "failed-first");

@@ -69,7 +69,9 @@ fn throughput(
     secs: u32,
 ) {
     // The private namespace's loopback starts down.
-    let lo = Command::new("ip").args(["link", "set", "lo", "up"]).status();
+    let lo = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status();
     assert!(lo.is_ok_and(|s| s.success()), "ip link set lo up");
     let port: PortMapping = "127.0.0.1:15301:5201".parse().unwrap();
     let att = store.attach(net, "iperf", "eth0", netns, &[port]).unwrap();
