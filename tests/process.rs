@@ -595,3 +595,95 @@ fn foreground_run_with_a_terminal_proxies_the_pty() {
     b.assert_no_state();
     assert_no_process(&b.id);
 }
+
+/// Adds a new time namespace, with `offsets` (`linux.timeOffsets`) if given.
+fn with_time_namespace(b: &mut TestBundle, offsets: Option<Value>) {
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.push(json!({"type": "time"}));
+        if let Some(o) = offsets {
+            c["linux"]["timeOffsets"] = o;
+        }
+    });
+}
+
+#[test]
+fn time_namespace_gets_the_configured_clock_offsets() {
+    let mut b = TestBundle::new("timens");
+    with_time_namespace(
+        &mut b,
+        Some(json!({
+            "boottime": {"secs": 86_400_000, "nanosecs": 7},
+            "monotonic": {"secs": -5, "nanosecs": 0}
+        })),
+    );
+    b.sh("readlink /proc/self/ns/time; cat /proc/self/timens_offsets; cut -d. -f1 /proc/uptime");
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("time:["), "{out}");
+    assert_ne!(
+        lines[0],
+        ns_link("self", "time"),
+        "the host's time namespace"
+    );
+    let offsets: Vec<Vec<&str>> = lines
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(offsets.contains(&vec!["monotonic", "-5", "0"]), "{out}");
+    assert!(
+        offsets.contains(&vec!["boottime", "86400000", "7"]),
+        "{out}"
+    );
+    let uptime: u64 = lines.last().unwrap().parse().unwrap();
+    assert!(
+        uptime >= 86_400_000,
+        "uptime {uptime} without the boottime offset"
+    );
+    b.assert_no_state();
+}
+
+#[test]
+fn time_namespace_without_offsets_and_joined_by_path() {
+    let mut a = TestBundle::new("timens-owner");
+    with_time_namespace(&mut a, None);
+    a.args(&["sleep", "100"]);
+    hull_detached(&a, &["run", "-d"]);
+    let pid_a = init_pid(&a).to_string();
+    let time_a = ns_link(&pid_a, "time");
+    assert_ne!(time_a, ns_link("self", "time"));
+
+    let mut b = TestBundle::new("timens-joiner");
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.push(json!({"type": "time", "path": format!("/proc/{pid_a}/ns/time")}));
+    });
+    b.args(&["readlink", "/proc/self/ns/time"]);
+    assert_eq!(b.run_ok().trim(), time_a);
+    b.assert_no_state();
+    delete_and_check(&a, true);
+}
+
+#[test]
+fn time_offsets_without_a_new_time_namespace_are_refused() {
+    let mut b = TestBundle::new("timens-nooffsets");
+    b.edit(|c| c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 10}}));
+    b.args(&["true"]);
+    let (code, out, err) = b.run();
+    assert_ne!(code, 0, "stdout={out}");
+    assert!(
+        err.contains("linux.timeOffsets needs a new time namespace"),
+        "{err}"
+    );
+    b.assert_no_state();
+    assert_no_process(&b.id);
+
+    with_time_namespace(&mut b, Some(json!({"realtime": {"secs": 10}})));
+    let (code, _, err) = b.run();
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("unknown clock") && err.contains("realtime"),
+        "{err}"
+    );
+    b.assert_no_state();
+}

@@ -143,6 +143,7 @@ fn prepare(cfg: &InitConfig, plan: &Plan, chan: &Channel) -> Result<Exec, Failur
         .ok_or_else(|| Failure::Other("process is missing".into()))?;
     plan.join_existing()
         .map_err(|e| format!("cannot join namespace: {e}"))?;
+    plan.enter_new_time()?;
     setsid().map_err(|e| format!("setsid: {e}"))?;
     if !cfg.no_new_keyring {
         join_session_keyring(&cfg.id)?;

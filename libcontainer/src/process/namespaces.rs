@@ -1,10 +1,16 @@
 //! Which namespaces the init gets: new ones are created by the clone itself,
 //! existing ones (a `path` in the config) are joined with setns.
+//!
+//! A new time namespace is the exception: its clock offsets can only be set
+//! before any process has entered it, and a clone would enter it at once. So
+//! the init makes it (`unshare`, which only affects later children), writes
+//! `linux.timeOffsets` to `/proc/self/timens_offsets`, then enters it itself
+//! through `/proc/self/ns/time_for_children`, as runc does.
 
 use std::os::fd::{AsFd, OwnedFd};
 
 use nix::fcntl::{open, OFlag};
-use nix::sched::{setns, CloneFlags};
+use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -31,6 +37,8 @@ pub(crate) struct Plan {
     new: CloneFlags,
     /// Existing namespaces to join, opened up front so a bad path fails early.
     join: Vec<(CloneFlags, OwnedFd)>,
+    /// A new time namespace, with the `timens_offsets` text to give it.
+    new_time: Option<String>,
 }
 
 impl Plan {
@@ -38,6 +46,7 @@ impl Plan {
         let mut plan = Plan {
             new: CloneFlags::empty(),
             join: Vec::new(),
+            new_time: None,
         };
         let namespaces = spec
             .linux()
@@ -46,16 +55,15 @@ impl Plan {
             .unwrap_or_default();
         for ns in namespaces {
             let f = flag(ns.typ());
-            if matches!(
-                ns.typ(),
-                LinuxNamespaceType::User | LinuxNamespaceType::Time
-            ) {
-                return Err(ProcessError::InitFailed(format!(
-                    "{:?} namespaces are not supported yet",
-                    ns.typ()
-                )));
+            if ns.typ() == LinuxNamespaceType::User {
+                return Err(ProcessError::InitFailed(
+                    "user namespaces are not supported yet".into(),
+                ));
             }
             match ns.path() {
+                None if ns.typ() == LinuxNamespaceType::Time => {
+                    plan.new_time = Some(String::new());
+                }
                 None => plan.new |= f,
                 Some(path) => {
                     let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
@@ -70,6 +78,18 @@ impl Plan {
                         .push((f, unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }));
                 }
             }
+        }
+        let offsets = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.time_offsets().as_ref());
+        if let Some(offsets) = offsets.filter(|o| !o.is_empty()) {
+            let text = plan.new_time.as_mut().ok_or_else(|| {
+                ProcessError::InitFailed(
+                    "linux.timeOffsets needs a new time namespace (one without a path)".into(),
+                )
+            })?;
+            *text = timens_offsets(offsets)?;
         }
         Ok(plan)
     }
@@ -122,4 +142,52 @@ impl Plan {
         }
         Ok(())
     }
+
+    /// In the init (single-threaded, before `pivot_root`): makes the new
+    /// time namespace, sets its clock offsets and enters it.
+    pub fn enter_new_time(&self) -> Result<(), String> {
+        let Some(offsets) = &self.new_time else {
+            return Ok(());
+        };
+        let time = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        unshare(time).map_err(|e| format!("cannot create a time namespace: {e}"))?;
+        if !offsets.is_empty() {
+            std::fs::write("/proc/self/timens_offsets", offsets)
+                .map_err(|e| format!("cannot set the time offsets {offsets:?}: {e}"))?;
+        }
+        let ns = open(
+            "/proc/self/ns/time_for_children",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("cannot open the new time namespace: {e}"))?;
+        // SAFETY: freshly opened, owned here.
+        let ns = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(ns) };
+        setns(ns.as_fd(), time).map_err(|e| format!("cannot enter the new time namespace: {e}"))
+    }
+}
+
+/// `linux.timeOffsets` as `/proc/self/timens_offsets` takes them: one
+/// `<clock> <secs> <nanosecs>` line per clock (`monotonic`, `boottime`).
+fn timens_offsets(
+    offsets: &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+) -> Result<String, ProcessError> {
+    let mut clocks: Vec<_> = offsets.iter().collect();
+    clocks.sort_by_key(|(clock, _)| clock.as_str());
+    let mut text = String::new();
+    for (clock, offset) in clocks {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(ProcessError::InitFailed(format!(
+                "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
+            )));
+        }
+        let (secs, nanos) = (offset.secs().unwrap_or(0), offset.nanosecs().unwrap_or(0));
+        if nanos >= 1_000_000_000 {
+            return Err(ProcessError::InitFailed(format!(
+                "linux.timeOffsets: {clock} nanosecs {nanos} is not below one second"
+            )));
+        }
+        text.push_str(&format!("{clock} {secs} {nanos}\n"));
+    }
+    Ok(text)
 }
