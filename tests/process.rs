@@ -687,3 +687,220 @@ fn time_offsets_without_a_new_time_namespace_are_refused() {
     );
     b.assert_no_state();
 }
+
+/// A container running `sleep 100`, started with `run -d`.
+fn sleeping(name: &str) -> TestBundle {
+    let mut b = TestBundle::new(name);
+    b.args(&["sleep", "100"]);
+    hull_detached(&b, &["run", "-d"]);
+    b
+}
+
+/// `hull exec ARGS` (stdio captured through files).
+fn exec(b: &TestBundle, args: &[&str]) -> Out {
+    let mut cmd = b.hull();
+    cmd.arg("exec").args(args).stdin(Stdio::null());
+    Out::from(output_via_files(&mut cmd))
+}
+
+#[test]
+fn exec_joins_the_namespaces_and_cgroups_and_returns_the_exit_code() {
+    let b = sleeping("exec-join");
+    let init = init_pid(&b).to_string();
+    let script = "for n in pid mnt net ipc uts; do echo $n $(readlink /proc/self/ns/$n); done; \
+                  cat /proc/self/cgroup; echo pid=$$; exit 3";
+    let out = exec(&b, &[&b.id, "sh", "-c", script]);
+    assert_eq!(out.code, 3, "stdout={} stderr={}", out.stdout, out.stderr);
+    for ns in NAMESPACES {
+        let line = format!("{ns} {}", ns_link(&init, ns));
+        assert!(
+            out.stdout.lines().any(|l| l == line),
+            "{line} not in {}",
+            out.stdout
+        );
+    }
+    let cgroups = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();
+    for line in cgroups.lines() {
+        assert!(
+            out.stdout.lines().any(|l| l == line),
+            "{line} not in {}",
+            out.stdout
+        );
+    }
+    assert!(!out.stdout.contains("pid=1\n"), "exec'd process is pid 1");
+    delete_and_check(&b, true);
+}
+
+#[test]
+fn exec_flags_set_env_cwd_user_and_capabilities() {
+    let b = sleeping("exec-flags");
+    let out = exec(
+        &b,
+        &[
+            "--env",
+            "FOO=bar",
+            "--cwd",
+            "/tmp",
+            "--user",
+            "1000:1001",
+            &b.id,
+            "sh",
+            "-c",
+            "echo $FOO; pwd; id -u; id -g",
+        ],
+    );
+    assert_eq!(
+        out.ok().lines().collect::<Vec<_>>(),
+        ["bar", "/tmp", "1000", "1001"]
+    );
+    // CAP_NET_ADMIN (bit 12) is not in the default set; --cap adds it.
+    let cap_eff = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend([b.id.as_str(), "grep", "CapEff", "/proc/self/status"]);
+        let out = exec(&b, &args);
+        let hex = out.ok().split_whitespace().last().unwrap().to_owned();
+        u64::from_str_radix(&hex, 16).unwrap()
+    };
+    assert_eq!(cap_eff(&[]) & (1 << 12), 0);
+    assert_ne!(cap_eff(&["--cap", "CAP_NET_ADMIN"]) & (1 << 12), 0);
+    delete_and_check(&b, true);
+}
+
+#[test]
+fn exec_detached_from_a_process_file_writes_its_pid() {
+    let b = sleeping("exec-detach");
+    let init = init_pid(&b).to_string();
+    let process = b.dir.join("process.json");
+    let json = json!({
+        "args": ["sleep", "60"],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0},
+        "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    });
+    std::fs::write(&process, json.to_string()).unwrap();
+    let pid_file = b.dir.join("exec.pid");
+    let out = exec(
+        &b,
+        &[
+            "-d",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "--process",
+            process.to_str().unwrap(),
+            &b.id,
+        ],
+    );
+    out.ok();
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(ns_link(&pid, "pid"), ns_link(&init, "pid"));
+    let ps = b.cmd(&["ps", "--format", "json", &b.id]);
+    let pids: Value = serde_json::from_slice(&ps.stdout).unwrap();
+    assert!(
+        pids.as_array()
+            .unwrap()
+            .contains(&json!(pid.parse::<i64>().unwrap())),
+        "{pids}"
+    );
+    // delete --force takes the exec'd process down with the init.
+    delete_and_check(&b, true);
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    };
+    wait_for(|| format!("exec'd process {pid} still running"), gone);
+}
+
+#[test]
+fn exec_refuses_missing_binaries_and_containers_in_the_wrong_state() {
+    let b = sleeping("exec-errors");
+    let out = exec(&b, &[&b.id, "hull-no-such-binary"]);
+    assert_eq!(out.code, 127, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("executable file not found in $PATH"),
+        "{}",
+        out.stderr
+    );
+    let out = exec(&b, &[&b.id]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("needs a command"), "{}", out.stderr);
+
+    b.cmd(&["pause", &b.id]);
+    let out = exec(&b, &[&b.id, "true"]);
+    assert!(
+        out.stderr.contains("cannot exec in a paused container"),
+        "{}",
+        out.stderr
+    );
+    b.cmd(&["resume", &b.id]);
+    b.cmd(&["kill", &b.id, "KILL"]);
+    wait_stopped(&b);
+    let out = exec(&b, &[&b.id, "true"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("cannot exec in a stopped container"),
+        "{}",
+        out.stderr
+    );
+    delete_and_check(&b, false);
+    let out = exec(&b, &[&b.id, "true"]);
+    assert!(
+        out.stderr.contains("container does not exist"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn exec_gets_the_containers_seccomp_filter() {
+    let mut b = TestBundle::new("exec-seccomp");
+    b.args(&["sleep", "100"]).edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        })
+    });
+    hull_detached(&b, &["run", "-d"]);
+    let out = exec(
+        &b,
+        &[
+            &b.id,
+            "sh",
+            "-c",
+            "grep Seccomp: /proc/self/status; mkdir /tmp/x",
+        ],
+    );
+    assert_ne!(out.code, 0);
+    assert!(out.stdout.contains("Seccomp:\t2"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("Operation not permitted"),
+        "{}",
+        out.stderr
+    );
+    delete_and_check(&b, true);
+}
+
+#[test]
+fn exec_with_a_terminal_sends_the_master_to_the_console_socket() {
+    let b = sleeping("exec-tty");
+    let sock = b.dir.join(format!("{}.sock", unique("exec-tty")));
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut cmd = b.hull();
+    cmd.args([
+        "exec",
+        "-t",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &b.id,
+    ])
+    .args(["sh", "-c", "tty; echo exec-tty-ok"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let master = recv_fd(&stream);
+    let seen = read_until(master, "exec-tty-ok");
+    assert!(seen.contains("/dev/pts/"), "{seen:?}");
+    assert!(child.wait().unwrap().success());
+    delete_and_check(&b, true);
+}

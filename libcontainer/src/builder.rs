@@ -258,7 +258,7 @@ fn setup_cgroup(
 
 /// Writes `pid` (no newline, like runc) through a temporary file and a rename,
 /// so a reader never sees a partial file.
-fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| Error::io(path)(std::io::ErrorKind::InvalidInput.into()))?;

@@ -12,7 +12,20 @@ use crate::cgroups::{Cgroup, CgroupError, Hierarchies};
 use crate::error::{Error, Result, WrongStatus};
 use crate::exec_fifo;
 use crate::id::validate_id;
+use crate::process::{spawn_exec, ExecConfig};
 use crate::state::{Record, State, Status, EXEC_FIFO};
+
+/// What [`Container::exec`] starts.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub process: oci_spec::runtime::Process,
+    /// Where to send the pty master when `process.terminal` is set.
+    pub console_socket: Option<PathBuf>,
+    /// Fds 3.. of the caller passed on to the process.
+    pub preserve_fds: u32,
+    /// Allows exec into a paused container (the process starts frozen).
+    pub ignore_paused: bool,
+}
 
 /// Default state root, as `/run/runc` is runc's.
 pub const DEFAULT_ROOT: &str = "/run/hull";
@@ -100,6 +113,60 @@ impl Container {
         std::fs::remove_file(&fifo).map_err(Error::io(&fifo))?;
         self.run_hooks("poststart", |h| h.poststart(), "running");
         Ok(())
+    }
+
+    /// Starts a further process in the created or running container: it
+    /// joins the init's namespaces and cgroups and gets the container's
+    /// seccomp filter. Returns its pid; the caller is its parent (and must be
+    /// single-threaded: the process is cloned from it).
+    pub fn exec(&self, opts: ExecOptions) -> Result<Pid> {
+        match self.status() {
+            Status::Created | Status::Running => {}
+            Status::Paused if opts.ignore_paused => {}
+            Status::Paused => return Err(Error::WrongStatus(WrongStatus::ExecPaused)),
+            Status::Stopped | Status::Creating => {
+                return Err(Error::WrongStatus(WrongStatus::ExecStopped))
+            }
+        }
+        let init = self
+            .pid()
+            .ok_or(Error::WrongStatus(WrongStatus::ExecStopped))?;
+        let bundle = crate::spec::Bundle::load(&self.record.state.bundle)?;
+        let seccomp = match bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+        {
+            Some(profile) => {
+                let root = self.dir.parent().unwrap_or(Path::new("/"));
+                let cache = root.join(".cache/seccomp");
+                Some(crate::seccomp::prepare(profile, Some(&cache))?)
+            }
+            None => None,
+        };
+        let terminal = opts.process.terminal().unwrap_or(false);
+        let console = match (terminal, &opts.console_socket) {
+            (true, Some(path)) => Some(std::os::fd::OwnedFd::from(
+                std::os::unix::net::UnixStream::connect(path).map_err(Error::io(path))?,
+            )),
+            (true, None) => {
+                return Err(crate::SpecError::Invalid(
+                    "process.terminal is set but no console socket was given".into(),
+                )
+                .into())
+            }
+            (false, _) => None,
+        };
+        let cfg = ExecConfig {
+            init,
+            process: opts.process,
+            console,
+            seccomp,
+            preserve_fds: opts.preserve_fds,
+        };
+        let cgroup = self.record.cgroup.as_ref();
+        Ok(spawn_exec(&cfg, cgroup)?)
     }
 
     /// Runs a stage of hooks after which failures are only logged (poststart, poststop).

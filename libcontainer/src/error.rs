@@ -54,6 +54,8 @@ pub enum WrongStatus {
     DeleteNotStopped { id: String, status: Status },
     NotRunning,
     NotPaused,
+    ExecStopped,
+    ExecPaused,
 }
 
 impl std::fmt::Display for WrongStatus {
@@ -68,6 +70,10 @@ impl std::fmt::Display for WrongStatus {
             ),
             Self::NotRunning => f.write_str("container not running"),
             Self::NotPaused => f.write_str("container not paused"),
+            Self::ExecStopped => f.write_str("cannot exec in a stopped container"),
+            Self::ExecPaused => {
+                f.write_str("cannot exec in a paused container (use --ignore-paused to override)")
+            }
         }
     }
 }

@@ -40,8 +40,8 @@ mod signal;
 mod spec;
 mod state;
 
-pub use builder::ContainerBuilder;
-pub use container::{Container, DEFAULT_ROOT};
+pub use builder::{write_pid_file, ContainerBuilder};
+pub use container::{Container, ExecOptions, DEFAULT_ROOT};
 pub use error::{Error, Result, WrongStatus};
 pub use id::validate_id;
 pub use process::ProcessError;

@@ -50,6 +50,8 @@ pub enum Command {
     Start { id: String },
     /// Create and start a container, then wait for it (unless --detach).
     Run(RunArgs),
+    /// Run a further process in a created or running container.
+    Exec(Box<ExecArgs>),
     /// Print a container's state as JSON.
     State { id: String },
     /// Send a signal (default SIGTERM) to a container's init.
@@ -111,6 +113,55 @@ pub enum Command {
         #[arg(long)]
         rootless: bool,
     },
+}
+
+/// `hull exec`, with runc's flags.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The process as JSON (an OCI `process` object); replaces COMMAND and
+    /// the flags that describe the process.
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY (its master goes to --console-socket).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Unix socket receiving the pty master.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Do not wait for the process.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid here.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Environment variables to add (KEY=VALUE).
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Additional groups.
+    #[arg(short = 'g', long)]
+    pub additional_gids: Vec<u32>,
+    /// Capabilities to add to the process (e.g. CAP_NET_ADMIN).
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    /// Set no_new_privileges.
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Pass fds 3..3+N on to the process.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Allow exec into a paused container.
+    #[arg(long)]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments (unless --process).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -35,7 +35,10 @@ pub type Outcome = Result<i32, Failure>;
 
 fn main() {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Create(_) | Command::Run(_)) {
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
         // CVE-2019-5736: whatever enters a container runs from a sealed copy.
         if let Err(e) = libcontainer::ensure_sealed() {
             eprintln!("{e}");

@@ -21,7 +21,7 @@ use crate::seccomp::Filter;
 use crate::{capabilities, console, exec_fifo, identity, rlimits};
 
 /// Why setup stopped; `NotFound` is kept apart so `run` can exit 127 like runc.
-enum Failure {
+pub(super) enum Failure {
     Other(String),
     NotFound(String),
 }
@@ -88,13 +88,7 @@ pub(super) fn run(
         return 1;
     }
     reset_signals();
-    let err = execve(&exec.path, &exec.args, &exec.env).unwrap_err();
-    eprintln!("exec {}: {err}", exec.path.to_string_lossy());
-    if err == nix::Error::ENOENT {
-        127
-    } else {
-        126
-    }
+    exec.exec()
 }
 
 /// With the systemd driver, blocks until the parent says the scope holds us.
@@ -129,10 +123,10 @@ fn hook_state<'a>(cfg: &'a InitConfig, status: &'a str) -> HookState<'a> {
 }
 
 /// The resolved `execve` arguments.
-struct Exec {
-    path: CString,
-    args: Vec<CString>,
-    env: Vec<CString>,
+pub(super) struct Exec {
+    pub path: CString,
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
 }
 
 fn prepare(cfg: &InitConfig, plan: &Plan, chan: &Channel) -> Result<Exec, Failure> {
@@ -201,20 +195,39 @@ fn prepare(cfg: &InitConfig, plan: &Plan, chan: &Channel) -> Result<Exec, Failur
     umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
     ));
-    let cstr = |s: &[u8]| {
-        CString::new(s).map_err(|_| Failure::Other("NUL byte in process.args or env".into()))
-    };
-    Ok(Exec {
-        path: cstr(path.as_os_str().as_bytes())?,
-        args: args
-            .iter()
-            .map(|a| cstr(a.as_bytes()))
-            .collect::<Result<_, _>>()?,
-        env: env
-            .iter()
-            .map(|e| cstr(e.as_bytes()))
-            .collect::<Result<_, _>>()?,
-    })
+    Exec::new(&path, &args, &env)
+}
+
+impl Exec {
+    /// The `execve` arguments as C strings.
+    pub(super) fn new(path: &Path, args: &[String], env: &[String]) -> Result<Self, Failure> {
+        let cstr = |s: &[u8]| {
+            CString::new(s).map_err(|_| Failure::Other("NUL byte in process.args or env".into()))
+        };
+        Ok(Exec {
+            path: cstr(path.as_os_str().as_bytes())?,
+            args: args
+                .iter()
+                .map(|a| cstr(a.as_bytes()))
+                .collect::<Result<_, _>>()?,
+            env: env
+                .iter()
+                .map(|e| cstr(e.as_bytes()))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Replaces the process; returns the exit code if that fails (127 for a
+    /// missing file, as a shell would).
+    pub(super) fn exec(&self) -> i32 {
+        let err = execve(&self.path, &self.args, &self.env).unwrap_err();
+        eprintln!("exec {}: {err}", self.path.to_string_lossy());
+        if err == nix::Error::ENOENT {
+            127
+        } else {
+            126
+        }
+    }
 }
 
 fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
@@ -228,7 +241,7 @@ fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
 /// seccomp where runc puts it: without no_new_privs it needs CAP_SYS_ADMIN,
 /// so it goes first; with no_new_privs it goes last, so the fewest runtime
 /// syscalls run under the container's filter.
-fn set_privileges(
+pub(super) fn set_privileges(
     process: &Process,
     seccomp: Option<&Filter>,
     chan: &Channel,
@@ -282,7 +295,7 @@ fn install_seccomp(filter: &Filter, chan: &Channel) -> Result<(), Failure> {
 }
 
 /// `process.env`, plus `HOME` from the container's passwd when it is not set.
-fn environment(process: &Process) -> Vec<String> {
+pub(super) fn environment(process: &Process) -> Vec<String> {
     let mut env = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", identity::home_of(process.user().uid())));
@@ -292,7 +305,7 @@ fn environment(process: &Process) -> Vec<String> {
 
 /// Resolves `arg0` like execvp does, with the container's `PATH`; the error
 /// text is runc's.
-fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
+pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
     let check = |p: &Path| -> Result<(), String> {
         match std::fs::metadata(p) {
             Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
@@ -357,7 +370,7 @@ fn set_domainname(name: &str) -> Result<(), String> {
 
 /// Leaves only 0, 1, 2 and the `preserve_fds` after them open across exec:
 /// everything else of the runtime's is marked close-on-exec.
-fn close_fds_on_exec(preserve_fds: u32) -> nix::Result<()> {
+pub(super) fn close_fds_on_exec(preserve_fds: u32) -> nix::Result<()> {
     let first_closed = 3 + preserve_fds;
     for fd in 3..first_closed {
         nix::fcntl::fcntl(
@@ -374,7 +387,7 @@ fn close_fds_on_exec(preserve_fds: u32) -> nix::Result<()> {
 
 /// The container starts with default signal dispositions and nothing blocked
 /// (the runtime ignores SIGPIPE, which would otherwise be inherited).
-fn reset_signals() {
+pub(super) fn reset_signals() {
     for sig in Signal::iterator() {
         if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
             // SAFETY: installing the default disposition.

@@ -3,6 +3,7 @@
 
 mod channel;
 mod clone;
+mod exec;
 mod init;
 mod namespaces;
 
@@ -16,6 +17,7 @@ use oci_spec::runtime::Spec;
 use crate::cgroups::Cgroup;
 
 pub(crate) use channel::Message;
+pub(crate) use exec::{spawn_exec, ExecConfig};
 
 /// Starting the init failed.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use crate::cli::{Cli, RunArgs};
 use crate::{Failure, Outcome};
 
 /// Signals a foreground `run` passes on to the container's init.
-const FORWARDED: [Signal; 8] = [
+pub(super) const FORWARDED: [Signal; 8] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,

@@ -1,0 +1,161 @@
+//! `hull exec`: a further process in a created or running container, with
+//! runc's flags. In the foreground it waits with signals forwarded and exits
+//! with the process's exit code (128+N if killed by signal N).
+
+use std::path::Path;
+
+use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
+use libcontainer::nix::sys::wait::{waitpid, WaitStatus};
+use libcontainer::nix::unistd::Pid;
+use libcontainer::oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
+use libcontainer::{write_pid_file, Bundle, Container, Error, ExecOptions, ProcessError};
+
+use super::run::FORWARDED;
+use crate::cli::ExecArgs;
+use crate::{Failure, Outcome};
+
+pub fn exec(root: &Path, args: &ExecArgs) -> Outcome {
+    let container = Container::load(root, &args.id)?;
+    let process = process(&container, args)?;
+    // Block the forwarded signals first, so none is lost before the wait.
+    let mut mask = SigSet::empty();
+    if !args.detach {
+        for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
+            mask.add(*s);
+        }
+        mask.thread_block()
+            .map_err(|e| Failure::new(format!("block signals: {e}")))?;
+    }
+    let opts = ExecOptions {
+        process,
+        console_socket: args.console_socket.clone(),
+        preserve_fds: args.preserve_fds,
+        ignore_paused: args.ignore_paused,
+    };
+    let pid = container.exec(opts).map_err(|e| {
+        let code = match e {
+            // A missing executable exits 127, as a shell would.
+            Error::Process(ProcessError::ExecNotFound(_)) => 127,
+            _ => 1,
+        };
+        Failure {
+            message: format!("hull exec failed: {e}"),
+            code,
+        }
+    })?;
+    if let Some(path) = &args.pid_file {
+        write_pid_file(path, pid)?;
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    wait_forwarding(pid, &mask)
+}
+
+/// The process to run: `--process FILE`, or the container's own process
+/// with COMMAND and the flags applied.
+fn process(container: &Container, args: &ExecArgs) -> Result<Process, Failure> {
+    if let Some(path) = &args.process {
+        let text = std::fs::read(path)
+            .map_err(|e| Failure::new(format!("read {}: {e}", path.display())))?;
+        return serde_json::from_slice(&text)
+            .map_err(|e| Failure::new(format!("parse {}: {e}", path.display())));
+    }
+    if args.command.is_empty() {
+        return Err(Failure::new(
+            "exec needs a command to run, or --process FILE",
+        ));
+    }
+    let bundle =
+        Bundle::load(&container.state().bundle).map_err(|e| Failure::new(e.to_string()))?;
+    let mut p = bundle.spec.process().clone().unwrap_or_default();
+    p.set_args(Some(args.command.clone()));
+    p.set_terminal(Some(args.tty));
+    if let Some(cwd) = &args.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    for kv in &args.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(user) = &args.user {
+        let (uid, gid) = match user.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (user.as_str(), None),
+        };
+        let number = |s: &str| {
+            s.parse::<u32>()
+                .map_err(|_| Failure::new(format!("--user {user:?}: expected UID[:GID]")))
+        };
+        let mut u = p.user().clone();
+        u.set_uid(number(uid)?);
+        u.set_gid(gid.map(number).transpose()?.unwrap_or(0));
+        p.set_user(u);
+    }
+    if !args.additional_gids.is_empty() {
+        let mut u = p.user().clone();
+        u.set_additional_gids(Some(args.additional_gids.clone()));
+        p.set_user(u);
+    }
+    if !args.cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        add_capabilities(&mut caps, &args.cap)?;
+        p.set_capabilities(Some(caps));
+    }
+    if args.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    Ok(p)
+}
+
+/// Adds `names` to the bounding, effective and permitted sets, as runc does.
+fn add_capabilities(caps: &mut LinuxCapabilities, names: &[String]) -> Result<(), Failure> {
+    for name in names {
+        let upper = name.to_uppercase();
+        let full = match upper.starts_with("CAP_") {
+            true => upper,
+            false => format!("CAP_{upper}"),
+        };
+        let cap: Capability = serde_json::from_value(serde_json::Value::String(full))
+            .map_err(|_| Failure::new(format!("unknown capability {name:?}")))?;
+        let with = |set: &Option<Capabilities>| {
+            let mut set = set.clone().unwrap_or_default();
+            set.insert(cap);
+            Some(set)
+        };
+        let (bounding, effective, permitted) = (
+            with(caps.bounding()),
+            with(caps.effective()),
+            with(caps.permitted()),
+        );
+        caps.set_bounding(bounding);
+        caps.set_effective(effective);
+        caps.set_permitted(permitted);
+    }
+    Ok(())
+}
+
+/// Waits for `pid`, passing the forwarded signals on; its exit code.
+fn wait_forwarding(pid: Pid, mask: &SigSet) -> Outcome {
+    loop {
+        match waitpid(
+            pid,
+            Some(libcontainer::nix::sys::wait::WaitPidFlag::WNOHANG),
+        ) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => {}
+            Err(e) => return Err(Failure::new(format!("wait for the process: {e}"))),
+        }
+        match mask.wait() {
+            Ok(Signal::SIGCHLD) => {}
+            Ok(sig) => {
+                let _ = kill(pid, sig);
+            }
+            Err(e) => return Err(Failure::new(format!("wait for signals: {e}"))),
+        }
+    }
+}
