@@ -904,3 +904,12 @@ fn exec_with_a_terminal_sends_the_master_to_the_console_socket() {
     assert!(child.wait().unwrap().success());
     delete_and_check(&b, true);
 }
+
+#[test]
+fn exec_with_a_terminal_and_no_console_socket_proxies_its_own_pty() {
+    let b = sleeping("exec-tty-proxy");
+    let out = exec(&b, &["-t", &b.id, "sh", "-c", "tty; exit 5"]);
+    assert_eq!(out.code, 5, "stdout={} stderr={}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("/dev/pts/"), "{}", out.stdout);
+    delete_and_check(&b, true);
+}

@@ -5,12 +5,13 @@
 use std::path::Path;
 
 use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
-use libcontainer::nix::sys::wait::{waitpid, WaitStatus};
+use libcontainer::nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use libcontainer::nix::unistd::Pid;
 use libcontainer::oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
 use libcontainer::{write_pid_file, Bundle, Container, Error, ExecOptions, ProcessError};
 
 use super::run::FORWARDED;
+use super::tty;
 use crate::cli::ExecArgs;
 use crate::{Failure, Outcome};
 
@@ -26,9 +27,20 @@ pub fn exec(root: &Path, args: &ExecArgs) -> Outcome {
         mask.thread_block()
             .map_err(|e| Failure::new(format!("block signals: {e}")))?;
     }
+    // A foreground exec that wants a terminal but got no console socket
+    // gets one of hull's own, proxied to hull's stdio (as runc does).
+    let terminal = process.terminal().unwrap_or(false);
+    let console = match terminal && !args.detach && args.console_socket.is_none() {
+        true => Some(tty::Console::listen(&args.id)?),
+        false => None,
+    };
+    let console_socket = match &console {
+        Some(c) => Some(c.path()),
+        None => args.console_socket.clone(),
+    };
     let opts = ExecOptions {
         process,
-        console_socket: args.console_socket.clone(),
+        console_socket,
         preserve_fds: args.preserve_fds,
         ignore_paused: args.ignore_paused,
     };
@@ -49,7 +61,23 @@ pub fn exec(root: &Path, args: &ExecArgs) -> Outcome {
     if args.detach {
         return Ok(0);
     }
-    wait_forwarding(pid, &mask)
+    match console {
+        Some(c) => {
+            let master = c.receive_master()?;
+            tty::proxy(Some(pid), || try_wait(pid), &mask, master)
+        }
+        None => wait_forwarding(pid, &mask),
+    }
+}
+
+/// The exit code of `pid` once it has exited (128+N if killed by signal N).
+fn try_wait(pid: Pid) -> Result<Option<i32>, Failure> {
+    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(128 + sig as i32)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(Failure::new(format!("wait for the process: {e}"))),
+    }
 }
 
 /// The process to run: `--process FILE`, or the container's own process
@@ -141,14 +169,8 @@ fn add_capabilities(caps: &mut LinuxCapabilities, names: &[String]) -> Result<()
 /// Waits for `pid`, passing the forwarded signals on; its exit code.
 fn wait_forwarding(pid: Pid, mask: &SigSet) -> Outcome {
     loop {
-        match waitpid(
-            pid,
-            Some(libcontainer::nix::sys::wait::WaitPidFlag::WNOHANG),
-        ) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-            Ok(_) => {}
-            Err(e) => return Err(Failure::new(format!("wait for the process: {e}"))),
+        if let Some(code) = try_wait(pid)? {
+            return Ok(code);
         }
         match mask.wait() {
             Ok(Signal::SIGCHLD) => {}

@@ -82,7 +82,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
         return Ok(0);
     }
     let code = match master {
-        Some(m) => tty::proxy(&container, &mask, m)?,
+        Some(m) => tty::proxy(container.pid(), || Ok(container.try_wait()?), &mask, m)?,
         None => wait_forwarding(&container, &mask)?,
     };
     if !args.keep {

@@ -10,7 +10,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
-use libcontainer::Container;
+use libcontainer::nix::unistd::Pid;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
@@ -97,9 +97,15 @@ fn copy_window_size(master: &impl AsRawFd) {
     }
 }
 
-/// Copies between the terminal and `master` until the container exits;
-/// returns its exit code.
-pub fn proxy(container: &Container, mask: &SigSet, master: OwnedFd) -> Outcome {
+/// Copies between the terminal and `master`, passing signals on to `pid`,
+/// until `try_wait` reports the exit code (of the container or the exec'd
+/// process), which it returns.
+pub fn proxy(
+    pid: Option<Pid>,
+    mut try_wait: impl FnMut() -> Result<Option<i32>, Failure>,
+    mask: &SigSet,
+    master: OwnedFd,
+) -> Outcome {
     let _raw = match termios::tcgetattr(std::io::stdin().as_fd()) {
         Ok(saved) => {
             let mut raw = saved.clone();
@@ -114,7 +120,6 @@ pub fn proxy(container: &Container, mask: &SigSet, master: OwnedFd) -> Outcome {
     let mut master_file = std::fs::File::from(master);
     let (mut stdin_open, mut master_open) = (true, true);
     let mut buf = [0u8; 8192];
-    let pid = container.pid();
     loop {
         let stdin = std::io::stdin();
         let mut fds = vec![
@@ -176,7 +181,7 @@ pub fn proxy(container: &Container, mask: &SigSet, master: OwnedFd) -> Outcome {
             }
         }
         if !master_open || sig_ready {
-            if let Some(code) = container.try_wait()? {
+            if let Some(code) = try_wait()? {
                 return Ok(code);
             }
         }
