@@ -149,7 +149,7 @@ impl ContainerBuilder {
             id: self.id.clone(),
             console,
             exec_fifo: exec_fifo::open_for_init(&fifo)?,
-            seccomp: self.seccomp_filter(&bundle.spec)?,
+            seccomp: crate::seccomp::for_container(&bundle.spec, &self.root)?,
             spec: bundle.spec,
         };
         let hierarchies = Hierarchies::detect()?;
@@ -208,18 +208,6 @@ impl ContainerBuilder {
 }
 
 impl ContainerBuilder {
-    /// Compiles `linux.seccomp` (or takes it from the cache in the state root).
-    fn seccomp_filter(
-        &self,
-        spec: &oci_spec::runtime::Spec,
-    ) -> Result<Option<crate::seccomp::Filter>> {
-        let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
-            return Ok(None);
-        };
-        let cache = self.root.join(".cache/seccomp");
-        Ok(Some(crate::seccomp::prepare(profile, Some(&cache))?))
-    }
-
     /// Where the container's cgroup goes (`cgroupsPath`, the driver).
     fn resolve_cgroup(
         &self,

@@ -132,19 +132,8 @@ impl Container {
             .pid()
             .ok_or(Error::WrongStatus(WrongStatus::ExecStopped))?;
         let bundle = crate::spec::Bundle::load(&self.record.state.bundle)?;
-        let seccomp = match bundle
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-        {
-            Some(profile) => {
-                let root = self.dir.parent().unwrap_or(Path::new("/"));
-                let cache = root.join(".cache/seccomp");
-                Some(crate::seccomp::prepare(profile, Some(&cache))?)
-            }
-            None => None,
-        };
+        let root = self.dir.parent().unwrap_or(Path::new("/"));
+        let seccomp = crate::seccomp::for_container(&bundle.spec, root)?;
         let terminal = opts.process.terminal().unwrap_or(false);
         let console = match (terminal, &opts.console_socket) {
             (true, Some(path)) => Some(std::os::fd::OwnedFd::from(

@@ -7,20 +7,18 @@
 //! the host's cgroup filesystem is still visible, and the mount namespace is
 //! joined last, which also moves root and cwd into the container.
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
-use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{fstat, stat, FileStat};
 use nix::sys::wait::waitpid;
-use nix::unistd::{chdir, setsid, Pid};
+use nix::unistd::{setsid, Pid};
 use oci_spec::runtime::Process;
 
 use super::channel::{self, Channel, Message};
 use super::init::{self, Exec, Failure};
-use super::{clone, ProcessError};
+use super::{namespaces, ProcessError};
 use crate::cgroups::Cgroup;
 use crate::seccomp::Filter;
 use crate::{console, rlimits};
@@ -62,15 +60,8 @@ pub(crate) fn spawn_exec(cfg: &ExecConfig, cgroup: Option<&Cgroup>) -> Result<Pi
     };
     let (parent, child) = channel::pair()?;
     let (mut parent, mut child) = (Some(parent), Some(child));
-    let own_pid_ns = match &pid_ns {
-        Some((flag, fd)) => {
-            let own = open_ns(Pid::this(), "pid")?;
-            setns(fd.as_fd(), *flag).map_err(ProcessError::sys("join the pid namespace"))?;
-            Some(own)
-        }
-        None => None,
-    };
-    let cloned = clone::clone_into(
+    let pid = namespaces::clone_in(
+        pid_ns.as_ref().map(|(_, fd)| fd.as_fd()),
         CloneFlags::empty(),
         cgroup_fd.as_ref().map(|fd| fd.as_fd()),
         |cloned_into| {
@@ -83,12 +74,7 @@ pub(crate) fn spawn_exec(cfg: &ExecConfig, cgroup: Option<&Cgroup>) -> Result<Pi
                 child.take().expect("child end"),
             )
         },
-    );
-    if let Some(own) = own_pid_ns {
-        setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
-            .map_err(ProcessError::sys("return to own pid namespace"))?;
-    }
-    let pid = cloned?;
+    )?;
     drop(child);
     let parent = parent.expect("parent end");
     let outcome = match parent.recv() {
@@ -107,36 +93,18 @@ pub(crate) fn spawn_exec(cfg: &ExecConfig, cgroup: Option<&Cgroup>) -> Result<Pi
     Err(outcome)
 }
 
-fn open_ns(pid: Pid, name: &str) -> Result<OwnedFd, ProcessError> {
-    let fd = open(
-        Path::new(&format!("/proc/{pid}/ns/{name}")),
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(ProcessError::sys(
-        "open a namespace of the container's init",
-    ))?;
-    // SAFETY: freshly opened, owned here.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-}
-
 /// The init's namespace `name`, unless it is the caller's own.
 fn namespace_of(
     init: Pid,
     name: &str,
     flag: libc::c_int,
 ) -> Result<Option<(CloneFlags, OwnedFd)>, ProcessError> {
-    let theirs = open_ns(init, name)?;
-    let id = |fd: &OwnedFd| {
-        std::fs::File::from(fd.try_clone().ok()?)
-            .metadata()
-            .ok()
-            .map(|m| (m.dev(), m.ino()))
-    };
-    let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
-        .ok()
-        .map(|m| (m.dev(), m.ino()));
-    if ours.is_some() && id(&theirs) == ours {
+    let theirs = namespaces::open_fd(Path::new(&format!("/proc/{init}/ns/{name}"))).map_err(
+        ProcessError::sys("open a namespace of the container's init"),
+    )?;
+    let id = |st: FileStat| (st.st_dev, st.st_ino);
+    let ours = stat(format!("/proc/self/ns/{name}").as_str()).map(id);
+    if ours.is_ok() && fstat(theirs.as_raw_fd()).map(id) == ours {
         return Ok(None);
     }
     Ok(Some((CloneFlags::from_bits_retain(flag), theirs)))
@@ -190,18 +158,6 @@ fn prepare(
         setsid().map_err(|e| format!("setsid: {e}"))?;
         console::setup(socket)?;
     }
-    let cwd = process.cwd();
-    chdir(cwd).map_err(|e| format!("cannot change to cwd {}: {e}", cwd.display()))?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
-    let env = init::environment(process);
-    let args: Vec<String> = process.args().clone().unwrap_or_default();
-    let arg0 = args
-        .first()
-        .ok_or_else(|| Failure::Other("process.args is empty".into()))?;
-    let path = init::find_executable(arg0, &env).map_err(Failure::NotFound)?;
-    init::set_privileges(process, cfg.seccomp.as_ref(), chan)?;
-    nix::sys::stat::umask(Mode::from_bits_truncate(
-        process.user().umask().unwrap_or(0o022),
-    ));
-    Exec::new(&path, &args, &env)
+    init::become_process(process, cfg.seccomp.as_ref(), chan)
 }

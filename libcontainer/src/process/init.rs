@@ -108,18 +108,7 @@ static HOST_PID: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
 
 /// The state hooks run by the init read.
 fn hook_state<'a>(cfg: &'a InitConfig, status: &'a str) -> HookState<'a> {
-    HookState {
-        oci_version: cfg.spec.version(),
-        id: &cfg.id,
-        status,
-        pid: *HOST_PID.get().unwrap_or(&0),
-        bundle: &cfg.bundle,
-        annotations: cfg
-            .spec
-            .annotations()
-            .as_ref()
-            .map(|a| serde_json::json!(a)),
-    }
+    cfg.hook_state(status, *HOST_PID.get().unwrap_or(&0))
 }
 
 /// The resolved `execve` arguments.
@@ -185,13 +174,26 @@ fn prepare(cfg: &InitConfig, plan: &Plan, chan: &Channel) -> Result<Exec, Failur
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| format!("cannot set oom_score_adj to {adj}: {e}"))?;
     }
+    become_process(process, cfg.seccomp.as_ref(), chan)
+}
+
+/// The last steps of any container process (the init and `exec`'d ones):
+/// cwd, executable lookup, user, capabilities, no_new_privs, seccomp and
+/// umask; returns what to `execve`.
+pub(super) fn become_process(
+    process: &Process,
+    seccomp: Option<&Filter>,
+    chan: &Channel,
+) -> Result<Exec, Failure> {
     let cwd = process.cwd();
     chdir(cwd).map_err(|e| format!("cannot change to cwd {}: {e}", cwd.display()))?;
     let env = environment(process);
     let args: Vec<String> = process.args().clone().unwrap_or_default();
-    let path = find_executable(&args[0], &env).map_err(Failure::NotFound)?;
-
-    set_privileges(process, cfg.seccomp.as_ref(), chan)?;
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Failure::Other("process.args is empty".into()))?;
+    let path = find_executable(arg0, &env).map_err(Failure::NotFound)?;
+    set_privileges(process, seccomp, chan)?;
     umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
     ));
@@ -200,7 +202,7 @@ fn prepare(cfg: &InitConfig, plan: &Plan, chan: &Channel) -> Result<Exec, Failur
 
 impl Exec {
     /// The `execve` arguments as C strings.
-    pub(super) fn new(path: &Path, args: &[String], env: &[String]) -> Result<Self, Failure> {
+    fn new(path: &Path, args: &[String], env: &[String]) -> Result<Self, Failure> {
         let cstr = |s: &[u8]| {
             CString::new(s).map_err(|_| Failure::Other("NUL byte in process.args or env".into()))
         };
@@ -241,7 +243,7 @@ fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
 /// seccomp where runc puts it: without no_new_privs it needs CAP_SYS_ADMIN,
 /// so it goes first; with no_new_privs it goes last, so the fewest runtime
 /// syscalls run under the container's filter.
-pub(super) fn set_privileges(
+fn set_privileges(
     process: &Process,
     seccomp: Option<&Filter>,
     chan: &Channel,
@@ -295,7 +297,7 @@ fn install_seccomp(filter: &Filter, chan: &Channel) -> Result<(), Failure> {
 }
 
 /// `process.env`, plus `HOME` from the container's passwd when it is not set.
-pub(super) fn environment(process: &Process) -> Vec<String> {
+fn environment(process: &Process) -> Vec<String> {
     let mut env = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", identity::home_of(process.user().uid())));
@@ -305,7 +307,7 @@ pub(super) fn environment(process: &Process) -> Vec<String> {
 
 /// Resolves `arg0` like execvp does, with the container's `PATH`; the error
 /// text is runc's.
-pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
+fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
     let check = |p: &Path| -> Result<(), String> {
         match std::fs::metadata(p) {
             Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),

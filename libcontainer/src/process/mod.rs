@@ -68,6 +68,24 @@ pub(crate) struct InitConfig {
 /// systemd driver: the scope is made around the init's pid).
 pub(crate) type Place<'a> = Box<dyn FnOnce(Pid) -> Result<(), ProcessError> + 'a>;
 
+impl InitConfig {
+    /// The container state hooks read, with the init's host `pid`.
+    fn hook_state<'a>(&'a self, status: &'a str, pid: i32) -> crate::hooks::HookState<'a> {
+        crate::hooks::HookState {
+            oci_version: self.spec.version(),
+            id: &self.id,
+            status,
+            pid,
+            bundle: &self.bundle,
+            annotations: self
+                .spec
+                .annotations()
+                .as_ref()
+                .map(|a| serde_json::json!(a)),
+        }
+    }
+}
+
 /// Clones the init into its namespaces and cgroup and waits until it is set
 /// up and blocked on the exec fifo. With `place`, the init waits until
 /// `place` has run before it enters its cgroups. On error the init has
@@ -133,18 +151,7 @@ fn runtime_hooks(cfg: &InitConfig, pid: Pid) -> Result<(), ProcessError> {
     let Some(h) = cfg.spec.hooks() else {
         return Ok(());
     };
-    let state = crate::hooks::HookState {
-        oci_version: cfg.spec.version(),
-        id: &cfg.id,
-        status: "creating",
-        pid: pid.as_raw(),
-        bundle: &cfg.bundle,
-        annotations: cfg
-            .spec
-            .annotations()
-            .as_ref()
-            .map(|a| serde_json::json!(a)),
-    };
+    let state = cfg.hook_state("creating", pid.as_raw());
     for (stage, hooks) in [
         ("prestart", h.prestart()),
         ("createRuntime", h.create_runtime()),

@@ -7,7 +7,8 @@
 //! `linux.timeOffsets` to `/proc/self/timens_offsets`, then enters it itself
 //! through `/proc/self/ns/time_for_children`, as runc does.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, unshare, CloneFlags};
@@ -66,16 +67,13 @@ impl Plan {
                 }
                 None => plan.new |= f,
                 Some(path) => {
-                    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-                        .map_err(|e| {
-                            ProcessError::InitFailed(format!(
-                                "cannot open namespace {}: {e}",
-                                path.display()
-                            ))
-                        })?;
-                    // SAFETY: freshly opened, owned here.
-                    plan.join
-                        .push((f, unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }));
+                    let fd = open_fd(path).map_err(|e| {
+                        ProcessError::InitFailed(format!(
+                            "cannot open namespace {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    plan.join.push((f, fd));
                 }
             }
         }
@@ -99,38 +97,18 @@ impl Plan {
         self.new.contains(CloneFlags::CLONE_NEWCGROUP)
     }
 
-    /// Clones the init. A pid namespace to join is entered by the parent around
-    /// the clone (setns on a pid namespace only affects later children).
+    /// Clones the init into its new namespaces and the pid namespace to join.
     pub fn clone_with(
         &self,
-        cgroup: Option<std::os::fd::BorrowedFd>,
+        cgroup: Option<BorrowedFd>,
         child: impl FnOnce(bool) -> i32,
     ) -> Result<Pid, ProcessError> {
         let pid_join = self
             .join
             .iter()
-            .find(|(f, _)| *f == CloneFlags::CLONE_NEWPID);
-        let restore = match pid_join {
-            Some((_, fd)) => {
-                let own = open(
-                    "/proc/self/ns/pid",
-                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(ProcessError::sys("open /proc/self/ns/pid"))?;
-                setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
-                    .map_err(ProcessError::sys("join pid namespace"))?;
-                // SAFETY: freshly opened, owned here.
-                Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(own) })
-            }
-            None => None,
-        };
-        let result = clone::clone_into(self.new, cgroup, child);
-        if let Some(own) = restore {
-            setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
-                .map_err(ProcessError::sys("return to own pid namespace"))?;
-        }
-        result
+            .find(|(f, _)| *f == CloneFlags::CLONE_NEWPID)
+            .map(|(_, fd)| fd.as_fd());
+        clone_in(pid_join, self.new, cgroup, child)
     }
 
     /// In the init: joins the namespaces given by path (except pid, joined at clone).
@@ -155,16 +133,43 @@ impl Plan {
             std::fs::write("/proc/self/timens_offsets", offsets)
                 .map_err(|e| format!("cannot set the time offsets {offsets:?}: {e}"))?;
         }
-        let ns = open(
-            "/proc/self/ns/time_for_children",
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| format!("cannot open the new time namespace: {e}"))?;
-        // SAFETY: freshly opened, owned here.
-        let ns = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(ns) };
+        let ns = open_fd(Path::new("/proc/self/ns/time_for_children"))
+            .map_err(|e| format!("cannot open the new time namespace: {e}"))?;
         setns(ns.as_fd(), time).map_err(|e| format!("cannot enter the new time namespace: {e}"))
     }
+}
+
+/// Opens a namespace file (`/proc/<pid>/ns/<name>` or a bind mount of one).
+pub(crate) fn open_fd(path: &Path) -> nix::Result<OwnedFd> {
+    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    // SAFETY: freshly opened, owned here.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Clones like [`clone::clone_into`], inside the existing pid namespace
+/// `pid_ns` if given: the caller joins it around the clone (setns on a pid
+/// namespace only affects later children) and returns to its own after.
+pub(crate) fn clone_in(
+    pid_ns: Option<BorrowedFd>,
+    flags: CloneFlags,
+    cgroup: Option<BorrowedFd>,
+    child: impl FnOnce(bool) -> i32,
+) -> Result<Pid, ProcessError> {
+    let restore = match pid_ns {
+        Some(fd) => {
+            let own = open_fd(Path::new("/proc/self/ns/pid"))
+                .map_err(ProcessError::sys("open /proc/self/ns/pid"))?;
+            setns(fd, CloneFlags::CLONE_NEWPID).map_err(ProcessError::sys("join pid namespace"))?;
+            Some(own)
+        }
+        None => None,
+    };
+    let result = clone::clone_into(flags, cgroup, child);
+    if let Some(own) = restore {
+        setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+            .map_err(ProcessError::sys("return to own pid namespace"))?;
+    }
+    result
 }
 
 /// `linux.timeOffsets` as `/proc/self/timens_offsets` takes them: one

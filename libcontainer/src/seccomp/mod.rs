@@ -102,6 +102,18 @@ pub fn validate(profile: &LinuxSeccomp) -> Result<(), SeccompError> {
     Ok(())
 }
 
+/// The filter of a container's `linux.seccomp`, if it has one, compiled
+/// or taken from the cache in the state root `root`.
+pub(crate) fn for_container(
+    spec: &oci_spec::runtime::Spec,
+    root: &Path,
+) -> Result<Option<Filter>, SeccompError> {
+    let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    prepare(profile, Some(&root.join(".cache/seccomp"))).map(Some)
+}
+
 /// Validates and compiles `profile`, reusing a cached program under
 /// `cache_dir` when the same profile was compiled before.
 pub fn prepare(profile: &LinuxSeccomp, cache_dir: Option<&Path>) -> Result<Filter, SeccompError> {
