@@ -4,13 +4,12 @@
 
 use std::path::Path;
 
-use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
 use libcontainer::nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use libcontainer::nix::unistd::Pid;
 use libcontainer::oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
-use libcontainer::{write_pid_file, Bundle, Container, Error, ExecOptions, ProcessError};
+use libcontainer::{write_pid_file, Bundle, Container, ExecOptions};
 
-use super::run::FORWARDED;
+use super::run::{block_forwarded, launch_failure, wait_forwarding};
 use super::tty;
 use crate::cli::ExecArgs;
 use crate::{Failure, Outcome};
@@ -18,15 +17,8 @@ use crate::{Failure, Outcome};
 pub fn exec(root: &Path, args: &ExecArgs) -> Outcome {
     let container = Container::load(root, &args.id)?;
     let process = process(&container, args)?;
-    // Block the forwarded signals first, so none is lost before the wait.
-    let mut mask = SigSet::empty();
-    if !args.detach {
-        for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
-            mask.add(*s);
-        }
-        mask.thread_block()
-            .map_err(|e| Failure::new(format!("block signals: {e}")))?;
-    }
+    // Blocked first, so no signal is lost before the wait.
+    let mask = block_forwarded(!args.detach)?;
     // A foreground exec that wants a terminal but got no console socket
     // gets one of hull's own, proxied to hull's stdio (as runc does).
     let terminal = process.terminal().unwrap_or(false);
@@ -44,17 +36,9 @@ pub fn exec(root: &Path, args: &ExecArgs) -> Outcome {
         preserve_fds: args.preserve_fds,
         ignore_paused: args.ignore_paused,
     };
-    let pid = container.exec(opts).map_err(|e| {
-        let code = match e {
-            // A missing executable exits 127, as a shell would.
-            Error::Process(ProcessError::ExecNotFound(_)) => 127,
-            _ => 1,
-        };
-        Failure {
-            message: format!("hull exec failed: {e}"),
-            code,
-        }
-    })?;
+    let pid = container
+        .exec(opts)
+        .map_err(|e| launch_failure("exec", e))?;
     if let Some(path) = &args.pid_file {
         write_pid_file(path, pid)?;
     }
@@ -66,7 +50,7 @@ pub fn exec(root: &Path, args: &ExecArgs) -> Outcome {
             let master = c.receive_master()?;
             tty::proxy(Some(pid), || try_wait(pid), &mask, master)
         }
-        None => wait_forwarding(pid, &mask),
+        None => wait_forwarding(Some(pid), || try_wait(pid), &mask),
     }
 }
 
@@ -164,20 +148,4 @@ fn add_capabilities(caps: &mut LinuxCapabilities, names: &[String]) -> Result<()
         caps.set_permitted(permitted);
     }
     Ok(())
-}
-
-/// Waits for `pid`, passing the forwarded signals on; its exit code.
-fn wait_forwarding(pid: Pid, mask: &SigSet) -> Outcome {
-    loop {
-        if let Some(code) = try_wait(pid)? {
-            return Ok(code);
-        }
-        match mask.wait() {
-            Ok(Signal::SIGCHLD) => {}
-            Ok(sig) => {
-                let _ = kill(pid, sig);
-            }
-            Err(e) => return Err(Failure::new(format!("wait for signals: {e}"))),
-        }
-    }
 }

@@ -2,6 +2,7 @@
 //! forwarded to the container, delete it, and exit with its exit code.
 
 use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
+use libcontainer::nix::unistd::Pid;
 use libcontainer::{Container, Error, ProcessError};
 
 use super::create::builder;
@@ -11,7 +12,7 @@ use crate::cli::{Cli, RunArgs};
 use crate::{Failure, Outcome};
 
 /// Signals a foreground `run` passes on to the container's init.
-pub(super) const FORWARDED: [Signal; 8] = [
+const FORWARDED: [Signal; 8] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,
@@ -24,17 +25,7 @@ pub(super) const FORWARDED: [Signal; 8] = [
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     let root = cli.root.as_path();
-    let fail = |e: Error| {
-        let code = match e {
-            // A missing executable exits 127, as a shell would.
-            Error::Process(ProcessError::ExecNotFound(_)) => 127,
-            _ => 1,
-        };
-        Failure {
-            message: format!("hull run failed: {e}"),
-            code,
-        }
-    };
+    let fail = |e: Error| launch_failure("run", e);
     // A foreground run that wants a terminal but got no console socket
     // gets one of hull's own, proxied to hull's stdio (as runc does).
     let console = match !args.detach
@@ -63,15 +54,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
         let _ = remove(container, true);
         return Err(Failure::new(format!("hull run failed: {}", e.message)));
     }
-    // Block the forwarded signals before start, so none is lost in between.
-    let mut mask = SigSet::empty();
-    if !args.detach {
-        for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
-            mask.add(*s);
-        }
-        mask.thread_block()
-            .map_err(|e| Failure::new(format!("block signals: {e}")))?;
-    }
+    // Blocked before start, so no signal is lost in between.
+    let mask = block_forwarded(!args.detach)?;
     if let Err(e) = container.start() {
         if let Ok(c) = Container::load(root, &args.create.id) {
             let _ = remove(c, true);
@@ -83,7 +67,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     }
     let code = match master {
         Some(m) => tty::proxy(container.pid(), || Ok(container.try_wait()?), &mask, m)?,
-        None => wait_forwarding(&container, &mask)?,
+        None => wait_forwarding(container.pid(), || Ok(container.try_wait()?), &mask)?,
     };
     if !args.keep {
         remove(Container::load(root, &args.create.id)?, true)?;
@@ -91,10 +75,43 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     Ok(code)
 }
 
-fn wait_forwarding(container: &Container, mask: &SigSet) -> Outcome {
-    let pid = container.pid();
+/// `hull CMD failed: …`, exiting 127 for a missing executable (as a shell
+/// would) and 1 otherwise.
+pub(super) fn launch_failure(cmd: &str, e: Error) -> Failure {
+    let code = match e {
+        Error::Process(ProcessError::ExecNotFound(_)) => 127,
+        _ => 1,
+    };
+    Failure {
+        message: format!("hull {cmd} failed: {e}"),
+        code,
+    }
+}
+
+/// In the foreground, blocks the signals passed on to the container's
+/// process and SIGCHLD (before it starts, so none is lost); the set to wait
+/// on (empty otherwise).
+pub(super) fn block_forwarded(foreground: bool) -> Result<SigSet, Failure> {
+    let mut mask = SigSet::empty();
+    if foreground {
+        for s in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
+            mask.add(*s);
+        }
+        mask.thread_block()
+            .map_err(|e| Failure::new(format!("block signals: {e}")))?;
+    }
+    Ok(mask)
+}
+
+/// Waits until `try_wait` reports an exit code, passing the forwarded
+/// signals on to `pid`.
+pub(super) fn wait_forwarding(
+    pid: Option<Pid>,
+    mut try_wait: impl FnMut() -> Result<Option<i32>, Failure>,
+    mask: &SigSet,
+) -> Outcome {
     loop {
-        if let Some(code) = container.try_wait()? {
+        if let Some(code) = try_wait()? {
             return Ok(code);
         }
         match mask.wait() {
