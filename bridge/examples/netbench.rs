@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use bridge::nft::Firewall;
 use bridge::{PortMapping, Protocol, Store};
 
-fn median(mut v: Vec<Duration>) -> f64 {
-    v.sort();
-    v[v.len() / 2].as_secs_f64() * 1000.0
+/// The median of `v` in milliseconds.
+fn median(v: Vec<Duration>) -> f64 {
+    median_f(v.iter().map(|d| d.as_secs_f64() * 1000.0).collect())
 }
 
 /// A process sitting in a new network namespace: the "container".
