@@ -473,13 +473,7 @@ impl Store {
         // (or if some are gone) each is checked to still point at this
         // container before it goes.
         for ip in att.addresses() {
-            let unpublished = match att.published {
-                true => fw.unpublish_on(&mut nf, ip, &att.ports),
-                false => Err(crate::nft::NftError::Reply(
-                    "not recorded as published".into(),
-                )),
-            };
-            if unpublished.is_err() {
+            if !att.published || fw.unpublish_on(&mut nf, ip, &att.ports).is_err() {
                 fw.remove_ports_on(&mut nf, ip, &att.ports)?;
             }
             conntrack::flush_on(&mut nf, ip)?;
