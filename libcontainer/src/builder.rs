@@ -151,9 +151,10 @@ impl ContainerBuilder {
             exec_fifo: exec_fifo::open_for_init(&fifo)?,
             seccomp: crate::seccomp::for_container(&bundle.spec, &self.root)?,
             spec: bundle.spec,
+            hierarchies: Hierarchies::detect()?,
         };
-        let hierarchies = Hierarchies::detect()?;
-        let mut cgroup = self.resolve_cgroup(&hierarchies, &cfg.spec)?;
+        let hierarchies = &cfg.hierarchies;
+        let mut cgroup = self.resolve_cgroup(hierarchies, &cfg.spec)?;
         let resources = cfg
             .spec
             .linux()
@@ -163,15 +164,15 @@ impl ContainerBuilder {
             // systemd makes the scope around the waiting init, then we fill it.
             let for_init = cgroup.clone();
             let place = |pid: Pid| -> std::result::Result<(), crate::ProcessError> {
-                cgroup.start_scope(pid.as_raw(), &self.id, &hierarchies, resources)?;
+                cgroup.start_scope(pid.as_raw(), &self.id, hierarchies, resources)?;
                 // Ours to stop from here on (not before: the unit may be another's).
                 guard.cgroup = Some(cgroup.clone());
-                Ok(setup_cgroup(&mut cgroup, &hierarchies, resources, guard)?)
+                Ok(setup_cgroup(&mut cgroup, hierarchies, resources, guard)?)
             };
-            spawn_init(&cfg, Some(&for_init), Some(Box::new(place)))?
+            spawn_init(&cfg, &for_init, Some(Box::new(place)))?
         } else {
-            setup_cgroup(&mut cgroup, &hierarchies, resources, guard)?;
-            spawn_init(&cfg, Some(&cgroup), None)?
+            setup_cgroup(&mut cgroup, hierarchies, resources, guard)?;
+            spawn_init(&cfg, &cgroup, None)?
         };
         guard.pid = Some(pid);
         let start_time = proc_stat(pid.as_raw())

@@ -21,7 +21,7 @@ pub struct CapabilityError {
 /// The capabilities this kernel knows (0 ..= /proc/sys/kernel/cap_last_cap),
 /// read once instead of probing each with prctl.
 fn supported() -> CapsHashSet {
-    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    let last = crate::pseudo_file::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<u8>().ok());
     match last {

@@ -32,6 +32,7 @@ mod hooks;
 mod id;
 mod identity;
 mod process;
+mod pseudo_file;
 mod rlimits;
 mod rootfs;
 mod seal;

@@ -134,7 +134,7 @@ impl Record {
 
 /// Reads the state letter and start time (field 22) of `/proc/<pid>/stat`.
 pub(crate) fn proc_stat(pid: i32) -> Option<(char, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::pseudo_file::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split(' ');

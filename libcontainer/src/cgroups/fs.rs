@@ -18,7 +18,7 @@ pub fn write(dir: &Path, file: &str, value: impl std::fmt::Display) -> Result<()
 /// Reads `dir/file` as trimmed text.
 pub fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
     let path = dir.join(file);
-    std::fs::read_to_string(&path)
+    crate::pseudo_file::read_to_string(&path)
         .map(|s| s.trim().to_owned())
         .map_err(CgroupError::io(&path))
 }

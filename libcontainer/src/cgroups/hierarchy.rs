@@ -41,12 +41,13 @@ pub struct Hierarchies {
 impl Hierarchies {
     /// Reads `/proc/self/mountinfo` and the cgroup2 root's `cgroup.controllers`.
     pub fn detect() -> Result<Self, CgroupError> {
-        let info = std::fs::read_to_string("/proc/self/mountinfo")
+        let info = crate::pseudo_file::read_to_string("/proc/self/mountinfo")
             .map_err(CgroupError::io("/proc/self/mountinfo"))?;
         let mut h = Self::parse(&info);
         if let Some(v2) = &mut h.v2 {
             let path = v2.mount_point.join("cgroup.controllers");
-            let text = std::fs::read_to_string(&path).map_err(CgroupError::io(&path))?;
+            let text =
+                crate::pseudo_file::read_to_string(&path).map_err(CgroupError::io(&path))?;
             v2.controllers = text.split_whitespace().map(String::from).collect();
         }
         Ok(h)

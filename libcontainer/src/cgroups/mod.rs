@@ -28,7 +28,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use devices::{device_rule, effective_rules};
-pub(crate) use hierarchy::own_cgroup;
+use hierarchy::own_cgroup;
 use hierarchy::under;
 pub use hierarchy::{Hierarchies, Layout};
 
@@ -126,7 +126,7 @@ impl Cgroup {
         let own = if rel.is_absolute() {
             String::new()
         } else {
-            std::fs::read_to_string("/proc/self/cgroup")
+            crate::pseudo_file::read_to_string("/proc/self/cgroup")
                 .map_err(CgroupError::io("/proc/self/cgroup"))?
         };
         let place = |mount_point: &Path, controllers: &[String]| -> PathBuf {

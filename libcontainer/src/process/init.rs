@@ -36,7 +36,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 pub(super) fn run(
     cfg: &InitConfig,
     plan: &Plan,
-    cgroup: Option<&Cgroup>,
+    cgroup: &Cgroup,
     cloned_into: bool,
     chan: Channel,
 ) -> i32 {
@@ -48,12 +48,9 @@ pub(super) fn run(
     }
     // Into the cgroups first, so everything the init does is accounted there.
     // With systemd the parent has systemd move us into the scope first.
-    let placed = wait_for_scope(cgroup, &chan).and_then(|()| {
-        cgroup
-            .map_or(Ok(()), |cg| cg.enter(cloned_into))
-            .map_err(Failure::from)
-    });
-    let exec = match placed.and_then(|()| prepare(cfg, plan, &chan)) {
+    let placed = wait_for_scope(cgroup, &chan)
+        .and_then(|()| cgroup.enter(cloned_into).map_err(Failure::from));
+    let exec = match placed.and_then(|()| prepare(cfg, plan, cgroup, &chan)) {
         Ok(exec) => exec,
         Err(f) => {
             let msg = match f {
@@ -92,8 +89,8 @@ pub(super) fn run(
 }
 
 /// With the systemd driver, blocks until the parent says the scope holds us.
-fn wait_for_scope(cgroup: Option<&Cgroup>, chan: &Channel) -> Result<(), Failure> {
-    if cgroup.is_some_and(|cg| cg.systemd.is_some()) {
+fn wait_for_scope(cgroup: &Cgroup, chan: &Channel) -> Result<(), Failure> {
+    if cgroup.systemd.is_some() {
         match chan.recv()? {
             Some(Message::Placed) => {}
             _ => return Err(Failure::Other("the systemd scope was not started".into())),
@@ -118,7 +115,7 @@ pub(super) struct Exec {
     pub env: Vec<CString>,
 }
 
-fn prepare(cfg: &InitConfig, plan: &Plan, chan: &Channel) -> Result<Exec, Failure> {
+fn prepare(cfg: &InitConfig, plan: &Plan, cgroup: &Cgroup, chan: &Channel) -> Result<Exec, Failure> {
     let spec = &cfg.spec;
     let process = spec
         .process()
@@ -145,6 +142,10 @@ fn prepare(cfg: &InitConfig, plan: &Plan, chan: &Channel) -> Result<Exec, Failur
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,
         no_pivot: cfg.no_pivot,
+        cgroups: rootfs::CgroupView {
+            hierarchies: &cfg.hierarchies,
+            cgroup,
+        },
         cgroupns: plan.new_cgroupns(),
     };
     rootfs::prepare(&rootfs_cfg)?;

@@ -14,7 +14,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Hierarchies};
 
 pub(crate) use channel::Message;
 pub(crate) use exec::{spawn_exec, ExecConfig};
@@ -62,6 +62,8 @@ pub(crate) struct InitConfig {
     pub exec_fifo: OwnedFd,
     /// The compiled `linux.seccomp` filter.
     pub seccomp: Option<crate::seccomp::Filter>,
+    /// The host's cgroup hierarchies, as the parent found them.
+    pub hierarchies: Hierarchies,
 }
 
 /// Sets up the cgroup around the freshly cloned, still waiting init (the
@@ -92,14 +94,11 @@ impl InitConfig {
 /// exited and been reaped.
 pub(crate) fn spawn_init(
     cfg: &InitConfig,
-    cgroup: Option<&Cgroup>,
+    cgroup: &Cgroup,
     place: Option<Place>,
 ) -> Result<Pid, ProcessError> {
     let plan = namespaces::Plan::new(&cfg.spec)?;
-    let cgroup_fd = match cgroup {
-        Some(cg) => cg.open_v2()?,
-        None => None,
-    };
+    let cgroup_fd = cgroup.open_v2()?;
     let (parent, child) = channel::pair()?;
     let (mut parent, mut child) = (Some(parent), Some(child));
     // Only the cloned child runs the closure; the parent keeps both ends until here.

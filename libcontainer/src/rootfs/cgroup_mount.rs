@@ -5,6 +5,11 @@
 //! `unified`, ...) plus `cpu -> cpu,cpuacct` style symlinks. With a cgroup
 //! namespace each hierarchy is a fresh mount rooted at the namespace's cgroup;
 //! without one it is a bind of the init's own cgroup directory, as runc does.
+//!
+//! The hierarchies and the container's directories come from the parent,
+//! which found and made them before the clone: the init's mount namespace is
+//! a copy of the parent's, so reading `/proc/self/mountinfo` and
+//! `/proc/self/cgroup` again here would only repeat that work.
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -16,10 +21,16 @@ use super::mounts::remount_bind;
 use super::options::MountOptions;
 use super::safe_path::{fd_path, Root};
 use super::RootfsError;
-use crate::cgroups::{own_cgroup, Hierarchies};
+use crate::cgroups::{Cgroup, Hierarchies};
 
 const NONE: Option<&str> = None;
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The host's cgroup hierarchies and the container's directory in each.
+pub(crate) struct CgroupView<'a> {
+    pub hierarchies: &'a Hierarchies,
+    pub cgroup: &'a Cgroup,
+}
 
 /// A host hierarchy as the container mounts it.
 struct Hierarchy<'a> {
@@ -27,40 +38,55 @@ struct Hierarchy<'a> {
     fstype: &'static str,
     /// Controllers of a v1 hierarchy (`cpu`, `cpuacct`, `name=systemd`); none for cgroup2.
     controllers: &'a [String],
+    /// The container's directory in it, the bind source without a cgroup namespace.
+    dir: &'a Path,
+}
+
+impl<'a> CgroupView<'a> {
+    /// The hierarchies mounted under `/sys/fs/cgroup`, with the container's directories.
+    fn under_cgroup_root(&self) -> Result<Vec<Hierarchy<'a>>, RootfsError> {
+        let h = self.hierarchies;
+        let v1 = h.v1.iter().map(|m| (&m.mount_point, "cgroup", &m.controllers[..]));
+        let v2 = h.v2.iter().map(|m| (&m.mount_point, "cgroup2", &[][..]));
+        v1.chain(v2)
+            .filter(|(mount_point, ..)| mount_point.starts_with(CGROUP_ROOT))
+            .map(|(mount_point, fstype, controllers)| {
+                let dir = self
+                    .cgroup
+                    .dirs
+                    .iter()
+                    .find(|d| d.controllers == controllers)
+                    .ok_or_else(|| {
+                        RootfsError::Invalid(format!(
+                            "the container has no cgroup in {}",
+                            mount_point.display()
+                        ))
+                    })?;
+                Ok(Hierarchy {
+                    mount_point,
+                    fstype,
+                    controllers,
+                    dir: &dir.path,
+                })
+            })
+            .collect()
+    }
 }
 
 pub(crate) fn mount_cgroup(
     root: &Root,
     dest: &Path,
     opts: &MountOptions,
+    view: &CgroupView,
     cgroupns: bool,
 ) -> Result<(), RootfsError> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| RootfsError::Invalid(format!("read /proc/self/mountinfo: {e}")))?;
-    let cgroups = std::fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| RootfsError::Invalid(format!("read /proc/self/cgroup: {e}")))?;
-    let host = Hierarchies::parse(&mountinfo);
-    let hierarchies: Vec<Hierarchy> = host
-        .v1
-        .iter()
-        .map(|m| Hierarchy {
-            mount_point: &m.mount_point,
-            fstype: "cgroup",
-            controllers: &m.controllers,
-        })
-        .chain(host.v2.iter().map(|m| Hierarchy {
-            mount_point: &m.mount_point,
-            fstype: "cgroup2",
-            controllers: &[],
-        }))
-        .filter(|h| h.mount_point.starts_with(CGROUP_ROOT))
-        .collect();
+    let hierarchies = view.under_cgroup_root()?;
     let flags = opts.flags - MsFlags::MS_REMOUNT;
     if let Some(h) = hierarchies
         .iter()
         .find(|h| h.mount_point == Path::new(CGROUP_ROOT))
     {
-        return mount_hierarchy(root, dest, h, &cgroups, flags, cgroupns);
+        return mount_hierarchy(root, dest, h, flags, cgroupns);
     }
     let dir = root.mkdir_all(dest, 0o755)?;
     mount(
@@ -76,7 +102,7 @@ pub(crate) fn mount_cgroup(
         .map_err(RootfsError::at("open", dest))?;
     for h in &hierarchies {
         let name = h.mount_point.file_name().unwrap_or_default();
-        mount_hierarchy(root, &dest.join(name), h, &cgroups, flags, cgroupns)?;
+        mount_hierarchy(root, &dest.join(name), h, flags, cgroupns)?;
         let name = name.to_string_lossy();
         if name.contains(',') {
             for alias in name.split(',') {
@@ -104,7 +130,6 @@ fn mount_hierarchy(
     root: &Root,
     dest: &Path,
     h: &Hierarchy,
-    cgroups: &str,
     flags: MsFlags,
     cgroupns: bool,
 ) -> Result<(), RootfsError> {
@@ -122,10 +147,8 @@ fn mount_hierarchy(
         )
         .map_err(RootfsError::at("mount cgroup on", dest));
     }
-    let own = own_cgroup(cgroups, h.controllers).unwrap_or("/");
-    let source = h.mount_point.join(own.trim_start_matches('/'));
     mount(
-        Some(&source),
+        Some(h.dir),
         target_path.as_str(),
         NONE,
         MsFlags::MS_BIND | MsFlags::MS_REC,

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
+pub(crate) use cgroup_mount::CgroupView;
 use safe_path::Root;
 
 const NONE: Option<&str> = None;
@@ -46,6 +47,7 @@ pub(crate) struct RootfsConfig<'a> {
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
     pub no_pivot: bool,
+    pub cgroups: CgroupView<'a>,
     pub cgroupns: bool,
 }
 
@@ -88,7 +90,7 @@ pub(crate) fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
     let root = Root::open(cfg.rootfs)?;
     let mut dev_bound = false;
     for m in cfg.spec.mounts().as_deref().unwrap_or_default() {
-        mounts::mount_entry(&root, m, cfg.bundle, cfg.cgroupns)?;
+        mounts::mount_entry(&root, m, cfg.bundle, &cfg.cgroups, cfg.cgroupns)?;
         dev_bound |= m.destination() == Path::new("/dev")
             && m.options()
                 .as_deref()

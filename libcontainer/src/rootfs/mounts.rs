@@ -6,8 +6,9 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
 use super::options::MountOptions;
+use super::cgroup_mount::{self, CgroupView};
 use super::safe_path::{fd_path, Root};
-use super::{cgroup_mount, RootfsError};
+use super::RootfsError;
 
 const NONE: Option<&str> = None;
 
@@ -17,13 +18,14 @@ pub(crate) fn mount_entry(
     root: &Root,
     m: &Mount,
     bundle: &Path,
+    cgroups: &CgroupView,
     cgroupns: bool,
 ) -> Result<(), RootfsError> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return cgroup_mount::mount_cgroup(root, dest, &opts, cgroupns);
+        return cgroup_mount::mount_cgroup(root, dest, &opts, cgroups, cgroupns);
     }
     if opts.bind || typ == "bind" {
         let source = match m.source() {
