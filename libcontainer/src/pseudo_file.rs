@@ -23,7 +23,10 @@ mod tests {
     #[test]
     fn reads_a_pseudo_file_whole() {
         let text = super::read_to_string("/proc/self/mountinfo").unwrap();
-        assert_eq!(text, std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+        assert_eq!(
+            text,
+            std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+        );
         assert!(text.ends_with('\n'));
     }
 }

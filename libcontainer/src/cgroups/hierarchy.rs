@@ -46,8 +46,7 @@ impl Hierarchies {
         let mut h = Self::parse(&info);
         if let Some(v2) = &mut h.v2 {
             let path = v2.mount_point.join("cgroup.controllers");
-            let text =
-                crate::pseudo_file::read_to_string(&path).map_err(CgroupError::io(&path))?;
+            let text = crate::pseudo_file::read_to_string(&path).map_err(CgroupError::io(&path))?;
             v2.controllers = text.split_whitespace().map(String::from).collect();
         }
         Ok(h)

@@ -115,7 +115,12 @@ pub(super) struct Exec {
     pub env: Vec<CString>,
 }
 
-fn prepare(cfg: &InitConfig, plan: &Plan, cgroup: &Cgroup, chan: &Channel) -> Result<Exec, Failure> {
+fn prepare(
+    cfg: &InitConfig,
+    plan: &Plan,
+    cgroup: &Cgroup,
+    chan: &Channel,
+) -> Result<Exec, Failure> {
     let spec = &cfg.spec;
     let process = spec
         .process()

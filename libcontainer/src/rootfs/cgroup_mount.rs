@@ -46,7 +46,9 @@ impl<'a> CgroupView<'a> {
     /// The hierarchies mounted under `/sys/fs/cgroup`, with the container's directories.
     fn under_cgroup_root(&self) -> Result<Vec<Hierarchy<'a>>, RootfsError> {
         let h = self.hierarchies;
-        let v1 = h.v1.iter().map(|m| (&m.mount_point, "cgroup", &m.controllers[..]));
+        let v1 =
+            h.v1.iter()
+                .map(|m| (&m.mount_point, "cgroup", &m.controllers[..]));
         let v2 = h.v2.iter().map(|m| (&m.mount_point, "cgroup2", &[][..]));
         v1.chain(v2)
             .filter(|(mount_point, ..)| mount_point.starts_with(CGROUP_ROOT))

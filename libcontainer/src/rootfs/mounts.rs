@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
-use super::options::MountOptions;
 use super::cgroup_mount::{self, CgroupView};
+use super::options::MountOptions;
 use super::safe_path::{fd_path, Root};
 use super::RootfsError;
 
