@@ -87,6 +87,9 @@ impl Root {
         if links > 40 {
             return Err(err(nix::Error::ELOOP));
         }
+        if let Some(fd) = self.open_or_make_last(path, mode) {
+            return Ok(fd);
+        }
         let mut done = PathBuf::new();
         let mut dir = self
             .open_path(Path::new("."))
@@ -121,6 +124,27 @@ impl Root {
             };
         }
         Ok(dir)
+    }
+
+    /// The common cases of [`Self::mkdir_all`] in one to three lookups instead
+    /// of one per component: `path` is already a directory, or only its last
+    /// component is missing. `None` leaves everything else (and every error)
+    /// to the component-by-component walk.
+    fn open_or_make_last(&self, path: &Path, mode: u32) -> Option<OwnedFd> {
+        let dir = OFlag::O_PATH | OFlag::O_DIRECTORY;
+        match self.open_in(path, dir) {
+            Ok(fd) => return Some(fd),
+            Err(nix::Error::ENOENT) => {}
+            Err(_) => return None,
+        }
+        let rel = relative(path);
+        let (Some(parent), Some(Component::Normal(name))) = (rel.parent(), rel.components().last())
+        else {
+            return None;
+        };
+        let parent = self.open_in(parent, dir).ok()?;
+        mkdirat(Some(parent.as_raw_fd()), name, Mode::from_bits_truncate(mode)).ok()?;
+        self.open_in(path, dir).ok()
     }
 
     /// Makes sure `path` exists as a file inside the root (creating its parents
@@ -195,6 +219,20 @@ mod tests {
         assert!(root.join("outside/made2").is_dir());
         r.ensure_file(Path::new("/abs/f")).unwrap();
         assert!(!outside.join("f").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn mkdir_all_makes_the_last_component_and_reopens_existing_ones() {
+        let base = scratch("mkdir-last");
+        std::fs::create_dir_all(base.join("a/b")).unwrap();
+        symlink("/a", base.join("link")).unwrap();
+        let r = Root::open(&base).unwrap();
+        r.mkdir_all(Path::new("/a/b"), 0o755).unwrap();
+        r.mkdir_all(Path::new("/link/b/c"), 0o755).unwrap();
+        assert!(base.join("a/b/c").is_dir());
+        r.mkdir_all(Path::new("/x/y/z"), 0o755).unwrap();
+        assert!(base.join("x/y/z").is_dir());
         std::fs::remove_dir_all(&base).unwrap();
     }
 
