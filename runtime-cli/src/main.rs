@@ -1,4 +1,11 @@
 //! `hull`: the runc-compatible command line over libcontainer.
+//!
+//! `main` is the C entry point (`no_main`): hull runs twice per container
+//! start (see [`seal_if_entering`]), and std's runtime set-up (a stack guard
+//! found by reading `/proc/self/maps`, a signal stack, SIGSEGV and SIGBUS
+//! handlers) was a dozen system calls of each. SIGPIPE is ignored as std
+//! would, so a closed pipe is an error, not a kill.
+#![no_main]
 
 mod cli;
 mod commands;
@@ -6,7 +13,7 @@ mod logging;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::Cli;
 
 /// A failed command: what to print and the exit code.
 #[derive(Debug)]
@@ -33,18 +40,31 @@ impl From<libcontainer::Error> for Failure {
 /// What a command returns: the process exit code.
 pub type Outcome = Result<i32, Failure>;
 
-fn main() {
-    let cli = Cli::parse();
-    if matches!(
-        cli.command,
-        Command::Create(_) | Command::Run(_) | Command::Exec(_)
-    ) {
-        // CVE-2019-5736: whatever enters a container runs from a sealed copy.
+/// CVE-2019-5736: whatever enters a container runs from a sealed copy, so
+/// `create`, `run` and `exec` re-execute first. That is decided from the raw
+/// arguments, before the command line is parsed, so the image that is
+/// replaced does no more than it must. A subcommand is always its own word
+/// on the command line, so this may re-execute needlessly (a container named
+/// `run`), never miss.
+fn seal_if_entering() {
+    let entering = std::env::args_os().any(|a| a == "create" || a == "run" || a == "exec");
+    if entering {
         if let Err(e) = libcontainer::ensure_sealed() {
             eprintln!("{e}");
             std::process::exit(1);
         }
     }
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    // SAFETY: setting a signal disposition before any other thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    seal_if_entering();
+    let cli = Cli::parse();
     let to_file = match logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         Ok(to_file) => to_file,
         Err(e) => {

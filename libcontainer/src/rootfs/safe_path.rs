@@ -138,12 +138,18 @@ impl Root {
             Err(_) => return None,
         }
         let rel = relative(path);
-        let (Some(parent), Some(Component::Normal(name))) = (rel.parent(), rel.components().last())
+        let (Some(parent), Some(Component::Normal(name))) =
+            (rel.parent(), rel.components().next_back())
         else {
             return None;
         };
         let parent = self.open_in(parent, dir).ok()?;
-        mkdirat(Some(parent.as_raw_fd()), name, Mode::from_bits_truncate(mode)).ok()?;
+        mkdirat(
+            Some(parent.as_raw_fd()),
+            name,
+            Mode::from_bits_truncate(mode),
+        )
+        .ok()?;
         self.open_in(path, dir).ok()
     }
 
