@@ -993,7 +993,7 @@ fn pure_v2_library_cgroup_filters_devices_with_ebpf() {
     let dir = Path::new(UNIFIED).join(&name);
     assert_eq!(cg.dirs.len(), 1);
     assert_eq!(cg.dirs[0].path, dir);
-    cg.create().unwrap();
+    cg.create(|_| true).unwrap();
     assert!(dir.is_dir());
     assert_eq!(device_programs(&dir), 0);
 
@@ -1043,7 +1043,7 @@ fn pure_v2_library_cgroup_freezes_thaws_lists_and_destroys() {
     let _g = CgroupGuard::new(&[&name]);
     let h = v2_only();
     let mut cg = Cgroup::resolve(&h, Some(&format!("/{name}/x")), "x", false).unwrap();
-    cg.create().unwrap();
+    cg.create(|_| true).unwrap();
     let dir = Path::new(UNIFIED).join(&name).join("x");
     assert!(dir.is_dir());
 

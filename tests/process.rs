@@ -688,6 +688,28 @@ fn time_offsets_without_a_new_time_namespace_are_refused() {
     b.assert_no_state();
 }
 
+#[test]
+fn cgroup_namespace_is_rooted_at_the_containers_cgroup() {
+    let mut b = TestBundle::new("cgroupns");
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.push(json!({"type": "cgroup"}));
+    });
+    b.sh("readlink /proc/self/ns/cgroup; cat /proc/self/cgroup");
+    let out = b.run_ok();
+    let mut lines = out.lines();
+    let ns = lines.next().unwrap();
+    assert!(ns.starts_with("cgroup:["), "{out}");
+    assert_ne!(ns, ns_link("self", "cgroup"), "the host's cgroup namespace");
+    // Every hierarchy (v1 and cgroup2) shows the container's cgroup as `/`.
+    let cgroups: Vec<&str> = lines.collect();
+    assert!(cgroups.len() > 1, "{out}");
+    for line in cgroups {
+        assert!(line.ends_with(":/"), "{line} in\n{out}");
+    }
+    b.assert_no_state();
+}
+
 /// A container running `sleep 100`, started with `run -d`.
 fn sleeping(name: &str) -> TestBundle {
     let mut b = TestBundle::new(name);

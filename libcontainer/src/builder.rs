@@ -9,7 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use crate::cgroups::{Cgroup, CgroupError, Hierarchies};
+use crate::cgroups::{Cgroup, CgroupDir, CgroupError, Hierarchies};
 use crate::container::{Container, DEFAULT_ROOT};
 use crate::error::{Error, Result};
 use crate::exec_fifo;
@@ -167,12 +167,34 @@ impl ContainerBuilder {
                 cgroup.start_scope(pid.as_raw(), &self.id, hierarchies, resources)?;
                 // Ours to stop from here on (not before: the unit may be another's).
                 guard.cgroup = Some(cgroup.clone());
-                Ok(setup_cgroup(&mut cgroup, hierarchies, resources, guard)?)
+                Ok(setup_cgroup(
+                    &mut cgroup,
+                    |_| true,
+                    hierarchies,
+                    resources,
+                    guard,
+                )?)
             };
-            spawn_init(&cfg, &for_init, Some(Box::new(place)))?
+            spawn_init(&cfg, &for_init, Box::new(place))?
         } else {
-            setup_cgroup(&mut cgroup, hierarchies, resources, guard)?;
-            spawn_init(&cfg, &cgroup, None)?
+            // The init is cloned straight into the cgroup2 directory, so that
+            // one is made first; the v1 directories and the limits are set up
+            // while the init makes its network namespace, the costliest part
+            // of its start (see `process::namespaces`).
+            cgroup.create(CgroupDir::is_v2)?;
+            guard.cgroup = Some(cgroup.clone());
+            let for_init = cgroup.clone();
+            let place = |_: Pid| -> std::result::Result<(), crate::ProcessError> {
+                let v1 = |d: &CgroupDir| !d.is_v2();
+                Ok(setup_cgroup(
+                    &mut cgroup,
+                    v1,
+                    hierarchies,
+                    resources,
+                    guard,
+                )?)
+            };
+            spawn_init(&cfg, &for_init, Box::new(place))?
         };
         guard.pid = Some(pid);
         let start_time = proc_stat(pid.as_raw())
@@ -229,15 +251,16 @@ impl ContainerBuilder {
     }
 }
 
-/// Creates the container's cgroup directories (those systemd has not) and
-/// applies `linux.resources` to them.
+/// Creates the container's cgroup directories `which` selects (those systemd
+/// has not made) and applies `linux.resources` to them.
 fn setup_cgroup(
     cgroup: &mut Cgroup,
+    which: impl Fn(&CgroupDir) -> bool,
     hierarchies: &Hierarchies,
     resources: Option<&oci_spec::runtime::LinuxResources>,
     guard: &mut Cleanup,
 ) -> std::result::Result<(), CgroupError> {
-    cgroup.create()?;
+    cgroup.create(which)?;
     guard.cgroup = Some(cgroup.clone());
     if let Some(res) = resources {
         cgroup.apply(hierarchies, res)?;

@@ -79,7 +79,8 @@ pub struct CgroupDir {
 }
 
 impl CgroupDir {
-    fn is_v2(&self) -> bool {
+    /// Whether this is the cgroup2 directory.
+    pub fn is_v2(&self) -> bool {
         self.controllers.is_empty()
     }
 }
@@ -176,10 +177,11 @@ impl Cgroup {
             .map(|d| d.path.as_path())
     }
 
-    /// Creates every directory (recording the topmost one made), inheriting
-    /// cpusets on v1 and enabling the parent's controllers on cgroup2.
-    pub fn create(&mut self) -> Result<(), CgroupError> {
-        for d in &mut self.dirs {
+    /// Creates the directories `which` selects (recording the topmost one
+    /// made), inheriting cpusets on v1 and enabling the parent's controllers
+    /// on cgroup2.
+    pub fn create(&mut self, which: impl Fn(&CgroupDir) -> bool) -> Result<(), CgroupError> {
+        for d in self.dirs.iter_mut().filter(|d| which(d)) {
             let mut top = d.path.clone();
             while let Some(parent) = top.parent() {
                 if parent.exists() {

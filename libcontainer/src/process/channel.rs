@@ -19,8 +19,8 @@ pub(crate) enum Message {
     RunHooks,
     /// Parent → init: those hooks succeeded.
     HooksDone,
-    /// Parent → init: systemd has moved the init into its scope; the init
-    /// may now enter the remaining cgroups and go on.
+    /// Parent → init: the cgroups are set up (with systemd: systemd has
+    /// moved the init into its scope); the init may now enter them and go on.
     Placed,
     /// Init → parent: the seccomp notify listener, for the agent.
     SeccompListener(OwnedFd),

@@ -46,10 +46,19 @@ pub(super) fn run(
     {
         let _ = HOST_PID.set(pid);
     }
-    // Into the cgroups first, so everything the init does is accounted there.
-    // With systemd the parent has systemd move us into the scope first.
-    let placed = wait_for_scope(cgroup, &chan)
-        .and_then(|()| cgroup.enter(cloned_into).map_err(Failure::from));
+    // The network namespace is made here rather than by the clone, while the
+    // parent sets up the cgroups (see `namespaces`). Then into the cgroups,
+    // so everything the init does from here on is accounted there, and only
+    // then the cgroup namespace, so it is rooted at the container's cgroup.
+    let placed = plan
+        .unshare_network()
+        .map_err(|e| Failure::Other(format!("cannot create the network namespace: {e}")))
+        .and_then(|()| wait_until_placed(&chan))
+        .and_then(|()| cgroup.enter(cloned_into).map_err(Failure::from))
+        .and_then(|()| {
+            plan.unshare_cgroup()
+                .map_err(|e| Failure::Other(format!("cannot create the cgroup namespace: {e}")))
+        });
     let exec = match placed.and_then(|()| prepare(cfg, plan, cgroup, &chan)) {
         Ok(exec) => exec,
         Err(f) => {
@@ -88,15 +97,13 @@ pub(super) fn run(
     exec.exec()
 }
 
-/// With the systemd driver, blocks until the parent says the scope holds us.
-fn wait_for_scope(cgroup: &Cgroup, chan: &Channel) -> Result<(), Failure> {
-    if cgroup.systemd.is_some() {
-        match chan.recv()? {
-            Some(Message::Placed) => {}
-            _ => return Err(Failure::Other("the systemd scope was not started".into())),
-        }
+/// Blocks until the parent has set up the cgroups (with the systemd driver:
+/// until systemd has moved us into the scope).
+fn wait_until_placed(chan: &Channel) -> Result<(), Failure> {
+    match chan.recv()? {
+        Some(Message::Placed) => Ok(()),
+        _ => Err(Failure::Other("the cgroups were not set up".into())),
     }
-    Ok(())
 }
 
 /// The init's pid as the host sees it (hooks get that one), read from the

@@ -66,8 +66,9 @@ pub(crate) struct InitConfig {
     pub hierarchies: Hierarchies,
 }
 
-/// Sets up the cgroup around the freshly cloned, still waiting init (the
-/// systemd driver: the scope is made around the init's pid).
+/// Sets up the cgroup around the freshly cloned init, which waits for it
+/// before entering (the systemd driver: the scope is made around the init's
+/// pid).
 pub(crate) type Place<'a> = Box<dyn FnOnce(Pid) -> Result<(), ProcessError> + 'a>;
 
 impl InitConfig {
@@ -88,14 +89,14 @@ impl InitConfig {
     }
 }
 
-/// Clones the init into its namespaces and cgroup and waits until it is set
-/// up and blocked on the exec fifo. With `place`, the init waits until
-/// `place` has run before it enters its cgroups. On error the init has
-/// exited and been reaped.
+/// Clones the init into its namespaces, runs `place` while the init makes
+/// its network namespace, lets the init enter its cgroups, and waits until it
+/// is set up and blocked on the exec fifo. On error the init has exited and
+/// been reaped.
 pub(crate) fn spawn_init(
     cfg: &InitConfig,
     cgroup: &Cgroup,
-    place: Option<Place>,
+    place: Place,
 ) -> Result<Pid, ProcessError> {
     let plan = namespaces::Plan::new(&cfg.spec)?;
     let cgroup_fd = cgroup.open_v2()?;
@@ -114,9 +115,7 @@ pub(crate) fn spawn_init(
     })?;
     drop(child);
     let parent = parent.expect("parent end");
-    let placed = place.map_or(Ok(()), |place| {
-        place(pid).and_then(|()| parent.send(&Message::Placed))
-    });
+    let placed = place(pid).and_then(|()| parent.send(&Message::Placed));
     let outcome = match placed {
         Err(e) => e,
         Ok(()) => loop {
