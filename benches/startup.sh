@@ -132,7 +132,7 @@ for meta in "$OUT"/*/rep*/meta.txt; do
 done
 
 report_rc=0
-python3 "$BENCHES/report.py" --runtime hull "$OUT" >"$OUT/report.md" || report_rc=$?
+python3 "$BENCHES/report.py" --runtime "$(basename "$HULL")" "$OUT" >"$OUT/report.md" || report_rc=$?
 
 machine() {
     echo "- date: $started → $(date -Is)"
