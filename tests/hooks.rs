@@ -140,3 +140,41 @@ fn a_failing_poststop_hook_does_not_fail_delete() {
     assert_eq!(code, 0, "{err}");
     b.assert_no_state();
 }
+
+/// `run` starts the container itself, so its init waits on a pipe and no
+/// exec fifo is made; `create` (started by another process) makes one.
+#[test]
+fn run_makes_no_exec_fifo_and_create_does() {
+    let log = LogDir::new("hooks-fifo");
+    let listing = |b: &mut TestBundle, name: &str| {
+        let state_dir = b.root.join(&b.id);
+        let out = log.0.join(name);
+        b.edit(|c| {
+            c["hooks"] = json!({ "prestart": [{ "path": "/bin/sh", "args": ["sh", "-c",
+                format!("ls -a {} > {}", state_dir.display(), out.display())] }] });
+        });
+        out
+    };
+    let mut run = TestBundle::new("fifo-run");
+    run.args(&["true"]);
+    let run_ls = listing(&mut run, "run.ls");
+    run.run_ok();
+    let seen = std::fs::read_to_string(run_ls).unwrap();
+    assert!(seen.lines().any(|l| l == "."), "hook did not list: {seen}");
+    assert!(!seen.contains("exec.fifo"), "run made an exec fifo: {seen}");
+    run.assert_no_state();
+
+    let mut created = TestBundle::new("fifo-create");
+    created.args(&["true"]);
+    let create_ls = listing(&mut created, "create.ls");
+    created.create();
+    let seen = std::fs::read_to_string(create_ls).unwrap();
+    assert!(
+        seen.contains("exec.fifo"),
+        "create made no exec fifo: {seen}"
+    );
+    assert_eq!(created.state()["status"], "created");
+    let out = created.cmd(&["delete", "--force", &created.id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    created.assert_no_state();
+}

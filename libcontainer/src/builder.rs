@@ -31,6 +31,7 @@ pub struct ContainerBuilder {
     no_pivot: bool,
     no_new_keyring: bool,
     systemd_cgroup: bool,
+    start_in_process: bool,
 }
 
 impl ContainerBuilder {
@@ -46,7 +47,18 @@ impl ContainerBuilder {
             no_pivot: false,
             no_new_keyring: false,
             systemd_cgroup: false,
+            start_in_process: false,
         }
+    }
+
+    /// The caller will start the container with [`Container::start`] on the
+    /// value [`Self::create`] returns, as `run` does: the init then waits on
+    /// an anonymous pipe instead of the exec fifo in the state directory, so
+    /// no file is made and removed. Until it is started, other processes see
+    /// the container as running (their `start` has no fifo to open).
+    pub fn start_in_process(mut self, yes: bool) -> Self {
+        self.start_in_process = yes;
+        self
     }
 
     /// The state root holding one directory per container.
@@ -132,8 +144,14 @@ impl ContainerBuilder {
     }
 
     fn create_in(&self, dir: &Path, bundle: Bundle, guard: &mut Cleanup) -> Result<Container> {
-        let fifo = dir.join(EXEC_FIFO);
-        exec_fifo::create(&fifo)?;
+        let (for_init, start_line) = if self.start_in_process {
+            let (read, write) = exec_fifo::pipe()?;
+            (read, Some(write))
+        } else {
+            let fifo = dir.join(EXEC_FIFO);
+            exec_fifo::create(&fifo)?;
+            (exec_fifo::open_for_init(&fifo)?, None)
+        };
         let console = match &self.console_socket {
             Some(path) => Some(OwnedFd::from(
                 UnixStream::connect(path).map_err(Error::io(path))?,
@@ -148,7 +166,7 @@ impl ContainerBuilder {
             preserve_fds: self.preserve_fds,
             id: self.id.clone(),
             console,
-            exec_fifo: exec_fifo::open_for_init(&fifo)?,
+            exec_fifo: for_init,
             seccomp: crate::seccomp::for_container(&bundle.spec, &self.root)?,
             spec: bundle.spec,
             hierarchies: Hierarchies::detect()?,
@@ -226,7 +244,7 @@ impl ContainerBuilder {
         if let Some(path) = &self.pid_file {
             write_pid_file(path, pid)?;
         }
-        Ok(Container::new(dir.to_owned(), record))
+        Ok(Container::new(dir.to_owned(), record).with_start_line(start_line))
     }
 }
 

@@ -1,6 +1,8 @@
 //! A container that exists in the state store, and what can be done to it.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -35,11 +37,25 @@ pub const DEFAULT_ROOT: &str = "/run/hull";
 pub struct Container {
     dir: PathBuf,
     record: Record,
+    /// The write end of the init's start pipe, until started (see
+    /// [`crate::ContainerBuilder::start_in_process`]).
+    start_line: Mutex<Option<OwnedFd>>,
 }
 
 impl Container {
     pub(crate) fn new(dir: PathBuf, record: Record) -> Self {
-        Self { dir, record }
+        Self {
+            dir,
+            record,
+            start_line: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn with_start_line(self, start_line: Option<OwnedFd>) -> Self {
+        Self {
+            start_line: Mutex::new(start_line),
+            ..self
+        }
     }
 
     /// Opens the container `id` under the state root `root`.
@@ -50,7 +66,7 @@ impl Container {
             return Err(Error::NotExist);
         }
         let record = Record::load(&dir)?;
-        Ok(Self { dir, record })
+        Ok(Self::new(dir, record))
     }
 
     /// Every container under `root`, sorted by id. A missing root is empty.
@@ -100,6 +116,12 @@ impl Container {
 
     /// Lets a created container run its process.
     pub fn start(&self) -> Result<()> {
+        let start_line = self.start_line.lock().map_or(None, |mut l| l.take());
+        if let Some(write_end) = start_line {
+            exec_fifo::release_pipe(write_end)?;
+            self.run_hooks("poststart", |h| h.poststart(), "running");
+            return Ok(());
+        }
         match self.status() {
             Status::Created => {}
             Status::Stopped => return Err(Error::WrongStatus(WrongStatus::StartStopped)),

@@ -1,6 +1,8 @@
 //! The exec fifo: the init blocks reading it until `start` writes to it, so
 //! `create` and `start` are two separate steps (runc's scheme, with the
 //! direction turned around so the init never reopens it after dropping privileges).
+//! When the creating process starts the container itself (`run`), an
+//! anonymous pipe does the same without a file in the state directory.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -26,6 +28,22 @@ pub(crate) fn open_for_init(path: &Path) -> Result<OwnedFd> {
         .map_err(Error::sys(format!("open {}", path.display())))?;
     // SAFETY: freshly opened and owned here.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// A pipe for a container started by the process that creates it:
+/// `(read end for the init, write end for start)`, both close-on-exec.
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Error::sys("pipe"))
+}
+
+/// In `start` of a container created with [`pipe`]: wakes the init. EPIPE
+/// (no reader) means the init is gone.
+pub(crate) fn release_pipe(write_end: OwnedFd) -> Result<()> {
+    match write(&write_end, b"0") {
+        Ok(_) => Ok(()),
+        Err(nix::Error::EPIPE) => Err(Error::Process(crate::process::ProcessError::InitDied)),
+        Err(e) => Err(Error::sys("write start pipe")(e)),
+    }
 }
 
 /// In the init: blocks until `start` writes.

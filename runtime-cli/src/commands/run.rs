@@ -35,7 +35,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
         true => Some(tty::Console::listen(&args.create.id)?),
         false => None,
     };
-    let mut b = builder(root, &args.create, cli.systemd_cgroup);
+    // Started right below by this process: no exec fifo file to make and remove.
+    let mut b = builder(root, &args.create, cli.systemd_cgroup).start_in_process(true);
     if let Some(c) = &console {
         b = b.console_socket(c.path());
     }
