@@ -9,6 +9,8 @@
 
 mod cli;
 mod commands;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod entry;
 mod logging;
 
 use clap::Parser;
