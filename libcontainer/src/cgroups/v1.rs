@@ -89,15 +89,23 @@ pub fn cpuset(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
 /// A new v1 cpuset starts empty and refuses tasks: inherit the parent's sets.
 pub fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        if read(dir, file)?.is_empty() {
-            let parent = dir.parent().unwrap_or(dir);
-            if parent != dir {
-                init_cpuset(parent)?;
-            }
-            write(dir, file, read(parent, file)?)?;
-        }
+        inherit(dir, file)?;
     }
     Ok(())
+}
+
+/// The value of `file` in `dir`, copied from the nearest ancestor that has
+/// one (filling the empty directories in between) when `dir`'s is empty.
+fn inherit(dir: &Path, file: &str) -> Result<String, CgroupError> {
+    let value = read(dir, file)?;
+    match dir.parent() {
+        Some(parent) if value.is_empty() => {
+            let value = inherit(parent, file)?;
+            write(dir, file, &value)?;
+            Ok(value)
+        }
+        _ => Ok(value),
+    }
 }
 
 pub fn pids(dir: &Path, limit: i64) -> Result<(), CgroupError> {
