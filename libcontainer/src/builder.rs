@@ -55,7 +55,8 @@ impl ContainerBuilder {
     /// value [`Self::create`] returns, as `run` does: the init then waits on
     /// an anonymous pipe instead of the exec fifo in the state directory, so
     /// no file is made and removed. Until it is started, other processes see
-    /// the container as running (their `start` has no fifo to open).
+    /// the container as running (their `start` has no fifo to open); if the
+    /// returned value is dropped unstarted, the init exits.
     pub fn start_in_process(mut self, yes: bool) -> Self {
         self.start_in_process = yes;
         self

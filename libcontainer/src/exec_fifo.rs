@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use nix::sys::stat::Mode;
 use nix::unistd::{mkfifo, read, write};
 
@@ -30,18 +31,29 @@ pub(crate) fn open_for_init(path: &Path) -> Result<OwnedFd> {
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
-/// A pipe for a container started by the process that creates it:
-/// `(read end for the init, write end for start)`, both close-on-exec.
+/// The pipe of a container started by the process that creates it:
+/// `(the init's end, start's end)`, both close-on-exec. A socket pair, so
+/// that a start after the init died gets EPIPE, not a SIGPIPE that would
+/// kill a program embedding the library.
 pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Error::sys("pipe"))
+    let (init_end, start_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(Error::sys("socketpair"))?;
+    Ok((init_end, start_end))
 }
 
 /// In `start` of a container created with [`pipe`]: wakes the init. EPIPE
 /// (no reader) means the init is gone.
-pub(crate) fn release_pipe(write_end: OwnedFd) -> Result<()> {
-    match write(&write_end, b"0") {
+pub(crate) fn release_pipe(start_end: OwnedFd) -> Result<()> {
+    match send(start_end.as_raw_fd(), b"0", MsgFlags::MSG_NOSIGNAL) {
         Ok(_) => Ok(()),
-        Err(nix::Error::EPIPE) => Err(Error::Process(crate::process::ProcessError::InitDied)),
+        Err(nix::Error::EPIPE | nix::Error::ECONNRESET) => {
+            Err(Error::Process(crate::process::ProcessError::InitDied))
+        }
         Err(e) => Err(Error::sys("write start pipe")(e)),
     }
 }
