@@ -144,10 +144,11 @@ unsafe fn reexec_read_only(argv: *const *const u8, envp: *const *const u8) {
         0,
         0,
     );
-    if n <= 0 {
+    // A path that filled the buffer may be cut short: leave it to `main`.
+    if n <= 0 || n >= 4095 {
         return;
     }
-    // SAFETY: n < 4096, inside the buffer.
+    // SAFETY: n < 4095, inside the buffer.
     unsafe { *buf.add(n as usize) = 0 };
     let tree = syscall(
         SYS_OPEN_TREE,
