@@ -7,4 +7,6 @@ fn main() {
         println!("cargo:rustc-link-arg-bin=hull=-Wl,--entry=hull_entry");
     }
     println!("cargo:rerun-if-changed=build.rs");
+    // scripts/build-release.sh links with this list: relink when it changes.
+    println!("cargo:rerun-if-changed=start-path.order");
 }

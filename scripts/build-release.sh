@@ -14,7 +14,16 @@
 # crate gets these flags (with LTO it is where all code is generated): set for
 # the whole build they would also apply to proc-macro crates, which cannot be
 # static.
+#
+# The functions a container start executes (runtime-cli/start-path.order, made
+# by scripts/order-start-path.sh) are placed first and together in the text:
+# the kernel maps text in whole page-cache folios around each fault, so a start
+# spread over the whole text kept most of it resident. Names missing from the
+# build (the code changed since the list was made) are skipped by the linker;
+# the start then only loses that locality.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo rustc --release -q -p runtime-cli --bin hull -- \
-    -C target-feature=+crt-static -C relocation-model=static
+    -C target-feature=+crt-static -C relocation-model=static \
+    -C link-arg=-Wl,--symbol-ordering-file="$PWD/runtime-cli/start-path.order" \
+    -C link-arg=-Wl,--no-warn-symbol-ordering

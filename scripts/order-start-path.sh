@@ -1,0 +1,131 @@
+#!/bin/bash
+# order-start-path.sh: regenerates runtime-cli/start-path.order, the functions a
+# container start executes, which scripts/build-release.sh has the linker place
+# first in the text.
+#
+# Why: the kernel maps a binary's text in runs of whole page-cache folios around
+# each page fault, so a start's peak RSS follows how many folios its code is
+# spread over, not how much of it runs. With the executed functions contiguous
+# the peak RSS of `run` fell from 3.3 to 1.9 MiB (benches/results/).
+#
+# How: a release build with symbols gets a uprobe on every function (tracefs);
+# `run`, `create`/`start`/`state`/`delete` and `run -d` of a /bin/true bundle run
+# once on this host's cgroup layout and once with cgroup2 hidden (pure v1, as
+# the benchmark's -v1 variants); the functions hit, in first-hit order, are the
+# list. glibc's AVX/EVEX string functions cannot be single-stepped by uprobes on
+# this VM (the process spins), so they are not probed; the used variants are
+# appended by name. Mangled names are stable across checkouts (cargo hashes
+# workspace paths relative to the workspace root) but change with the code
+# around them: rerun after changes to the start path. Needs root and tracefs.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+WS=$PWD
+OUT=runtime-cli/start-path.order
+T=/sys/kernel/tracing
+GROUP=hullorder
+WORK=$(mktemp -d /tmp/hull-order.XXXXXX)
+BIN=$WORK/hull
+
+die() { echo "order-start-path: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (uprobes, containers)"
+[ -w "$T/uprobe_events" ] || die "no tracefs at $T"
+
+BUFFER_KB=$(cat "$T/buffer_size_kb")
+cleanup() {
+    echo 0 >"$T/events/$GROUP/enable" 2>/dev/null || true
+    # Remove this script's probes only.
+    grep -o "^p:$GROUP/f[0-9]*" "$T/uprobe_events" 2>/dev/null | sed 's/^p:/-:/' |
+        while read -r del; do echo "$del" >>"$T/uprobe_events"; done || true
+    echo "$BUFFER_KB" >"$T/buffer_size_kb" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "order-start-path: building a release hull with symbols" >&2
+CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR="$WS/target/order" \
+    cargo rustc --release -q -p runtime-cli --bin hull -- \
+    -C target-feature=+crt-static -C relocation-model=static
+cp target/order/release/hull "$BIN"
+fixtures/make-bundle.sh "$WORK/bundle" "$BIN" >/dev/null
+jq '.process.args = ["/bin/true"] | .process.terminal = false' "$WORK/bundle/config.json" >"$WORK/c.json"
+mv "$WORK/c.json" "$WORK/bundle/config.json"
+
+# One probe per function, at its file offset (the binary is not position-independent).
+python3 - "$BIN" "$GROUP" "$T/uprobe_events" "$WORK/names" <<'EOF'
+import os, subprocess, sys
+binary, group, events, names_out = sys.argv[1:5]
+segs = []
+for line in subprocess.run(["readelf", "-lW", binary], capture_output=True, text=True).stdout.splitlines():
+    p = line.split()
+    if p and p[0] == "LOAD" and "E" in "".join(p[6:-1]):
+        segs.append((int(p[2], 16), int(p[1], 16), int(p[4], 16)))
+# Not probed: the entry code that runs before the C library, and string
+# functions a uprobe cannot single-step here.
+skip = ("hull_entry", "before_libc", "_start", "_dl_relocate_static_pie", "__libc_setup_tls")
+unsteppable = ("avx", "evex", "erms", "sse2", "ssse3", "_rtm")
+fd = os.open(events, os.O_WRONLY | os.O_APPEND)
+names, seen = [], set()
+for line in subprocess.run(["nm", "-n", "-S", binary], capture_output=True, text=True).stdout.splitlines():
+    p = line.split()
+    if len(p) != 4 or p[2] not in "tT" or int(p[1], 16) == 0:
+        continue
+    addr, name = int(p[0], 16), p[3]
+    if addr in seen or name in skip or (name.startswith("__") and any(u in name for u in unsteppable)):
+        continue
+    seen.add(addr)
+    for va, off, size in segs:
+        if va <= addr < va + size:
+            try:
+                os.write(fd, f"p:{group}/f{len(names)} {binary}:0x{addr - va + off:x}\n".encode())
+                names.append(name)
+            except OSError:
+                pass
+            break
+open(names_out, "w").write("".join(f"f{i} {n}\n" for i, n in enumerate(names)))
+EOF
+
+echo 65536 >"$T/buffer_size_kb"
+echo 1 >"$T/tracing_on"
+: >"$T/trace"
+echo 1 >"$T/events/$GROUP/enable"
+workload() {
+    local root=$WORK/state bundle=$WORK/bundle
+    "$BIN" --root "$root" run --bundle "$bundle" order-a >/dev/null
+    "$BIN" --root "$root" create --bundle "$bundle" --pid-file "$WORK/b.pid" order-b
+    "$BIN" --root "$root" start order-b
+    sleep 0.05
+    "$BIN" --root "$root" state order-b >/dev/null
+    "$BIN" --root "$root" delete order-b
+    "$BIN" --root "$root" run -d --pid-file "$WORK/c.pid" --bundle "$bundle" order-c </dev/null >/dev/null
+    sleep 0.05
+    "$BIN" --root "$root" delete --force order-c
+}
+export -f workload
+export BIN WORK
+timeout 120 bash -c workload
+if mountpoint -q /sys/fs/cgroup/unified; then
+    timeout 120 unshare -m --propagation private bash -c \
+        'umount /sys/fs/cgroup/unified && mount -t tmpfs hull-order /sys/fs/cgroup/unified && workload'
+fi
+echo 0 >"$T/events/$GROUP/enable"
+
+python3 - "$T/trace" "$WORK/names" "$BIN" "$OUT" <<'EOF'
+import re, subprocess, sys
+trace, names_file, binary, out = sys.argv[1:5]
+names = dict(line.split() for line in open(names_file))
+order, seen = [], set()
+for line in open(trace):
+    m = re.search(r" (f\d+): \(", line)
+    if m and m.group(1) not in seen:
+        seen.add(m.group(1))
+        order.append(names[m.group(1)])
+# The string functions were not probed: take every variant this CPU's IFUNCs
+# may pick (AVX-512 and EVEX), small enough to keep them all together.
+nm = subprocess.run(["nm", binary], capture_output=True, text=True).stdout.split()
+strings = sorted({n for n in nm if re.match(r"^__(mem|str|stp|wmem|wcs|raw|wcp)", n)
+                  and ("avx512" in n or "evex" in n)})
+with open(out, "w") as f:
+    f.write("".join(n + "\n" for n in order + strings))
+print(f"order-start-path: {len(order)} functions hit, {len(strings)} string functions; wrote {out}",
+      file=sys.stderr)
+EOF
