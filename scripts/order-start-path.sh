@@ -34,8 +34,10 @@ BUFFER_KB=$(cat "$T/buffer_size_kb")
 cleanup() {
     echo 0 >"$T/events/$GROUP/enable" 2>/dev/null || true
     # Remove this script's probes only.
-    grep -o "^p:$GROUP/f[0-9]*" "$T/uprobe_events" 2>/dev/null | sed 's/^p:/-:/' |
-        while read -r del; do echo "$del" >>"$T/uprobe_events"; done || true
+    local del
+    for del in $(grep -o "^p:$GROUP/f[0-9]*" "$T/uprobe_events" 2>/dev/null | sed 's/^p:/-:/'); do
+        echo "$del" >>"$T/uprobe_events" 2>/dev/null || echo "order-start-path: cannot remove probe ${del#-:}" >&2
+    done
     echo "$BUFFER_KB" >"$T/buffer_size_kb" 2>/dev/null || true
     rm -rf "$WORK"
 }
