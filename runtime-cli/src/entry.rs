@@ -17,6 +17,7 @@
 
 use std::arch::{asm, naked_asm};
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const SYS_CLOSE: usize = 3;
 const SYS_FCNTL: usize = 72;
@@ -38,6 +39,15 @@ const ST_RDONLY: u64 = 1;
 const MOUNT_ATTR_RDONLY: u64 = 1;
 /// Index of `f_flags` in `struct statfs` seen as 15 u64 words.
 const STATFS_FLAGS: usize = 10;
+
+/// Set when [`before_libc`] found the running image sealed, so `main` need
+/// not check again.
+static FOUND_SEALED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this image was found sealed before the C library started.
+pub fn found_sealed() -> bool {
+    FOUND_SEALED.load(Ordering::Relaxed)
+}
 
 extern "C" {
     /// glibc's entry point (crt1.o).
@@ -72,28 +82,37 @@ unsafe extern "C" fn before_libc(sp: *const usize) {
         let argc = *sp;
         let argv = sp.add(1) as *const *const u8;
         let envp = argv.add(argc + 1);
-        if entering(argc, argv) && !runs_sealed() {
-            reexec_read_only(argv, envp);
+        if entering(argc, argv) {
+            if runs_sealed() {
+                FOUND_SEALED.store(true, Ordering::Relaxed);
+            } else {
+                reexec_read_only(argv, envp);
+            }
         }
     }
 }
 
-/// Whether a word of the command line is `create`, `run` or `exec` (the same
-/// rule as `main`'s: a subcommand is always its own word).
+/// Whether a word of the command line is one of `main`'s [`crate::ENTERING`]
+/// subcommands (the same rule: a subcommand is always its own word).
 unsafe fn entering(argc: usize, argv: *const *const u8) -> bool {
     let mut i = 0;
     while i < argc {
         // SAFETY: argv holds argc NUL-terminated strings.
         let arg = unsafe { *argv.add(i) };
-        if unsafe { equals(arg, b"create\0") || equals(arg, b"run\0") || equals(arg, b"exec\0") } {
-            return true;
+        let mut c = 0;
+        while c < crate::ENTERING.len() {
+            // SAFETY: as above.
+            if unsafe { equals(arg, crate::ENTERING[c].as_bytes()) } {
+                return true;
+            }
+            c += 1;
         }
         i += 1;
     }
     false
 }
 
-/// Compares the C string `s` with `word` (which ends in NUL).
+/// Whether the C string `s` is `word`.
 unsafe fn equals(s: *const u8, word: &[u8]) -> bool {
     let mut i = 0;
     while i < word.len() {
@@ -103,7 +122,8 @@ unsafe fn equals(s: *const u8, word: &[u8]) -> bool {
         }
         i += 1;
     }
-    true
+    // SAFETY: s matched word.len() bytes, none of them NUL, so this is in s.
+    unsafe { *s.add(word.len()) == 0 }
 }
 
 /// Whether the running binary is a sealed memfd or on a read-only mount.

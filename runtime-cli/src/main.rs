@@ -43,6 +43,17 @@ impl From<libcontainer::Error> for Failure {
 /// What a command returns: the process exit code.
 pub type Outcome = Result<i32, Failure>;
 
+/// The subcommands whose processes enter a container.
+const ENTERING: [&str; 3] = ["create", "run", "exec"];
+
+/// Whether the entry point ahead of glibc already found this image sealed.
+fn sealed_before_libc() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    return entry::found_sealed();
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    false
+}
+
 /// CVE-2019-5736: whatever enters a container runs from a sealed copy, so
 /// `create`, `run` and `exec` re-execute first. That is decided from the raw
 /// arguments, before the command line is parsed, so the image that is
@@ -50,8 +61,8 @@ pub type Outcome = Result<i32, Failure>;
 /// on the command line, so this may re-execute needlessly (a container named
 /// `run`), never miss.
 fn seal_if_entering() {
-    let entering = std::env::args_os().any(|a| a == "create" || a == "run" || a == "exec");
-    if entering {
+    let entering = std::env::args_os().any(|a| ENTERING.iter().any(|c| a == *c));
+    if entering && !sealed_before_libc() {
         if let Err(e) = libcontainer::ensure_sealed() {
             eprintln!("{e}");
             std::process::exit(1);
