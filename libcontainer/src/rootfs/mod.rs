@@ -169,7 +169,7 @@ fn write_sysctl(key: &str, value: &str) -> Result<(), RootfsError> {
 
 /// Makes the mount holding `rootfs`'s parent directory private.
 fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
+    let info = crate::pseudo_file::read_to_string("/proc/self/mountinfo")
         .map_err(|e| RootfsError::Invalid(format!("read /proc/self/mountinfo: {e}")))?;
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
     let mount_point = info
