@@ -42,7 +42,11 @@ pub enum LogFormat {
     Json,
 }
 
+// Each subcommand's arguments are built only when that subcommand is the one
+// invoked: a start parses one subcommand, and building all of them was most
+// of the parser's time and code.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create a container that waits for `start`.
     Create(CreateArgs),
@@ -115,7 +119,8 @@ pub enum Command {
     },
 }
 
-/// `hull exec`, with runc's flags.
+// `hull exec`, with runc's flags. (No doc comment: with deferred subcommands
+// an `Args` struct's doc would replace the subcommand's about line.)
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The process as JSON (an OCI `process` object); replaces COMMAND and
@@ -170,7 +175,7 @@ pub enum ListFormat {
     Json,
 }
 
-/// Flags shared by `create` and `run`.
+// Flags shared by `create` and `run`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// Bundle directory (holding config.json).
@@ -212,7 +217,7 @@ pub struct RunArgs {
     pub keep: bool,
 }
 
-/// `update` flags, as runc names them.
+// `update` flags, as runc names them.
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// A JSON LinuxResources file, or - for stdin.
@@ -272,4 +277,54 @@ pub enum NetworkCommand {
     Inspect { name: String },
     /// Remove a network without containers (bridge, rules, leases).
     Rm { name: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        // Builds every deferred subcommand and checks clap's invariants.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn deferred_subcommands_keep_their_about_line() {
+        let mut cli = Cli::command();
+        cli.build();
+        for (name, about) in [
+            ("create", "Create a container that waits for `start`"),
+            (
+                "run",
+                "Create and start a container, then wait for it (unless --detach)",
+            ),
+            (
+                "exec",
+                "Run a further process in a created or running container",
+            ),
+            ("update", "Change a running container's resource limits"),
+        ] {
+            let sub = cli.find_subcommand(name).unwrap();
+            assert_eq!(
+                sub.get_about().map(|a| a.to_string()).as_deref(),
+                Some(about)
+            );
+        }
+    }
+
+    #[test]
+    fn parses_a_deferred_subcommand() {
+        let cli =
+            Cli::try_parse_from(["hull", "--root", "/r", "run", "-d", "-b", "/b", "c1"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert!(run.detach);
+        assert_eq!(run.create.bundle, PathBuf::from("/b"));
+        assert_eq!(run.create.id, "c1");
+        assert_eq!(cli.root, PathBuf::from("/r"));
+    }
 }
