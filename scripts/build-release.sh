@@ -27,3 +27,6 @@ cargo rustc --release -q -p runtime-cli --bin hull -- \
     -C target-feature=+crt-static -C relocation-model=static \
     -C link-arg=-Wl,--symbol-ordering-file="$PWD/runtime-cli/start-path.order" \
     -C link-arg=-Wl,--no-warn-symbol-ordering
+# Stripped after linking (see Cargo.toml): the symbols are not loaded, so this
+# only makes the file smaller.
+strip target/release/hull
