@@ -32,6 +32,7 @@ pub struct ContainerBuilder {
     no_new_keyring: bool,
     systemd_cgroup: bool,
     start_in_process: bool,
+    preloaded: Option<Box<Bundle>>,
 }
 
 impl ContainerBuilder {
@@ -48,7 +49,17 @@ impl ContainerBuilder {
             no_new_keyring: false,
             systemd_cgroup: false,
             start_in_process: false,
+            preloaded: None,
         }
+    }
+
+    /// Uses a bundle the caller already loaded (with [`Bundle::load`])
+    /// instead of reading its `config.json` again; its directory replaces
+    /// the one given to [`Self::new`].
+    pub fn preloaded(mut self, bundle: Bundle) -> Self {
+        self.bundle = bundle.dir.clone();
+        self.preloaded = Some(Box::new(bundle));
+        self
     }
 
     /// The caller will start the container with [`Container::start`] on the
@@ -108,9 +119,12 @@ impl ContainerBuilder {
     /// [`Container::start`]. The calling process becomes the init's parent
     /// and must be single-threaded (the init is cloned from it). On error
     /// nothing is left behind: no state directory, no process.
-    pub fn create(self) -> Result<Container> {
+    pub fn create(mut self) -> Result<Container> {
         validate_id(&self.id)?;
-        let bundle = Bundle::load(&self.bundle)?;
+        let bundle = match self.preloaded.take() {
+            Some(b) => *b,
+            None => Bundle::load(&self.bundle)?,
+        };
         let terminal = bundle
             .spec
             .process()

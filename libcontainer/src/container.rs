@@ -99,6 +99,17 @@ impl Container {
         (self.status() != Status::Stopped).then(|| Pid::from_raw(self.record.state.pid))
     }
 
+    /// The init's pid as recorded, whatever its status: for the init's
+    /// parent, which knows it is alive until it reaps it.
+    pub fn init_pid(&self) -> Pid {
+        Pid::from_raw(self.record.state.pid)
+    }
+
+    /// The annotations of the container's config.
+    pub fn annotations(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.record.state.annotations
+    }
+
     /// The live status, derived from the init process.
     pub fn status(&self) -> Status {
         self.record.current_status(&self.dir)

@@ -1,5 +1,6 @@
 //! Reading and writing cgroup files with errors that name the file and value.
 
+use std::io::Write;
 use std::path::Path;
 
 use super::CgroupError;
@@ -13,6 +14,46 @@ pub fn write(dir: &Path, file: &str, value: impl std::fmt::Display) -> Result<()
         value,
         source,
     })
+}
+
+/// One cgroup file taking several values, each in its own write(2) (as the
+/// v1 devices lists want one rule per write), opened on the first.
+pub struct Writer<'a> {
+    dir: &'a Path,
+    file: &'static str,
+    open: Option<std::fs::File>,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer of `dir/file`; nothing is opened yet.
+    pub fn new(dir: &'a Path, file: &'static str) -> Self {
+        Self {
+            dir,
+            file,
+            open: None,
+        }
+    }
+
+    /// Writes `value` in one call.
+    pub fn write(&mut self, value: impl std::fmt::Display) -> Result<(), CgroupError> {
+        let value = value.to_string();
+        let result = match &mut self.open {
+            Some(f) => f.write_all(value.as_bytes()),
+            None => std::fs::OpenOptions::new()
+                .write(true)
+                .open(self.dir.join(self.file))
+                .and_then(|mut f| {
+                    f.write_all(value.as_bytes())?;
+                    self.open = Some(f);
+                    Ok(())
+                }),
+        };
+        result.map_err(|source| CgroupError::Write {
+            path: self.dir.join(self.file),
+            value,
+            source,
+        })
+    }
 }
 
 /// Reads `dir/file` as trimmed text.

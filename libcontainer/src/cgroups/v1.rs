@@ -7,7 +7,7 @@ use oci_spec::runtime::{
     LinuxRdma,
 };
 
-use super::fs::{read, write};
+use super::fs::{self, read, write};
 use super::{device_rule, CgroupError};
 
 pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
@@ -221,15 +221,14 @@ pub fn rdma(
     Ok(())
 }
 
-/// The allow/deny list, rule by rule, as the devices controller applies it.
+/// The allow/deny list, rule by rule, as the devices controller applies it
+/// (one rule per write; each file is opened once).
 pub fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
+    let mut allow = fs::Writer::new(dir, "devices.allow");
+    let mut deny = fs::Writer::new(dir, "devices.deny");
     for r in rules {
-        let file = if r.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        write(dir, file, device_rule(r))?;
+        let list = if r.allow() { &mut allow } else { &mut deny };
+        list.write(device_rule(r))?;
     }
     Ok(())
 }

@@ -137,7 +137,7 @@ struct Record {
 /// Connects a just-created container (its init waits for `start`, so the
 /// process sees `eth0` from its first instruction).
 pub fn connect(cli: &Cli, args: &CreateArgs, container: &Container) -> Result<(), Failure> {
-    let Some(req) = request(args, &container.state().annotations)? else {
+    let Some(req) = request(args, container.annotations())? else {
         return Ok(());
     };
     let pid = container

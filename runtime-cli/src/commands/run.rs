@@ -3,7 +3,7 @@
 
 use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
 use libcontainer::nix::unistd::Pid;
-use libcontainer::{Container, Error, ProcessError};
+use libcontainer::{Bundle, Container, Error, ProcessError};
 
 use super::create::builder;
 use super::delete::remove;
@@ -26,17 +26,22 @@ const FORWARDED: [Signal; 8] = [
 pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     let root = cli.root.as_path();
     let fail = |e: Error| launch_failure("run", e);
+    let bundle = Bundle::load(&args.create.bundle).map_err(|e| fail(e.into()))?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.terminal() == Some(true));
     // A foreground run that wants a terminal but got no console socket
     // gets one of hull's own, proxied to hull's stdio (as runc does).
-    let console = match !args.detach
-        && args.create.console_socket.is_none()
-        && tty::wants_terminal(&args.create.bundle)
-    {
+    let console = match !args.detach && args.create.console_socket.is_none() && terminal {
         true => Some(tty::Console::listen(&args.create.id)?),
         false => None,
     };
     // Started right below by this process: no exec fifo file to make and remove.
-    let mut b = builder(root, &args.create, cli.systemd_cgroup).start_in_process(true);
+    let mut b = builder(root, &args.create, cli.systemd_cgroup)
+        .preloaded(bundle)
+        .start_in_process(true);
     if let Some(c) = &console {
         b = b.console_socket(c.path());
     }
@@ -66,12 +71,14 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     if args.detach {
         return Ok(0);
     }
+    // This process is the init's parent: its pid stays valid until reaped.
+    let pid = Some(container.init_pid());
     let code = match master {
-        Some(m) => tty::proxy(container.pid(), || Ok(container.try_wait()?), &mask, m)?,
-        None => wait_forwarding(container.pid(), || Ok(container.try_wait()?), &mask)?,
+        Some(m) => tty::proxy(pid, || Ok(container.try_wait()?), &mask, m)?,
+        None => wait_forwarding(pid, || Ok(container.try_wait()?), &mask)?,
     };
     if !args.keep {
-        remove(Container::load(root, &args.create.id)?, true)?;
+        remove(container, true)?;
     }
     Ok(code)
 }

@@ -7,7 +7,7 @@ use std::io::{IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
 use libcontainer::nix::unistd::Pid;
@@ -68,14 +68,6 @@ impl Drop for Console {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Whether the bundle's config asks for a terminal.
-pub fn wants_terminal(bundle: &Path) -> bool {
-    std::fs::read(bundle.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|c| c["process"]["terminal"] == true)
 }
 
 /// Puts stdin back the way it was.
