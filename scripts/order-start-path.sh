@@ -53,6 +53,16 @@ cp target/order/release/hull "$BIN"
 fixtures/make-bundle.sh "$WORK/bundle" "$BIN" >/dev/null
 jq '.process.args = ["/bin/true"] | .process.terminal = false' "$WORK/bundle/config.json" >"$WORK/c.json"
 mv "$WORK/c.json" "$WORK/bundle/config.json"
+# The same with memory and pids limits, and with podman's default seccomp
+# profile when it is installed (the benchmark's other variants).
+mkdir "$WORK/full"
+ln -s "$WORK/bundle/rootfs" "$WORK/full/rootfs"
+jq '.linux.resources.memory.limit = 67108864 | .linux.resources.pids.limit = 64' \
+    "$WORK/bundle/config.json" >"$WORK/full/config.json"
+if [ -r /usr/share/containers/seccomp.json ]; then
+    python3 benches/seccomp_to_oci.py /usr/share/containers/seccomp.json "$WORK/full/config.json" \
+        -o "$WORK/full/config.json"
+fi
 
 # One probe per function, at its file offset (the binary is not position-independent).
 python3 - "$BIN" "$GROUP" "$T/uprobe_events" "$WORK/names" <<'EOF'
@@ -93,10 +103,11 @@ echo 1 >"$T/tracing_on"
 : >"$T/trace"
 echo 1 >"$T/events/$GROUP/enable"
 # First hits decide the order, so `run` (what the benchmark's back-to-back and
-# RSS figures time) goes first, on the benchmark's pure-v1 layout and then on
+# RSS figures time; plain, then with limits and seccomp) goes first, on the benchmark's pure-v1 layout and then on
 # this host's; the split lifecycle and `run -d` follow.
 run_once() {
     "$BIN" --root "$WORK/state" run --bundle "$WORK/bundle" order-a >/dev/null
+    "$BIN" --root "$WORK/state" run --bundle "$WORK/full" order-f >/dev/null
 }
 lifecycle() {
     local root=$WORK/state bundle=$WORK/bundle
