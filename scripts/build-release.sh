@@ -27,6 +27,17 @@ cargo rustc --release -q -p runtime-cli --bin hull -- \
     -C target-feature=+crt-static -C relocation-model=static \
     -C link-arg=-Wl,--symbol-ordering-file="$PWD/runtime-cli/start-path.order" \
     -C link-arg=-Wl,--no-warn-symbol-ordering
-# Stripped after linking (see Cargo.toml): the symbols are not loaded, so this
-# only makes the file smaller.
-strip target/release/hull
+BIN=target/release/hull
+# Freshly linked (cargo relinks only after a change): check the order list
+# against the build, then strip (see Cargo.toml; symbols are not loaded, so
+# stripping only makes the file smaller).
+if [ -n "$(readelf -S "$BIN" | grep "\.symtab")" ]; then
+    ORDER=runtime-cli/start-path.order
+    missing=$(nm --defined-only "$BIN" | awk '{print $3}' | sort -u | comm -13 - <(sort -u "$ORDER") | wc -l)
+    total=$(wc -l <"$ORDER")
+    if [ $((missing * 10)) -gt "$total" ]; then
+        echo "build-release: $missing of the $total functions in $ORDER are not in this build;" \
+            "the start path changed: rerun scripts/order-start-path.sh (until then a start maps more of the binary)" >&2
+    fi
+    strip "$BIN"
+fi
