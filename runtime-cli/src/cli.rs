@@ -5,32 +5,35 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// hull: an OCI container runtime, command-line compatible with runc.
+// The global flags come before the subcommand, as runc takes them (clap's
+// `global` would also take them after it, at the price of copying each into
+// every subcommand on every start).
 #[derive(Debug, Parser)]
 #[command(name = "hull", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.0.2-dev"))]
 pub struct Cli {
     /// Root directory for container state.
-    #[arg(long, global = true, default_value = libcontainer::DEFAULT_ROOT)]
+    #[arg(long, default_value = libcontainer::DEFAULT_ROOT)]
     pub root: PathBuf,
     /// Write log lines to this file (appended) instead of stderr.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub log: Option<PathBuf>,
     /// Format of log lines.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Also log debug messages.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub debug: bool,
     /// State directory of hull's networks (bridges, leases, attachments).
-    #[arg(long, global = true, default_value = bridge::network::DEFAULT_DIR)]
+    #[arg(long, default_value = bridge::network::DEFAULT_DIR)]
     pub net_root: PathBuf,
     /// nf_tables table holding hull's NAT and port-forwarding rules.
-    #[arg(long, global = true, default_value = bridge::network::DEFAULT_TABLE)]
+    #[arg(long, default_value = bridge::network::DEFAULT_TABLE)]
     pub net_table: String,
     /// Use the systemd cgroup driver (`cgroupsPath` as `slice:prefix:name`).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility.
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, hide = true)]
     pub criu: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -313,6 +316,15 @@ mod tests {
                 Some(about)
             );
         }
+    }
+
+    #[test]
+    fn global_flags_go_before_the_subcommand_as_in_runc() {
+        let cli = Cli::try_parse_from(["hull", "--log-format", "json", "--debug", "state", "c1"])
+            .unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(cli.debug);
+        assert!(Cli::try_parse_from(["hull", "state", "--root", "/r", "c1"]).is_err());
     }
 
     #[test]
