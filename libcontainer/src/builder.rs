@@ -125,12 +125,7 @@ impl ContainerBuilder {
             Some(b) => *b,
             None => Bundle::load(&self.bundle)?,
         };
-        let terminal = bundle
-            .spec
-            .process()
-            .as_ref()
-            .is_some_and(|p| p.terminal().unwrap_or(false));
-        match (terminal, &self.console_socket) {
+        match (bundle.wants_terminal(), &self.console_socket) {
             (true, None) => {
                 return Err(SpecError::Invalid(
                     "process.terminal is set but no console socket was given".into(),

@@ -62,6 +62,14 @@ impl Bundle {
         };
         Ok(Self { dir, rootfs, spec })
     }
+
+    /// Whether `process.terminal` asks for a terminal.
+    pub fn wants_terminal(&self) -> bool {
+        self.spec
+            .process()
+            .as_ref()
+            .is_some_and(|p| p.terminal() == Some(true))
+    }
 }
 
 /// Checks the parts of a spec that the runtime cannot work without.

@@ -27,17 +27,13 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     let root = cli.root.as_path();
     let fail = |e: Error| launch_failure("run", e);
     let bundle = Bundle::load(&args.create.bundle).map_err(|e| fail(e.into()))?;
-    let terminal = bundle
-        .spec
-        .process()
-        .as_ref()
-        .is_some_and(|p| p.terminal() == Some(true));
     // A foreground run that wants a terminal but got no console socket
     // gets one of hull's own, proxied to hull's stdio (as runc does).
-    let console = match !args.detach && args.create.console_socket.is_none() && terminal {
-        true => Some(tty::Console::listen(&args.create.id)?),
-        false => None,
-    };
+    let console =
+        match !args.detach && args.create.console_socket.is_none() && bundle.wants_terminal() {
+            true => Some(tty::Console::listen(&args.create.id)?),
+            false => None,
+        };
     // Started right below by this process: no exec fifo file to make and remove.
     let mut b = builder(root, &args.create, cli.systemd_cgroup)
         .preloaded(bundle)
