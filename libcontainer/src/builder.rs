@@ -54,10 +54,9 @@ impl ContainerBuilder {
     }
 
     /// Uses a bundle the caller already loaded (with [`Bundle::load`])
-    /// instead of reading its `config.json` again; its directory replaces
-    /// the one given to [`Self::new`].
+    /// instead of reading its `config.json` again; the directory given to
+    /// [`Self::new`] is then not read.
     pub fn preloaded(mut self, bundle: Bundle) -> Self {
-        self.bundle = bundle.dir.clone();
         self.preloaded = Some(Box::new(bundle));
         self
     }

@@ -36,14 +36,13 @@ pub(crate) fn open_for_init(path: &Path) -> Result<OwnedFd> {
 /// that a start after the init died gets EPIPE, not a SIGPIPE that would
 /// kill a program embedding the library.
 pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    let (init_end, start_end) = socketpair(
+    socketpair(
         AddressFamily::Unix,
         SockType::Stream,
         None,
         SockFlag::SOCK_CLOEXEC,
     )
-    .map_err(Error::sys("socketpair"))?;
-    Ok((init_end, start_end))
+    .map_err(Error::sys("socketpair"))
 }
 
 /// In `start` of a container created with [`pipe`]: wakes the init. EPIPE
