@@ -6,7 +6,7 @@
 # Why: the kernel maps a binary's text in runs of whole page-cache folios around
 # each page fault, so a start's peak RSS follows how many folios its code is
 # spread over, not how much of it runs. With the executed functions contiguous
-# the peak RSS of `run` fell from 3.3 to 1.9 MiB (benches/results/).
+# the peak RSS of `run` fell from 2.8-4.0 to about 1.5 MiB (benches/results/).
 #
 # How: a release build with symbols gets a uprobe on every function (tracefs);
 # `run`, `create`/`start`/`state`/`delete` and `run -d` of a /bin/true bundle run
@@ -73,9 +73,9 @@ for line in subprocess.run(["readelf", "-lW", binary], capture_output=True, text
     p = line.split()
     if p and p[0] == "LOAD" and "E" in "".join(p[6:-1]):
         segs.append((int(p[2], 16), int(p[1], 16), int(p[4], 16)))
-# Not probed: the entry code that runs before the C library, and string
-# functions a uprobe cannot single-step here.
-skip = ("hull_entry", "before_libc", "_start", "_dl_relocate_static_pie", "__libc_setup_tls")
+# Not probed: the entry code that runs before the C library (its Rust part,
+# before_libc, can be), and string functions a uprobe cannot single-step here.
+skip = ("hull_entry", "_start", "_dl_relocate_static_pie", "__libc_setup_tls")
 unsteppable = ("avx", "evex", "erms", "sse2", "ssse3", "_rtm")
 fd = os.open(events, os.O_WRONLY | os.O_APPEND)
 names, seen = [], set()
