@@ -11,12 +11,17 @@
 //! a copy of the parent's, so reading `/proc/self/mountinfo` and
 //! `/proc/self/cgroup` again here would only repeat that work.
 
-use std::os::fd::AsRawFd;
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{mkdirat, Mode};
 use nix::unistd::symlinkat;
 
+use super::mount_api;
 use super::mounts::remount_bind;
 use super::options::MountOptions;
 use super::safe_path::{fd_path, Root};
@@ -104,7 +109,8 @@ pub(crate) fn mount_cgroup(
         .map_err(RootfsError::at("open", dest))?;
     for h in &hierarchies {
         let name = h.mount_point.file_name().unwrap_or_default();
-        mount_hierarchy(root, &dest.join(name), h, flags, cgroupns)?;
+        mount_in_tmpfs(&dir, name, h, flags, cgroupns)
+            .map_err(RootfsError::at("mount cgroup on", &dest.join(name)))?;
         let name = name.to_string_lossy();
         if name.contains(',') {
             for alias in name.split(',') {
@@ -115,17 +121,48 @@ pub(crate) fn mount_cgroup(
             }
         }
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        mount(
-            NONE,
-            fd_path(&dir).as_str(),
-            NONE,
-            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
-            NONE,
-        )
-        .map_err(RootfsError::at("remount read-only", dest))?;
+    // One call gives the tmpfs and every hierarchy below it the mount's
+    // flags (read-only, nosuid, ...), instead of a remount each.
+    mount_api::set_flags(&dir, flags, MsFlags::empty(), true)
+        .map_err(RootfsError::at("set the flags of", dest))
+}
+
+/// Mounts hierarchy `h` on a new directory `name` of the tmpfs `dir` the
+/// runtime just mounted (nothing in it can be a planted symlink).
+fn mount_in_tmpfs(
+    dir: &OwnedFd,
+    name: &OsStr,
+    h: &Hierarchy,
+    flags: MsFlags,
+    cgroupns: bool,
+) -> nix::Result<()> {
+    mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755))?;
+    let cname = CString::new(name.as_bytes()).map_err(|_| nix::Error::EINVAL)?;
+    if !cgroupns {
+        return mount_api::bind_into(h.dir, dir, &cname, true);
     }
-    Ok(())
+    let target = openat(
+        Some(dir.as_raw_fd()),
+        name,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: freshly opened, owned by nobody else.
+    let target = unsafe { OwnedFd::from_raw_fd(target) };
+    mount_fresh(&target, h, flags)
+}
+
+/// A new mount of hierarchy `h` (in a cgroup namespace, rooted at its cgroup).
+fn mount_fresh(target: &OwnedFd, h: &Hierarchy, flags: MsFlags) -> nix::Result<()> {
+    let controllers = h.controllers.join(",");
+    let data = (!controllers.is_empty()).then_some(controllers.as_str());
+    mount(
+        Some("cgroup"),
+        fd_path(target).as_str(),
+        Some(h.fstype),
+        flags,
+        data,
+    )
 }
 
 fn mount_hierarchy(
@@ -136,26 +173,16 @@ fn mount_hierarchy(
     cgroupns: bool,
 ) -> Result<(), RootfsError> {
     let target = root.mkdir_all(dest, 0o755)?;
-    let target_path = fd_path(&target);
     if cgroupns {
-        let controllers = h.controllers.join(",");
-        let data = (!controllers.is_empty()).then_some(controllers.as_str());
-        return mount(
-            Some("cgroup"),
-            target_path.as_str(),
-            Some(h.fstype),
-            flags,
-            data,
-        )
-        .map_err(RootfsError::at("mount cgroup on", dest));
+        return mount_fresh(&target, h, flags).map_err(RootfsError::at("mount cgroup on", dest));
     }
     mount(
         Some(h.dir),
-        target_path.as_str(),
+        fd_path(&target).as_str(),
         NONE,
         MsFlags::MS_BIND | MsFlags::MS_REC,
         NONE,
     )
     .map_err(RootfsError::at("bind cgroup on", dest))?;
-    remount_bind(root, dest, flags)
+    remount_bind(root, dest, flags, MsFlags::empty())
 }

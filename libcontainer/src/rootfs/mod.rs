@@ -3,6 +3,7 @@
 
 mod cgroup_mount;
 mod devices;
+mod mount_api;
 mod mounts;
 mod options;
 mod paths;

@@ -6,6 +6,7 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
 use super::cgroup_mount::{self, CgroupView};
+use super::mount_api;
 use super::options::MountOptions;
 use super::safe_path::{fd_path, Root};
 use super::RootfsError;
@@ -87,26 +88,25 @@ pub(crate) fn bind(
     mount(Some(source), fd_path(&target).as_str(), NONE, flags, NONE)
         .map_err(RootfsError::at("bind mount on", dest))?;
     let extra = opts.flags - MsFlags::MS_REMOUNT;
-    if !extra.is_empty() {
-        remount_bind(root, dest, extra)?;
+    if !(extra | opts.cleared).is_empty() {
+        remount_bind(root, dest, extra, opts.cleared)?;
     }
     Ok(())
 }
 
-/// Applies per-mount `flags` (ro, nosuid, ...) to the bind mount at `dest`.
-pub(crate) fn remount_bind(root: &Root, dest: &Path, flags: MsFlags) -> Result<(), RootfsError> {
+/// Sets the per-mount flags `set` (ro, nosuid, ...) and clears `clear` on
+/// the bind mount at `dest`; its other flags stay as the source had them.
+pub(crate) fn remount_bind(
+    root: &Root,
+    dest: &Path,
+    set: MsFlags,
+    clear: MsFlags,
+) -> Result<(), RootfsError> {
     // Reopen: a handle taken before the bind points below the new mount, not at it.
     let mounted = root
         .open_path(dest)
         .map_err(RootfsError::at("open", dest))?;
-    mount(
-        NONE,
-        fd_path(&mounted).as_str(),
-        NONE,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
-        NONE,
-    )
-    .map_err(RootfsError::at("remount", dest))
+    mount_api::set_flags(&mounted, set, clear, false).map_err(RootfsError::at("remount", dest))
 }
 
 fn set_propagation(root: &Root, dest: &Path, changes: &[MsFlags]) -> Result<(), RootfsError> {

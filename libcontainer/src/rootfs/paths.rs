@@ -6,8 +6,8 @@ use std::path::Path;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, major, minor, Mode, SFlag};
-use nix::sys::statvfs::{fstatvfs, FsFlags};
 
+use super::mount_api;
 use super::safe_path::fd_path;
 use super::RootfsError;
 
@@ -67,8 +67,8 @@ pub(crate) fn mask(path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsError> {
     .map_err(RootfsError::at("mask", path))
 }
 
-/// Makes `path` read-only with a recursive bind onto itself and a read-only
-/// remount that keeps its other flags. Missing paths are skipped.
+/// Makes `path` read-only with a recursive bind onto itself, made read-only
+/// (its other flags kept). Missing paths are skipped.
 pub(crate) fn make_readonly(path: &Path) -> Result<(), RootfsError> {
     let target = match open_nofollow(path, OFlag::O_PATH) {
         Ok(fd) => fd,
@@ -87,26 +87,9 @@ pub(crate) fn make_readonly(path: &Path) -> Result<(), RootfsError> {
     remount_readonly(path)
 }
 
-/// Remounts the mount at `path` read-only, keeping nosuid/nodev/noexec and
-/// the atime flags it already has.
+/// Makes the mount at `path` read-only, keeping its other flags.
 pub(crate) fn remount_readonly(path: &Path) -> Result<(), RootfsError> {
     let mounted = open_nofollow(path, OFlag::O_PATH).map_err(RootfsError::at("open", path))?;
-    let have = fstatvfs(&mounted)
-        .map_err(RootfsError::at("statfs", path))?
-        .flags();
-    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    for (st, ms) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if have.contains(st) {
-            flags |= ms;
-        }
-    }
-    mount(NONE, fd_path(&mounted).as_str(), NONE, flags, NONE)
+    mount_api::set_flags(&mounted, MsFlags::MS_RDONLY, MsFlags::empty(), false)
         .map_err(RootfsError::at("remount read-only", path))
 }
