@@ -22,13 +22,11 @@ use nix::sys::stat::{mkdirat, Mode};
 use nix::unistd::symlinkat;
 
 use super::mount_api;
-use super::mounts::remount_bind;
 use super::options::MountOptions;
 use super::safe_path::{fd_path, Root};
 use super::RootfsError;
 use crate::cgroups::{Cgroup, Hierarchies};
 
-const NONE: Option<&str> = None;
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The host's cgroup hierarchies and the container's directory in each.
@@ -139,7 +137,8 @@ fn mount_in_tmpfs(
     mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755))?;
     let cname = CString::new(name.as_bytes()).map_err(|_| nix::Error::EINVAL)?;
     if !cgroupns {
-        return mount_api::bind_into(h.dir, dir, &cname, true);
+        let tree = mount_api::clone_path(h.dir, true)?;
+        return mount_api::attach(&tree, dir, &cname);
     }
     let target = openat(
         Some(dir.as_raw_fd()),
@@ -176,13 +175,10 @@ fn mount_hierarchy(
     if cgroupns {
         return mount_fresh(&target, h, flags).map_err(RootfsError::at("mount cgroup on", dest));
     }
-    mount(
-        Some(h.dir),
-        fd_path(&target).as_str(),
-        NONE,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        NONE,
-    )
-    .map_err(RootfsError::at("bind cgroup on", dest))?;
-    remount_bind(root, dest, flags, MsFlags::empty())
+    mount_api::clone_path(h.dir, true)
+        .and_then(|tree| {
+            mount_api::set_flags(&tree, flags, MsFlags::empty(), false)?;
+            mount_api::attach(&tree, &target, c"")
+        })
+        .map_err(RootfsError::at("bind cgroup on", dest))
 }

@@ -1,6 +1,7 @@
 //! `/dev` inside the container: device nodes, `/dev/ptmx` and the fd symlinks.
 
-use std::os::fd::AsRawFd;
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::AtFlags;
@@ -25,75 +26,83 @@ const DEFAULT_DEVICES: [(&str, i64, i64); 6] = [
 /// The directory `/dev` is opened through the root, so a `/dev` symlink in the
 /// image cannot send the nodes to the host (CVE-2026-41579).
 pub(crate) fn create_devices(root: &Root, extra: &[LinuxDevice]) -> Result<(), RootfsError> {
+    let dev = root.mkdir_all(Path::new("/dev"), 0o755)?;
     for (name, major, minor) in DEFAULT_DEVICES {
         let path = Path::new("/dev").join(name);
         if extra.iter().any(|d| d.path() == &path) {
             continue;
         }
-        mknod(root, &path, LinuxDeviceType::C, major, minor, 0o666, 0, 0)?;
+        let node = Node {
+            kind: SFlag::S_IFCHR,
+            dev: makedev(major as u64, minor as u64),
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        };
+        node.make(&dev, name.as_ref(), &path)?;
     }
     for d in extra {
-        mknod(
-            root,
-            d.path(),
-            d.typ(),
-            d.major(),
-            d.minor(),
-            d.file_mode().unwrap_or(0o666),
-            d.uid().unwrap_or(0),
-            d.gid().unwrap_or(0),
-        )?;
+        let (parent, name) = split(d.path())?;
+        let dir = root.mkdir_all(parent, 0o755)?;
+        Node::of(d)?.make(&dir, name, d.path())?;
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn mknod(
-    root: &Root,
-    path: &Path,
-    typ: LinuxDeviceType,
-    major: i64,
-    minor: i64,
+/// A device node to make.
+struct Node {
+    kind: SFlag,
+    dev: nix::libc::dev_t,
     mode: u32,
     uid: u32,
     gid: u32,
-) -> Result<(), RootfsError> {
-    let kind = match typ {
-        LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
-        LinuxDeviceType::B => SFlag::S_IFBLK,
-        LinuxDeviceType::P => SFlag::S_IFIFO,
-        LinuxDeviceType::A => {
-            return Err(RootfsError::Invalid(format!(
-                "device {} has type 'a'",
-                path.display()
-            )))
-        }
-    };
-    let (parent, name) = split(path)?;
-    let dir = root.mkdir_all(parent, 0o755)?;
-    let dirfd = Some(dir.as_raw_fd());
-    // Replace whatever the image has at that name (a file, a stale node, a symlink).
-    match unlinkat(dirfd, name, UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(nix::Error::ENOENT) => {}
-        Err(e) => return Err(RootfsError::at("remove", path)(e)),
+}
+
+impl Node {
+    fn of(d: &LinuxDevice) -> Result<Self, RootfsError> {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(RootfsError::Invalid(format!(
+                    "device {} has type 'a'",
+                    d.path().display()
+                )))
+            }
+        };
+        Ok(Self {
+            kind,
+            dev: makedev(d.major() as u64, d.minor() as u64),
+            mode: d.file_mode().unwrap_or(0o666),
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        })
     }
-    let dev = makedev(major as u64, minor as u64);
-    mknodat(
-        dirfd,
-        name,
-        kind,
-        Mode::from_bits_truncate(mode & 0o7777),
-        dev,
-    )
-    .map_err(RootfsError::at("create device", path))?;
-    fchownat(
-        dirfd,
-        name,
-        Some(Uid::from_raw(uid)),
-        Some(Gid::from_raw(gid)),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .map_err(RootfsError::at("chown device", path))
+
+    /// Makes the node as `name` in `dir` (`path` names it in messages),
+    /// replacing whatever the image has there (a file, a stale node, a symlink).
+    fn make(&self, dir: &OwnedFd, name: &OsStr, path: &Path) -> Result<(), RootfsError> {
+        let dirfd = Some(dir.as_raw_fd());
+        let mode = Mode::from_bits_truncate(self.mode & 0o7777);
+        let made = match mknodat(dirfd, name, self.kind, mode, self.dev) {
+            Err(nix::Error::EEXIST) => {
+                unlinkat(dirfd, name, UnlinkatFlags::NoRemoveDir)
+                    .map_err(RootfsError::at("remove", path))?;
+                mknodat(dirfd, name, self.kind, mode, self.dev)
+            }
+            made => made,
+        };
+        made.map_err(RootfsError::at("create device", path))?;
+        fchownat(
+            dirfd,
+            name,
+            Some(Uid::from_raw(self.uid)),
+            Some(Gid::from_raw(self.gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(RootfsError::at("chown device", path))
+    }
 }
 
 /// `/dev/ptmx -> pts/ptmx` and the `/dev/fd`, `/dev/std*` (and `/dev/core`) links.
@@ -123,7 +132,7 @@ pub(crate) fn create_links(root: &Root) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), RootfsError> {
+fn split(path: &Path) -> Result<(&Path, &OsStr), RootfsError> {
     match (path.parent(), path.file_name()) {
         (Some(p), Some(n)) => Ok((p, n)),
         _ => Err(RootfsError::Invalid(format!(

@@ -79,26 +79,36 @@ pub(crate) fn set_flags(
     nix::Error::result(r).map(drop)
 }
 
-/// Bind-mounts the host path `source` (with `recursive`, its submounts too)
-/// on `name`, an entry of the directory `dir`. For directories the runtime
-/// made itself (on a tmpfs it just mounted), where there is nothing to
-/// resolve safely.
-pub(crate) fn bind_into(
-    source: &Path,
-    dir: &impl AsRawFd,
-    name: &CStr,
-    recursive: bool,
-) -> nix::Result<()> {
-    let src = CString::new(source.as_os_str().as_bytes()).map_err(|_| nix::Error::EINVAL)?;
+/// A detached copy of the mount at `path` (relative to `dirfd`; empty for
+/// `dirfd` itself), with `recursive` the mounts below it too: a bind mount
+/// not yet attached anywhere.
+pub(crate) fn clone_tree(dirfd: libc::c_int, path: &CStr, recursive: bool) -> nix::Result<OwnedFd> {
     let mut flags = libc::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if path.is_empty() {
+        flags |= libc::AT_EMPTY_PATH as libc::c_uint;
+    }
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
     // SAFETY: a valid C string; returns a new fd owned below.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, src.as_ptr(), flags) };
-    let tree = nix::Error::result(fd)?;
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) };
+    let fd = nix::Error::result(fd)?;
     // SAFETY: open_tree returned a fresh fd owned by nobody else.
-    let tree = unsafe { OwnedFd::from_raw_fd(tree as i32) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// A detached bind mount of the host path `source`.
+pub(crate) fn clone_path(source: &Path, recursive: bool) -> nix::Result<OwnedFd> {
+    let src = CString::new(source.as_os_str().as_bytes()).map_err(|_| nix::Error::EINVAL)?;
+    clone_tree(libc::AT_FDCWD, &src, recursive)
+}
+
+/// Attaches the detached `tree` on `name` in `dir` (empty: on `dir` itself).
+pub(crate) fn attach(tree: &OwnedFd, dir: &impl AsRawFd, name: &CStr) -> nix::Result<()> {
+    let mut flags = libc::MOVE_MOUNT_F_EMPTY_PATH;
+    if name.is_empty() {
+        flags |= libc::MOVE_MOUNT_T_EMPTY_PATH;
+    }
     // SAFETY: live fds and C strings.
     let r = unsafe {
         libc::syscall(
@@ -107,7 +117,7 @@ pub(crate) fn bind_into(
             c"".as_ptr(),
             dir.as_raw_fd(),
             name.as_ptr(),
-            libc::MOVE_MOUNT_F_EMPTY_PATH,
+            flags,
         )
     };
     nix::Error::result(r).map(drop)

@@ -63,8 +63,9 @@ pub(crate) fn mount_entry(
     set_propagation(root, dest, &opts.propagation)
 }
 
-/// Bind-mounts host path `source` on `dest` inside `root`, then applies the
-/// per-mount flags (ro, nosuid, ...) with a bind remount.
+/// Bind-mounts host path `source` on `dest` inside `root` with the per-mount
+/// flags (ro, nosuid, ...) set or cleared as the options say; flags not named
+/// stay as the source has them (as runc 1.2 does).
 pub(crate) fn bind(
     root: &Root,
     source: &Path,
@@ -81,32 +82,13 @@ pub(crate) fn bind(
     } else {
         root.ensure_file(dest)?
     };
-    let mut flags = MsFlags::MS_BIND;
-    if opts.recursive {
-        flags |= MsFlags::MS_REC;
-    }
-    mount(Some(source), fd_path(&target).as_str(), NONE, flags, NONE)
-        .map_err(RootfsError::at("bind mount on", dest))?;
-    let extra = opts.flags - MsFlags::MS_REMOUNT;
-    if !(extra | opts.cleared).is_empty() {
-        remount_bind(root, dest, extra, opts.cleared)?;
-    }
-    Ok(())
-}
-
-/// Sets the per-mount flags `set` (ro, nosuid, ...) and clears `clear` on
-/// the bind mount at `dest`; its other flags stay as the source had them.
-pub(crate) fn remount_bind(
-    root: &Root,
-    dest: &Path,
-    set: MsFlags,
-    clear: MsFlags,
-) -> Result<(), RootfsError> {
-    // Reopen: a handle taken before the bind points below the new mount, not at it.
-    let mounted = root
-        .open_path(dest)
-        .map_err(RootfsError::at("open", dest))?;
-    mount_api::set_flags(&mounted, set, clear, false).map_err(RootfsError::at("remount", dest))
+    // The flags go on the detached copy, before anything can see it.
+    mount_api::clone_path(source, opts.recursive)
+        .and_then(|tree| {
+            mount_api::set_flags(&tree, opts.flags, opts.cleared, false)?;
+            mount_api::attach(&tree, &target, c"")
+        })
+        .map_err(RootfsError::at("bind mount on", dest))
 }
 
 fn set_propagation(root: &Root, dest: &Path, changes: &[MsFlags]) -> Result<(), RootfsError> {

@@ -11,8 +11,6 @@ use super::mount_api;
 use super::safe_path::fd_path;
 use super::RootfsError;
 
-const NONE: Option<&str> = None;
-
 fn open_nofollow(path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     let fd = open(
         path,
@@ -46,45 +44,35 @@ pub(crate) fn mask(path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsError> {
         Err(e) => return Err(RootfsError::at("open masked path", path)(e)),
     };
     let st = fstat(target.as_raw_fd()).map_err(RootfsError::at("stat", path))?;
-    let target_path = fd_path(&target);
     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
         mount(
             Some("tmpfs"),
-            target_path.as_str(),
+            fd_path(&target).as_str(),
             Some("tmpfs"),
             MsFlags::MS_RDONLY,
             Some("nr_inodes=1"),
         )
     } else {
-        mount(
-            Some(fd_path(dev_null).as_str()),
-            target_path.as_str(),
-            NONE,
-            MsFlags::MS_BIND,
-            NONE,
-        )
+        mount_api::clone_tree(dev_null.as_raw_fd(), c"", false)
+            .and_then(|tree| mount_api::attach(&tree, &target, c""))
     }
     .map_err(RootfsError::at("mask", path))
 }
 
-/// Makes `path` read-only with a recursive bind onto itself, made read-only
-/// (its other flags kept). Missing paths are skipped.
+/// Makes `path` read-only: a recursive bind onto itself whose top mount is
+/// read-only (its other flags kept). Missing paths are skipped.
 pub(crate) fn make_readonly(path: &Path) -> Result<(), RootfsError> {
     let target = match open_nofollow(path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(nix::Error::ENOENT) => return Ok(()),
         Err(e) => return Err(RootfsError::at("open read-only path", path)(e)),
     };
-    let p = fd_path(&target);
-    mount(
-        Some(p.as_str()),
-        p.as_str(),
-        NONE,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        NONE,
-    )
-    .map_err(RootfsError::at("bind", path))?;
-    remount_readonly(path)
+    mount_api::clone_tree(target.as_raw_fd(), c"", true)
+        .and_then(|tree| {
+            mount_api::set_flags(&tree, MsFlags::MS_RDONLY, MsFlags::empty(), false)?;
+            mount_api::attach(&tree, &target, c"")
+        })
+        .map_err(RootfsError::at("make read-only", path))
 }
 
 /// Makes the mount at `path` read-only, keeping its other flags.
