@@ -23,6 +23,8 @@ command -v mount >/dev/null || need+=(mount)
 [ -x /usr/lib/systemd/systemd ] || need+=(systemd)
 [ -x /usr/bin/dbus-daemon ] || need+=(dbus)
 command -v script >/dev/null || need+=(bsdutils)
+# Podman's default seccomp profile (tests/seccomp.rs runs containers under it).
+[ -f /usr/share/containers/seccomp.json ] || need+=(golang-github-containers-common)
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
