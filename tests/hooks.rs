@@ -147,11 +147,11 @@ fn a_failing_poststop_hook_does_not_fail_delete() {
 fn run_makes_no_exec_fifo_and_create_does() {
     let log = LogDir::new("hooks-fifo");
     let listing = |b: &mut TestBundle, name: &str| {
-        let state_dir = b.root.join(&b.id);
+        let root = b.root.clone();
         let out = log.0.join(name);
         b.edit(|c| {
             c["hooks"] = json!({ "prestart": [{ "path": "/bin/sh", "args": ["sh", "-c",
-                format!("ls -a {} > {}", state_dir.display(), out.display())] }] });
+                format!("ls -a {} > {}", root.display(), out.display())] }] });
         });
         out
     };
@@ -160,7 +160,10 @@ fn run_makes_no_exec_fifo_and_create_does() {
     let run_ls = listing(&mut run, "run.ls");
     run.run_ok();
     let seen = std::fs::read_to_string(run_ls).unwrap();
-    assert!(seen.lines().any(|l| l == "."), "hook did not list: {seen}");
+    assert!(
+        seen.lines().any(|l| l == run.id),
+        "hook did not list: {seen}"
+    );
     assert!(!seen.contains("exec.fifo"), "run made an exec fifo: {seen}");
     run.assert_no_state();
 
@@ -169,8 +172,9 @@ fn run_makes_no_exec_fifo_and_create_does() {
     let create_ls = listing(&mut created, "create.ls");
     created.create();
     let seen = std::fs::read_to_string(create_ls).unwrap();
+    let fifo = format!("{}@exec.fifo", created.id);
     assert!(
-        seen.contains("exec.fifo"),
+        seen.lines().any(|l| l == fifo),
         "create made no exec fifo: {seen}"
     );
     assert_eq!(created.state()["status"], "created");

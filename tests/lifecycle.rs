@@ -183,7 +183,7 @@ fn create_start_exit_delete_walks_through_every_state() {
     assert_eq!(s["pid"], 0);
 
     assert_eq!(hull(&b, &["delete", &b.id]).ok(), "");
-    assert!(!b.root.join(&b.id).exists(), "state dir kept");
+    assert!(!b.root.join(&b.id).exists(), "state file kept");
     hull(&b, &["state", &b.id]).fails_with("container does not exist");
     b.assert_no_state();
     assert_no_process(&b.id);
@@ -470,7 +470,7 @@ fn a_recycled_pid_does_not_revive_a_stopped_container() {
     wait_status(&b, "stopped");
 
     // Point the state at a live process (this test) that is not the init.
-    let path = b.root.join(&b.id).join("state.json");
+    let path = b.root.join(&b.id);
     let mut saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert!(saved.get("init_start_time").is_some(), "{saved}");
     saved["pid"] = Value::from(std::process::id());

@@ -1,5 +1,6 @@
 //! Creating a container from a bundle.
 
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -63,7 +64,7 @@ impl ContainerBuilder {
 
     /// The caller will start the container with [`Container::start`] on the
     /// value [`Self::create`] returns, as `run` does: the init then waits on
-    /// an anonymous pipe instead of the exec fifo in the state directory, so
+    /// an anonymous pipe instead of the exec fifo beside the state file, so
     /// no file is made and removed. Until it is started, other processes see
     /// the container as running (their `start` has no fifo to open); if the
     /// returned value is dropped unstarted, the init exits.
@@ -117,7 +118,7 @@ impl ContainerBuilder {
     /// Creates the container: its init is set up and waits for
     /// [`Container::start`]. The calling process becomes the init's parent
     /// and must be single-threaded (the init is cloned from it). On error
-    /// nothing is left behind: no state directory, no process.
+    /// nothing is left behind: no state file, no process.
     pub fn create(mut self) -> Result<Container> {
         validate_id(&self.id)?;
         let bundle = match self.preloaded.take() {
@@ -139,26 +140,33 @@ impl ContainerBuilder {
             }
             _ => {}
         }
-        let dir = state::create_dir(&self.root, &self.id)?;
+        let (state_file, state_path) = state::claim(&self.root, &self.id)?;
         let mut guard = Cleanup {
-            dir: Some(dir.clone()),
+            files: vec![state_path.clone()],
             pid: None,
             cgroup: None,
         };
-        let container = self.create_in(&dir, bundle, &mut guard)?;
-        guard.dir = None;
+        let container = self.create_in((&state_file, &state_path), bundle, &mut guard)?;
+        guard.files.clear();
         guard.pid = None;
         guard.cgroup = None;
         Ok(container)
     }
 
-    fn create_in(&self, dir: &Path, bundle: Bundle, guard: &mut Cleanup) -> Result<Container> {
+    /// Creates the container whose state file is `state` (claimed, empty).
+    fn create_in(
+        &self,
+        state: (&File, &Path),
+        bundle: Bundle,
+        guard: &mut Cleanup,
+    ) -> Result<Container> {
         let (for_init, start_line) = if self.start_in_process {
             let (read, write) = exec_fifo::pipe()?;
             (read, Some(write))
         } else {
-            let fifo = dir.join(EXEC_FIFO);
+            let fifo = state::companion(&self.root, &self.id, EXEC_FIFO);
             exec_fifo::create(&fifo)?;
+            guard.files.push(fifo.clone());
             (exec_fifo::open_for_init(&fifo)?, None)
         };
         let console = match &self.console_socket {
@@ -249,11 +257,11 @@ impl ContainerBuilder {
             cgroup: Some(cgroup),
             hooks: cfg.spec.hooks().clone(),
         };
-        record.save(dir)?;
+        record.write_to(state.0, state.1)?;
         if let Some(path) = &self.pid_file {
             write_pid_file(path, pid)?;
         }
-        Ok(Container::new(dir.to_owned(), record).with_start_line(start_line))
+        Ok(Container::new(self.root.clone(), record).with_start_line(start_line))
     }
 }
 
@@ -309,7 +317,8 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
 
 /// Undoes a half-made container when creation fails.
 struct Cleanup {
-    dir: Option<PathBuf>,
+    /// The state file and the exec fifo.
+    files: Vec<PathBuf>,
     pid: Option<Pid>,
     cgroup: Option<Cgroup>,
 }
@@ -323,8 +332,8 @@ impl Drop for Cleanup {
         if let Some(cgroup) = &self.cgroup {
             let _ = cgroup.destroy();
         }
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result, WrongStatus};
 use crate::exec_fifo;
 use crate::id::validate_id;
 use crate::process::{spawn_exec, ExecConfig};
-use crate::state::{Record, State, Status, EXEC_FIFO};
+use crate::state::{self, Record, State, Status, EXEC_FIFO};
 
 /// What [`Container::exec`] starts.
 #[derive(Debug, Clone)]
@@ -32,10 +32,11 @@ pub struct ExecOptions {
 /// Default state root, as `/run/runc` is runc's.
 pub const DEFAULT_ROOT: &str = "/run/hull";
 
-/// A handle on one container's state directory.
+/// A handle on one container of the state store.
 #[derive(Debug)]
 pub struct Container {
-    dir: PathBuf,
+    /// The state root.
+    root: PathBuf,
     record: Record,
     /// The write end of the init's start pipe, until started (see
     /// [`crate::ContainerBuilder::start_in_process`]).
@@ -43,9 +44,9 @@ pub struct Container {
 }
 
 impl Container {
-    pub(crate) fn new(dir: PathBuf, record: Record) -> Self {
+    pub(crate) fn new(root: PathBuf, record: Record) -> Self {
         Self {
-            dir,
+            root,
             record,
             start_line: Mutex::new(None),
         }
@@ -61,12 +62,13 @@ impl Container {
     /// Opens the container `id` under the state root `root`.
     pub fn load(root: impl AsRef<Path>, id: &str) -> Result<Self> {
         validate_id(id)?;
-        let dir = root.as_ref().join(id);
-        if !dir.is_dir() {
+        let root = root.as_ref();
+        let path = state::state_path(root, id);
+        if !path.is_file() {
             return Err(Error::NotExist);
         }
-        let record = Record::load(&dir)?;
-        Ok(Self::new(dir, record))
+        let record = Record::load(&path)?;
+        Ok(Self::new(root.to_owned(), record))
     }
 
     /// Every container under `root`, sorted by id. A missing root is empty.
@@ -85,9 +87,10 @@ impl Container {
         Ok(all)
     }
 
-    /// The container's directory in the state store (removed by delete).
-    pub fn state_dir(&self) -> &Path {
-        &self.dir
+    /// The file `what` kept with the container's state,
+    /// `<root>/<id>@<what>`; its owner removes it.
+    pub fn companion_path(&self, what: &str) -> PathBuf {
+        state::companion(&self.root, self.id(), what)
     }
 
     pub fn id(&self) -> &str {
@@ -112,7 +115,7 @@ impl Container {
 
     /// The live status, derived from the init process.
     pub fn status(&self) -> Status {
-        self.record.current_status(&self.dir)
+        self.record.current_status(&self.companion_path(EXEC_FIFO))
     }
 
     /// The state as `hull state` prints it (pid 0 once stopped).
@@ -141,7 +144,7 @@ impl Container {
                 return Err(Error::WrongStatus(WrongStatus::StartRunning))
             }
         }
-        let fifo = self.dir.join(EXEC_FIFO);
+        let fifo = self.companion_path(EXEC_FIFO);
         exec_fifo::release(&fifo)?;
         std::fs::remove_file(&fifo).map_err(Error::io(&fifo))?;
         self.run_hooks("poststart", |h| h.poststart(), "running");
@@ -165,8 +168,7 @@ impl Container {
             .pid()
             .ok_or(Error::WrongStatus(WrongStatus::ExecStopped))?;
         let bundle = crate::spec::Bundle::load(&self.record.state.bundle)?;
-        let root = self.dir.parent().unwrap_or(Path::new("/"));
-        let seccomp = crate::seccomp::for_container(&bundle.spec, root)?;
+        let seccomp = crate::seccomp::for_container(&bundle.spec, &self.root)?;
         let terminal = opts.process.terminal().unwrap_or(false);
         let console = match (terminal, &opts.console_socket) {
             (true, Some(path)) => Some(std::os::fd::OwnedFd::from(
@@ -358,7 +360,15 @@ impl Container {
         if let Some(cg) = &self.record.cgroup {
             cg.destroy()?;
         }
-        std::fs::remove_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
+        // A created container's fifo first: the state goes last, so an
+        // interrupted delete can be run again.
+        let fifo = self.companion_path(EXEC_FIFO);
+        match std::fs::remove_file(&fifo) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&fifo)(e)),
+            _ => {}
+        }
+        let path = state::state_path(&self.root, self.id());
+        std::fs::remove_file(&path).map_err(Error::io(&path))?;
         self.run_hooks("poststop", |h| h.poststop(), "stopped");
         Ok(())
     }

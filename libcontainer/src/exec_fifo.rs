@@ -2,7 +2,7 @@
 //! `create` and `start` are two separate steps (runc's scheme, with the
 //! direction turned around so the init never reopens it after dropping privileges).
 //! When the creating process starts the container itself (`run`), an
-//! anonymous pipe does the same without a file in the state directory.
+//! anonymous pipe does the same without a file in the state store.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;

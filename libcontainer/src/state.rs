@@ -1,17 +1,25 @@
-//! The state store: one directory per container under the state root, holding
-//! `state.json` and, until `start`, the `exec.fifo` the init blocks on.
+//! The state store: one file per container under the state root, `<root>/<id>`,
+//! holding its record (the fields of runc's `state.json` and what the runtime
+//! needs later). A file that goes with a container is named `<root>/<id>@<what>`
+//! (`@` is never part of an id, so no such name is a container's), such as
+//! the exec fifo `<id>@exec.fifo` the init blocks on until `start`.
+//!
+//! A file, not a directory per container: a directory takes a disk block at
+//! once, and freeing it on a filesystem mounted with online discard (ext4
+//! `-o discard`) waits for the device, while a file written once and removed
+//! before writeback never reaches the disk.
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Name of the fifo whose presence marks a created-but-not-started container.
+/// What the fifo whose presence marks a created-but-not-started container is
+/// (see [`companion`]).
 pub const EXEC_FIFO: &str = "exec.fifo";
-const STATE_FILE: &str = "state.json";
 
 /// A state file that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -86,34 +94,34 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// Reads `<dir>/state.json`.
-    pub fn load(dir: &Path) -> Result<Self, StateError> {
-        let path = dir.join(STATE_FILE);
-        let bytes = fs::read(&path).map_err(|source| StateError::Io {
-            path: path.clone(),
+    /// Reads the state file `path`.
+    pub fn load(path: &Path) -> Result<Self, StateError> {
+        let bytes = fs::read(path).map_err(|source| StateError::Io {
+            path: path.to_owned(),
             source,
         })?;
-        serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
+            path: path.to_owned(),
+            source,
+        })
     }
 
-    /// Writes `<dir>/state.json` atomically (temporary file + rename).
-    pub fn save(&self, dir: &Path) -> Result<(), StateError> {
-        let path = dir.join(STATE_FILE);
-        let tmp = dir.join(".state.json.tmp");
-        let io = |source| StateError::Io {
-            path: path.clone(),
-            source,
-        };
+    /// Writes the record into the state file `file` ([`claim`]ed, still
+    /// empty; `path` names it in errors), in one write: it is written once,
+    /// when the container is created, and readers take a state file they
+    /// cannot parse for one still being created.
+    pub fn write_to(&self, mut file: &File, path: &Path) -> Result<(), StateError> {
         let json = serde_json::to_vec(self).expect("state serializes");
-        let mut f = fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&json).map_err(io)?;
-        fs::rename(&tmp, &path).map_err(io)
+        file.write_all(&json).map_err(|source| StateError::Io {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Derives the live status the way runc does: stopped if the init is gone
     /// (or its pid now belongs to another process, or it is a zombie), created
-    /// while the exec fifo exists, running otherwise.
-    pub fn current_status(&self, dir: &Path) -> Status {
+    /// while the exec fifo `fifo` exists, running otherwise.
+    pub fn current_status(&self, fifo: &Path) -> Status {
         if self.state.pid <= 0 {
             return Status::Stopped;
         }
@@ -122,7 +130,7 @@ impl Record {
                 if start == self.init_start_time && state != 'Z' && state != 'X' => {}
             _ => return Status::Stopped,
         }
-        if dir.join(EXEC_FIFO).exists() {
+        if fifo.exists() {
             Status::Created
         } else if self.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
             Status::Paused
@@ -143,21 +151,45 @@ pub(crate) fn proc_stat(pid: i32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// Creates the state root if needed (mode 0700) and the container's directory,
-/// failing with [`crate::Error::Exists`] if it is already there.
-pub(crate) fn create_dir(root: &Path, id: &str) -> crate::Result<PathBuf> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(root)
-        .map_err(crate::Error::io(root))?;
-    let dir = root.join(id);
-    match fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => Ok(dir),
+/// The state file of container `id` under `root`.
+pub(crate) fn state_path(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+/// The file `what` that goes with container `id`: `<root>/<id>@<what>`.
+pub fn companion(root: &Path, id: &str, what: &str) -> PathBuf {
+    root.join(format!("{id}@{what}"))
+}
+
+/// Creates the state root if needed (mode 0700) and claims `id` with an
+/// empty state file (mode 0600), failing with [`crate::Error::Exists`] if
+/// the container is already there.
+pub(crate) fn claim(root: &Path, id: &str) -> crate::Result<(File, PathBuf)> {
+    let path = state_path(root, id);
+    let create = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+    };
+    let made = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(root)
+                .map_err(crate::Error::io(root))?;
+            create()
+        }
+        made => made,
+    };
+    match made {
+        Ok(file) => Ok((file, path)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             Err(crate::Error::Exists(id.to_owned()))
         }
-        Err(e) => Err(crate::Error::io(&dir)(e)),
+        Err(e) => Err(crate::Error::io(&path)(e)),
     }
 }
 
@@ -253,25 +285,27 @@ mod tests {
 
     #[test]
     fn record_round_trips_through_disk() {
-        let dir = std::env::temp_dir().join(format!("hull-unit-state-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let root = std::env::temp_dir().join(format!("hull-unit-state-{}", std::process::id()));
         let r = record();
-        r.save(&dir).unwrap();
-        assert_eq!(Record::load(&dir).unwrap(), r);
-        fs::remove_dir_all(&dir).unwrap();
+        let (file, path) = claim(&root, "t").unwrap();
+        assert!(matches!(claim(&root, "t"), Err(crate::Error::Exists(_))));
+        r.write_to(&file, &path).unwrap();
+        assert_eq!(Record::load(&path).unwrap(), r);
+        assert_eq!(companion(&root, "t", EXEC_FIFO), root.join("t@exec.fifo"));
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn status_is_stopped_for_dead_or_recycled_pid() {
-        let dir = std::env::temp_dir();
+        let fifo = std::env::temp_dir().join("hull-unit-no-such-fifo");
         let mut r = record();
         r.state.pid = 0;
-        assert_eq!(r.current_status(&dir), Status::Stopped);
+        assert_eq!(r.current_status(&fifo), Status::Stopped);
         // Our own pid is alive, but with another start time it is not the container.
         r.state.pid = std::process::id() as i32;
         r.init_start_time = u64::MAX;
-        assert_eq!(r.current_status(&dir), Status::Stopped);
+        assert_eq!(r.current_status(&fifo), Status::Stopped);
         r.init_start_time = proc_stat(r.state.pid).unwrap().1;
-        assert_eq!(r.current_status(&dir), Status::Running);
+        assert_eq!(r.current_status(&fifo), Status::Running);
     }
 }

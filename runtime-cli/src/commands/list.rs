@@ -38,9 +38,9 @@ pub fn list(root: &Path, format: ListFormat, quiet: bool) -> Outcome {
     Ok(0)
 }
 
-/// The user owning a container's state directory, by name where known.
-fn owner(dir: &Path) -> String {
-    match std::fs::metadata(dir).map(|m| m.uid()) {
+/// The user owning a container's state file, by name where known.
+fn owner(state: &Path) -> String {
+    match std::fs::metadata(state).map(|m| m.uid()) {
         Ok(0) => "root".to_owned(),
         Ok(uid) => uid.to_string(),
         Err(_) => String::new(),

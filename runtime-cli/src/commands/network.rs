@@ -22,7 +22,8 @@ pub const NETWORK_ANNOTATION: &str = "org.hull.network";
 pub const PUBLISH_ANNOTATION: &str = "org.hull.publish";
 /// The container-side interface name.
 const IFNAME: &str = "eth0";
-/// Where a container's network attachment is recorded in its state dir.
+/// The file beside a container's state where its network attachment is
+/// recorded (see `Container::companion_path`).
 const RECORD: &str = "network.json";
 
 fn net_err(e: bridge::NetError) -> Failure {
@@ -161,7 +162,7 @@ pub fn connect(cli: &Cli, args: &CreateArgs, container: &Container) -> Result<()
         net_table: cli.net_table.clone(),
         ifname: IFNAME.into(),
     };
-    let path = container.state_dir().join(RECORD);
+    let path = container.companion_path(RECORD);
     std::fs::write(&path, serde_json::to_vec(&record).expect("serializable"))
         .map_err(|e| Failure::new(format!("write {}: {e}", path.display())))?;
     store
@@ -170,23 +171,39 @@ pub fn connect(cli: &Cli, args: &CreateArgs, container: &Container) -> Result<()
     Ok(())
 }
 
-/// Reads a container's attachment record (before its state dir goes).
-pub fn recorded(container: &Container) -> Option<(Store, String, String)> {
-    let bytes = std::fs::read(container.state_dir().join(RECORD)).ok()?;
-    let r: Record = serde_json::from_slice(&bytes).ok()?;
-    Some((
-        Store::new(r.net_root, &r.net_table),
-        container.id().to_owned(),
-        r.ifname,
-    ))
+/// A container's network attachment, as its record says.
+pub struct Attachment {
+    store: Store,
+    id: String,
+    ifname: String,
+    record: PathBuf,
 }
 
-/// Tears down what [`recorded`] found.
-pub fn disconnect(attachment: Option<(Store, String, String)>) -> Result<(), Failure> {
-    match attachment {
-        Some((store, id, ifname)) => store.detach(&id, &ifname).map_err(net_err),
-        None => Ok(()),
+/// Reads a container's attachment record.
+pub fn recorded(container: &Container) -> Option<Attachment> {
+    let record = container.companion_path(RECORD);
+    let bytes = std::fs::read(&record).ok()?;
+    let r: Record = serde_json::from_slice(&bytes).ok()?;
+    Some(Attachment {
+        store: Store::new(r.net_root, &r.net_table),
+        id: container.id().to_owned(),
+        ifname: r.ifname,
+        record,
+    })
+}
+
+/// Removes the record of an attachment [`recorded`] found, then tears it down.
+pub fn disconnect(attachment: Option<Attachment>) -> Result<(), Failure> {
+    let Some(a) = attachment else {
+        return Ok(());
+    };
+    match std::fs::remove_file(&a.record) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Failure::new(format!("remove {}: {e}", a.record.display())))
+        }
+        _ => {}
     }
+    a.store.detach(&a.id, &a.ifname).map_err(net_err)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
