@@ -19,18 +19,21 @@ pub struct CapabilityError {
 }
 
 /// The capabilities this kernel knows (0 ..= /proc/sys/kernel/cap_last_cap),
-/// read once instead of probing each with prctl.
-fn supported() -> CapsHashSet {
-    let last = crate::pseudo_file::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse::<u8>().ok());
-    match last {
-        Some(last) => caps::all()
-            .into_iter()
-            .filter(|c| c.index() <= last)
-            .collect(),
-        None => caps::runtime::thread_all_supported(),
-    }
+/// read once per process instead of probing each with prctl.
+fn supported() -> &'static CapsHashSet {
+    static SUPPORTED: std::sync::OnceLock<CapsHashSet> = std::sync::OnceLock::new();
+    SUPPORTED.get_or_init(|| {
+        let last = crate::pseudo_file::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse::<u8>().ok());
+        match last {
+            Some(last) => caps::all()
+                .into_iter()
+                .filter(|c| c.index() <= last)
+                .collect(),
+            None => caps::runtime::thread_all_supported(),
+        }
+    })
 }
 
 fn convert(set: &Option<Capabilities>, supported: &CapsHashSet) -> CapsHashSet {
@@ -44,8 +47,8 @@ fn convert(set: &Option<Capabilities>, supported: &CapsHashSet) -> CapsHashSet {
 /// Removes from the bounding set every capability the config does not list.
 pub(crate) fn drop_bounding(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
     let supported = supported();
-    let keep = convert(caps.bounding(), &supported);
-    for cap in supported {
+    let keep = convert(caps.bounding(), supported);
+    for &cap in supported {
         if !keep.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap).map_err(|source| CapabilityError {
                 set: "bounding",
@@ -64,7 +67,7 @@ pub(crate) fn apply(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
         (CapSet::Effective, "effective", caps.effective()),
         (CapSet::Permitted, "permitted", caps.permitted()),
     ] {
-        caps::set(None, set, &convert(wanted, &supported))
+        caps::set(None, set, &convert(wanted, supported))
             .map_err(|source| CapabilityError { set: name, source })?;
     }
     if caps::runtime::ambient_set_supported().is_ok() {
@@ -72,7 +75,7 @@ pub(crate) fn apply(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
             set: "ambient",
             source,
         })?;
-        for cap in convert(caps.ambient(), &supported) {
+        for cap in convert(caps.ambient(), supported) {
             // Like runc, an ambient capability the inheritable or permitted set
             // lacks is skipped: the kernel forbids it, and runc's default spec asks for it.
             if let Err(e) = caps::raise(None, CapSet::Ambient, cap) {

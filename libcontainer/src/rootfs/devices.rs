@@ -22,10 +22,11 @@ const DEFAULT_DEVICES: [(&str, i64, i64); 6] = [
     ("tty", 5, 0),
 ];
 
-/// Creates the default devices and `extra` (`linux.devices`) inside `root`.
+/// Creates the default devices and `extra` (`linux.devices`) inside `root`;
+/// returns the handle on `/dev`.
 /// The directory `/dev` is opened through the root, so a `/dev` symlink in the
 /// image cannot send the nodes to the host (CVE-2026-41579).
-pub(crate) fn create_devices(root: &Root, extra: &[LinuxDevice]) -> Result<(), RootfsError> {
+pub(crate) fn create_devices(root: &Root, extra: &[LinuxDevice]) -> Result<OwnedFd, RootfsError> {
     let dev = root.mkdir_all(Path::new("/dev"), 0o755)?;
     for (name, major, minor) in DEFAULT_DEVICES {
         let path = Path::new("/dev").join(name);
@@ -46,7 +47,7 @@ pub(crate) fn create_devices(root: &Root, extra: &[LinuxDevice]) -> Result<(), R
         let dir = root.mkdir_all(parent, 0o755)?;
         Node::of(d)?.make(&dir, name, d.path())?;
     }
-    Ok(())
+    Ok(dev)
 }
 
 /// A device node to make.
@@ -105,9 +106,9 @@ impl Node {
     }
 }
 
-/// `/dev/ptmx -> pts/ptmx` and the `/dev/fd`, `/dev/std*` (and `/dev/core`) links.
-pub(crate) fn create_links(root: &Root) -> Result<(), RootfsError> {
-    let dev = root.mkdir_all(Path::new("/dev"), 0o755)?;
+/// `/dev/ptmx -> pts/ptmx` and the `/dev/fd`, `/dev/std*` (and `/dev/core`)
+/// links, in `dev` (the container's `/dev`).
+pub(crate) fn create_links(dev: &OwnedFd) -> Result<(), RootfsError> {
     let dirfd = Some(dev.as_raw_fd());
     match unlinkat(dirfd, "ptmx", UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(nix::Error::ENOENT) => {}

@@ -103,8 +103,8 @@ pub(crate) fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
         let extra = linux
             .and_then(|l| l.devices().as_deref())
             .unwrap_or_default();
-        devices::create_devices(&root, extra)?;
-        devices::create_links(&root)?;
+        let dev = devices::create_devices(&root, extra)?;
+        devices::create_links(&dev)?;
     }
     tracing::debug!(rootfs = %root.path().display(), "mounts done");
     Ok(())
