@@ -29,6 +29,11 @@ BIN=$WORK/hull
 
 die() { echo "order-start-path: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (uprobes, containers)"
+MOUNTED_TRACEFS=0
+if [ ! -e "$T/uprobe_events" ]; then
+    mount -t tracefs nodev "$T" || die "cannot mount tracefs at $T"
+    MOUNTED_TRACEFS=1
+fi
 [ -w "$T/uprobe_events" ] || die "no tracefs at $T"
 
 BUFFER_KB=$(cat "$T/buffer_size_kb")
@@ -42,6 +47,7 @@ cleanup() {
     done
     echo "$BUFFER_KB" >"$T/buffer_size_kb" 2>/dev/null || true
     echo "$TRACING_ON" >"$T/tracing_on" 2>/dev/null || true
+    [ "$MOUNTED_TRACEFS" = 0 ] || umount "$T" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
