@@ -78,6 +78,8 @@ impl<'a> CgroupView<'a> {
     }
 }
 
+/// Mounts the container's view of the cgroup hierarchies on `dest` (a
+/// `cgroup` entry of `mounts`, with its options).
 pub(crate) fn mount_cgroup(
     root: &Root,
     dest: &Path,
@@ -164,6 +166,7 @@ fn mount_fresh(target: &OwnedFd, h: &Hierarchy, flags: MsFlags) -> nix::Result<(
     )
 }
 
+/// Mounts the one hierarchy of a host whose `/sys/fs/cgroup` it is, on `dest`.
 fn mount_hierarchy(
     root: &Root,
     dest: &Path,
