@@ -31,6 +31,7 @@ mod exec_fifo;
 mod hooks;
 mod id;
 mod identity;
+mod mount_api;
 mod process;
 mod pseudo_file;
 mod rlimits;

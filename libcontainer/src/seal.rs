@@ -21,6 +21,10 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 
+use nix::mount::MsFlags;
+
+use crate::mount_api;
+
 /// Seals that make a memfd immutable.
 const SEALS: libc::c_int =
     libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
@@ -53,53 +57,9 @@ pub fn is_sealed() -> bool {
 /// A detached read-only bind mount of the running binary, as an fd to exec.
 fn readonly_mount_of_self() -> std::io::Result<File> {
     let path = std::fs::read_link("/proc/self/exe")?;
-    let cpath =
-        CString::new(path.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    // SAFETY: open_tree with a valid path; returns a new fd we own.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            cpath.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd owned by nobody else.
-    let tree = unsafe { File::from_raw_fd(fd as i32) };
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    const MOUNT_ATTR_RDONLY: u64 = 1;
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let empty = c"";
-    // SAFETY: mount_setattr on our detached mount with a live attr struct.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(tree)
+    let tree = mount_api::clone_path(&path, false)?;
+    mount_api::set_flags(&tree, MsFlags::MS_RDONLY, MsFlags::empty(), false)?;
+    Ok(File::from(tree))
 }
 
 fn exec_fd(fd: &File) -> SealError {

@@ -21,11 +21,11 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{mkdirat, Mode};
 use nix::unistd::symlinkat;
 
-use super::mount_api;
 use super::options::MountOptions;
 use super::safe_path::{fd_path, Root};
 use super::RootfsError;
 use crate::cgroups::{Cgroup, Hierarchies};
+use crate::mount_api;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 

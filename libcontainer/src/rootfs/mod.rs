@@ -3,7 +3,6 @@
 
 mod cgroup_mount;
 mod devices;
-mod mount_api;
 mod mounts;
 mod options;
 mod paths;

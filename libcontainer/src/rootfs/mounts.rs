@@ -6,10 +6,10 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
 use super::cgroup_mount::{self, CgroupView};
-use super::mount_api;
 use super::options::MountOptions;
 use super::safe_path::{fd_path, Root};
 use super::RootfsError;
+use crate::mount_api;
 
 const NONE: Option<&str> = None;
 

@@ -7,9 +7,9 @@ use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, major, minor, Mode, SFlag};
 
-use super::mount_api;
 use super::safe_path::fd_path;
 use super::RootfsError;
+use crate::mount_api;
 
 fn open_nofollow(path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     let fd = open(

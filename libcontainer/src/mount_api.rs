@@ -1,7 +1,8 @@
 //! The fd-based mount calls (Linux 5.12): per-mount flags set with
 //! `mount_setattr` on an open handle, and bind mounts made with `open_tree` +
 //! `move_mount`. Neither walks a `/proc/self/fd/N` path, and a whole tree of
-//! mounts takes its flags in one call.
+//! mounts takes its flags in one call. Used for the container's filesystem
+//! and for the read-only view of the runtime binary (`seal`).
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
