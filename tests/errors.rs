@@ -106,6 +106,42 @@ fn duplicate_id_is_refused_and_the_first_container_kept() {
     assert_nothing_left(&b);
 }
 
+/// A create that never finished (hull killed between claiming the id and
+/// writing the state) leaves an empty state file: it is no container, and
+/// delete removes it, with its exec fifo, as runc removes a container
+/// directory without state.json; the id can then be used again.
+#[test]
+fn delete_removes_what_an_unfinished_create_left() {
+    let mut b = TestBundle::new("unfinished");
+    b.args(&["true"]);
+    std::fs::create_dir_all(&b.root).unwrap();
+    let claim = b.root.join(&b.id);
+    std::fs::write(&claim, "").unwrap();
+    assert_fails(
+        &hull(&b, &["state", &b.id]),
+        1,
+        &["container does not exist"],
+    );
+    assert_fails(&create(&b, &b.id), 1, &["already exists"]);
+    assert_fails(
+        &hull(&b, &["delete", &b.id]),
+        1,
+        &["container does not exist"],
+    );
+    assert!(!claim.exists(), "empty state file kept");
+
+    std::fs::write(&claim, "").unwrap();
+    let fifo = b.root.join(format!("{}@exec.fifo", b.id));
+    std::fs::write(&fifo, "").unwrap();
+    let out = hull(&b, &["delete", "--force", &b.id]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    b.assert_no_state();
+
+    assert_eq!(create(&b, &b.id).code, 0);
+    assert_eq!(hull(&b, &["delete", "--force", &b.id]).code, 0);
+    assert_nothing_left(&b);
+}
+
 #[test]
 fn invalid_ids_are_refused() {
     let b = TestBundle::new("badid");

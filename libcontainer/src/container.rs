@@ -59,16 +59,39 @@ impl Container {
         }
     }
 
-    /// Opens the container `id` under the state root `root`.
+    /// Opens the container `id` under the state root `root`. A state file
+    /// still empty (a create that never finished) is no container, as runc
+    /// takes a container directory without `state.json`.
     pub fn load(root: impl AsRef<Path>, id: &str) -> Result<Self> {
         validate_id(id)?;
         let root = root.as_ref();
         let path = state::state_path(root, id);
-        if !path.is_file() {
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() > 0) {
             return Err(Error::NotExist);
         }
         let record = Record::load(&path)?;
         Ok(Self::new(root.to_owned(), record))
+    }
+
+    /// Removes what a create of `id` that never finished left under `root`
+    /// (its empty state file and exec fifo), as runc's delete removes a
+    /// container directory without `state.json`. A container that exists is
+    /// left alone.
+    pub fn remove_unfinished(root: impl AsRef<Path>, id: &str) -> Result<()> {
+        validate_id(id)?;
+        let root = root.as_ref();
+        let path = state::state_path(root, id);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.len() == 0 => {}
+            _ => return Ok(()),
+        }
+        for f in [state::companion(root, id, EXEC_FIFO), path] {
+            match std::fs::remove_file(&f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&f)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Every container under `root`, sorted by id. A missing root is empty.

@@ -12,8 +12,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Outcome {
         Ok(c) => {
             remove(c, force)?;
         }
-        // containerd's shim deletes twice; runc answers the second call with success.
-        Err(Error::NotExist) if force => {}
+        Err(Error::NotExist) => {
+            // What a create that never finished left (runc removes it too).
+            Container::remove_unfinished(root, id)?;
+            // containerd's shim deletes twice; runc answers the second call with success.
+            if !force {
+                return Err(Error::NotExist.into());
+            }
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(0)
