@@ -4,8 +4,9 @@
 #   benches/startup.sh            full run (REPS=5 N=50), writes benches/results/startup-<date>.md
 #   QUICK=1 benches/startup.sh    a few iterations (well under 2 min), prints the table (CI)
 #
-# Drives ../shared/tools/bench/run-all.sh (resolved from the workspace root) with
-# MODES="plain v1" LIMITS_TOO=1 on `target/release/hull runc crun`, plus seccomp
+# Drives ../shared/tools/bench/run-all.sh (resolved from the workspace root) once
+# per rep, with MODES="plain v1" LIMITS_TOO=1 on `target/release/hull runc crun`
+# (the order rotated from rep to rep, so no runtime always goes first), plus seccomp
 # variants (hull-v1-seccomp, crun-v1-seccomp, runc-v1-seccomp) on a bundle whose
 # config.json carries podman's default profile converted to OCI
 # (benches/seccomp_to_oci.py), then prints benches/report.py's table: each figure's
@@ -110,13 +111,34 @@ fi
 read -r load_before _ </proc/loadavg
 started=$(date -Is)
 log "REPS=$REPS N=$N PAR=$PAR RSS_N=$RSS_N IDLE_N=$IDLE_N, raw results in $OUT"
-EXTRA_VARIANTS=$(IFS=';' && echo "${extra[*]}")
+# One run-all.sh pass per rep, the runtimes' order rotated from pass to pass:
+# the first variants of a pass meet whatever kernel clean-up the previous pass
+# left (network namespaces freed in the background, ext4 skipping recently
+# freed inodes), so no runtime should always be first. Each pass's rep1 then
+# becomes rep<k> of the run.
+runtimes=("$HULL" runc crun)
 rc=0
-env REPS="$REPS" N="$N" MODES="plain v1" LIMITS_TOO=1 OUT="$OUT" EXTRA_VARIANTS="$EXTRA_VARIANTS" \
-    "$TOOLS/run-all.sh" "$HULL" runc crun 2>&1 >/dev/null | tee "$OUT/run.log" >&2 || rc=$?
+: >"$OUT/run.log"
+for ((k = 1; k <= REPS; k++)); do
+    shift_by=$(((k - 1) % 3))
+    order=("${runtimes[@]:shift_by}" "${runtimes[@]:0:shift_by}")
+    pass_extra=("${extra[@]:shift_by}" "${extra[@]:0:shift_by}")
+    EXTRA_VARIANTS=$(IFS=';' && echo "${pass_extra[*]}")
+    log "rep $k/$REPS: $(for r in "${order[@]}"; do printf '%s ' "$(basename "$r")"; done)"
+    pass=$OUT/pass$k
+    env REPS=1 N="$N" MODES="plain v1" LIMITS_TOO=1 OUT="$pass" EXTRA_VARIANTS="$EXTRA_VARIANTS" \
+        "$TOOLS/run-all.sh" "${order[@]}" 2>&1 >/dev/null | tee -a "$OUT/run.log" >&2 || rc=$?
+    [ -f "$pass/variants.txt" ] || die "run-all.sh produced no results in $pass"
+    [ -f "$OUT/variants.txt" ] || cp "$pass/variants.txt" "$OUT/variants.txt"
+    while read -r variant; do
+        [ -d "$pass/$variant/rep1" ] || continue
+        mkdir -p "$OUT/$variant"
+        mv "$pass/$variant/rep1" "$OUT/$variant/rep$k"
+    done <"$pass/variants.txt"
+    rm -rf "$pass"
+done
 read -r load_after _ </proc/loadavg
 [ "$rc" = 0 ] || log "run-all.sh exited $rc"
-[ -f "$OUT/variants.txt" ] || die "run-all.sh produced no results in $OUT"
 
 # lifecycle.sh removes its state root only when empty; hull keeps its seccomp
 # filter cache in <root>/.cache, so remove roots that hold nothing else.
@@ -160,7 +182,8 @@ else
         echo "# hull startup benchmark — $(date +%F)"
         echo
         echo "Command: \`REPS=$REPS N=$N benches/startup.sh\`" \
-            "(run-all.sh from ../shared/tools/bench, every variant interleaved per rep)."
+            "(run-all.sh from ../shared/tools/bench once per rep, every variant interleaved," \
+            "the runtimes' order rotated from rep to rep)."
         echo
         machine
         if [ -n "${NOTE:-}" ]; then echo; echo "Note: $NOTE"; fi
