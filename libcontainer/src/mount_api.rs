@@ -124,6 +124,19 @@ pub(crate) fn attach(tree: &OwnedFd, dir: &impl AsRawFd, name: &CStr) -> nix::Re
     nix::Error::result(r).map(drop)
 }
 
+/// Gives the detached `tree` the per-mount flags `set` and `clear` (on its
+/// top mount), then attaches it on `target` itself: a bind mount never seen
+/// without its flags.
+pub(crate) fn attach_with_flags(
+    tree: &OwnedFd,
+    target: &impl AsRawFd,
+    set: MsFlags,
+    clear: MsFlags,
+) -> nix::Result<()> {
+    set_flags(tree, set, clear, false)?;
+    attach(tree, target, c"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

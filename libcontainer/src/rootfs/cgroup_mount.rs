@@ -179,9 +179,6 @@ fn mount_hierarchy(
         return mount_fresh(&target, h, flags).map_err(RootfsError::at("mount cgroup on", dest));
     }
     mount_api::clone_path(h.dir, true)
-        .and_then(|tree| {
-            mount_api::set_flags(&tree, flags, MsFlags::empty(), false)?;
-            mount_api::attach(&tree, &target, c"")
-        })
+        .and_then(|tree| mount_api::attach_with_flags(&tree, &target, flags, MsFlags::empty()))
         .map_err(RootfsError::at("bind cgroup on", dest))
 }

@@ -82,12 +82,8 @@ pub(crate) fn bind(
     } else {
         root.ensure_file(dest)?
     };
-    // The flags go on the detached copy, before anything can see it.
     mount_api::clone_path(source, opts.recursive)
-        .and_then(|tree| {
-            mount_api::set_flags(&tree, opts.flags, opts.cleared, false)?;
-            mount_api::attach(&tree, &target, c"")
-        })
+        .and_then(|tree| mount_api::attach_with_flags(&tree, &target, opts.flags, opts.cleared))
         .map_err(RootfsError::at("bind mount on", dest))
 }
 

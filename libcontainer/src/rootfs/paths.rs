@@ -69,8 +69,7 @@ pub(crate) fn make_readonly(path: &Path) -> Result<(), RootfsError> {
     };
     mount_api::clone_tree(target.as_raw_fd(), c"", true)
         .and_then(|tree| {
-            mount_api::set_flags(&tree, MsFlags::MS_RDONLY, MsFlags::empty(), false)?;
-            mount_api::attach(&tree, &target, c"")
+            mount_api::attach_with_flags(&tree, &target, MsFlags::MS_RDONLY, MsFlags::empty())
         })
         .map_err(RootfsError::at("make read-only", path))
 }
