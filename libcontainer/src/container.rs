@@ -85,13 +85,8 @@ impl Container {
             Ok(m) if m.is_file() && m.len() == 0 => {}
             _ => return Ok(()),
         }
-        for f in [state::companion(root, id, EXEC_FIFO), path] {
-            match std::fs::remove_file(&f) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&f)(e)),
-                _ => {}
-            }
-        }
-        Ok(())
+        state::remove_if_present(&state::companion(root, id, EXEC_FIFO))?;
+        state::remove_if_present(&path)
     }
 
     /// Every container under `root`, sorted by id. A missing root is empty.
@@ -385,11 +380,7 @@ impl Container {
         }
         // A created container's fifo first: the state goes last, so an
         // interrupted delete can be run again.
-        let fifo = self.companion_path(EXEC_FIFO);
-        match std::fs::remove_file(&fifo) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&fifo)(e)),
-            _ => {}
-        }
+        state::remove_if_present(&self.companion_path(EXEC_FIFO))?;
         let path = state::state_path(&self.root, self.id());
         std::fs::remove_file(&path).map_err(Error::io(&path))?;
         self.run_hooks("poststop", |h| h.poststop(), "stopped");

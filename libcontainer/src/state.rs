@@ -161,6 +161,14 @@ pub fn companion(root: &Path, id: &str, what: &str) -> PathBuf {
     root.join(format!("{id}@{what}"))
 }
 
+/// Removes the file `path` if it is there.
+pub(crate) fn remove_if_present(path: &Path) -> crate::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(crate::Error::io(path)(e)),
+        _ => Ok(()),
+    }
+}
+
 /// Creates the state root if needed (mode 0700) and claims `id` with an
 /// empty state file (mode 0600), failing with [`crate::Error::Exists`] if
 /// the container is already there.
