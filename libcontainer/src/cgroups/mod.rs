@@ -66,6 +66,16 @@ impl CgroupError {
         let path = path.as_ref().to_owned();
         move |source| Self::Io { path, source }
     }
+
+    /// Whether the file or directory this error names no longer exists.
+    fn is_not_found(&self) -> bool {
+        match self {
+            Self::Io { source, .. } | Self::Write { source, .. } => {
+                source.kind() == std::io::ErrorKind::NotFound
+            }
+            _ => false,
+        }
+    }
 }
 
 /// One directory of the container's cgroup, in one hierarchy.
@@ -368,6 +378,15 @@ impl Cgroup {
 
     /// Freezes or thaws every process of the container and waits until done.
     pub fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        match self.freeze_or_thaw(frozen) {
+            // systemd removes a scope's cgroup as soon as it empties, as after
+            // `kill --all KILL` of a frozen container: nothing is left to thaw.
+            Err(e) if !frozen && e.is_not_found() => Ok(()),
+            done => done,
+        }
+    }
+
+    fn freeze_or_thaw(&self, frozen: bool) -> Result<(), CgroupError> {
         let deadline = Instant::now() + Duration::from_secs(5);
         if let Some(d) = self.v1_dir("freezer") {
             let want = if frozen { "FROZEN" } else { "THAWED" };
@@ -577,5 +596,22 @@ mod tests {
             Cgroup::resolve(&hybrid(), Some("system.slice:hull:c"), "c", false),
             Err(CgroupError::SystemdNotRunning(_))
         ));
+    }
+
+    #[test]
+    fn thawing_a_removed_cgroup_is_done_freezing_it_is_an_error() {
+        let gone = PathBuf::from("/nonexistent/hull-test-removed-scope");
+        for controllers in [vec![], vec!["freezer".to_owned()]] {
+            let cg = Cgroup {
+                dirs: vec![CgroupDir {
+                    controllers,
+                    path: gone.clone(),
+                    top: gone.clone(),
+                }],
+                systemd: None,
+            };
+            cg.set_frozen(false).unwrap();
+            assert!(cg.set_frozen(true).unwrap_err().is_not_found());
+        }
     }
 }
