@@ -935,3 +935,182 @@ fn exec_with_a_terminal_and_no_console_socket_proxies_its_own_pty() {
     assert!(out.stdout.contains("/dev/pts/"), "{}", out.stdout);
     delete_and_check(&b, true);
 }
+
+/// The first host id of the user namespace tests' maps.
+const USERNS_BASE: u32 = 100_000;
+
+/// Adds a new user namespace mapping ids 0..65536 to `USERNS_BASE`.., and a
+/// cgroup namespace.
+fn with_user_namespace(b: &mut TestBundle) {
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.push(json!({"type": "user"}));
+        list.push(json!({"type": "cgroup"}));
+        let map = json!([{"containerID": 0, "hostID": USERNS_BASE, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+    });
+}
+
+#[test]
+fn user_namespace_maps_the_containers_root_to_the_host_range() {
+    let mut b = TestBundle::new("userns");
+    with_user_namespace(&mut b);
+    b.sh(
+        "id -u; id -g; readlink /proc/self/ns/user; cat /proc/self/uid_map /proc/self/gid_map; \
+          stat -c 'null %t:%T' /dev/null; echo x >/dev/null && echo null-writable; \
+          ls /sys/kernel >/dev/null && echo sysfs; ls /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+          grep CapEff /proc/self/status",
+    );
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["0", "0"], "{out}");
+    assert!(lines[2].starts_with("user:["), "{out}");
+    assert_ne!(
+        lines[2],
+        ns_link("self", "user"),
+        "the host's user namespace"
+    );
+    for map in &lines[3..5] {
+        let fields: Vec<&str> = map.split_whitespace().collect();
+        assert_eq!(fields, ["0", "100000", "65536"], "{out}");
+    }
+    // Devices cannot be made in a user namespace: the host's are bound.
+    assert!(out.contains("null 1:3\nnull-writable\n"), "{out}");
+    assert!(out.contains("sysfs\n"), "{out}");
+    assert!(
+        out.contains("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+        "{out}"
+    );
+    // The default spec's capabilities, held in the container's namespace only.
+    assert_eq!(field(&out, "CapEff"), "0000000020000420", "{out}");
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}
+
+#[test]
+fn user_namespace_container_runs_as_the_mapped_uid_and_exec_joins_it() {
+    let mut b = TestBundle::new("userns-exec");
+    with_user_namespace(&mut b);
+    b.args(&["sleep", "100"]);
+    hull_detached(&b, &["run", "-d"]);
+    let init = init_pid(&b).to_string();
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    let host_uid = USERNS_BASE.to_string();
+    assert_eq!(
+        field(&status, "Uid").split_whitespace().next(),
+        Some(host_uid.as_str())
+    );
+    assert_eq!(
+        field(&status, "Gid").split_whitespace().next(),
+        Some(host_uid.as_str())
+    );
+    let out = exec(
+        &b,
+        &[&b.id, "sh", "-c", "readlink /proc/self/ns/user; id -u"],
+    );
+    assert_eq!(out.ok(), format!("{}\n0\n", ns_link(&init, "user")));
+    let out = exec(
+        &b,
+        &[
+            "--user",
+            "1000:1000",
+            &b.id,
+            "sh",
+            "-c",
+            "id -u; grep ^Uid /proc/self/status",
+        ],
+    );
+    let out = out.ok();
+    assert!(out.starts_with("1000\n"), "{out}");
+    delete_and_check(&b, true);
+}
+
+#[test]
+fn user_namespace_root_owns_a_rootfs_chowned_to_its_range() {
+    let mut b = TestBundle::new("userns-rootfs");
+    let rootfs = b.own_rootfs();
+    let ok = Command::new("chown")
+        .args(["-R", &format!("{USERNS_BASE}:{USERNS_BASE}")])
+        .arg(&rootfs)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chown the rootfs");
+    with_user_namespace(&mut b);
+    b.sh("echo made >/root/file && stat -c '%u:%g' /root/file");
+    assert_eq!(b.run_ok(), "0:0\n");
+    let meta = std::fs::metadata(rootfs.join("root/file")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (USERNS_BASE, USERNS_BASE));
+    b.assert_no_state();
+}
+
+#[test]
+fn user_namespace_without_a_network_namespace_binds_the_hosts_sys() {
+    let mut b = TestBundle::new("userns-hostnet");
+    with_user_namespace(&mut b);
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "network");
+    });
+    b.sh("readlink /proc/self/ns/net; ls /sys/class/net");
+    let out = b.run_ok();
+    assert_eq!(
+        out.lines().next(),
+        Some(ns_link("self", "net").as_str()),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l == "lo"), "{out}");
+    b.assert_no_state();
+}
+
+#[test]
+fn user_namespace_configs_that_cannot_work_are_refused() {
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit, &str); 4] = [
+        (
+            "userns-nomaps",
+            |c| {
+                c["linux"]["uidMappings"] = json!(null);
+            },
+            "a new user namespace needs both linux.uidMappings and linux.gidMappings",
+        ),
+        (
+            "userns-maps-only",
+            |c| {
+                let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+                list.retain(|n| n["type"] != "user");
+            },
+            "linux.uidMappings and linux.gidMappings need a new user namespace",
+        ),
+        (
+            "userns-path",
+            |c| {
+                let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+                list.retain(|n| n["type"] != "user");
+                list.push(json!({"type": "user", "path": "/proc/self/ns/user"}));
+            },
+            "joining a user namespace by path is not supported yet",
+        ),
+        (
+            "userns-join-net",
+            |c| {
+                let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+                list.retain(|n| n["type"] != "network");
+                list.push(json!({"type": "network", "path": "/proc/self/ns/net"}));
+            },
+            "namespaces joined by path cannot be combined with a new user namespace",
+        ),
+    ];
+    for (name, edit, error) in cases {
+        let mut b = TestBundle::new(name);
+        with_user_namespace(&mut b);
+        b.edit(edit).args(&["true"]);
+        let (code, out, err) = b.run();
+        assert_eq!(code, 1, "{name}: stdout={out} stderr={err}");
+        assert!(err.contains(error), "{name}: {err}");
+        b.assert_no_state();
+        assert_no_process(&b.id);
+    }
+}

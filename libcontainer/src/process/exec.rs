@@ -35,8 +35,10 @@ pub(crate) struct ExecConfig {
     pub preserve_fds: u32,
 }
 
-/// Namespaces in the order they are joined; the mount namespace goes last.
-const NAMESPACES: [(&str, libc::c_int); 6] = [
+/// Namespaces in the order they are joined: the user namespace first, which
+/// gives the capabilities to join the others it owns; the mount namespace last.
+const NAMESPACES: [(&str, libc::c_int); 7] = [
+    ("user", libc::CLONE_NEWUSER),
     ("ipc", libc::CLONE_NEWIPC),
     ("uts", libc::CLONE_NEWUTS),
     ("net", libc::CLONE_NEWNET),

@@ -56,6 +56,11 @@ pub(super) fn run(
         .and_then(|()| wait_until_placed(&chan))
         .and_then(|()| cgroup.enter(cloned_into).map_err(Failure::from))
         .and_then(|()| {
+            plan.become_userns_root().map_err(|e| {
+                Failure::Other(format!("cannot become root in the user namespace: {e}"))
+            })
+        })
+        .and_then(|()| {
             plan.unshare_cgroup()
                 .map_err(|e| Failure::Other(format!("cannot create the cgroup namespace: {e}")))
         });

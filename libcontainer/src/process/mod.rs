@@ -39,6 +39,11 @@ pub enum ProcessError {
     Protocol,
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error("cannot write the id map {path}: {source}")]
+    IdMap {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl ProcessError {
@@ -115,7 +120,10 @@ pub(crate) fn spawn_init(
     })?;
     drop(child);
     let parent = parent.expect("parent end");
-    let placed = place(pid).and_then(|()| parent.send(&Message::Placed));
+    let placed = plan
+        .write_id_maps(pid)
+        .and_then(|()| place(pid))
+        .and_then(|()| parent.send(&Message::Placed));
     let outcome = match placed {
         Err(e) => e,
         Ok(()) => loop {

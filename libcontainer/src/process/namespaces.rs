@@ -13,6 +13,11 @@
 //!   makes it (`unshare`, which only affects later children), writes
 //!   `linux.timeOffsets` to `/proc/self/timens_offsets`, then enters it itself
 //!   through `/proc/self/ns/time_for_children`, as runc does.
+//!
+//! A new user namespace comes with the clone, so every other new namespace
+//! is owned by it. The parent writes its `uid_map` and `gid_map` before it
+//! lets the init go on (see [`Plan::write_id_maps`]); until then the init
+//! only makes its network namespace.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -20,8 +25,8 @@ use std::path::Path;
 use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
-use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use nix::unistd::{setresgid, setresuid, Gid, Pid, Uid};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use super::{clone, ProcessError};
 
@@ -47,6 +52,8 @@ pub(crate) struct Plan {
     join: Vec<(CloneFlags, OwnedFd)>,
     /// A new time namespace, with the `timens_offsets` text to give it.
     new_time: Option<String>,
+    /// The `uid_map` and `gid_map` texts of a new user namespace.
+    id_maps: Option<(String, String)>,
 }
 
 impl Plan {
@@ -55,6 +62,7 @@ impl Plan {
             new: CloneFlags::empty(),
             join: Vec::new(),
             new_time: None,
+            id_maps: None,
         };
         let namespaces = spec
             .linux()
@@ -63,9 +71,9 @@ impl Plan {
             .unwrap_or_default();
         for ns in namespaces {
             let f = flag(ns.typ());
-            if ns.typ() == LinuxNamespaceType::User {
+            if ns.typ() == LinuxNamespaceType::User && ns.path().is_some() {
                 return Err(ProcessError::InitFailed(
-                    "user namespaces are not supported yet".into(),
+                    "joining a user namespace by path is not supported yet".into(),
                 ));
             }
             match ns.path() {
@@ -96,7 +104,41 @@ impl Plan {
             })?;
             *text = timens_offsets(offsets)?;
         }
+        plan.id_maps = id_maps(spec, plan.new.contains(CloneFlags::CLONE_NEWUSER))?;
+        if plan.id_maps.is_some() && !plan.join.is_empty() {
+            // The joined namespaces belong to the host's user namespace, which
+            // the init no longer has any capability in once it is cloned.
+            return Err(ProcessError::InitFailed(
+                "namespaces joined by path cannot be combined with a new user namespace".into(),
+            ));
+        }
         Ok(plan)
+    }
+
+    /// In the init, once its id maps are written and it is in its cgroups
+    /// (the host's cgroup files are host root's to write): becomes root of
+    /// its new user namespace, so what it makes there is owned by the
+    /// container's root. It keeps the capabilities the clone gave it.
+    pub fn become_userns_root(&self) -> nix::Result<()> {
+        if self.id_maps.is_some() {
+            let (uid, gid) = (Uid::from_raw(0), Gid::from_raw(0));
+            setresgid(gid, gid, gid)?;
+            setresuid(uid, uid, uid)?;
+        }
+        Ok(())
+    }
+
+    /// In the parent, right after the clone: gives the init's new user
+    /// namespace its id maps (each in one write, as the kernel requires).
+    pub fn write_id_maps(&self, init: Pid) -> Result<(), ProcessError> {
+        let Some((uid_map, gid_map)) = &self.id_maps else {
+            return Ok(());
+        };
+        for (file, text) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+            let path = format!("/proc/{init}/{file}");
+            std::fs::write(&path, text).map_err(|source| ProcessError::IdMap { path, source })?;
+        }
+        Ok(())
     }
 
     /// Whether the init gets a cgroup namespace of its own.
@@ -196,6 +238,34 @@ pub(crate) fn clone_in(
             .map_err(ProcessError::sys("return to own pid namespace"))?;
     }
     result
+}
+
+/// The `uid_map` and `gid_map` texts of `linux.uidMappings` and
+/// `linux.gidMappings`, which a new user namespace needs and nothing else takes.
+fn id_maps(spec: &Spec, new_userns: bool) -> Result<Option<(String, String)>, ProcessError> {
+    let linux = spec.linux().as_ref();
+    let uid = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or_default();
+    let gid = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or_default();
+    let text = |maps: &[LinuxIdMapping]| {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    match (new_userns, uid.is_empty(), gid.is_empty()) {
+        (true, false, false) => Ok(Some((text(uid), text(gid)))),
+        (true, ..) => Err(ProcessError::InitFailed(
+            "a new user namespace needs both linux.uidMappings and linux.gidMappings".into(),
+        )),
+        (false, true, true) => Ok(None),
+        (false, ..) => Err(ProcessError::InitFailed(
+            "linux.uidMappings and linux.gidMappings need a new user namespace in linux.namespaces"
+                .into(),
+        )),
+    }
 }
 
 /// `linux.timeOffsets` as `/proc/self/timens_offsets` takes them: one

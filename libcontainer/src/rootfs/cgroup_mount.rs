@@ -153,17 +153,26 @@ fn mount_in_tmpfs(
     mount_fresh(&target, h, flags)
 }
 
-/// A new mount of hierarchy `h` (in a cgroup namespace, rooted at its cgroup).
+/// A new mount of hierarchy `h` (in a cgroup namespace, rooted at its
+/// cgroup). A user namespace may not mount a v1 hierarchy: there the
+/// container's directory is bound, which shows the same tree.
 fn mount_fresh(target: &OwnedFd, h: &Hierarchy, flags: MsFlags) -> nix::Result<()> {
     let controllers = h.controllers.join(",");
     let data = (!controllers.is_empty()).then_some(controllers.as_str());
-    mount(
+    let fresh = mount(
         Some("cgroup"),
         fd_path(target).as_str(),
         Some(h.fstype),
         flags,
         data,
-    )
+    );
+    match fresh {
+        Err(nix::Error::EPERM) => {
+            let tree = mount_api::clone_path(h.dir, true)?;
+            mount_api::attach_with_flags(&tree, target, flags, MsFlags::empty())
+        }
+        fresh => fresh,
+    }
 }
 
 /// Mounts the one hierarchy of a host whose `/sys/fs/cgroup` it is, on `dest`.

@@ -1,16 +1,17 @@
 //! `/dev` inside the container: device nodes, `/dev/ptmx` and the fd symlinks.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use nix::fcntl::AtFlags;
+use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::safe_path::Root;
 use super::RootfsError;
+use crate::mount_api;
 
 /// The nodes every container gets: (name, major, minor), all `c`, mode 0666.
 const DEFAULT_DEVICES: [(&str, i64, i64); 6] = [
@@ -94,6 +95,11 @@ impl Node {
             }
             made => made,
         };
+        if made == Err(nix::Error::EPERM) {
+            // In a user namespace no device can be made: the host's node at
+            // the same path is bound instead, keeping its owner (as runc does).
+            return bind_host_node(dir, name, path);
+        }
         made.map_err(RootfsError::at("create device", path))?;
         fchownat(
             dirfd,
@@ -104,6 +110,22 @@ impl Node {
         )
         .map_err(RootfsError::at("chown device", path))
     }
+}
+
+/// Binds the host's node `path` on a new empty file `name` in `dir`.
+fn bind_host_node(dir: &OwnedFd, name: &OsStr, path: &Path) -> Result<(), RootfsError> {
+    let file = openat(
+        Some(dir.as_raw_fd()),
+        name,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(RootfsError::at("create bind target for device", path))?;
+    // SAFETY: freshly opened, owned here.
+    let file = unsafe { OwnedFd::from_raw_fd(file) };
+    mount_api::clone_path(path, false)
+        .and_then(|tree| mount_api::attach(&tree, &file, c""))
+        .map_err(RootfsError::at("bind the host device", path))
 }
 
 /// `/dev/ptmx -> pts/ptmx` and the `/dev/fd`, `/dev/std*` (and `/dev/core`)

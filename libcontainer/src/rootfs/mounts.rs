@@ -51,13 +51,23 @@ pub(crate) fn mount_entry(
         let target = root.mkdir_all(dest, 0o755)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-        mount(
+        let flags = opts.flags - MsFlags::MS_REMOUNT;
+        match mount(
             Some(&source),
             fd_path(&target).as_str(),
             Some(typ),
-            opts.flags - MsFlags::MS_REMOUNT,
+            flags,
             data,
-        )
+        ) {
+            // A user namespace may mount sysfs only with a network namespace
+            // of its own; without one the host's is bound instead (as runc does).
+            Err(nix::Error::EPERM) if typ == "sysfs" => {
+                mount_api::clone_path(Path::new("/sys"), true).and_then(|tree| {
+                    mount_api::attach_with_flags(&tree, &target, flags, opts.cleared)
+                })
+            }
+            mounted => mounted,
+        }
         .map_err(RootfsError::at("mount", dest))?;
     }
     set_propagation(root, dest, &opts.propagation)
