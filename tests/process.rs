@@ -1089,9 +1089,9 @@ fn user_namespace_configs_that_cannot_work_are_refused() {
             |c| {
                 let list = c["linux"]["namespaces"].as_array_mut().unwrap();
                 list.retain(|n| n["type"] != "user");
-                list.push(json!({"type": "user", "path": "/proc/self/ns/user"}));
+                list.push(json!({"type": "user", "path": "/proc/self/ns/hull-test-none"}));
             },
-            "joining a user namespace by path is not supported yet",
+            "cannot open namespace /proc/self/ns/hull-test-none",
         ),
         (
             "userns-join-net",
@@ -1113,4 +1113,54 @@ fn user_namespace_configs_that_cannot_work_are_refused() {
         b.assert_no_state();
         assert_no_process(&b.id);
     }
+}
+
+#[test]
+fn a_pod_container_joins_the_user_namespace_of_its_pause_container() {
+    let mut pause = TestBundle::new("userns-pause");
+    with_user_namespace(&mut pause);
+    pause.args(&["sleep", "100"]);
+    hull_detached(&pause, &["run", "-d"]);
+    let pause_pid = init_pid(&pause).to_string();
+
+    // As containerd writes it: the pod's namespaces by path, the maps kept.
+    let shared = ["user", "net", "ipc", "uts"];
+    let mut b = TestBundle::new("userns-member");
+    with_user_namespace(&mut b);
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| !matches!(n["type"].as_str(), Some("user" | "network" | "ipc" | "uts")));
+        for ns in shared {
+            let typ = if ns == "net" { "network" } else { ns };
+            list.push(json!({"type": typ, "path": format!("/proc/{pause_pid}/ns/{ns}")}));
+        }
+    });
+    b.args(&["sleep", "100"]);
+    hull_detached(&b, &["run", "-d"]);
+    let member = init_pid(&b).to_string();
+    for ns in shared {
+        assert_eq!(ns_link(&member, ns), ns_link(&pause_pid, ns), "{ns}");
+    }
+    // Its own pid and mount namespaces, owned by the pod's user namespace:
+    // proc could not be mounted otherwise.
+    for ns in ["pid", "mnt"] {
+        assert_ne!(ns_link(&member, ns), ns_link(&pause_pid, ns), "{ns}");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{member}/status")).unwrap();
+    assert_eq!(
+        field(&status, "Uid").split_whitespace().next(),
+        Some("100000")
+    );
+    let out = exec(
+        &b,
+        &[
+            &b.id,
+            "sh",
+            "-c",
+            "id -u; cat /proc/1/cmdline | tr '\\0' ' '",
+        ],
+    );
+    assert_eq!(out.ok(), "0\nsleep 100 ");
+    delete_and_check(&b, true);
+    delete_and_check(&pause, true);
 }

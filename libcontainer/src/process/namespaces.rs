@@ -18,13 +18,20 @@
 //! is owned by it. The parent writes its `uid_map` and `gid_map` before it
 //! lets the init go on (see [`Plan::write_id_maps`]); until then the init
 //! only makes its network namespace.
+//!
+//! A user namespace joined by path (a pod's) must own the init's new
+//! namespaces too, but the runtime cannot enter it and come back. So an
+//! intermediate process joins it (and the pid namespace to join), clones the
+//! init with `CLONE_PARENT`, so the init is still the runtime's child, and
+//! exits; the init joins the other namespaces as usual.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
 use nix::unistd::{setresgid, setresuid, Gid, Pid, Uid};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
@@ -48,8 +55,10 @@ fn flag(t: LinuxNamespaceType) -> CloneFlags {
 pub(crate) struct Plan {
     /// Namespaces created new by the clone.
     new: CloneFlags,
-    /// Existing namespaces to join, opened up front so a bad path fails early.
+    /// Existing namespaces to join, opened up front so a bad path fails
+    /// early; the user namespace is apart, it is joined before the clone.
     join: Vec<(CloneFlags, OwnedFd)>,
+    join_user: Option<OwnedFd>,
     /// A new time namespace, with the `timens_offsets` text to give it.
     new_time: Option<String>,
     /// The `uid_map` and `gid_map` texts of a new user namespace.
@@ -61,6 +70,7 @@ impl Plan {
         let mut plan = Plan {
             new: CloneFlags::empty(),
             join: Vec::new(),
+            join_user: None,
             new_time: None,
             id_maps: None,
         };
@@ -71,11 +81,6 @@ impl Plan {
             .unwrap_or_default();
         for ns in namespaces {
             let f = flag(ns.typ());
-            if ns.typ() == LinuxNamespaceType::User && ns.path().is_some() {
-                return Err(ProcessError::InitFailed(
-                    "joining a user namespace by path is not supported yet".into(),
-                ));
-            }
             match ns.path() {
                 None if ns.typ() == LinuxNamespaceType::Time => {
                     plan.new_time = Some(String::new());
@@ -88,7 +93,11 @@ impl Plan {
                             path.display()
                         ))
                     })?;
-                    plan.join.push((f, fd));
+                    if f == CloneFlags::CLONE_NEWUSER {
+                        plan.join_user = Some(fd);
+                    } else {
+                        plan.join.push((f, fd));
+                    }
                 }
             }
         }
@@ -104,7 +113,11 @@ impl Plan {
             })?;
             *text = timens_offsets(offsets)?;
         }
-        plan.id_maps = id_maps(spec, plan.new.contains(CloneFlags::CLONE_NEWUSER))?;
+        if plan.join_user.is_none() {
+            // A joined user namespace has its maps already: the config's,
+            // if any, describe them and are not written again.
+            plan.id_maps = id_maps(spec, plan.new.contains(CloneFlags::CLONE_NEWUSER))?;
+        }
         if plan.id_maps.is_some() && !plan.join.is_empty() {
             // The joined namespaces belong to the host's user namespace, which
             // the init no longer has any capability in once it is cloned.
@@ -120,7 +133,7 @@ impl Plan {
     /// its new user namespace, so what it makes there is owned by the
     /// container's root. It keeps the capabilities the clone gave it.
     pub fn become_userns_root(&self) -> nix::Result<()> {
-        if self.id_maps.is_some() {
+        if self.id_maps.is_some() || self.join_user.is_some() {
             let (uid, gid) = (Uid::from_raw(0), Gid::from_raw(0));
             setresgid(gid, gid, gid)?;
             setresuid(uid, uid, uid)?;
@@ -159,7 +172,10 @@ impl Plan {
             .find(|(f, _)| *f == CloneFlags::CLONE_NEWPID)
             .map(|(_, fd)| fd.as_fd());
         let by_init = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWCGROUP;
-        clone_in(pid_join, self.new - by_init, cgroup, child)
+        match &self.join_user {
+            Some(user) => clone_in_userns(user.as_fd(), pid_join, self.new - by_init, child),
+            None => clone_in(pid_join, self.new - by_init, cgroup, child),
+        }
     }
 
     /// In the init: makes its new network namespace, if it gets one.
@@ -265,6 +281,61 @@ fn id_maps(spec: &Spec, new_userns: bool) -> Result<Option<(String, String)>, Pr
             "linux.uidMappings and linux.gidMappings need a new user namespace in linux.namespaces"
                 .into(),
         )),
+    }
+}
+
+/// Clones like [`clone_in`], from an intermediate process that first joins
+/// `user` (and `pid_ns`), so the new namespaces are owned by `user`. The
+/// init is cloned with `CLONE_PARENT`: it is the caller's child. Not into a
+/// cgroup: the init enters its cgroups itself.
+fn clone_in_userns(
+    user: BorrowedFd,
+    pid_ns: Option<BorrowedFd>,
+    flags: CloneFlags,
+    child: impl FnOnce(bool) -> i32,
+) -> Result<Pid, ProcessError> {
+    let (rx, tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(ProcessError::sys("pipe"))?;
+    let pipe = [rx.as_raw_fd(), tx.as_raw_fd()];
+    // The init must not hold the pipe: the runtime reads it until the middle
+    // process is gone.
+    let init = move |into| {
+        for fd in pipe {
+            let _ = nix::unistd::close(fd);
+        }
+        child(into)
+    };
+    let middle = clone::clone_into(CloneFlags::empty(), None, |_| {
+        // The pid of the init, or a negative step and the errno it failed with.
+        let report = match setns(user, CloneFlags::CLONE_NEWUSER) {
+            Err(e) => [-1, e as i32],
+            Ok(()) => match pid_ns.map_or(Ok(()), |ns| setns(ns, CloneFlags::CLONE_NEWPID)) {
+                Err(e) => [-2, e as i32],
+                Ok(()) => match clone::clone_into(flags | CloneFlags::CLONE_PARENT, None, init) {
+                    Ok(pid) => [pid.as_raw(), 0],
+                    Err(ProcessError::Sys { source, .. }) => [-3, source as i32],
+                    Err(_) => [-3, 0],
+                },
+            },
+        };
+        let bytes: Vec<u8> = report.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        i32::from(nix::unistd::write(&tx, &bytes) != Ok(bytes.len()))
+    })?;
+    drop(tx);
+    let mut bytes = [0u8; 8];
+    let read = nix::unistd::read(rx.as_raw_fd(), &mut bytes);
+    let _ = waitpid(middle, None);
+    if read != Ok(bytes.len()) {
+        return Err(ProcessError::InitDied);
+    }
+    let value = |i: usize| i32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+    let errno = nix::Error::from_raw(value(1));
+    match value(0) {
+        -1 => Err(ProcessError::sys("join the user namespace")(errno)),
+        -2 => Err(ProcessError::sys("join pid namespace")(errno)),
+        pid if pid <= 0 => Err(ProcessError::sys("clone in the joined user namespace")(
+            errno,
+        )),
+        pid => Ok(Pid::from_raw(pid)),
     }
 }
 
