@@ -1094,13 +1094,13 @@ fn user_namespace_configs_that_cannot_work_are_refused() {
             "cannot open namespace /proc/self/ns/hull-test-none",
         ),
         (
-            "userns-join-net",
+            "userns-join-mnt",
             |c| {
                 let list = c["linux"]["namespaces"].as_array_mut().unwrap();
-                list.retain(|n| n["type"] != "network");
-                list.push(json!({"type": "network", "path": "/proc/self/ns/net"}));
+                list.retain(|n| n["type"] != "mount");
+                list.push(json!({"type": "mount", "path": "/proc/self/ns/mnt"}));
             },
-            "namespaces joined by path cannot be combined with a new user namespace",
+            "a mount or cgroup namespace joined by path cannot be combined with a new user namespace",
         ),
     ];
     for (name, edit, error) in cases {
@@ -1113,6 +1113,33 @@ fn user_namespace_configs_that_cannot_work_are_refused() {
         b.assert_no_state();
         assert_no_process(&b.id);
     }
+}
+
+#[test]
+fn a_new_user_namespace_can_join_the_hosts_namespaces_by_path() {
+    let owner = sleeping("userns-netns-owner");
+    let owner_pid = init_pid(&owner).to_string();
+    let mut b = TestBundle::new("userns-netns-joiner");
+    with_user_namespace(&mut b);
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "network" && n["type"] != "uts");
+        for (typ, ns) in [("network", "net"), ("uts", "uts")] {
+            list.push(json!({"type": typ, "path": format!("/proc/{owner_pid}/ns/{ns}")}));
+        }
+        // Only the owner of that uts namespace, the host, may name it.
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+    b.sh("for n in net uts user; do readlink /proc/self/ns/$n; done; id -u");
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], ns_link(&owner_pid, "net"), "{out}");
+    assert_eq!(lines[1], ns_link(&owner_pid, "uts"), "{out}");
+    assert_ne!(lines[2], ns_link("self", "user"), "{out}");
+    assert_eq!(lines[3], "0", "{out}");
+    b.assert_no_state();
+    assert_no_process(&b.id);
+    delete_and_check(&owner, true);
 }
 
 #[test]

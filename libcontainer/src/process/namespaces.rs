@@ -20,10 +20,13 @@
 //! only makes its network namespace.
 //!
 //! A user namespace joined by path (a pod's) must own the init's new
-//! namespaces too, but the runtime cannot enter it and come back. So an
-//! intermediate process joins it (and the pid namespace to join), clones the
-//! init with `CLONE_PARENT`, so the init is still the runtime's child, and
-//! exits; the init joins the other namespaces as usual.
+//! namespaces too, but the runtime cannot enter it and come back. And the
+//! init of a new user namespace has no capability left in the host's, so it
+//! could not join the host's namespaces given by path. In both cases an
+//! intermediate process joins the user namespace and the namespaces in
+//! [`EARLY`], clones the init with `CLONE_PARENT` (so the init is still the
+//! runtime's child) and exits. The mount and cgroup namespaces are joined by
+//! the init as usual, once it is in its cgroups.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -50,6 +53,13 @@ fn flag(t: LinuxNamespaceType) -> CloneFlags {
         T::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
     }
 }
+
+/// The namespaces an intermediate process joins before the clone.
+const EARLY: CloneFlags = CloneFlags::CLONE_NEWNET
+    .union(CloneFlags::CLONE_NEWIPC)
+    .union(CloneFlags::CLONE_NEWUTS)
+    .union(CloneFlags::CLONE_NEWPID)
+    .union(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME));
 
 /// The namespace plan of one container.
 pub(crate) struct Plan {
@@ -118,11 +128,12 @@ impl Plan {
             // if any, describe them and are not written again.
             plan.id_maps = id_maps(spec, plan.new.contains(CloneFlags::CLONE_NEWUSER))?;
         }
-        if plan.id_maps.is_some() && !plan.join.is_empty() {
-            // The joined namespaces belong to the host's user namespace, which
-            // the init no longer has any capability in once it is cloned.
+        if plan.id_maps.is_some() && plan.join.iter().any(|(f, _)| !EARLY.contains(*f)) {
+            // The init joins these, and has no capability left in the host's
+            // user namespace they belong to.
             return Err(ProcessError::InitFailed(
-                "namespaces joined by path cannot be combined with a new user namespace".into(),
+                "a mount or cgroup namespace joined by path cannot be combined with a new user namespace"
+                    .into(),
             ));
         }
         Ok(plan)
@@ -171,11 +182,23 @@ impl Plan {
             .iter()
             .find(|(f, _)| *f == CloneFlags::CLONE_NEWPID)
             .map(|(_, fd)| fd.as_fd());
-        let by_init = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWCGROUP;
-        match &self.join_user {
-            Some(user) => clone_in_userns(user.as_fd(), pid_join, self.new - by_init, child),
-            None => clone_in(pid_join, self.new - by_init, cgroup, child),
+        let flags = self.new - (CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWCGROUP);
+        if !self.has_middle() {
+            return clone_in(pid_join, flags, cgroup, child);
         }
+        let early = self.join.iter().filter(|(f, _)| EARLY.contains(*f));
+        let early: Vec<_> = early.map(|(f, fd)| (*f, fd.as_fd())).collect();
+        clone_from_middle(
+            self.join_user.as_ref().map(|u| u.as_fd()),
+            &early,
+            flags,
+            child,
+        )
+    }
+
+    /// Whether an intermediate process clones the init (see the module doc).
+    fn has_middle(&self) -> bool {
+        self.join_user.is_some() || (self.id_maps.is_some() && !self.join.is_empty())
     }
 
     /// In the init: makes its new network namespace, if it gets one.
@@ -195,10 +218,15 @@ impl Plan {
         Ok(())
     }
 
-    /// In the init: joins the namespaces given by path (except pid, joined at clone).
+    /// In the init: joins the namespaces given by path but those joined
+    /// before the clone (pid, and the early ones of an intermediate process).
     pub fn join_existing(&self) -> nix::Result<()> {
+        let before_clone = match self.has_middle() {
+            true => EARLY,
+            false => CloneFlags::CLONE_NEWPID,
+        };
         for (f, fd) in &self.join {
-            if *f != CloneFlags::CLONE_NEWPID {
+            if !before_clone.contains(*f) {
                 setns(fd.as_fd(), *f)?;
             }
         }
@@ -285,12 +313,13 @@ fn id_maps(spec: &Spec, new_userns: bool) -> Result<Option<(String, String)>, Pr
 }
 
 /// Clones like [`clone_in`], from an intermediate process that first joins
-/// `user` (and `pid_ns`), so the new namespaces are owned by `user`. The
-/// init is cloned with `CLONE_PARENT`: it is the caller's child. Not into a
-/// cgroup: the init enters its cgroups itself.
-fn clone_in_userns(
-    user: BorrowedFd,
-    pid_ns: Option<BorrowedFd>,
+/// `user`, if given, then the namespaces `early`, so the new namespaces are
+/// owned by `user` or by a new user namespace in `flags`. The init is cloned
+/// with `CLONE_PARENT`: it is the caller's child. Not into a cgroup: the
+/// init enters its cgroups itself.
+fn clone_from_middle(
+    user: Option<BorrowedFd>,
+    early: &[(CloneFlags, BorrowedFd)],
     flags: CloneFlags,
     child: impl FnOnce(bool) -> i32,
 ) -> Result<Pid, ProcessError> {
@@ -306,9 +335,10 @@ fn clone_in_userns(
     };
     let middle = clone::clone_into(CloneFlags::empty(), None, |_| {
         // The pid of the init, or a negative step and the errno it failed with.
-        let report = match setns(user, CloneFlags::CLONE_NEWUSER) {
+        let joined = user.map_or(Ok(()), |u| setns(u, CloneFlags::CLONE_NEWUSER));
+        let report = match joined {
             Err(e) => [-1, e as i32],
-            Ok(()) => match pid_ns.map_or(Ok(()), |ns| setns(ns, CloneFlags::CLONE_NEWPID)) {
+            Ok(()) => match early.iter().try_for_each(|(f, ns)| setns(ns, *f)) {
                 Err(e) => [-2, e as i32],
                 Ok(()) => match clone::clone_into(flags | CloneFlags::CLONE_PARENT, None, init) {
                     Ok(pid) => [pid.as_raw(), 0],
@@ -331,10 +361,8 @@ fn clone_in_userns(
     let errno = nix::Error::from_raw(value(1));
     match value(0) {
         -1 => Err(ProcessError::sys("join the user namespace")(errno)),
-        -2 => Err(ProcessError::sys("join pid namespace")(errno)),
-        pid if pid <= 0 => Err(ProcessError::sys("clone in the joined user namespace")(
-            errno,
-        )),
+        -2 => Err(ProcessError::sys("join namespace")(errno)),
+        pid if pid <= 0 => Err(ProcessError::sys("clone")(errno)),
         pid => Ok(Pid::from_raw(pid)),
     }
 }
