@@ -220,44 +220,18 @@ fn without_pid_ns(b: &mut TestBundle) {
     });
 }
 
-fn log_path(b: &TestBundle) -> PathBuf {
-    b.dir.join("run-d.log")
-}
-
-/// `hull run -d`; the container's stdout and stderr go to `run-d.log` in the
-/// bundle (a pipe of ours would be held open by the container).
-fn run_detached(b: &TestBundle) {
-    let out = File::create(log_path(b)).unwrap();
-    let status = b
-        .hull()
-        .args(["run", "-d", "--bundle"])
-        .arg(&b.dir)
-        .arg(&b.id)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .status()
-        .unwrap();
-    assert!(status.success(), "run -d failed: {}", log(b));
-}
-
-/// What the detached container has printed so far.
-fn log(b: &TestBundle) -> String {
-    std::fs::read_to_string(log_path(b)).unwrap_or_default()
-}
-
 /// Waits until the container's log has a line `marker`; returns the log.
 fn wait_log(b: &TestBundle, marker: &str) -> String {
     wait_for(
-        || format!("no {marker:?} in the log:\n{}", log(b)),
-        || log(b).lines().any(|l| l == marker),
+        || format!("no {marker:?} in the log:\n{}", b.log()),
+        || b.log().lines().any(|l| l == marker),
     );
-    log(b)
+    b.log()
 }
 
 /// The last complete line of the log starting with `prefix`, without it.
 fn last_value(b: &TestBundle, prefix: &str) -> Option<String> {
-    let text = log(b);
+    let text = b.log();
     let complete = match text.rfind('\n') {
         Some(i) => &text[..i],
         None => "",
@@ -267,13 +241,6 @@ fn last_value(b: &TestBundle, prefix: &str) -> Option<String> {
         .rev()
         .find_map(|l| l.strip_prefix(prefix))
         .map(str::to_owned)
-}
-
-/// The container's init pid from `hull state`.
-fn init_pid(b: &TestBundle) -> i32 {
-    let pid = b.state()["pid"].as_i64().unwrap();
-    assert!(pid > 0, "no init pid");
-    pid as i32
 }
 
 fn status(b: &TestBundle) -> String {
@@ -323,14 +290,7 @@ fn is_gone(pid: i32) -> bool {
 /// Deletes the container and checks that no state, process or cgroup of it
 /// is left, in any hierarchy.
 fn delete_and_check(b: &TestBundle, force: bool) {
-    let mut args = vec!["delete"];
-    if force {
-        args.push("--force");
-    }
-    args.push(&b.id);
-    hull_ok(b, &args);
-    b.assert_no_state();
-    assert_no_process(&b.id);
+    b.delete_and_check(force);
     assert_no_cgroup(&b.id);
 }
 
@@ -376,7 +336,7 @@ fn limits_are_written_and_seen_from_inside() {
          cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us; do \
          echo \"$f=$(cat /sys/fs/cgroup/$f)\"; done; echo @@end; exec sleep 100",
     );
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     let inside = wait_log(&b, "@@end");
     let id = b.id.clone();
     for (ctrl, file, want) in [
@@ -393,7 +353,7 @@ fn limits_are_written_and_seen_from_inside() {
             "inside, expected {line}:\n{inside}"
         );
     }
-    let cg = proc_cgroup(init_pid(&b));
+    let cg = proc_cgroup(b.init_pid());
     assert!(cg.contains(&format!("0::/{id}")), "{cg:?}");
     assert!(
         cg.iter().any(|l| l.ends_with(&format!(":memory:/{id}"))),
@@ -421,7 +381,7 @@ fn exceeding_the_memory_limit_oom_kills_and_reports_an_oom_event() {
          sh -c 'x=aaaaaaaaaaaaaaaa; while :; do x=$x$x; done'; \
          echo \"rc=$?\"; echo @@end; sleep 1",
     );
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     wait_log(&b, "@@ready");
     assert_eq!(
         cg_read("memory", &b.id, "memory.limit_in_bytes"),
@@ -452,7 +412,7 @@ fn exceeding_the_memory_limit_oom_kills_and_reports_an_oom_event() {
         .expect("hull events printed nothing");
     assert!(first.contains("\"type\":\"stats\""), "{first}");
 
-    std::fs::write(format!("/proc/{}/root/dev/shm/go", init_pid(&b)), "").unwrap();
+    std::fs::write(format!("/proc/{}/root/dev/shm/go", b.init_pid()), "").unwrap();
     let out = wait_log(&b, "@@end");
     assert!(out.lines().any(|l| l == "rc=137"), "not OOM-killed:\n{out}");
 
@@ -489,20 +449,20 @@ fn a_fork_bomb_stops_at_the_pids_limit() {
         "( for i in $(seq 40); do sleep 30 & echo started; done ) 2>&1; \
          echo @@end; exec sleep 30",
     );
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     let mut max_current = 0;
     wait_for(
-        || format!("no @@end:\n{}", log(&b)),
+        || format!("no @@end:\n{}", b.log()),
         || {
             if let Ok(s) =
                 std::fs::read_to_string(format!("{CGROUP_ROOT}/pids/{}/pids.current", b.id))
             {
                 max_current = max_current.max(s.trim().parse::<u32>().unwrap_or(0));
             }
-            log(&b).lines().any(|l| l == "@@end")
+            b.log().lines().any(|l| l == "@@end")
         },
     );
-    let out = log(&b);
+    let out = b.log();
     let started = out.lines().filter(|l| *l == "started").count();
     assert_eq!(cg_read("pids", &b.id, "pids.max"), "16");
     // 16 = the init + the subshell + at most 14 sleeps.
@@ -599,9 +559,9 @@ fn an_allow_rule_makes_the_device_readable() {
 fn pause_stops_the_container_and_resume_restarts_it() {
     let mut b = Ctr::new("pause");
     b.sh("i=0; while :; do i=$((i+1)); echo \"c=$i\"; sleep 0.05; done");
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     let counter = |b: &TestBundle| -> u64 { last_value(b, "c=").map_or(0, |v| v.parse().unwrap()) };
-    wait_for(|| log(&b), || counter(&b) >= 3);
+    wait_for(|| b.log(), || counter(&b) >= 3);
 
     hull_ok(&b, &["pause", &b.id]);
     assert_eq!(status(&b), "paused");
@@ -640,7 +600,7 @@ fn update_changes_live_limits() {
     set_resource(&mut b, "pids", json!({"limit": 100}));
     b.sh("while :; do echo \"v=$(cat /sys/fs/cgroup/pids/pids.max) \
          $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)\"; sleep 0.05; done");
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     let id = b.id.clone();
     let inside = |b: &TestBundle| last_value(b, "v=").unwrap_or_default();
     let expect = |b: &TestBundle, pids: &str, memory: &str| {
@@ -652,7 +612,7 @@ fn update_changes_live_limits() {
             || inside(b) == want,
         );
     };
-    wait_for(|| log(&b), || inside(&b).starts_with("100 "));
+    wait_for(|| b.log(), || inside(&b).starts_with("100 "));
 
     hull_ok(
         &b,
@@ -693,8 +653,8 @@ fn update_changes_live_limits() {
 fn ps_lists_the_init_and_its_child() {
     let mut b = Ctr::new("ps");
     b.sh("sleep 100 & sleep 100");
-    run_detached(&b);
-    let init = init_pid(&b);
+    b.detached(&["run", "-d"]);
+    let init = b.init_pid();
     wait_for(
         || {
             format!(
@@ -744,7 +704,7 @@ fn kill_all_signals_every_process() {
     // Without a pid namespace the others would outlive a killed init.
     without_pid_ns(&mut b);
     b.sh("sleep 100 & sleep 100 & sleep 100 & exec sleep 100");
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     let dir = Path::new(CGROUP_ROOT).join("pids").join(&b.id);
     wait_for(|| format!("{:?}", procs(&dir)), || procs(&dir).len() == 4);
     let pids = procs(&dir);
@@ -783,7 +743,7 @@ fn a_normal_run_leaves_no_cgroup() {
 fn delete_force_of_a_running_container_removes_its_cgroups() {
     let mut b = Ctr::new("clean-force");
     b.args(&["sleep", "100"]);
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     for h in hierarchies() {
         assert!(h.join(&b.id).is_dir(), "no {}", h.join(&b.id).display());
     }
@@ -794,7 +754,7 @@ fn delete_force_of_a_running_container_removes_its_cgroups() {
 fn delete_force_of_a_paused_container_removes_its_cgroups() {
     let mut b = Ctr::new("clean-paused");
     b.sh("sleep 100 & exec sleep 100");
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     hull_ok(&b, &["pause", &b.id]);
     assert_eq!(status(&b), "paused");
     delete_and_check(&b, true);
@@ -804,8 +764,8 @@ fn delete_force_of_a_paused_container_removes_its_cgroups() {
 fn delete_after_the_init_was_killed_removes_its_cgroups() {
     let mut b = Ctr::new("clean-crash");
     b.args(&["sleep", "100"]);
-    run_detached(&b);
-    let pid = init_pid(&b);
+    b.detached(&["run", "-d"]);
+    let pid = b.init_pid();
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     wait_status(&b, "stopped");
     assert!(
@@ -821,10 +781,10 @@ fn delete_after_a_crash_kills_what_is_left_in_the_cgroup() {
     // Without a pid namespace the background sleep survives the init.
     without_pid_ns(&mut b);
     b.sh("sleep 100 & exec sleep 100");
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     let dir = Path::new(CGROUP_ROOT).join("pids").join(&b.id);
     wait_for(|| format!("{:?}", procs(&dir)), || procs(&dir).len() == 2);
-    let init = init_pid(&b);
+    let init = b.init_pid();
     let other = *procs(&dir).iter().find(|p| **p != init).unwrap();
     kill(Pid::from_raw(init), Signal::SIGKILL).unwrap();
     wait_status(&b, "stopped");
@@ -853,8 +813,8 @@ fn an_absolute_cgroups_path_is_created_and_removed_at_both_levels() {
     let path = format!("/{top}/x");
     b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
     b.args(&["sleep", "100"]);
-    run_detached(&b);
-    for line in proc_cgroup(init_pid(&b)) {
+    b.detached(&["run", "-d"]);
+    for line in proc_cgroup(b.init_pid()) {
         let (_, rest) = line.split_once(':').unwrap();
         let (ctrls, cg) = rest.split_once(':').unwrap();
         assert_eq!(cg, path, "{line}");
@@ -871,9 +831,9 @@ fn a_relative_cgroups_path_is_placed_under_our_own_cgroup() {
     let rel = format!("{top}/y");
     b.edit(|c| c["linux"]["cgroupsPath"] = json!(rel));
     b.args(&["sleep", "100"]);
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     let own = proc_cgroup("self");
-    let init = proc_cgroup(init_pid(&b));
+    let init = proc_cgroup(b.init_pid());
     assert_eq!(own.len(), init.len(), "{own:?} {init:?}");
     for line in init {
         let (num, rest) = line.split_once(':').unwrap();
@@ -935,7 +895,7 @@ fn hugetlb_limits_go_to_cgroup2_on_this_hybrid_host() {
         json!([{"pageSize": "2MB", "limit": 4194304}]),
     );
     b.args(&["sleep", "100"]);
-    run_detached(&b);
+    b.detached(&["run", "-d"]);
     assert_eq!(cg_read("unified", &b.id, "hugetlb.2MB.max"), "4194304");
     delete_and_check(&b, true);
 }
@@ -1192,7 +1152,7 @@ fn pure_v2_view_pauses_resumes_and_deletes() {
     let ns = PureV2::new();
     let mut b = Ctr::new("v2-pause");
     b.sh("sleep 100 & exec sleep 100");
-    let logfile = File::create(log_path(&b)).unwrap();
+    let logfile = File::create(b.log_path()).unwrap();
     let status = Command::new("nsenter")
         .arg("-t")
         .arg(ns.holder.0.id().to_string())
@@ -1206,7 +1166,7 @@ fn pure_v2_view_pauses_resumes_and_deletes() {
         .stderr(logfile)
         .status()
         .unwrap();
-    assert!(status.success(), "run -d: {}", log(&b));
+    assert!(status.success(), "run -d: {}", b.log());
     let host_dir = Path::new(UNIFIED).join(&b.id);
     assert!(host_dir.is_dir(), "no {}", host_dir.display());
     for h in hierarchies().iter().filter(|h| !h.ends_with("unified")) {

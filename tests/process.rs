@@ -65,34 +65,6 @@ fn data_file(b: &TestBundle, content: &str) -> File {
     File::open(path).unwrap()
 }
 
-/// `hull ARGS... --bundle DIR ID` for a container that outlives the call
-/// (`create`, `run -d`): its stdio must not hold a pipe of ours open, so
-/// everything goes to a file in the bundle.
-fn hull_detached(b: &TestBundle, args: &[&str]) {
-    let log = b.dir.join("hull.log");
-    let out = File::create(&log).unwrap();
-    let status = b
-        .hull()
-        .args(args)
-        .arg("--bundle")
-        .arg(&b.dir)
-        .arg(&b.id)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .status()
-        .unwrap();
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.success(), "hull {args:?} failed: {text}");
-}
-
-/// The container's init pid from `hull state`.
-fn init_pid(b: &TestBundle) -> i64 {
-    let pid = b.state()["pid"].as_i64().unwrap();
-    assert!(pid > 0, "no init pid");
-    pid
-}
-
 /// Waits (up to 10s) until `hull state` says stopped.
 fn wait_stopped(b: &TestBundle) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -100,19 +72,6 @@ fn wait_stopped(b: &TestBundle) {
         assert!(Instant::now() < deadline, "container did not stop");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Deletes the container and checks that nothing of it is left.
-fn delete_and_check(b: &TestBundle, force: bool) {
-    let mut args = vec!["delete"];
-    if force {
-        args.push("--force");
-    }
-    args.push(&b.id);
-    let out = b.cmd(&args);
-    assert!(out.status.success(), "delete: {}", text(&out.stderr));
-    b.assert_no_state();
-    assert_no_process(&b.id);
 }
 
 /// Sets `process.capabilities.<set>` for every set.
@@ -434,7 +393,7 @@ fn terminal_master_is_sent_to_the_console_socket() {
         "tty printed {tty:?}; terminal output {seen:?}"
     );
     wait_stopped(&b);
-    delete_and_check(&b, false);
+    b.delete_and_check(false);
 }
 
 #[test]
@@ -520,8 +479,8 @@ fn namespaces_are_new_and_the_process_is_pid_1() {
 fn network_namespace_is_joined_by_path() {
     let mut a = TestBundle::new("netns-owner");
     a.args(&["sleep", "100"]);
-    hull_detached(&a, &["run", "-d"]);
-    let pid_a = init_pid(&a).to_string();
+    a.detached(&["run", "-d"]);
+    let pid_a = a.init_pid().to_string();
     let net_a = ns_link(&pid_a, "net");
     assert_ne!(net_a, ns_link("self", "net"));
 
@@ -535,7 +494,7 @@ fn network_namespace_is_joined_by_path() {
     assert_eq!(b.run_ok().trim(), net_a);
     b.assert_no_state();
 
-    delete_and_check(&a, true);
+    a.delete_and_check(true);
 }
 
 #[test]
@@ -543,8 +502,8 @@ fn created_init_cannot_expose_a_writable_runtime_binary() {
     use std::os::unix::fs::OpenOptionsExt;
     let mut b = TestBundle::new("cve-2019-5736");
     b.sh("true");
-    hull_detached(&b, &["create"]);
-    let pid = init_pid(&b);
+    b.detached(&["create"]);
+    let pid = b.init_pid();
     let exe = format!("/proc/{pid}/exe");
     // The init runs hull from a read-only mount or a sealed memfd.
     let handle = OpenOptions::new()
@@ -566,7 +525,7 @@ fn created_init_cannot_expose_a_writable_runtime_binary() {
         "{exe} opened for writing"
     );
     assert_eq!(b.state()["status"], Value::from("created"));
-    delete_and_check(&b, false);
+    b.delete_and_check(false);
     // The attack waits for the runtime to exit, then reopens the saved handle:
     // EROFS (read-only mount) or EPERM (sealed memfd); ETXTBSY while any other
     // hull process of a parallel test still runs the same binary.
@@ -648,8 +607,8 @@ fn time_namespace_without_offsets_and_joined_by_path() {
     let mut a = TestBundle::new("timens-owner");
     with_time_namespace(&mut a, None);
     a.args(&["sleep", "100"]);
-    hull_detached(&a, &["run", "-d"]);
-    let pid_a = init_pid(&a).to_string();
+    a.detached(&["run", "-d"]);
+    let pid_a = a.init_pid().to_string();
     let time_a = ns_link(&pid_a, "time");
     assert_ne!(time_a, ns_link("self", "time"));
 
@@ -661,7 +620,7 @@ fn time_namespace_without_offsets_and_joined_by_path() {
     b.args(&["readlink", "/proc/self/ns/time"]);
     assert_eq!(b.run_ok().trim(), time_a);
     b.assert_no_state();
-    delete_and_check(&a, true);
+    a.delete_and_check(true);
 }
 
 #[test]
@@ -714,7 +673,7 @@ fn cgroup_namespace_is_rooted_at_the_containers_cgroup() {
 fn sleeping(name: &str) -> TestBundle {
     let mut b = TestBundle::new(name);
     b.args(&["sleep", "100"]);
-    hull_detached(&b, &["run", "-d"]);
+    b.detached(&["run", "-d"]);
     b
 }
 
@@ -728,7 +687,7 @@ fn exec(b: &TestBundle, args: &[&str]) -> Out {
 #[test]
 fn exec_joins_the_namespaces_and_cgroups_and_returns_the_exit_code() {
     let b = sleeping("exec-join");
-    let init = init_pid(&b).to_string();
+    let init = b.init_pid().to_string();
     let script = "for n in pid mnt net ipc uts; do echo $n $(readlink /proc/self/ns/$n); done; \
                   cat /proc/self/cgroup; echo pid=$$; exit 3";
     let out = exec(&b, &[&b.id, "sh", "-c", script]);
@@ -750,7 +709,7 @@ fn exec_joins_the_namespaces_and_cgroups_and_returns_the_exit_code() {
         );
     }
     assert!(!out.stdout.contains("pid=1\n"), "exec'd process is pid 1");
-    delete_and_check(&b, true);
+    b.delete_and_check(true);
 }
 
 #[test]
@@ -785,13 +744,13 @@ fn exec_flags_set_env_cwd_user_and_capabilities() {
     };
     assert_eq!(cap_eff(&[]) & (1 << 12), 0);
     assert_ne!(cap_eff(&["--cap", "CAP_NET_ADMIN"]) & (1 << 12), 0);
-    delete_and_check(&b, true);
+    b.delete_and_check(true);
 }
 
 #[test]
 fn exec_detached_from_a_process_file_writes_its_pid() {
     let b = sleeping("exec-detach");
-    let init = init_pid(&b).to_string();
+    let init = b.init_pid().to_string();
     let process = b.dir.join("process.json");
     let json = json!({
         "args": ["sleep", "60"],
@@ -824,7 +783,7 @@ fn exec_detached_from_a_process_file_writes_its_pid() {
         "{pids}"
     );
     // delete --force takes the exec'd process down with the init.
-    delete_and_check(&b, true);
+    b.delete_and_check(true);
     let gone = || {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
     };
@@ -862,7 +821,7 @@ fn exec_refuses_missing_binaries_and_containers_in_the_wrong_state() {
         "{}",
         out.stderr
     );
-    delete_and_check(&b, false);
+    b.delete_and_check(false);
     let out = exec(&b, &[&b.id, "true"]);
     assert!(
         out.stderr.contains("container does not exist"),
@@ -881,7 +840,7 @@ fn exec_gets_the_containers_seccomp_filter() {
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
         })
     });
-    hull_detached(&b, &["run", "-d"]);
+    b.detached(&["run", "-d"]);
     let out = exec(
         &b,
         &[
@@ -898,7 +857,7 @@ fn exec_gets_the_containers_seccomp_filter() {
         "{}",
         out.stderr
     );
-    delete_and_check(&b, true);
+    b.delete_and_check(true);
 }
 
 #[test]
@@ -924,7 +883,7 @@ fn exec_with_a_terminal_sends_the_master_to_the_console_socket() {
     let seen = read_until(master, "exec-tty-ok");
     assert!(seen.contains("/dev/pts/"), "{seen:?}");
     assert!(child.wait().unwrap().success());
-    delete_and_check(&b, true);
+    b.delete_and_check(true);
 }
 
 #[test]
@@ -933,7 +892,7 @@ fn exec_with_a_terminal_and_no_console_socket_proxies_its_own_pty() {
     let out = exec(&b, &["-t", &b.id, "sh", "-c", "tty; exit 5"]);
     assert_eq!(out.code, 5, "stdout={} stderr={}", out.stdout, out.stderr);
     assert!(out.stdout.contains("/dev/pts/"), "{}", out.stdout);
-    delete_and_check(&b, true);
+    b.delete_and_check(true);
 }
 
 /// The first host id of the user namespace tests' maps.
@@ -993,8 +952,8 @@ fn user_namespace_container_runs_as_the_mapped_uid_and_exec_joins_it() {
     let mut b = TestBundle::new("userns-exec");
     with_user_namespace(&mut b);
     b.args(&["sleep", "100"]);
-    hull_detached(&b, &["run", "-d"]);
-    let init = init_pid(&b).to_string();
+    b.detached(&["run", "-d"]);
+    let init = b.init_pid().to_string();
     let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
     let host_uid = USERNS_BASE.to_string();
     assert_eq!(
@@ -1023,7 +982,7 @@ fn user_namespace_container_runs_as_the_mapped_uid_and_exec_joins_it() {
     );
     let out = out.ok();
     assert!(out.starts_with("1000\n"), "{out}");
-    delete_and_check(&b, true);
+    b.delete_and_check(true);
 }
 
 #[test]
@@ -1118,7 +1077,7 @@ fn user_namespace_configs_that_cannot_work_are_refused() {
 #[test]
 fn a_new_user_namespace_can_join_the_hosts_namespaces_by_path() {
     let owner = sleeping("userns-netns-owner");
-    let owner_pid = init_pid(&owner).to_string();
+    let owner_pid = owner.init_pid().to_string();
     let mut b = TestBundle::new("userns-netns-joiner");
     with_user_namespace(&mut b);
     b.edit(|c| {
@@ -1139,7 +1098,7 @@ fn a_new_user_namespace_can_join_the_hosts_namespaces_by_path() {
     assert_eq!(lines[3], "0", "{out}");
     b.assert_no_state();
     assert_no_process(&b.id);
-    delete_and_check(&owner, true);
+    owner.delete_and_check(true);
 }
 
 #[test]
@@ -1147,8 +1106,8 @@ fn a_pod_container_joins_the_user_namespace_of_its_pause_container() {
     let mut pause = TestBundle::new("userns-pause");
     with_user_namespace(&mut pause);
     pause.args(&["sleep", "100"]);
-    hull_detached(&pause, &["run", "-d"]);
-    let pause_pid = init_pid(&pause).to_string();
+    pause.detached(&["run", "-d"]);
+    let pause_pid = pause.init_pid().to_string();
 
     // As containerd writes it: the pod's namespaces by path, the maps kept.
     let shared = ["user", "net", "ipc", "uts"];
@@ -1163,8 +1122,8 @@ fn a_pod_container_joins_the_user_namespace_of_its_pause_container() {
         }
     });
     b.args(&["sleep", "100"]);
-    hull_detached(&b, &["run", "-d"]);
-    let member = init_pid(&b).to_string();
+    b.detached(&["run", "-d"]);
+    let member = b.init_pid().to_string();
     for ns in shared {
         assert_eq!(ns_link(&member, ns), ns_link(&pause_pid, ns), "{ns}");
     }
@@ -1188,6 +1147,6 @@ fn a_pod_container_joins_the_user_namespace_of_its_pause_container() {
         ],
     );
     assert_eq!(out.ok(), "0\nsleep 100 ");
-    delete_and_check(&b, true);
-    delete_and_check(&pause, true);
+    b.delete_and_check(true);
+    pause.delete_and_check(true);
 }

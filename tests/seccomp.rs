@@ -10,7 +10,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hull_tests::*;
@@ -770,20 +769,7 @@ fn notify_hands_the_listener_to_the_agent_which_answers_for_the_container() {
     let agent_rootfs = rootfs.clone();
     let agent = std::thread::spawn(move || agent(listener, agent_rootfs));
 
-    let log_path = b.dir.join("run-d.log");
-    let log = File::create(&log_path).unwrap();
-    let status = b
-        .hull()
-        .args(["run", "-d", "--bundle"])
-        .arg(&b.dir)
-        .arg(&b.id)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .status()
-        .unwrap();
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    assert!(status.success(), "run -d failed: {}", log());
+    b.detached(&["run", "-d"]);
 
     let report = agent.join().expect("agent thread").expect("agent");
     let m = &report.message;
@@ -796,11 +782,11 @@ fn notify_hands_the_listener_to_the_agent_which_answers_for_the_container() {
     assert_eq!(report.path, "/tmp/notified");
 
     wait_for(
-        || format!("container did not stop; log: {}", log()),
+        || format!("container did not stop; log: {}", b.log()),
         || b.state()["status"] == "stopped",
     );
     assert_eq!(
-        log().lines().collect::<Vec<_>>(),
+        b.log().lines().collect::<Vec<_>>(),
         ["made", "/tmp/notified"],
         "container output"
     );

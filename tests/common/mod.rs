@@ -193,6 +193,56 @@ impl TestBundle {
         );
     }
 
+    /// Where a detached container's stdout and stderr go (see [`TestBundle::detached`]).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("detached.log")
+    }
+
+    /// `hull ARGS... --bundle DIR ID` for a container that outlives the call
+    /// (`create`, `run -d`); asserts success. Its stdio goes to
+    /// [`TestBundle::log_path`]: a pipe of ours would be held open by the container.
+    pub fn detached(&self, args: &[&str]) {
+        let out = std::fs::File::create(self.log_path()).unwrap();
+        let status = self
+            .hull()
+            .args(args)
+            .arg("--bundle")
+            .arg(&self.dir)
+            .arg(&self.id)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "hull {args:?} failed: {}", self.log());
+    }
+
+    /// What the detached container has printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The container's init pid from `hull state`.
+    pub fn init_pid(&self) -> i32 {
+        let pid = self.state()["pid"].as_i64().unwrap();
+        assert!(pid > 0, "no init pid");
+        pid as i32
+    }
+
+    /// `hull delete [--force]`, then checks that no state or process of the
+    /// container is left.
+    pub fn delete_and_check(&self, force: bool) {
+        let mut args = vec!["delete"];
+        if force {
+            args.push("--force");
+        }
+        args.push(&self.id);
+        let out = self.cmd(&args);
+        assert!(out.status.success(), "delete: {}", text(&out.stderr));
+        self.assert_no_state();
+        assert_no_process(&self.id);
+    }
+
     /// `hull state` parsed.
     pub fn state(&self) -> Value {
         let out = self.cmd(&["state", &self.id]);
