@@ -486,25 +486,26 @@ fn a_recycled_pid_does_not_revive_a_stopped_container() {
     b.assert_no_state();
 }
 
-#[test]
-fn log_file_in_json_gets_the_error_and_stderr_the_bare_message() {
-    let b = TestBundle::new("logjson");
+/// `hull --log FILE --log-format FORMAT state` of an unknown id: checks that
+/// stderr has the bare message, returns the log file's last line.
+fn failed_state_logged_as(format: &str) -> String {
+    let b = TestBundle::new(&format!("log{format}"));
     let log = b.dir.join("hull.log");
+    let log_arg = log.to_str().unwrap();
     let out = hull(
         &b,
-        &[
-            "--log",
-            log.to_str().unwrap(),
-            "--log-format",
-            "json",
-            "state",
-            &b.id,
-        ],
+        &["--log", log_arg, "--log-format", format, "state", &b.id],
     );
     out.fails_with("container does not exist");
     assert_eq!(out.stderr, "container does not exist\n");
     let logged = std::fs::read_to_string(&log).unwrap();
-    let line: Value = serde_json::from_str(logged.lines().last().unwrap()).unwrap();
+    logged.lines().last().unwrap().to_owned()
+}
+
+#[test]
+fn log_file_in_json_gets_the_error_and_stderr_the_bare_message() {
+    let logged = failed_state_logged_as("json");
+    let line: Value = serde_json::from_str(&logged).unwrap();
     assert_eq!(line["level"], "error", "{logged}");
     assert!(
         line["msg"]
@@ -518,23 +519,7 @@ fn log_file_in_json_gets_the_error_and_stderr_the_bare_message() {
 
 #[test]
 fn log_file_in_text_gets_a_logrus_line() {
-    let b = TestBundle::new("logtext");
-    let log = b.dir.join("hull.log");
-    let out = hull(
-        &b,
-        &[
-            "--log",
-            log.to_str().unwrap(),
-            "--log-format",
-            "text",
-            "state",
-            &b.id,
-        ],
-    );
-    out.fails_with("container does not exist");
-    assert_eq!(out.stderr, "container does not exist\n");
-    let logged = std::fs::read_to_string(&log).unwrap();
-    let line = logged.lines().last().unwrap();
+    let line = failed_state_logged_as("text");
     assert!(line.starts_with("time=\""), "{line}");
     assert!(line.contains("level=error msg="), "{line}");
     assert!(line.contains("container does not exist"), "{line}");
