@@ -42,6 +42,15 @@ impl HostDir {
         host(&["mount", "--make-shared", self.str()]);
     }
 
+    /// Nothing was written in or mounted on the directory (the container's
+    /// setup stayed in its rootfs).
+    fn assert_untouched(&self) {
+        let entries = self.entries();
+        assert!(entries.is_empty(), "host dir written: {entries:?}");
+        let mounts = host_mounts_below(&self.path);
+        assert!(mounts.is_empty(), "host dir mounted on: {mounts:?}");
+    }
+
     /// Names of the entries in the directory.
     fn entries(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&self.path)
@@ -626,15 +635,7 @@ fn symlinked_mount_target_stays_in_root(
     add_mount(&mut b, tmpfs_mount("/evil", &["size=1m"]));
     b.sh("stat -f -c %T /evil/; echo hull-inside > /evil/marker; cat /evil/marker");
     let (code, out, err) = b.run();
-    assert!(
-        target.entries().is_empty(),
-        "host dir written: {:?}",
-        target.entries()
-    );
-    assert!(
-        host_mounts_below(&target.path).is_empty(),
-        "host dir mounted on"
-    );
+    target.assert_untouched();
     assert_eq!(code, 0, "run failed: stdout={out} stderr={err}");
     assert_eq!(out, "tmpfs\nhull-inside\n");
     assert!(inside.is_dir(), "{} missing", inside.display());
@@ -679,15 +680,7 @@ fn dev_symlink_to_host_dir_gets_no_devices() {
     });
     b.sh("stat -c '%F %t %T' /dev/null /dev/zero; readlink /dev");
     let (code, out, err) = b.run();
-    assert!(
-        target.entries().is_empty(),
-        "devices on the host: {:?}",
-        target.entries()
-    );
-    assert!(
-        host_mounts_below(&target.path).is_empty(),
-        "host dir mounted on"
-    );
+    target.assert_untouched();
     assert_eq!(code, 0, "run failed: stdout={out} stderr={err}");
     assert_eq!(
         out,
