@@ -915,9 +915,14 @@ fn with_user_namespace(b: &mut TestBundle) {
 fn user_namespace_maps_the_containers_root_to_the_host_range() {
     let mut b = TestBundle::new("userns");
     with_user_namespace(&mut b);
+    // As podman's --privileged lists it: /dev/ptmx stays the devpts link.
+    b.edit(|c| {
+        c["linux"]["devices"] = json!([{"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2}])
+    });
     b.sh(
         "id -u; id -g; readlink /proc/self/ns/user; cat /proc/self/uid_map /proc/self/gid_map; \
           stat -c 'null %t:%T' /dev/null; echo x >/dev/null && echo null-writable; \
+          echo ptmx $(readlink /dev/ptmx); \
           ls /sys/kernel >/dev/null && echo sysfs; ls /sys/fs/cgroup/memory/memory.limit_in_bytes; \
           grep CapEff /proc/self/status",
     );
@@ -935,7 +940,10 @@ fn user_namespace_maps_the_containers_root_to_the_host_range() {
         assert_eq!(fields, ["0", "100000", "65536"], "{out}");
     }
     // Devices cannot be made in a user namespace: the host's are bound.
-    assert!(out.contains("null 1:3\nnull-writable\n"), "{out}");
+    assert!(
+        out.contains("null 1:3\nnull-writable\nptmx pts/ptmx\n"),
+        "{out}"
+    );
     assert!(out.contains("sysfs\n"), "{out}");
     assert!(
         out.contains("/sys/fs/cgroup/memory/memory.limit_in_bytes"),

@@ -44,6 +44,11 @@ pub(crate) fn create_devices(root: &Root, extra: &[LinuxDevice]) -> Result<Owned
         node.make(&dev, name.as_ref(), &path)?;
     }
     for d in extra {
+        // `/dev/ptmx` is the devpts link `create_links` makes (runc skips it
+        // too); a node bound there in a user namespace could not be replaced.
+        if d.path() == Path::new("/dev/ptmx") {
+            continue;
+        }
         let (parent, name) = split(d.path())?;
         let dir = root.mkdir_all(parent, 0o755)?;
         Node::of(d)?.make(&dir, name, d.path())?;
