@@ -1158,3 +1158,67 @@ fn a_pod_container_joins_the_user_namespace_of_its_pause_container() {
     b.delete_and_check(true);
     pause.delete_and_check(true);
 }
+
+/// A bundle with its own rootfs holding `/v` and `/w`, and a host directory
+/// `vol` (in the bundle) with a file `f` owned by the host's root.
+fn with_volume(name: &str) -> (TestBundle, std::path::PathBuf) {
+    let mut b = TestBundle::new(name);
+    let rootfs = b.own_rootfs();
+    for dir in ["v", "w"] {
+        std::fs::create_dir(rootfs.join(dir)).unwrap();
+    }
+    let vol = b.dir.join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(vol.join("f"), "host file").unwrap();
+    (b, vol)
+}
+
+#[test]
+fn an_idmapped_bind_shows_host_files_through_the_containers_user_namespace() {
+    let (mut b, vol) = with_volume("idmap-userns");
+    with_user_namespace(&mut b);
+    let source = vol.to_str().unwrap().to_owned();
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": "/v", "type": "bind", "source": source, "options": ["rbind", "idmap"]}));
+        mounts.push(json!({"destination": "/w", "type": "bind", "source": source, "options": ["rbind"]}));
+    });
+    b.sh("stat -c '%u:%g' /v/f /w/f; touch /v/made && echo made; touch /w/denied 2>/dev/null || echo denied");
+    assert_eq!(b.run_ok(), "0:0\n65534:65534\nmade\ndenied\n");
+    // What the container's root makes is the host root's on disk.
+    let meta = std::fs::metadata(vol.join("made")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (0, 0));
+    b.assert_no_state();
+}
+
+#[test]
+fn an_idmapped_bind_with_mappings_of_its_own_needs_no_user_namespace() {
+    let (mut b, vol) = with_volume("idmap-own");
+    let source = vol.to_str().unwrap().to_owned();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/v", "type": "bind", "source": source, "options": ["bind", "idmap"],
+            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+            "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}]
+        }))
+    });
+    b.args(&["stat", "-c", "%u:%g", "/v/f"]);
+    assert_eq!(b.run_ok(), "1000:2000\n");
+    b.assert_no_state();
+
+    // Without them, and without a user namespace, there is nothing to map through.
+    b.edit(|c| {
+        let v = c["mounts"].as_array_mut().unwrap().last_mut().unwrap();
+        v.as_object_mut().unwrap().remove("uidMappings");
+        v.as_object_mut().unwrap().remove("gidMappings");
+    });
+    let (code, out, err) = b.run();
+    assert_eq!(code, 1, "stdout={out} stderr={err}");
+    assert!(
+        err.contains("idmapped mount on /v: needs a user namespace or uidMappings and gidMappings of its own"),
+        "{err}"
+    );
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}

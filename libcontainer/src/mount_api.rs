@@ -62,6 +62,24 @@ pub(crate) fn set_flags(
         propagation: 0,
         userns_fd: 0,
     };
+    setattr(fd, &attr, recursive)
+}
+
+/// Makes the detached `tree` (with `recursive` every mount of it) show its
+/// files' ids mapped through the user namespace `userns`.
+pub(crate) fn set_idmap(tree: &OwnedFd, userns: &OwnedFd, recursive: bool) -> nix::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    setattr(tree, &attr, recursive)
+}
+
+/// `mount_setattr` on the mount `fd` is the root of (and with `recursive`
+/// on every mount below it).
+fn setattr(fd: &impl AsRawFd, attr: &libc::mount_attr, recursive: bool) -> nix::Result<()> {
     let mut at = libc::AT_EMPTY_PATH;
     if recursive {
         at |= libc::AT_RECURSIVE;
@@ -73,7 +91,7 @@ pub(crate) fn set_flags(
             fd.as_raw_fd(),
             c"".as_ptr(),
             at,
-            &attr as *const libc::mount_attr,
+            attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
     };

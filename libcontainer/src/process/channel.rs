@@ -24,6 +24,9 @@ pub(crate) enum Message {
     Placed,
     /// Init → parent: the seccomp notify listener, for the agent.
     SeccompListener(OwnedFd),
+    /// Parent → init, before `Placed`: the detached tree of the next
+    /// idmapped bind mount.
+    IdmappedMount(OwnedFd),
     /// Setup finished; the init now waits for `start`.
     Ready,
     /// Setup failed; the init exits after sending this.
@@ -33,6 +36,7 @@ pub(crate) enum Message {
 }
 
 const LISTENER: u8 = b'L';
+const IDMAPPED: u8 = b'I';
 const RUN_HOOKS: u8 = b'H';
 const HOOKS_DONE: u8 = b'D';
 const PLACED: u8 = b'P';
@@ -66,6 +70,10 @@ impl Channel {
             Message::Placed => buf.push(PLACED),
             Message::SeccompListener(fd) => {
                 buf.push(LISTENER);
+                fds.push(fd.as_raw_fd());
+            }
+            Message::IdmappedMount(fd) => {
+                buf.push(IDMAPPED);
                 fds.push(fd.as_raw_fd());
             }
             Message::Failed(text) | Message::NotFound(text) => {
@@ -122,10 +130,13 @@ impl Channel {
             ([RUN_HOOKS], _) => Some(Message::RunHooks),
             ([HOOKS_DONE], _) => Some(Message::HooksDone),
             ([PLACED], _) => Some(Message::Placed),
-            // SAFETY: the fd arrived with this message and belongs to us now.
+            // SAFETY (both): the fd arrived with this message and belongs to us now.
             ([LISTENER], Some(fd)) => Some(Message::SeccompListener(unsafe {
                 OwnedFd::from_raw_fd(fd)
             })),
+            ([IDMAPPED], Some(fd)) => {
+                Some(Message::IdmappedMount(unsafe { OwnedFd::from_raw_fd(fd) }))
+            }
             ([FAILED, text @ ..], _) => Some(Message::Failed(String::from_utf8_lossy(text).into())),
             ([NOT_FOUND, text @ ..], _) => {
                 Some(Message::NotFound(String::from_utf8_lossy(text).into()))

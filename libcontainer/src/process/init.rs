@@ -2,6 +2,7 @@
 //! filesystem built, identity and privileges reduced, then a wait for `start`.
 
 use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -50,10 +51,11 @@ pub(super) fn run(
     // parent sets up the cgroups (see `namespaces`). Then into the cgroups,
     // so everything the init does from here on is accounted there, and only
     // then the cgroup namespace, so it is rooted at the container's cgroup.
+    let mut idmapped = Vec::new();
     let placed = plan
         .unshare_network()
         .map_err(|e| Failure::Other(format!("cannot create the network namespace: {e}")))
-        .and_then(|()| wait_until_placed(&chan))
+        .and_then(|()| wait_until_placed(&chan, &mut idmapped))
         .and_then(|()| cgroup.enter(cloned_into).map_err(Failure::from))
         .and_then(|()| {
             plan.become_userns_root().map_err(|e| {
@@ -64,7 +66,7 @@ pub(super) fn run(
             plan.unshare_cgroup()
                 .map_err(|e| Failure::Other(format!("cannot create the cgroup namespace: {e}")))
         });
-    let exec = match placed.and_then(|()| prepare(cfg, plan, cgroup, &chan)) {
+    let exec = match placed.and_then(|()| prepare(cfg, plan, cgroup, &chan, idmapped)) {
         Ok(exec) => exec,
         Err(f) => {
             let msg = match f {
@@ -103,11 +105,15 @@ pub(super) fn run(
 }
 
 /// Blocks until the parent has set up the cgroups (with the systemd driver:
-/// until systemd has moved us into the scope).
-fn wait_until_placed(chan: &Channel) -> Result<(), Failure> {
-    match chan.recv()? {
-        Some(Message::Placed) => Ok(()),
-        _ => Err(Failure::Other("the cgroups were not set up".into())),
+/// until systemd has moved us into the scope), keeping the idmapped mount
+/// trees it sends first.
+fn wait_until_placed(chan: &Channel, idmapped: &mut Vec<OwnedFd>) -> Result<(), Failure> {
+    loop {
+        match chan.recv()? {
+            Some(Message::IdmappedMount(tree)) => idmapped.push(tree),
+            Some(Message::Placed) => return Ok(()),
+            _ => return Err(Failure::Other("the cgroups were not set up".into())),
+        }
     }
 }
 
@@ -132,6 +138,7 @@ fn prepare(
     plan: &Plan,
     cgroup: &Cgroup,
     chan: &Channel,
+    idmapped: Vec<OwnedFd>,
 ) -> Result<Exec, Failure> {
     let spec = &cfg.spec;
     let process = spec
@@ -165,7 +172,7 @@ fn prepare(
         },
         cgroupns: plan.new_cgroupns(),
     };
-    rootfs::prepare(&rootfs_cfg)?;
+    rootfs::prepare(&rootfs_cfg, idmapped)?;
     if let Some(h) = spec.hooks() {
         let runtime_hooks = h
             .create_runtime()

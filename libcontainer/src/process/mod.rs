@@ -4,6 +4,7 @@
 mod channel;
 mod clone;
 mod exec;
+mod idmapped;
 mod init;
 mod namespaces;
 
@@ -122,6 +123,12 @@ pub(crate) fn spawn_init(
     let parent = parent.expect("parent end");
     let placed = plan
         .write_id_maps(pid)
+        .and_then(|()| idmapped::trees(&cfg.spec, &cfg.bundle, pid))
+        .and_then(|trees| {
+            trees
+                .into_iter()
+                .try_for_each(|tree| parent.send(&Message::IdmappedMount(tree)))
+        })
         .and_then(|()| place(pid))
         .and_then(|()| parent.send(&Message::Placed));
     let outcome = match placed {
@@ -141,7 +148,9 @@ pub(crate) fn spawn_init(
                 }
                 Ok(Some(Message::Failed(text))) => break ProcessError::InitFailed(text),
                 Ok(Some(Message::NotFound(text))) => break ProcessError::ExecNotFound(text),
-                Ok(Some(Message::HooksDone | Message::Placed)) => break ProcessError::Protocol,
+                Ok(Some(Message::HooksDone | Message::Placed | Message::IdmappedMount(_))) => {
+                    break ProcessError::Protocol
+                }
                 Ok(None) => break ProcessError::InitDied,
                 Err(e) => break e,
             }

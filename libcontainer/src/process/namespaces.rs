@@ -284,6 +284,42 @@ pub(crate) fn clone_in(
     result
 }
 
+/// `maps` as a `uid_map` or `gid_map` file takes them, a line each.
+pub(super) fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+/// A user namespace of its own with these maps, for an idmapped mount: a
+/// child makes it and waits until the runtime has opened it (the namespace
+/// lives on through the returned fd), then exits.
+pub(super) fn user_namespace_with(uid_map: &str, gid_map: &str) -> Result<OwnedFd, ProcessError> {
+    let (rx, tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(ProcessError::sys("pipe"))?;
+    let write_end = tx.as_raw_fd();
+    let holder = clone::clone_into(CloneFlags::CLONE_NEWUSER, None, |_| {
+        // Returns once the runtime closes its end: read gives 0 or an error.
+        let _ = nix::unistd::close(write_end);
+        let _ = nix::unistd::read(rx.as_raw_fd(), &mut [0u8; 1]);
+        0
+    })?;
+    drop(rx);
+    let opened = [("uid_map", uid_map), ("gid_map", gid_map)]
+        .into_iter()
+        .try_for_each(|(file, text)| {
+            let path = format!("/proc/{holder}/{file}");
+            std::fs::write(&path, text).map_err(|source| ProcessError::IdMap { path, source })
+        })
+        .and_then(|()| {
+            open_fd(Path::new(&format!("/proc/{holder}/ns/user"))).map_err(ProcessError::sys(
+                "open the user namespace of an idmapped mount",
+            ))
+        });
+    drop(tx);
+    let _ = waitpid(holder, None);
+    opened
+}
+
 /// The `uid_map` and `gid_map` texts of `linux.uidMappings` and
 /// `linux.gidMappings`, which a new user namespace needs and nothing else takes.
 fn id_maps(spec: &Spec, new_userns: bool) -> Result<Option<(String, String)>, ProcessError> {
@@ -294,13 +330,8 @@ fn id_maps(spec: &Spec, new_userns: bool) -> Result<Option<(String, String)>, Pr
     let gid = linux
         .and_then(|l| l.gid_mappings().as_deref())
         .unwrap_or_default();
-    let text = |maps: &[LinuxIdMapping]| {
-        maps.iter()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect::<String>()
-    };
     match (new_userns, uid.is_empty(), gid.is_empty()) {
-        (true, false, false) => Ok(Some((text(uid), text(gid)))),
+        (true, false, false) => Ok(Some((map_text(uid), map_text(gid)))),
         (true, ..) => Err(ProcessError::InitFailed(
             "a new user namespace needs both linux.uidMappings and linux.gidMappings".into(),
         )),

@@ -9,12 +9,15 @@ mod paths;
 mod pivot;
 mod safe_path;
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
 pub(crate) use cgroup_mount::CgroupView;
+pub(crate) use mounts::bind_source;
+pub(crate) use options::MountOptions;
 use safe_path::Root;
 
 const NONE: Option<&str> = None;
@@ -67,7 +70,9 @@ fn propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
 
 /// Everything before pivot_root (the moment hooks of the createRuntime and
 /// createContainer stages run); runs in the init's new mount namespace.
-pub(crate) fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
+/// `idmapped` are the trees of the idmapped bind mounts, in order (made by
+/// the runtime: see `process::idmapped`).
+pub(crate) fn prepare(cfg: &RootfsConfig, idmapped: Vec<OwnedFd>) -> Result<(), RootfsError> {
     let linux = cfg.spec.linux().as_ref();
     let propagation = propagation(cfg.spec)?;
     // Nothing mounted from here on may propagate back to the host.
@@ -89,8 +94,9 @@ pub(crate) fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
 
     let root = Root::open(cfg.rootfs)?;
     let mut dev_bound = false;
+    let mut idmapped = idmapped.into_iter();
     for m in cfg.spec.mounts().as_deref().unwrap_or_default() {
-        mounts::mount_entry(&root, m, cfg.bundle, &cfg.cgroups, cfg.cgroupns)?;
+        mounts::mount_entry(&root, m, cfg, &mut idmapped)?;
         dev_bound |= m.destination() == Path::new("/dev")
             && m.options()
                 .as_deref()

@@ -1,45 +1,55 @@
 //! Mounting the `mounts` entries of the spec inside the rootfs.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
-use super::cgroup_mount::{self, CgroupView};
+use super::cgroup_mount;
 use super::options::MountOptions;
 use super::safe_path::{fd_path, Root};
-use super::RootfsError;
+use super::{RootfsConfig, RootfsError};
 use crate::mount_api;
 
 const NONE: Option<&str> = None;
 
-/// Mounts one entry of `mounts` below `root`. Relative bind sources are taken
-/// from the bundle directory, as runc does.
+/// The host path a bind mount entry binds. Relative sources are taken from
+/// the bundle directory, as runc does.
+pub(crate) fn bind_source(m: &Mount, bundle: &Path) -> Result<PathBuf, RootfsError> {
+    match m.source() {
+        Some(s) if s.is_absolute() => Ok(s.clone()),
+        Some(s) => Ok(bundle.join(s)),
+        None => Err(RootfsError::Invalid(format!(
+            "bind mount on {} has no source",
+            m.destination().display()
+        ))),
+    }
+}
+
+/// Mounts one entry of `mounts` below `root`; an idmapped bind attaches the
+/// next of the `idmapped` trees the runtime made.
 pub(crate) fn mount_entry(
     root: &Root,
     m: &Mount,
-    bundle: &Path,
-    cgroups: &CgroupView,
-    cgroupns: bool,
+    cfg: &RootfsConfig,
+    idmapped: &mut impl Iterator<Item = OwnedFd>,
 ) -> Result<(), RootfsError> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return cgroup_mount::mount_cgroup(root, dest, &opts, cgroups, cgroupns);
+        return cgroup_mount::mount_cgroup(root, dest, &opts, &cfg.cgroups, cfg.cgroupns);
     }
     if opts.bind || typ == "bind" {
-        let source = match m.source() {
-            Some(s) if s.is_absolute() => s.clone(),
-            Some(s) => bundle.join(s),
-            None => {
-                return Err(RootfsError::Invalid(format!(
-                    "bind mount on {} has no source",
-                    dest.display()
-                )))
-            }
+        let source = bind_source(m, cfg.bundle)?;
+        let tree = match opts.idmap {
+            Some(_) => Some(idmapped.next().ok_or_else(|| {
+                RootfsError::Invalid(format!("no idmapped tree for {}", dest.display()))
+            })?),
+            None => None,
         };
-        bind(root, &source, dest, &opts)?;
+        bind(root, &source, dest, &opts, tree)?;
     } else {
         if typ.is_empty() {
             return Err(RootfsError::Invalid(format!(
@@ -75,12 +85,14 @@ pub(crate) fn mount_entry(
 
 /// Bind-mounts host path `source` on `dest` inside `root` with the per-mount
 /// flags (ro, nosuid, ...) set or cleared as the options say; flags not named
-/// stay as the source has them (as runc 1.2 does).
+/// stay as the source has them (as runc 1.2 does). An idmapped `tree` of
+/// `source` already has its flags, and is only attached.
 pub(crate) fn bind(
     root: &Root,
     source: &Path,
     dest: &Path,
     opts: &MountOptions,
+    tree: Option<OwnedFd>,
 ) -> Result<(), RootfsError> {
     let meta = std::fs::metadata(source).map_err(|e| {
         RootfsError::at("stat bind source", source)(nix::Error::from_raw(
@@ -92,9 +104,13 @@ pub(crate) fn bind(
     } else {
         root.ensure_file(dest)?
     };
-    mount_api::clone_path(source, opts.recursive)
-        .and_then(|tree| mount_api::attach_with_flags(&tree, &target, opts.flags, opts.cleared))
-        .map_err(RootfsError::at("bind mount on", dest))
+    match tree {
+        Some(tree) => mount_api::attach(&tree, &target, c""),
+        None => mount_api::clone_path(source, opts.recursive).and_then(|tree| {
+            mount_api::attach_with_flags(&tree, &target, opts.flags, opts.cleared)
+        }),
+    }
+    .map_err(RootfsError::at("bind mount on", dest))
 }
 
 fn set_propagation(root: &Root, dest: &Path, changes: &[MsFlags]) -> Result<(), RootfsError> {

@@ -15,6 +15,9 @@ pub(crate) struct MountOptions {
     pub bind: bool,
     /// Whether the bind is recursive (`rbind`).
     pub recursive: bool,
+    /// An idmapped bind: `Some(false)` for `idmap` (its top mount),
+    /// `Some(true)` for `ridmap` (every mount of the tree).
+    pub idmap: Option<bool>,
     /// Everything else, passed to the filesystem as its data string.
     pub data: String,
 }
@@ -27,6 +30,7 @@ impl MountOptions {
             propagation: Vec::new(),
             bind: false,
             recursive: false,
+            idmap: None,
             data: String::new(),
         }
     }
@@ -51,6 +55,8 @@ impl MountOptions {
             } else if opt == "rbind" {
                 o.bind = true;
                 o.recursive = true;
+            } else if opt == "idmap" || opt == "ridmap" {
+                o.idmap = Some(opt == "ridmap");
             } else if !opt.is_empty() && !is_ignored(opt) {
                 data.push(opt);
             }
@@ -140,12 +146,14 @@ mod tests {
             "mode=755",
             "size=65536k",
             "shared",
+            "ridmap",
         ]);
         assert_eq!(
             o.flags,
             MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY
         );
         assert!(o.bind && o.recursive);
+        assert_eq!(o.idmap, Some(true));
         assert_eq!(
             o.propagation,
             vec![MsFlags::MS_SLAVE | MsFlags::MS_REC, MsFlags::MS_SHARED]

@@ -1,0 +1,88 @@
+//! Idmapped bind mounts (the `idmap` and `ridmap` options): the runtime makes
+//! them as detached trees, because `MOUNT_ATTR_IDMAP` needs CAP_SYS_ADMIN
+//! over the source's filesystem, which the init of a user namespace lacks.
+//! It hands them to the init, which attaches them in the order of `mounts`.
+//!
+//! The ids are mapped through the mount's own `uidMappings` and
+//! `gidMappings` when it has them (in a user namespace made for the purpose),
+//! else through the container's user namespace.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::mount::MsFlags;
+use nix::sys::stat::{fstat, stat};
+use nix::unistd::Pid;
+use oci_spec::runtime::{Mount, Spec};
+
+use super::namespaces::{map_text, open_fd, user_namespace_with};
+use super::ProcessError;
+use crate::mount_api;
+use crate::rootfs::{bind_source, MountOptions};
+
+/// The idmapped trees of `spec`'s mounts, in order, for the init `init`
+/// (whose user namespace, if it has one, is ready).
+pub(crate) fn trees(spec: &Spec, bundle: &Path, init: Pid) -> Result<Vec<OwnedFd>, ProcessError> {
+    let mut trees = Vec::new();
+    let mut container_userns = None;
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
+        let Some(recursive) = opts.idmap else {
+            continue;
+        };
+        let failed = |what: String| {
+            ProcessError::InitFailed(format!(
+                "idmapped mount on {}: {what}",
+                m.destination().display()
+            ))
+        };
+        if !(opts.bind || m.typ().as_deref() == Some("bind")) {
+            return Err(failed("idmap is for bind mounts only".into()));
+        }
+        let own;
+        let userns = match own_maps(m).map_err(failed)? {
+            Some((uid_map, gid_map)) => {
+                own = user_namespace_with(&uid_map, &gid_map)?;
+                &own
+            }
+            None => match &mut container_userns {
+                Some(fd) => &*fd,
+                slot => slot.insert(user_namespace_of(init).map_err(failed)?),
+            },
+        };
+        let source = bind_source(m, bundle).map_err(|e| failed(e.to_string()))?;
+        let tree = mount_api::clone_path(&source, opts.recursive)
+            .and_then(|tree| mount_api::set_idmap(&tree, userns, recursive).map(|()| tree))
+            .and_then(|tree| {
+                let flags = opts.flags - MsFlags::MS_REMOUNT;
+                mount_api::set_flags(&tree, flags, opts.cleared, false).map(|()| tree)
+            })
+            .map_err(|e| failed(format!("{}: {e}", source.display())))?;
+        trees.push(tree);
+    }
+    Ok(trees)
+}
+
+/// The mount's own `uid_map` and `gid_map` texts, if it has mappings.
+fn own_maps(m: &Mount) -> Result<Option<(String, String)>, String> {
+    match (m.uid_mappings().as_deref(), m.gid_mappings().as_deref()) {
+        (None, None) => Ok(None),
+        (Some(uid), Some(gid)) if !uid.is_empty() && !gid.is_empty() => {
+            Ok(Some((map_text(uid), map_text(gid))))
+        }
+        _ => Err("uidMappings and gidMappings go together".into()),
+    }
+}
+
+/// The user namespace of the container's init; an error if that is the
+/// runtime's own (nothing to map the ids through).
+fn user_namespace_of(init: Pid) -> Result<OwnedFd, String> {
+    let theirs = open_fd(Path::new(&format!("/proc/{init}/ns/user")))
+        .map_err(|e| format!("cannot open the container's user namespace: {e}"))?;
+    let id = |st: nix::sys::stat::FileStat| (st.st_dev, st.st_ino);
+    let ours = stat("/proc/self/ns/user").map(id);
+    if ours.is_ok() && fstat(theirs.as_raw_fd()).map(id) == ours {
+        return Err("needs a user namespace or uidMappings and gidMappings of its own".into());
+    }
+    Ok(theirs)
+}
