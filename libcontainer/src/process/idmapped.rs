@@ -15,7 +15,8 @@ use nix::sys::stat::{fstat, stat};
 use nix::unistd::Pid;
 use oci_spec::runtime::{Mount, Spec};
 
-use super::namespaces::{map_text, open_fd, user_namespace_with};
+use super::namespaces::open_fd;
+use super::userns::{map_text, user_namespace_with};
 use super::ProcessError;
 use crate::mount_api;
 use crate::rootfs::{bind_source, MountOptions};

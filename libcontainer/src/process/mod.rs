@@ -7,6 +7,7 @@ mod exec;
 mod idmapped;
 mod init;
 mod namespaces;
+mod userns;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
