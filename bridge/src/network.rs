@@ -218,7 +218,7 @@ impl Store {
             return Err(NetError::Invalid(format!("subnet {subnet} is too small")));
         }
         if let Some(s6) = options.subnet6 {
-            self.check_subnet6(s6, subnet)?;
+            self.check_new_subnet6(s6, subnet)?;
         }
         let net = Network {
             name: name.to_owned(),
@@ -232,23 +232,15 @@ impl Store {
         Ok(net)
     }
 
-    /// An IPv6 subnet must hold a twin of every IPv4 address of `subnet`,
-    /// be unique among the networks and not be multicast or link-local.
-    fn check_subnet6(&self, s6: Subnet6, subnet: Subnet) -> Result<(), NetError> {
-        let bad = |why: String| Err(NetError::Invalid(format!("IPv6 subnet {s6}: {why}")));
-        if 128 - u32::from(s6.prefix) < 32 - u32::from(subnet.prefix) {
-            return bad(format!(
-                "too small for {subnet} (needs a /{} or larger)",
-                96 + subnet.prefix
-            ));
-        }
-        let special: [Subnet6; 3] = ["ff00::/8", "fe80::/10", "::/8"].map(|s| s.parse().unwrap());
-        if let Some(r) = special.iter().find(|r| r.overlaps(&s6)) {
-            return bad(format!("overlaps the reserved range {r}"));
-        }
+    /// An IPv6 subnet must fit `subnet` ([`check_subnet6`]) and be unique
+    /// among the networks.
+    fn check_new_subnet6(&self, s6: Subnet6, subnet: Subnet) -> Result<(), NetError> {
+        check_subnet6(s6, subnet)?;
         let others = self.list()?.into_iter().filter_map(|n| n.subnet6);
         if let Some(t) = others.into_iter().find(|t| t.overlaps(&s6)) {
-            return bad(format!("overlaps {t} already in use"));
+            return Err(NetError::Invalid(format!(
+                "IPv6 subnet {s6}: overlaps {t} already in use"
+            )));
         }
         Ok(())
     }
@@ -515,6 +507,24 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Whether `s6` can be the IPv6 subnet of a network on `subnet`, as far as
+/// no other network matters: it holds a twin of every IPv4 address of
+/// `subnet` and is not multicast, link-local or in `::/8`.
+pub fn check_subnet6(s6: Subnet6, subnet: Subnet) -> Result<(), NetError> {
+    let bad = |why: String| Err(NetError::Invalid(format!("IPv6 subnet {s6}: {why}")));
+    if 128 - u32::from(s6.prefix) < 32 - u32::from(subnet.prefix) {
+        return bad(format!(
+            "too small for {subnet} (needs a /{} or larger)",
+            96 + subnet.prefix
+        ));
+    }
+    let special: [Subnet6; 3] = ["ff00::/8", "fe80::/10", "::/8"].map(|s| s.parse().unwrap());
+    if let Some(r) = special.iter().find(|r| r.overlaps(&s6)) {
+        return bad(format!("overlaps the reserved range {r}"));
+    }
+    Ok(())
 }
 
 fn validate_name(name: &str) -> Result<(), NetError> {
