@@ -6,19 +6,22 @@
 //! The network is created on the first ADD. Its state is a [`Store`]
 //! directory: `dataDir` for `hull`; for `bridge`, `<ipam.dataDir>/.hull`,
 //! with the leases where host-local keeps its reservations,
-//! `<ipam.dataDir>/<network>/<ip>`.
+//! `<ipam.dataDir>/<network>/<ip>` (and, on a dual-stack network, a file
+//! for the IPv6 address too: [`lease6`]).
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use bridge::ipam::Ipam;
-use bridge::{Attachment, NetError, Network, NetworkOptions, PortMapping, Store};
+use bridge::{Attachment, NetError, Network, NetworkOptions, PortMapping, Store, Subnet6};
 
 use super::config::{Layout, NetSpec, DEFAULT_VERSION};
 use super::env::{Op, Target};
 use super::error::{code, CniError};
 use super::iface::{self, Link};
+use super::lease6;
 use super::result::{CniResult, Dns, Interface, IpConfig, RouteConfig};
 use super::state;
 
@@ -27,8 +30,9 @@ use super::state;
 const NETWORK_LOCK: &str = "cni.lock";
 /// Under host-local's data directory: hull's store.
 const HULL_SUBDIR: &str = ".hull";
-/// The container's default route.
+/// The container's default routes, IPv4 and IPv6.
 const DEFAULT_ROUTE: &str = "0.0.0.0/0";
+const DEFAULT_ROUTE6: &str = "::/0";
 
 /// Runs `op` for the container interface `target`; ADD returns the result.
 pub fn run(op: Op, spec: &NetSpec, target: &Target) -> Result<Option<CniResult>, CniError> {
@@ -57,6 +61,10 @@ fn add(spec: &NetSpec, target: &Target) -> Result<CniResult, CniError> {
     let att = store
         .attach(&net, &target.container_id, &target.ifname, netns, &ports)
         .map_err(|e| CniError::net(&format!("attach to network {}", net.name), e))?;
+    if let Err(e) = lease6::write(&spec.layout, &att) {
+        let _ = store.detach(&target.container_id, &target.ifname);
+        return Err(e);
+    }
     let ours = result_of(&net, &att, netns);
     Ok(match spec.prev_result.clone() {
         Some(prev) => prev.merge(ours),
@@ -71,9 +79,12 @@ fn del(spec: &NetSpec, target: &Target) -> Result<(), CniError> {
     }
     let (store, _) = open(spec)?;
     match find(&store, target)? {
-        Some(att) if att.network == spec.name => store
-            .detach(&target.container_id, &target.ifname)
-            .map_err(|e| CniError::net("detach", e)),
+        Some(att) if att.network == spec.name => {
+            lease6::remove(&spec.layout, &att)?;
+            store
+                .detach(&target.container_id, &target.ifname)
+                .map_err(|e| CniError::net("detach", e))
+        }
         _ => Ok(()),
     }
 }
@@ -94,9 +105,10 @@ fn check(spec: &NetSpec, target: &Target) -> Result<(), CniError> {
         .map_err(|e| CniError::check(e.to_string()))?;
     check_host_side(&net, &att)?;
     check_lease(&spec.layout, &net, &att)?;
-    check_container_side(target.netns()?, &att)?;
+    lease6::check(&spec.layout, &att)?;
+    check_container_side(target.netns()?, &net, &att)?;
     if let Some(prev) = &spec.prev_result {
-        check_prev_result(prev, &att)?;
+        check_prev_result(prev, &net, &att)?;
     }
     if let Some(ports) = &spec.ports {
         check_ports(ports, &att)?;
@@ -150,7 +162,9 @@ fn ensure_network(store: &Store, dir: &Path, spec: &NetSpec) -> Result<Network, 
     }
 }
 
-/// `net` if its subnet and bridge are the configured ones.
+/// `net` if its subnets and bridge are the configured ones. A config that
+/// names a subnet names the network's IPv6 subnet too (or that it has
+/// none).
 fn matching(net: Network, spec: &NetSpec) -> Result<Network, CniError> {
     let differs = |what: &str, has: String, wants: String| {
         CniError::config(format!(
@@ -165,6 +179,15 @@ fn matching(net: Network, spec: &NetSpec) -> Result<Network, CniError> {
             subnet.to_string(),
         ));
     }
+    let names_subnets = spec.subnet.is_some() || spec.subnet6.is_some();
+    if names_subnets && spec.subnet6 != net.subnet6 {
+        let or_none = |s: Option<Subnet6>| s.map_or_else(|| "none".to_owned(), |s| s.to_string());
+        return Err(differs(
+            "IPv6 subnet",
+            or_none(net.subnet6),
+            or_none(spec.subnet6),
+        ));
+    }
     if let Some(bridge) = spec.bridge.as_ref().filter(|b| **b != net.bridge) {
         return Err(differs("bridge", net.bridge.clone(), bridge.clone()));
     }
@@ -175,7 +198,7 @@ fn matching(net: Network, spec: &NetSpec) -> Result<Network, CniError> {
 fn create_network(store: &Store, spec: &NetSpec) -> Result<Network, CniError> {
     let options = NetworkOptions {
         subnet: spec.subnet,
-        subnet6: None,
+        subnet6: spec.subnet6,
         bridge: spec.bridge.clone(),
     };
     store
@@ -185,12 +208,33 @@ fn create_network(store: &Store, spec: &NetSpec) -> Result<Network, CniError> {
 
 /// The result of an attachment: bridge, host veth, container interface
 /// (in that order, as the reference bridge plugin reports them), the
-/// address and the default route. MACs are left out where they cannot be
-/// read.
+/// addresses and the default routes (IPv4, then IPv6 on a dual-stack
+/// network). MACs are left out where they cannot be read.
 fn result_of(net: &Network, att: &Attachment, netns: &Path) -> CniResult {
     let host = iface::links().unwrap_or_default();
     let inside = iface::in_netns(netns, "list links", iface::links).unwrap_or_default();
-    let gateway = Some(att.gateway.to_string());
+    let (ips, routes) = addresses(net, att)
+        .into_iter()
+        .map(|(ip, prefix, gateway)| {
+            let address = IpConfig {
+                address: format!("{ip}/{prefix}"),
+                gateway: Some(gateway.to_string()),
+                interface: Some(2),
+                ..Default::default()
+            };
+            let dst = if ip.is_ipv4() {
+                DEFAULT_ROUTE
+            } else {
+                DEFAULT_ROUTE6
+            };
+            let route = RouteConfig {
+                dst: dst.to_owned(),
+                gw: Some(gateway.to_string()),
+                ..Default::default()
+            };
+            (address, route)
+        })
+        .unzip();
     CniResult {
         cni_version: DEFAULT_VERSION.to_owned(),
         interfaces: vec![
@@ -198,19 +242,20 @@ fn result_of(net: &Network, att: &Attachment, netns: &Path) -> CniResult {
             interface(&att.host_veth, &host, None),
             interface(&att.ifname, &inside, Some(netns)),
         ],
-        ips: vec![IpConfig {
-            address: format!("{}/{}", att.ip, att.prefix),
-            gateway: gateway.clone(),
-            interface: Some(2),
-            ..Default::default()
-        }],
-        routes: vec![RouteConfig {
-            dst: DEFAULT_ROUTE.to_owned(),
-            gw: gateway,
-            ..Default::default()
-        }],
+        ips,
+        routes,
         dns: Dns::default(),
     }
+}
+
+/// The container's addresses with their prefix lengths and gateways:
+/// IPv4, then IPv6 on a dual-stack network.
+fn addresses(net: &Network, att: &Attachment) -> Vec<(IpAddr, u8, IpAddr)> {
+    let mut all = vec![(att.ip.into(), att.prefix, att.gateway.into())];
+    if let (Some(ip6), Some(gw6), Some(s6)) = (att.ip6, att.gateway6, net.subnet6) {
+        all.push((ip6.into(), s6.prefix, gw6.into()));
+    }
+    all
 }
 
 fn interface(name: &str, links: &BTreeMap<String, Link>, sandbox: Option<&Path>) -> Interface {
@@ -260,8 +305,8 @@ fn check_lease(layout: &Layout, net: &Network, att: &Attachment) -> Result<(), C
     Ok(())
 }
 
-/// The container interface is up with its address.
-fn check_container_side(netns: &Path, att: &Attachment) -> Result<(), CniError> {
+/// The container interface is up with its addresses.
+fn check_container_side(netns: &Path, net: &Network, att: &Attachment) -> Result<(), CniError> {
     let links = iface::in_netns(netns, "list links", iface::links)?;
     let link = links
         .get(&att.ifname)
@@ -269,24 +314,39 @@ fn check_container_side(netns: &Path, att: &Attachment) -> Result<(), CniError> 
     if !link.up {
         return Err(CniError::check(format!("{} is down", att.ifname)));
     }
-    if !link.ipv4.contains(&(att.ip, att.prefix)) {
+    let has = |(ip, prefix): (IpAddr, u8)| match ip {
+        IpAddr::V4(ip) => link.ipv4.contains(&(ip, prefix)),
+        IpAddr::V6(ip) => link.ipv6.contains(&(ip, prefix)),
+    };
+    let missing = addresses(net, att)
+        .into_iter()
+        .find(|(ip, prefix, _)| !has((*ip, *prefix)));
+    if let Some((ip, prefix, _)) = missing {
         return Err(CniError::check(format!(
-            "{} lacks its address {}/{}",
-            att.ifname, att.ip, att.prefix
+            "{} lacks its address {ip}/{prefix}",
+            att.ifname
         )));
     }
     Ok(())
 }
 
-/// The runtime's cached result names the attachment's address.
-fn check_prev_result(prev: &CniResult, att: &Attachment) -> Result<(), CniError> {
-    let address = format!("{}/{}", att.ip, att.prefix);
-    if prev.ips.iter().any(|ip| ip.address == address) {
-        return Ok(());
+/// The runtime's cached result names the attachment's addresses.
+fn check_prev_result(prev: &CniResult, net: &Network, att: &Attachment) -> Result<(), CniError> {
+    let listed = |ip: IpAddr, prefix: u8| {
+        prev.ips.iter().any(|c| {
+            let (addr, len) = c.address.split_once('/').unwrap_or_default();
+            addr.parse() == Ok(ip) && len.parse() == Ok(prefix)
+        })
+    };
+    let missing = addresses(net, att)
+        .into_iter()
+        .find(|(ip, prefix, _)| !listed(*ip, *prefix));
+    match missing {
+        Some((ip, prefix, _)) => Err(CniError::check(format!(
+            "prevResult does not list {ip}/{prefix}"
+        ))),
+        None => Ok(()),
     }
-    Err(CniError::check(format!(
-        "prevResult does not list {address}"
-    )))
 }
 
 /// The published ports are the configured ones.

@@ -10,14 +10,15 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use bridge::network::{DEFAULT_DIR, DEFAULT_TABLE};
-use bridge::{PortMapping, Protocol, Subnet};
+use bridge::network::{check_subnet6, DEFAULT_DIR, DEFAULT_TABLE};
+use bridge::{PortMapping, Protocol, Subnet, Subnet6};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::env::check_ifname;
 use super::error::{code, CniError};
+use super::ranges::{parse_subnet, parse_subnet6, IpamKeys, Subnets};
 use super::result::CniResult;
 
 /// The CNI versions hull-cni speaks.
@@ -156,6 +157,8 @@ pub struct NetSpec {
     pub bridge: Option<String>,
     /// Its subnet; `None` to let hull pick one on creation.
     pub subnet: Option<Subnet>,
+    /// Its IPv6 subnet, for a dual-stack network.
+    pub subnet6: Option<Subnet6>,
     pub layout: Layout,
     /// hull's nf_tables table.
     pub table: String,
@@ -164,12 +167,15 @@ pub struct NetSpec {
     pub prev_result: Option<CniResult>,
 }
 
-/// The `hull` role's own keys.
+/// The `hull` role's own keys: the subnets as `subnet` and `subnet6`, or
+/// in an `ipam` section like the `bridge` role's.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HullKeys {
     bridge: Option<String>,
     subnet: Option<String>,
+    subnet6: Option<String>,
+    ipam: Option<IpamKeys>,
     data_dir: Option<PathBuf>,
     table: Option<String>,
 }
@@ -187,39 +193,16 @@ struct BridgeKeys {
     table: Option<String>,
 }
 
-/// The `ipam` section of a `bridge` config, as host-local reads it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IpamKeys {
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    ranges: Vec<Vec<RangeKeys>>,
-    /// The pre-`ranges` form.
-    subnet: Option<String>,
-    gateway: Option<String>,
-    data_dir: Option<PathBuf>,
-}
-
-/// One host-local range.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RangeKeys {
-    subnet: String,
-    gateway: Option<String>,
-    range_start: Option<String>,
-    range_end: Option<String>,
-}
-
 impl NetSpec {
     /// The `hull` role's config.
     pub fn hull(conf: &Config) -> Result<Self, CniError> {
         let keys: HullKeys = conf.role()?;
-        let subnet = keys.subnet.as_deref().map(parse_subnet).transpose()?;
+        let (subnet, subnet6) = keys.subnets()?;
         Ok(Self {
             name: network_name(conf)?,
             bridge: keys.bridge.map(bridge_name).transpose()?,
             subnet,
+            subnet6,
             layout: Layout::Hull(keys.data_dir.unwrap_or_else(|| DEFAULT_DIR.into())),
             table: table_name(keys.table)?,
             ports: Some(port_mappings(&conf.common.runtime_config)?),
@@ -236,7 +219,7 @@ impl NetSpec {
             ("hairpinMode", keys.hairpin_mode),
         ] {
             if value == Some(false) {
-                return Err(unsupported(
+                return Err(CniError::unsupported(
                     key,
                     "false",
                     "hull's bridge networks always have it on",
@@ -246,12 +229,14 @@ impl NetSpec {
         let ipam = keys.ipam.ok_or_else(|| {
             CniError::config("the bridge role needs an ipam section with a subnet")
         })?;
-        let (subnet, data_dir) = ipam.validate()?;
+        let Subnets { v4, v6 } = ipam.subnets()?;
+        let data_dir = ipam.data_dir.unwrap_or_else(|| HOST_LOCAL_DATA_DIR.into());
         let bridge = keys.bridge.unwrap_or_else(|| REFERENCE_BRIDGE.to_owned());
         Ok(Self {
             name: network_name(conf)?,
             bridge: Some(bridge_name(bridge)?),
-            subnet: Some(subnet),
+            subnet: Some(v4),
+            subnet6: v6,
             layout: Layout::HostLocal(data_dir),
             table: table_name(keys.table)?,
             ports: None,
@@ -260,58 +245,35 @@ impl NetSpec {
     }
 }
 
-impl IpamKeys {
-    /// The one subnet and the lease directory.
-    fn validate(self) -> Result<(Subnet, PathBuf), CniError> {
-        if !matches!(self.kind.as_str(), "host-local" | "hull") {
-            return Err(unsupported(
-                "ipam.type",
-                &self.kind,
-                "the bridge role has hull's IPAM in place of host-local",
+impl HullKeys {
+    /// The configured subnets, from `subnet` and `subnet6` or from `ipam`
+    /// (whose `dataDir` the `hull` role does not use: its leases are under
+    /// `dataDir`).
+    fn subnets(&self) -> Result<(Option<Subnet>, Option<Subnet6>), CniError> {
+        let Some(ipam) = &self.ipam else {
+            let subnet = self.subnet.as_deref().map(parse_subnet).transpose()?;
+            let subnet6 = self.subnet6.as_deref().map(parse_subnet6).transpose()?;
+            if let (Some(v4), Some(v6)) = (subnet, subnet6) {
+                check_subnet6(v6, v4).map_err(|e| CniError::config(e.to_string()))?;
+            }
+            return Ok((subnet, subnet6));
+        };
+        if self.subnet.is_some() || self.subnet6.is_some() {
+            return Err(CniError::config(
+                "give the subnets as subnet and subnet6 or in ipam.ranges, not both",
             ));
         }
-        let (subnet, gateway) = match (self.ranges.as_slice(), self.subnet) {
-            ([set], None) if set.len() == 1 => {
-                let range = &set[0];
-                if let Some(bound) = range.range_start.as_ref().or(range.range_end.as_ref()) {
-                    let why = "hull's IPAM hands out the whole subnet";
-                    return Err(unsupported(
-                        "ipam.ranges[0][0].rangeStart/rangeEnd",
-                        bound,
-                        why,
-                    ));
-                }
-                (parse_subnet(&range.subnet)?, range.gateway.clone())
-            }
-            ([], Some(subnet)) => (parse_subnet(&subnet)?, self.gateway),
-            ([], None) => {
-                return Err(CniError::config(
-                    "ipam: no subnet (ipam.ranges[0][0].subnet)",
-                ))
-            }
-            _ => {
-                let why = "hull's IPAM manages one IPv4 subnet per network";
-                return Err(unsupported("ipam.ranges", "more than one range", why));
-            }
-        };
-        check_gateway(subnet, gateway.as_deref())?;
-        let dir = self.data_dir.unwrap_or_else(|| HOST_LOCAL_DATA_DIR.into());
-        Ok((subnet, dir))
+        if let Some(dir) = &ipam.data_dir {
+            let why = "the hull type keeps its leases under dataDir";
+            return Err(CniError::unsupported(
+                "ipam.dataDir",
+                &dir.display().to_string(),
+                why,
+            ));
+        }
+        let Subnets { v4, v6 } = ipam.subnets()?;
+        Ok((Some(v4), v6))
     }
-}
-
-/// A configured gateway must be the subnet's first address, hull's gateway.
-fn check_gateway(subnet: Subnet, gateway: Option<&str>) -> Result<(), CniError> {
-    let Some(gw) = gateway else { return Ok(()) };
-    let want = subnet.nth(1).map(|a| a.to_string());
-    if want.as_deref() != Some(gw) {
-        let why = format!(
-            "hull's gateway is the subnet's first address ({})",
-            want.unwrap_or_default()
-        );
-        return Err(unsupported("ipam gateway", gw, &why));
-    }
-    Ok(())
 }
 
 /// A validated `portmap` config.
@@ -341,7 +303,7 @@ impl PortmapSpec {
         let keys: PortmapKeys = conf.role()?;
         if keys.snat == Some(false) {
             let why = "hull always masquerades hairpin and localhost traffic";
-            return Err(unsupported("snat", "false", why));
+            return Err(CniError::unsupported("snat", "false", why));
         }
         let dir = keys.data_dir.unwrap_or_else(|| DEFAULT_DIR.into());
         Ok(Self {
@@ -353,8 +315,10 @@ impl PortmapSpec {
     }
 }
 
-/// The port mappings hull publishes: IPv4 ones (entries with an IPv6
-/// `hostIP` are skipped, hull publishes on IPv4 only).
+/// The port mappings hull publishes. Entries with an IPv6 `hostIP` are
+/// skipped: hull publishes on all IPv6 host addresses or none, and an entry
+/// without a `hostIP` (or with `0.0.0.0`) is published on both families on
+/// a dual-stack network, as the CLI's `-p` is.
 pub fn port_mappings(rc: &RuntimeConfig) -> Result<Vec<PortMapping>, CniError> {
     rc.port_mappings
         .iter()
@@ -404,18 +368,6 @@ fn network_name(conf: &Config) -> Result<String, CniError> {
     }
 }
 
-fn parse_subnet(s: &str) -> Result<Subnet, CniError> {
-    let subnet: Subnet = s
-        .parse()
-        .map_err(|e| CniError::config(format!("subnet: {e}")))?;
-    if subnet.prefix > 30 {
-        return Err(CniError::config(format!(
-            "subnet {subnet} is too small (at most /30)"
-        )));
-    }
-    Ok(subnet)
-}
-
 fn bridge_name(name: String) -> Result<String, CniError> {
     check_ifname(&name).map_err(|why| CniError::config(format!("bridge {name:?} {why}")))?;
     Ok(name)
@@ -435,13 +387,6 @@ fn table_name(table: Option<String>) -> Result<String, CniError> {
         )));
     }
     Ok(table)
-}
-
-fn unsupported(key: &str, value: &str, why: &str) -> CniError {
-    CniError::new(
-        code::UNSUPPORTED_FIELD,
-        format!("unsupported {key} = {value}: {why}"),
-    )
 }
 
 #[cfg(test)]
@@ -496,7 +441,7 @@ mod tests {
         }));
         let spec = NetSpec::hull(&c).unwrap();
         assert_eq!(spec.name, "web");
-        assert_eq!((spec.bridge, spec.subnet), (None, None));
+        assert_eq!((spec.bridge, spec.subnet, spec.subnet6), (None, None, None));
         assert_eq!(spec.layout, Layout::Hull(DEFAULT_DIR.into()));
         assert_eq!(spec.table, "hull");
         let ports: Vec<String> = spec.ports.unwrap().iter().map(|p| p.to_string()).collect();
@@ -514,6 +459,50 @@ mod tests {
         assert_eq!(spec.subnet.unwrap().to_string(), "10.99.0.0/24");
         assert_eq!(spec.layout, Layout::Hull("/tmp/x".into()));
         assert_eq!(spec.table, "hull_test");
+    }
+
+    #[test]
+    fn hull_config_dual_stack_in_both_styles() {
+        let hull = |keys: Value| {
+            let mut v = json!({"cniVersion": "1.0.0", "name": "n", "type": "hull"});
+            v.as_object_mut()
+                .unwrap()
+                .extend(keys.as_object().unwrap().clone());
+            NetSpec::hull(&conf(v))
+        };
+        let subnets = |spec: NetSpec| {
+            (
+                spec.subnet.map(|s| s.to_string()),
+                spec.subnet6.map(|s| s.to_string()),
+            )
+        };
+        let want = (
+            Some("10.99.0.0/24".to_owned()),
+            Some("fd42:99::/64".to_owned()),
+        );
+        let keys = hull(json!({"subnet": "10.99.0.0/24", "subnet6": "fd42:99::/64"}));
+        assert_eq!(subnets(keys.unwrap()), want);
+        let ipam = hull(json!({"ipam": {"type": "host-local", "ranges": [
+            [{"subnet": "fd42:99::/64", "gateway": "fd42:99::1"}],
+            [{"subnet": "10.99.0.0/24"}]
+        ]}}));
+        assert_eq!(subnets(ipam.unwrap()), want);
+        let only6 = hull(json!({"subnet6": "fd42:99::/64"})).unwrap();
+        assert_eq!(subnets(only6), (None, want.1));
+
+        let both = json!({"subnet": "10.99.0.0/24",
+                          "ipam": {"type": "hull", "ranges": [[{"subnet": "10.99.0.0/24"}]]}});
+        assert_eq!(hull(both).unwrap_err().code, 7);
+        let lease_dir = json!({"ipam": {"type": "hull", "dataDir": "/x",
+                                        "ranges": [[{"subnet": "10.99.0.0/24"}]]}});
+        assert_eq!(hull(lease_dir).unwrap_err().code, 2);
+        let two4 = json!({"ipam": {"type": "hull",
+            "ranges": [[{"subnet": "10.99.0.0/24"}], [{"subnet": "10.98.0.0/24"}]]}});
+        assert_eq!(hull(two4).unwrap_err().code, 2);
+        for bad6 in ["fd42:99::/121", "ff02::/64", "10.99.0.0/24", "fd42::1::/64"] {
+            let e = hull(json!({"subnet": "10.99.0.0/24", "subnet6": bad6})).unwrap_err();
+            assert_eq!(e.code, 7, "{bad6}: {e}");
+        }
     }
 
     #[test]
@@ -544,6 +533,21 @@ mod tests {
         assert_eq!(spec.subnet.unwrap().to_string(), "10.231.0.0/24");
         assert_eq!(spec.layout, Layout::HostLocal("/tmp/net-smoke/ipam".into()));
         assert!(spec.ports.is_none());
+    }
+
+    #[test]
+    fn bridge_config_dual_stack_like_the_reference_plugin() {
+        let mut v = smoke_bridge();
+        v["ipam"]["ranges"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!([{"subnet": "fd42:231::/64", "gateway": "fd42:231::1"}]));
+        let spec = NetSpec::bridge(&conf(v.clone())).unwrap();
+        assert_eq!(spec.subnet.unwrap().to_string(), "10.231.0.0/24");
+        assert_eq!(spec.subnet6.unwrap().to_string(), "fd42:231::/64");
+        assert_eq!(spec.layout, Layout::HostLocal("/tmp/net-smoke/ipam".into()));
+        v["ipam"]["ranges"][1][0]["gateway"] = json!("fd42:231::2");
+        assert_eq!(NetSpec::bridge(&conf(v)).unwrap_err().code, 2);
     }
 
     #[test]

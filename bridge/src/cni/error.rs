@@ -66,6 +66,15 @@ impl CniError {
         Self::new(code::INVALID_CONFIG, msg)
     }
 
+    /// A value hull deliberately does not support (code 2): `key` set to
+    /// `value`, and why not.
+    pub fn unsupported(key: &str, value: &str, why: &str) -> Self {
+        Self::new(
+            code::UNSUPPORTED_FIELD,
+            format!("unsupported {key} = {value}: {why}"),
+        )
+    }
+
     /// A CHECK mismatch (code 103).
     pub fn check(msg: impl Into<String>) -> Self {
         Self::new(code::CHECK_FAILED, msg)

@@ -1,12 +1,12 @@
 //! What the plugin reads and sets on links outside hull's attach/detach:
-//! MAC addresses and IPv4 addresses for results and CHECK (via
+//! MAC addresses and IP addresses for results and CHECK (via
 //! getifaddrs), and the up flag of `lo` (via `SIOC[GS]IFFLAGS`). Both act in
 //! the network namespace of the calling thread; [`in_netns`] switches it.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
@@ -25,6 +25,8 @@ pub struct Link {
     pub mac: Option<String>,
     /// IPv4 addresses with their prefix lengths.
     pub ipv4: Vec<(Ipv4Addr, u8)>,
+    /// IPv6 addresses with their prefix lengths.
+    pub ipv6: Vec<(Ipv6Addr, u8)>,
 }
 
 /// The links of the calling thread's network namespace, by name.
@@ -38,6 +40,8 @@ pub fn links() -> io::Result<BTreeMap<String, Link>> {
             link.mac = Some(format_mac(mac));
         } else if let Some(v4) = addr.as_sockaddr_in() {
             link.ipv4.push((v4.ip(), prefix_len(ifa.netmask.as_ref())));
+        } else if let Some(v6) = addr.as_sockaddr_in6() {
+            link.ipv6.push((v6.ip(), prefix_len6(ifa.netmask.as_ref())));
         }
     }
     Ok(links)
@@ -48,6 +52,13 @@ fn prefix_len(netmask: Option<&SockaddrStorage>) -> u8 {
         .and_then(|m| m.as_sockaddr_in())
         .map_or(0, |m| u32::from(m.ip()));
     u8::try_from(mask.count_ones()).expect("at most 32")
+}
+
+fn prefix_len6(netmask: Option<&SockaddrStorage>) -> u8 {
+    let mask = netmask
+        .and_then(|m| m.as_sockaddr_in6())
+        .map_or(0, |m| u128::from(m.ip()));
+    u8::try_from(mask.count_ones()).expect("at most 128")
 }
 
 /// Sets link `name` up or down.
@@ -117,5 +128,10 @@ mod tests {
         let links = links().unwrap();
         let lo = &links["lo"];
         assert!(lo.ipv4.contains(&(Ipv4Addr::LOCALHOST, 8)), "{lo:?}");
+        let loopback6 = std::fs::read_to_string("/proc/net/if_inet6")
+            .is_ok_and(|t| t.lines().any(|l| l.starts_with(&format!("{:032x}", 1))));
+        if loopback6 {
+            assert!(lo.ipv6.contains(&(Ipv6Addr::LOCALHOST, 128)), "{lo:?}");
+        }
     }
 }

@@ -3,13 +3,15 @@
 //!
 //! - `hull`: hull's native plugin. ADD creates the network on first use and
 //!   attaches the container with its `runtimeConfig.portMappings`; DEL
-//!   detaches; CHECK checks.
+//!   detaches; CHECK checks. The subnets are `subnet` and, for a dual-stack
+//!   network, `subnet6`, or an `ipam` section like the `bridge` role's.
 //! - Compatibility roles, so that a conflist written for the reference
 //!   plugins (`containernetworking-plugins`) runs hull's networking
 //!   unchanged, e.g. `/work/shared/tools/net/cni-smoke.sh`:
 //!   - `bridge`: the reference bridge plugin's keys, with hull's IPAM in
-//!     place of host-local (leases as `<ipam.dataDir>/<network>/<ip>`);
-//!     attaches without ports;
+//!     place of host-local (leases as `<ipam.dataDir>/<network>/<ip>`, for
+//!     both addresses of a dual-stack network: `ipam.ranges` with an IPv4
+//!     and an IPv6 range set); attaches without ports;
 //!   - `portmap`: publishes `runtimeConfig.portMappings` to the address of
 //!     `prevResult` in hull's nf_tables table;
 //!   - `loopback`: brings `lo` up;
@@ -24,8 +26,10 @@ mod config;
 mod env;
 mod error;
 mod iface;
+mod lease6;
 mod loopback;
 mod portmap;
+mod ranges;
 mod result;
 mod state;
 
