@@ -2,7 +2,8 @@
 //! the gateway and an uplink from another network namespace, outbound
 //! masquerade, hairpin NAT, UDP, port conflicts, parallel attachments,
 //! teardown (also after the netns is gone), the network lifecycle, the
-//! annotations, and eth0 being there from the container's first instruction.
+//! annotations, eth0 being there from the container's first instruction,
+//! dual stack, and the CNI plugin (hull-cni) on dual-stack networks.
 //!
 //! Isolation: every hull call gets its own `--net-root` and `--net-table`;
 //! each test has its own network `hulltestNN-<pid>` (bridge
@@ -545,6 +546,18 @@ impl Sandbox {
     fn ip(&self, args: &[&str]) {
         let pid = self.pid();
         sh("nsenter", &[&["-t", &pid, "-n", "ip"], args].concat());
+    }
+
+    /// What `ip ARGS` prints inside.
+    fn ip_output(&self, args: &[&str]) -> String {
+        let pid = self.pid();
+        let out = Command::new("nsenter")
+            .args([&["-t", &pid, "-n", "ip"], args].concat())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
     }
 }
 
@@ -1257,4 +1270,302 @@ fn dual_stack_in_lab(remote_ns: PathBuf, remote_pid: String) {
         .output()
         .unwrap();
     assert!(!bridge.status.success(), "bridge {} left", net.bridge);
+}
+
+// ---------------------------------------------------------------- CNI
+
+/// The hull-cni plugin, built with the workspace.
+fn cni_plugin() -> PathBuf {
+    workspace().join("target/debug/hull-cni")
+}
+
+/// Runs hull-cni `command` for `eth0` of `container`, whose network
+/// namespace is `netns`, with `conf` on stdin: whether it exited 0, and the
+/// JSON it printed (Null for none). The plugin runs in the calling thread's
+/// network namespace, with a sysfs of that namespace mounted in a mount
+/// namespace of its own (as `ip netns exec` does), as a runtime's plugin
+/// sees the host's.
+fn cni(command: &str, container: &str, netns: &Path, conf: &Value) -> (bool, Value) {
+    use std::io::Write;
+    let own_sysfs = r#"mount -t sysfs sysfs /sys && exec "$0""#;
+    let mut child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", own_sysfs])
+        .arg(cni_plugin())
+        .env("CNI_COMMAND", command)
+        .env("CNI_CONTAINERID", container)
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_NETNS", netns)
+        .env("CNI_PATH", "/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {}: {e}", cni_plugin().display()));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(conf.to_string().as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    let json = if stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+    };
+    (out.status.success(), json)
+}
+
+/// Whether link `name` exists in the calling thread's network namespace
+/// (`/sys/class/net` shows the namespace sysfs was mounted in).
+fn link_in_netns(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", name])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Runs `body` on a thread in a [`Sandbox`] of its own (whose namespace
+/// it is given), the "host" of the test: a dual-stack network turns on
+/// IPv6 forwarding, which must not happen in the real host's namespace.
+fn in_lab(body: fn(PathBuf)) {
+    let lab = Sandbox::new();
+    let ns = lab.netns();
+    let run = in_netns(lab.netns(), move || {
+        sh("ip", &["link", "set", "lo", "up"]);
+        body(ns)
+    });
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// hull-cni's `hull` type on a dual-stack network (`subnet` and `subnet6`):
+/// ADD gives the container both addresses and default routes and lists
+/// them in the result, publishes the port in both families, and IPv6
+/// reaches the bridge's IPv6 gateway; CHECK passes, and fails once the IPv6
+/// address is gone; an ADD configuring another IPv6 subnet for the network
+/// is refused and leaves nothing; DEL removes veth, lease, record and
+/// ports.
+#[test]
+fn cni_dual_stack_add_check_del() {
+    in_lab(cni_dual_stack_in_lab);
+}
+
+fn cni_dual_stack_in_lab(lab: PathBuf) {
+    let n = 22;
+    let net = Net::new("cnidual", n);
+    let ctr = Sandbox::new();
+    let id = unique("cni-dual");
+    let h = port(n);
+    let conf = json!({
+        "cniVersion": "1.0.0", "name": net.name, "type": "hull", "bridge": net.bridge,
+        "subnet": net.subnet(), "subnet6": "fd42:22::/64",
+        "dataDir": net.root, "table": net.table,
+        "capabilities": {"portMappings": true},
+        "runtimeConfig": {"portMappings": [{"hostPort": h, "containerPort": 80, "protocol": "tcp"}]}
+    });
+    let (ok, r) = cni("ADD", &id, &ctr.netns(), &conf);
+    assert!(ok, "ADD failed: {r}");
+    let (gw, gw6): (Ipv4Addr, Ipv6Addr) = (
+        "10.250.22.1".parse().unwrap(),
+        "fd42:22::1".parse().unwrap(),
+    );
+    assert_eq!(
+        r["ips"],
+        json!([
+            {"address": "10.250.22.2/24", "gateway": gw.to_string(), "interface": 2},
+            {"address": "fd42:22::2/64", "gateway": gw6.to_string(), "interface": 2}
+        ]),
+        "{r:#}"
+    );
+    assert_eq!(
+        r["routes"],
+        json!([{"dst": "0.0.0.0/0", "gw": gw.to_string()}, {"dst": "::/0", "gw": gw6.to_string()}])
+    );
+    assert_eq!(r["interfaces"][2]["name"], "eth0");
+    let veth = r["interfaces"][1]["name"].as_str().unwrap().to_owned();
+    assert!(link_in_netns(&veth), "host veth {veth} missing");
+
+    let addrs = ctr.ip_output(&["-o", "addr", "show", "dev", "eth0"]);
+    assert!(addrs.contains("inet 10.250.22.2/24"), "{addrs}");
+    assert!(addrs.contains("inet6 fd42:22::2/64"), "{addrs}");
+    let route4 = ctr.ip_output(&["-4", "route", "show", "default"]);
+    assert!(
+        route4.contains("default via 10.250.22.1 dev eth0"),
+        "{route4}"
+    );
+    let route6 = ctr.ip_output(&["-6", "route", "show", "default"]);
+    assert!(
+        route6.contains("default via fd42:22::1 dev eth0"),
+        "{route6}"
+    );
+    assert_eq!(net.map_elements_in("ip"), Some(1), "IPv4 port");
+    assert_eq!(net.map_elements_in("ip6"), Some(1), "IPv6 port");
+
+    // IPv6 from the container to a listener on the bridge's IPv6 gateway.
+    let server = accept_one(lab, SocketAddr::new(gw6.into(), h + 1));
+    let sent = in_netns(ctr.netns(), move || {
+        use std::io::Write;
+        let to = SocketAddr::new(gw6.into(), h + 1);
+        std::net::TcpStream::connect_timeout(&to, Duration::from_secs(5))
+            .and_then(|mut s| s.write_all(b"hello-cni22\n"))
+    });
+    sent.join()
+        .unwrap()
+        .expect("connect over IPv6 to the gateway");
+    let (peer, got) = server.join().unwrap().expect("no connection arrived");
+    assert_eq!(peer.ip(), "fd42:22::2".parse::<Ipv6Addr>().unwrap());
+    assert!(got.contains("hello-cni22"), "{got:?}");
+
+    let mut cached = conf.clone();
+    cached["prevResult"] = r.clone();
+    let (ok, check) = cni("CHECK", &id, &ctr.netns(), &cached);
+    assert!(ok, "CHECK failed: {check}");
+
+    let mut other = conf.clone();
+    other["subnet6"] = json!("fd42:122::/64");
+    let other_id = unique("cni-dual-other");
+    let (ok, refused) = cni("ADD", &other_id, &ctr.netns(), &other);
+    assert!(!ok);
+    assert_eq!(refused["code"], 7, "{refused}");
+    let msg = refused["msg"].as_str().unwrap();
+    assert!(msg.contains("IPv6 subnet fd42:22::/64"), "{msg}");
+    assert_eq!(
+        net.attachment_files().len(),
+        1,
+        "the refused ADD left a record"
+    );
+    assert_eq!(
+        net.leases(),
+        ["10.250.22.2"],
+        "the refused ADD left a lease"
+    );
+
+    ctr.ip(&["-6", "addr", "del", "fd42:22::2/64", "dev", "eth0"]);
+    let (ok, check) = cni("CHECK", &id, &ctr.netns(), &cached);
+    assert!(!ok);
+    assert_eq!(check["code"], 103, "{check}");
+    assert!(
+        check["msg"].as_str().unwrap().contains("fd42:22::2/64"),
+        "{check}"
+    );
+
+    for round in ["DEL", "second DEL"] {
+        let (ok, del) = cni("DEL", &id, &ctr.netns(), &cached);
+        assert!(ok, "{round} failed: {del}");
+    }
+    assert!(!link_in_netns(&veth), "host veth {veth} left");
+    assert_eq!(netns_links(ctr.child.id() as i32), ["lo"]);
+    assert!(net.attachment_files().is_empty(), "attachment records left");
+    assert!(net.leases().is_empty(), "leases left: {:?}", net.leases());
+    assert_eq!(net.map_elements_in("ip"), Some(0), "IPv4 ports left");
+    assert_eq!(net.map_elements_in("ip6"), Some(0), "IPv6 ports left");
+}
+
+/// A `bridge`-role config (the reference plugin's keys) for `net` with
+/// the dual-stack `ipam.ranges` IPv6 first, leases under `<root>/ipam`.
+fn bridge_role_conf(net: &Net, subnet6: &str) -> Value {
+    json!({
+        "cniVersion": "1.0.0", "name": net.name, "type": "bridge", "bridge": net.bridge,
+        "isGateway": true, "ipMasq": true, "table": net.table,
+        "ipam": {"type": "host-local", "dataDir": net.root.join("ipam"), "ranges": [
+            [{"subnet": subnet6}],
+            [{"subnet": net.subnet(), "gateway": format!("10.250.{}.1", net.n)}]
+        ]}
+    })
+}
+
+/// hull-cni's `bridge` role on a dual-stack network keeps a host-local
+/// lease file for each address, `<ipam.dataDir>/<network>/<ip>`; CHECK
+/// notices a missing IPv6 one; DEL removes both.
+#[test]
+fn cni_bridge_role_dual_stack_leases() {
+    in_lab(cni_bridge_role_in_lab);
+}
+
+fn cni_bridge_role_in_lab(_lab: PathBuf) {
+    let net = Net::new("cnilease", 23);
+    let ctr = Sandbox::new();
+    let id = unique("cni-lease");
+    let conf = bridge_role_conf(&net, "fd42:23::/64");
+    let (ok, r) = cni("ADD", &id, &ctr.netns(), &conf);
+    assert!(ok, "ADD failed: {r}");
+    let addresses: Vec<&str> = r["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ip| ip["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["10.250.23.2/24", "fd42:23::2/64"]);
+    let leases = net.root.join("ipam").join(&net.name);
+    let (v4, v6) = (leases.join("10.250.23.2"), leases.join("fd42:23::2"));
+    for lease in [&v4, &v6] {
+        let owner = std::fs::read_to_string(lease);
+        assert_eq!(
+            owner.ok().as_deref(),
+            Some(id.as_str()),
+            "{}",
+            lease.display()
+        );
+    }
+    let mut cached = conf.clone();
+    cached["prevResult"] = r.clone();
+    let (ok, check) = cni("CHECK", &id, &ctr.netns(), &cached);
+    assert!(ok, "CHECK failed: {check}");
+    std::fs::remove_file(&v6).unwrap();
+    let (ok, check) = cni("CHECK", &id, &ctr.netns(), &cached);
+    assert_eq!((ok, &check["code"]), (false, &json!(103)), "{check}");
+    std::fs::write(&v6, &id).unwrap();
+
+    let (ok, del) = cni("DEL", &id, &ctr.netns(), &cached);
+    assert!(ok, "DEL failed: {del}");
+    assert!(!v4.exists() && !v6.exists(), "leases left");
+    assert_eq!(netns_links(ctr.child.id() as i32), ["lo"]);
+}
+
+/// Dual-stack configs hull cannot serve are refused with the CNI error
+/// code before anything is made: no state directory, bridge, table or
+/// container interface.
+#[test]
+fn cni_refused_dual_stack_configs_leave_nothing() {
+    in_lab(cni_refused_in_lab);
+}
+
+fn cni_refused_in_lab(_lab: PathBuf) {
+    let net = Net::new("cnirefuse", 24);
+    let ctr = Sandbox::new();
+    let id = unique("cni-refuse");
+    let good = bridge_role_conf(&net, "fd42:24::/64");
+    let mut two_ipv4 = good.clone();
+    two_ipv4["ipam"]["ranges"][0] = json!([{"subnet": "10.250.124.0/24"}]);
+    let mut gateway6 = good.clone();
+    gateway6["ipam"]["ranges"][0][0]["gateway"] = json!("fd42:24::fe");
+    let mut hull_two_ipv4 = two_ipv4.clone();
+    hull_two_ipv4["type"] = json!("hull");
+    hull_two_ipv4["ipam"]
+        .as_object_mut()
+        .unwrap()
+        .remove("dataDir");
+    let too_small = json!({
+        "cniVersion": "1.0.0", "name": net.name, "type": "hull", "bridge": net.bridge,
+        "subnet": net.subnet(), "subnet6": "fd42:24::/121",
+        "dataDir": net.root, "table": net.table
+    });
+    for (what, conf, code) in [
+        ("two IPv4 ranges", two_ipv4, 2),
+        ("IPv6 gateway not the first address", gateway6, 2),
+        ("two IPv4 ranges, hull type", hull_two_ipv4, 2),
+        ("IPv6 subnet too small for the IPv4 one", too_small, 7),
+    ] {
+        let (ok, e) = cni("ADD", &id, &ctr.netns(), &conf);
+        assert_eq!((ok, &e["code"]), (false, &json!(code)), "{what}: {e}");
+        assert!(!net.root.exists(), "{what}: state directory made");
+        assert!(!link_in_netns(&net.bridge), "{what}: bridge made");
+        assert!(net.nft_family("ip").is_none(), "{what}: ip table made");
+        assert!(net.nft_family("ip6").is_none(), "{what}: ip6 table made");
+        assert_eq!(netns_links(ctr.child.id() as i32), ["lo"], "{what}");
+    }
 }
