@@ -590,3 +590,42 @@ fn shared_lifecycle_benchmark_runs_against_hull() {
         assert!(all.contains(&format!("\n{metric} ")), "no {metric}: {all}");
     }
 }
+
+/// Whether `v` holds a `null` anywhere.
+fn has_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(has_null),
+        Value::Object(map) => map.values().any(has_null),
+        _ => false,
+    }
+}
+
+#[test]
+fn features_describe_what_hull_supports() {
+    let b = TestBundle::new("features");
+    let out = hull(&b, &["features"]);
+    let doc: Value = serde_json::from_str(out.ok()).unwrap();
+    assert!(!has_null(&doc), "{doc}");
+    // The OCI features document's shape.
+    let _: libcontainer::oci_spec::runtime::Features = serde_json::from_value(doc.clone()).unwrap();
+    assert_eq!(doc["ociVersionMin"], "1.0.0");
+    assert_eq!(doc["hooks"].as_array().unwrap().len(), 6, "{doc}");
+    let listed = |v: &Value, item: &str| v.as_array().unwrap().iter().any(|i| i == item);
+    for option in ["rbind", "ro", "rslave", "idmap", "ridmap"] {
+        assert!(listed(&doc["mountOptions"], option), "{option}");
+    }
+    let linux = &doc["linux"];
+    assert!(listed(&linux["namespaces"], "user") && listed(&linux["namespaces"], "time"));
+    assert!(listed(&linux["capabilities"], "CAP_SYS_ADMIN"));
+    assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
+    let seccomp = &linux["seccomp"];
+    assert!(listed(&seccomp["actions"], "SCMP_ACT_NOTIFY"));
+    assert!(listed(&seccomp["archs"], "SCMP_ARCH_X86_64"));
+    // This kernel (6.x) takes every flag hull knows.
+    assert_eq!(
+        seccomp["supportedFlags"], seccomp["knownFlags"],
+        "{seccomp}"
+    );
+    assert_eq!(linux["cgroup"]["v1"], true);
+}

@@ -112,6 +112,8 @@ pub enum Command {
     /// Manage bridge networks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Print what this runtime supports (the OCI features document) as JSON.
+    Features,
     /// Write a default config.json.
     Spec {
         #[arg(short, long, default_value = ".")]

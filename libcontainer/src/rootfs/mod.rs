@@ -17,7 +17,7 @@ use oci_spec::runtime::Spec;
 
 pub(crate) use cgroup_mount::CgroupView;
 pub(crate) use mounts::bind_source;
-pub(crate) use options::MountOptions;
+pub(crate) use options::{recognized as recognized_mount_options, MountOptions};
 use safe_path::Root;
 
 const NONE: Option<&str> = None;

@@ -66,56 +66,81 @@ impl MountOptions {
     }
 }
 
+/// Options that set (`true`) or clear (`false`) a mount flag.
+const FLAGS: [(&str, bool, MsFlags); 29] = {
+    use MsFlags as F;
+    [
+        ("defaults", true, F::empty()),
+        ("ro", true, F::MS_RDONLY),
+        ("rw", false, F::MS_RDONLY),
+        ("nosuid", true, F::MS_NOSUID),
+        ("suid", false, F::MS_NOSUID),
+        ("nodev", true, F::MS_NODEV),
+        ("dev", false, F::MS_NODEV),
+        ("noexec", true, F::MS_NOEXEC),
+        ("exec", false, F::MS_NOEXEC),
+        ("sync", true, F::MS_SYNCHRONOUS),
+        ("async", false, F::MS_SYNCHRONOUS),
+        ("dirsync", true, F::MS_DIRSYNC),
+        ("remount", true, F::MS_REMOUNT),
+        ("mand", true, F::MS_MANDLOCK),
+        ("nomand", false, F::MS_MANDLOCK),
+        ("noatime", true, F::MS_NOATIME),
+        ("atime", false, F::MS_NOATIME),
+        ("nodiratime", true, F::MS_NODIRATIME),
+        ("diratime", false, F::MS_NODIRATIME),
+        ("relatime", true, F::MS_RELATIME),
+        ("norelatime", false, F::MS_RELATIME),
+        ("strictatime", true, F::MS_STRICTATIME),
+        ("nostrictatime", false, F::MS_STRICTATIME),
+        ("lazytime", true, F::MS_LAZYTIME),
+        ("nolazytime", false, F::MS_LAZYTIME),
+        ("iversion", true, F::MS_I_VERSION),
+        ("noiversion", false, F::MS_I_VERSION),
+        ("silent", true, F::MS_SILENT),
+        ("loud", false, F::MS_SILENT),
+    ]
+};
+
+/// Propagation options.
+const PROPAGATION: [(&str, MsFlags); 8] = {
+    use MsFlags as F;
+    [
+        ("private", F::MS_PRIVATE),
+        ("rprivate", F::MS_PRIVATE.union(F::MS_REC)),
+        ("shared", F::MS_SHARED),
+        ("rshared", F::MS_SHARED.union(F::MS_REC)),
+        ("slave", F::MS_SLAVE),
+        ("rslave", F::MS_SLAVE.union(F::MS_REC)),
+        ("unbindable", F::MS_UNBINDABLE),
+        ("runbindable", F::MS_UNBINDABLE.union(F::MS_REC)),
+    ]
+};
+
+/// Options that say how to bind, not how to mount.
+const BIND: [&str; 4] = ["bind", "rbind", "idmap", "ridmap"];
+
+/// Every option `parse` gives a meaning, for `hull features`.
+pub(crate) fn recognized() -> impl Iterator<Item = &'static str> {
+    let flags = FLAGS.iter().map(|(name, ..)| *name);
+    flags
+        .chain(PROPAGATION.iter().map(|(name, _)| *name))
+        .chain(BIND)
+}
+
 /// `(true, flag)` for an option that sets a flag, `(false, flag)` for one that clears it.
 fn flag_of(opt: &str) -> Option<(bool, MsFlags)> {
-    use MsFlags as F;
-    Some(match opt {
-        "defaults" => (true, F::empty()),
-        "ro" => (true, F::MS_RDONLY),
-        "rw" => (false, F::MS_RDONLY),
-        "nosuid" => (true, F::MS_NOSUID),
-        "suid" => (false, F::MS_NOSUID),
-        "nodev" => (true, F::MS_NODEV),
-        "dev" => (false, F::MS_NODEV),
-        "noexec" => (true, F::MS_NOEXEC),
-        "exec" => (false, F::MS_NOEXEC),
-        "sync" => (true, F::MS_SYNCHRONOUS),
-        "async" => (false, F::MS_SYNCHRONOUS),
-        "dirsync" => (true, F::MS_DIRSYNC),
-        "remount" => (true, F::MS_REMOUNT),
-        "mand" => (true, F::MS_MANDLOCK),
-        "nomand" => (false, F::MS_MANDLOCK),
-        "noatime" => (true, F::MS_NOATIME),
-        "atime" => (false, F::MS_NOATIME),
-        "nodiratime" => (true, F::MS_NODIRATIME),
-        "diratime" => (false, F::MS_NODIRATIME),
-        "relatime" => (true, F::MS_RELATIME),
-        "norelatime" => (false, F::MS_RELATIME),
-        "strictatime" => (true, F::MS_STRICTATIME),
-        "nostrictatime" => (false, F::MS_STRICTATIME),
-        "lazytime" => (true, F::MS_LAZYTIME),
-        "nolazytime" => (false, F::MS_LAZYTIME),
-        "iversion" => (true, F::MS_I_VERSION),
-        "noiversion" => (false, F::MS_I_VERSION),
-        "silent" => (true, F::MS_SILENT),
-        "loud" => (false, F::MS_SILENT),
-        _ => return None,
-    })
+    FLAGS
+        .iter()
+        .find(|(name, ..)| *name == opt)
+        .map(|&(_, set, flag)| (set, flag))
 }
 
 fn propagation_of(opt: &str) -> Option<MsFlags> {
-    use MsFlags as F;
-    Some(match opt {
-        "private" => F::MS_PRIVATE,
-        "rprivate" => F::MS_PRIVATE | F::MS_REC,
-        "shared" => F::MS_SHARED,
-        "rshared" => F::MS_SHARED | F::MS_REC,
-        "slave" => F::MS_SLAVE,
-        "rslave" => F::MS_SLAVE | F::MS_REC,
-        "unbindable" => F::MS_UNBINDABLE,
-        "runbindable" => F::MS_UNBINDABLE | F::MS_REC,
-        _ => return None,
-    })
+    PROPAGATION
+        .iter()
+        .find(|(name, _)| *name == opt)
+        .map(|&(_, flag)| flag)
 }
 
 /// Options runc accepts that mean nothing to mount(2) here.

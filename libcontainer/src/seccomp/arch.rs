@@ -17,15 +17,20 @@ pub enum Arch {
     Aarch64,
 }
 
+/// The profile architectures the generator supports, and their `Arch`.
+pub const SUPPORTED: [(OciArch, Arch); 4] = [
+    (OciArch::ScmpArchX86_64, Arch::X86_64),
+    (OciArch::ScmpArchX32, Arch::X32),
+    (OciArch::ScmpArchX86, Arch::X86),
+    (OciArch::ScmpArchAarch64, Arch::Aarch64),
+];
+
 impl Arch {
     pub fn from_oci(a: OciArch) -> Option<Self> {
-        match a {
-            OciArch::ScmpArchX86_64 => Some(Self::X86_64),
-            OciArch::ScmpArchX32 => Some(Self::X32),
-            OciArch::ScmpArchX86 => Some(Self::X86),
-            OciArch::ScmpArchAarch64 => Some(Self::Aarch64),
-            _ => None,
-        }
+        SUPPORTED
+            .iter()
+            .find(|(oci, _)| *oci == a)
+            .map(|&(_, arch)| arch)
     }
 
     /// The architecture of this build.

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag};
 
-pub use arch::Arch;
+pub use arch::{Arch, SUPPORTED as SUPPORTED_ARCHS};
 pub use bpf::SockFilter;
 pub use generate::{action_value, compile};
 
@@ -124,17 +124,68 @@ pub fn prepare(profile: &LinuxSeccomp, cache_dir: Option<&Path>) -> Result<Filte
     };
     let mut flags = 0;
     for f in profile.flags().iter().flatten() {
-        flags |= match f {
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => FLAG_WAIT_KILLABLE_RECV,
-        };
+        flags |= FILTER_FLAGS
+            .iter()
+            .find(|(flag, ..)| flag == f)
+            .map_or(0, |&(_, _, bit)| bit);
     }
     if uses_notify(profile) {
         flags |= FLAG_NEW_LISTENER;
     }
     Ok(Filter { program, flags })
+}
+
+/// The filter flags a profile may name: the flag, its name, its seccomp(2) bit.
+const FILTER_FLAGS: [(LinuxSeccompFilterFlag, &str, u32); 4] = [
+    (
+        LinuxSeccompFilterFlag::SeccompFilterFlagTsync,
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        FLAG_TSYNC,
+    ),
+    (
+        LinuxSeccompFilterFlag::SeccompFilterFlagLog,
+        "SECCOMP_FILTER_FLAG_LOG",
+        FLAG_LOG,
+    ),
+    (
+        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow,
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        FLAG_SPEC_ALLOW,
+    ),
+    (
+        LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv,
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        FLAG_WAIT_KILLABLE_RECV,
+    ),
+];
+
+/// The names of the filter flags hull knows, and of those this kernel
+/// takes: seccomp(2) with a null program fails with EFAULT, not EINVAL,
+/// for a flag the kernel knows (runc probes the same way).
+pub fn filter_flags() -> (Vec<&'static str>, Vec<&'static str>) {
+    let known = FILTER_FLAGS.iter().map(|&(_, name, _)| name).collect();
+    let supported = FILTER_FLAGS
+        .iter()
+        .filter(|&&(_, _, bit)| {
+            // WAIT_KILLABLE_RECV is only valid with a listener.
+            let bit = match bit {
+                FLAG_WAIT_KILLABLE_RECV => bit | FLAG_NEW_LISTENER,
+                _ => bit,
+            };
+            // SAFETY: a null program is never read: the call fails before.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    bit,
+                    std::ptr::null::<libc::c_void>(),
+                )
+            };
+            r == -1 && nix::Error::last() == nix::Error::EFAULT
+        })
+        .map(|&(_, name, _)| name)
+        .collect();
+    (known, supported)
 }
 
 /// Installs the filter on the calling thread with seccomp(2); returns the

@@ -4,6 +4,7 @@ mod create;
 mod delete;
 mod events;
 mod exec;
+mod features;
 mod kill;
 mod list;
 mod network;
@@ -44,6 +45,7 @@ pub fn dispatch(cli: &Cli) -> Outcome {
         } => events::events(root, id, *stats, interval),
         Command::Delete { force, id } => delete::delete(root, id, *force),
         Command::List { format, quiet } => list::list(root, *format, *quiet),
+        Command::Features => features::features(),
         Command::Spec { bundle, rootless } => spec::spec(bundle, *rootless),
     }
 }

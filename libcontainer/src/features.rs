@@ -1,0 +1,118 @@
+//! What this runtime supports, as the OCI runtime spec's features document
+//! (`hull features`, which containerd reads to learn, for one, whether
+//! idmapped mounts are there).
+
+use std::collections::HashMap;
+
+use oci_spec::runtime::{
+    ApparmorBuilder, CgroupBuilder, FeaturesBuilder, IDMapBuilder, LinuxFeatureBuilder,
+    LinuxNamespaceType, LinuxSeccompAction, MountExtensionsBuilder, SeccompBuilder, SelinuxBuilder,
+};
+
+/// The hook stages hull runs.
+const HOOKS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
+/// The seccomp comparison operators the BPF generator compiles.
+const SECCOMP_OPERATORS: [&str; 7] = [
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_MASKED_EQ",
+];
+
+/// The features document of this build on this kernel.
+pub fn features() -> oci_spec::runtime::Features {
+    use LinuxNamespaceType as Ns;
+    use LinuxSeccompAction as Act;
+    let mut capabilities: Vec<_> = caps::all().into_iter().collect();
+    capabilities.sort_by_key(|c| c.index());
+    let (known_flags, supported_flags) = crate::seccomp::filter_flags();
+    let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let seccomp = SeccompBuilder::default()
+        .enabled(true)
+        .actions(vec![
+            Act::ScmpActAllow,
+            Act::ScmpActErrno,
+            Act::ScmpActKill,
+            Act::ScmpActKillProcess,
+            Act::ScmpActKillThread,
+            Act::ScmpActLog,
+            Act::ScmpActNotify,
+            Act::ScmpActTrace,
+            Act::ScmpActTrap,
+        ])
+        .operators(strings(&SECCOMP_OPERATORS))
+        .archs(crate::seccomp::SUPPORTED_ARCHS.map(|(oci, _)| oci).to_vec())
+        .known_flags(strings(&known_flags))
+        .supported_flags(strings(&supported_flags));
+    let cgroup = CgroupBuilder::default()
+        .v1(true)
+        .v2(true)
+        .systemd(true)
+        .systemd_user(false)
+        .rdma(true);
+    let idmap = IDMapBuilder::default().enabled(true);
+    let linux = LinuxFeatureBuilder::default()
+        .namespaces(vec![
+            Ns::Cgroup,
+            Ns::Ipc,
+            Ns::Mount,
+            Ns::Network,
+            Ns::Pid,
+            Ns::Time,
+            Ns::User,
+            Ns::Uts,
+        ])
+        .capabilities(
+            capabilities
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .cgroup(cgroup.build().expect("all fields set"))
+        .seccomp(seccomp.build().expect("all fields set"))
+        .apparmor(
+            ApparmorBuilder::default()
+                .enabled(false)
+                .build()
+                .expect("set"),
+        )
+        .selinux(
+            SelinuxBuilder::default()
+                .enabled(false)
+                .build()
+                .expect("set"),
+        )
+        .mount_extensions(
+            MountExtensionsBuilder::default()
+                .idmap(idmap.build().expect("set"))
+                .build()
+                .expect("set"),
+        );
+    let mut mount_options: Vec<String> = crate::rootfs::recognized_mount_options()
+        .map(str::to_owned)
+        .collect();
+    mount_options.sort();
+    FeaturesBuilder::default()
+        .oci_version_min("1.0.0")
+        .oci_version_max(oci_spec::runtime::VERSION)
+        .hooks(strings(&HOOKS))
+        .mount_options(mount_options)
+        .linux(linux.build().expect("all fields set"))
+        .annotations(HashMap::from([(
+            "dev.hull.version".to_owned(),
+            env!("CARGO_PKG_VERSION").to_owned(),
+        )]))
+        .build()
+        .expect("all fields set")
+}
