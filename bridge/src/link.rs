@@ -10,7 +10,8 @@ use netlink_packet_route::link::{
     LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -173,10 +174,23 @@ pub fn delete(nl: &mut Route, name: &str) -> Result<(), NetError> {
 }
 
 /// Adds the default route of `gateway`'s family via `gateway` on link `oif`.
+///
+/// An IPv6 one is `onlink`: the kernel adds the prefix route of an IPv6
+/// address only once the link's operational state is up, which linkwatch
+/// sets a moment after the link comes up; until then a gateway not known
+/// to be on the link is refused (EINVAL). The gateway is on the link.
 pub fn add_default_route(nl: &mut Route, gateway: IpAddr, oif: u32) -> Result<(), NetError> {
-    let (family, via) = match gateway {
-        IpAddr::V4(g) => (AddressFamily::Inet, RouteAddress::Inet(g)),
-        IpAddr::V6(g) => (AddressFamily::Inet6, RouteAddress::Inet6(g)),
+    let (family, via, flags) = match gateway {
+        IpAddr::V4(g) => (
+            AddressFamily::Inet,
+            RouteAddress::Inet(g),
+            RouteFlags::empty(),
+        ),
+        IpAddr::V6(g) => (
+            AddressFamily::Inet6,
+            RouteAddress::Inet6(g),
+            RouteFlags::Onlink,
+        ),
     };
     let mut m = RouteMessage::default();
     m.header = RouteHeader {
@@ -185,6 +199,7 @@ pub fn add_default_route(nl: &mut Route, gateway: IpAddr, oif: u32) -> Result<()
         protocol: RouteProtocol::Boot,
         scope: RouteScope::Universe,
         kind: RouteType::Unicast,
+        flags,
         ..Default::default()
     };
     m.attributes.push(RouteAttribute::Gateway(via));
