@@ -896,3 +896,30 @@ fn sysctl_is_set_in_the_container_only() {
     assert_eq!(std::fs::read_to_string(path).unwrap(), before);
     assert_clean(&b);
 }
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs_with_the_images_files() {
+    let mut b = TestBundle::new("tmpcopyup");
+    let rootfs = b.own_rootfs();
+    let srv = rootfs.join("srv");
+    std::fs::create_dir_all(srv.join("sub")).unwrap();
+    std::fs::write(srv.join("a"), "file a\n").unwrap();
+    std::fs::write(srv.join("sub/b"), "file b\n").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", srv.join("link")).unwrap();
+    std::os::unix::fs::chown(srv.join("a"), Some(1000), Some(1001)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(srv.join("a"), std::fs::Permissions::from_mode(0o604)).unwrap();
+    std::fs::set_permissions(&srv, std::fs::Permissions::from_mode(0o711)).unwrap();
+    add_mount(&mut b, tmpfs_mount("/srv", &["tmpcopyup", "size=1m"]));
+    b.sh(
+        "stat -f -c %T /srv; cat /srv/a /srv/sub/b; readlink /srv/link; \
+          stat -c '%a %u:%g' /srv/a /srv; echo new >/srv/new && echo written",
+    );
+    assert_eq!(
+        b.run_ok(),
+        "tmpfs\nfile a\nfile b\n/etc/passwd\n604 1000:1001\n711 0:0\nwritten\n"
+    );
+    // The writes went to the tmpfs, not to the image.
+    assert!(!srv.join("new").exists());
+    assert_clean(&b);
+}

@@ -2,6 +2,7 @@
 //! entries, `/dev`, pivot_root, then masked and read-only paths.
 
 mod cgroup_mount;
+mod copy_up;
 mod devices;
 mod mounts;
 mod options;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
-use super::cgroup_mount;
 use super::options::MountOptions;
 use super::safe_path::{fd_path, Root};
+use super::{cgroup_mount, copy_up};
 use super::{RootfsConfig, RootfsError};
 use crate::mount_api;
 
@@ -62,6 +62,11 @@ pub(crate) fn mount_entry(
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
         let flags = opts.flags - MsFlags::MS_REMOUNT;
+        // The image's directory, opened before the tmpfs covers it.
+        let copy_from = match opts.copy_up && typ == "tmpfs" {
+            true => Some(copy_up::open_source(&target).map_err(RootfsError::at("open", dest))?),
+            false => None,
+        };
         match mount(
             Some(&source),
             fd_path(&target).as_str(),
@@ -79,6 +84,14 @@ pub(crate) fn mount_entry(
             mounted => mounted,
         }
         .map_err(RootfsError::at("mount", dest))?;
+        if let Some(src) = copy_from {
+            let tmpfs = root
+                .open_path(dest)
+                .and_then(|at| copy_up::open_source(&at))
+                .map_err(RootfsError::at("open", dest))?;
+            copy_up::copy_tree(&src, &tmpfs)
+                .map_err(RootfsError::at("copy the image's files into", dest))?;
+        }
     }
     set_propagation(root, dest, &opts.propagation)
 }

@@ -18,6 +18,8 @@ pub(crate) struct MountOptions {
     /// An idmapped bind: `Some(false)` for `idmap` (its top mount),
     /// `Some(true)` for `ridmap` (every mount of the tree).
     pub idmap: Option<bool>,
+    /// A tmpfs that starts with a copy of the directory it covers (`tmpcopyup`).
+    pub copy_up: bool,
     /// Everything else, passed to the filesystem as its data string.
     pub data: String,
 }
@@ -31,6 +33,7 @@ impl MountOptions {
             bind: false,
             recursive: false,
             idmap: None,
+            copy_up: false,
             data: String::new(),
         }
     }
@@ -57,6 +60,8 @@ impl MountOptions {
                 o.recursive = true;
             } else if opt == "idmap" || opt == "ridmap" {
                 o.idmap = Some(opt == "ridmap");
+            } else if opt == "tmpcopyup" {
+                o.copy_up = true;
             } else if !opt.is_empty() && !is_ignored(opt) {
                 data.push(opt);
             }
@@ -118,7 +123,7 @@ const PROPAGATION: [(&str, MsFlags); 8] = {
 };
 
 /// Options that say how to bind, not how to mount.
-const BIND: [&str; 4] = ["bind", "rbind", "idmap", "ridmap"];
+const BIND: [&str; 5] = ["bind", "rbind", "idmap", "ridmap", "tmpcopyup"];
 
 /// Every option `parse` gives a meaning, for `hull features`.
 pub(crate) fn recognized() -> impl Iterator<Item = &'static str> {
@@ -145,10 +150,7 @@ fn propagation_of(opt: &str) -> Option<MsFlags> {
 
 /// Options runc accepts that mean nothing to mount(2) here.
 fn is_ignored(opt: &str) -> bool {
-    matches!(
-        opt,
-        "tmpcopyup" | "nofollow" | "auto" | "noauto" | "user" | "nouser"
-    )
+    matches!(opt, "nofollow" | "auto" | "noauto" | "user" | "nouser")
 }
 
 /// Parses a `rootfsPropagation` value.
