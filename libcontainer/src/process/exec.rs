@@ -7,18 +7,17 @@
 //! the host's cgroup filesystem is still visible, and the mount namespace is
 //! joined last, which also moves root and cwd into the container.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sched::{setns, CloneFlags};
-use nix::sys::stat::{fstat, stat, FileStat};
 use nix::sys::wait::waitpid;
 use nix::unistd::{setsid, Pid};
 use oci_spec::runtime::Process;
 
 use super::channel::{self, Channel, Message};
 use super::init::{self, Exec, Failure};
-use super::{namespaces, ProcessError};
+use super::namespaces::{self, namespace_of};
+use super::ProcessError;
 use crate::cgroups::Cgroup;
 use crate::seccomp::Filter;
 use crate::{console, rlimits};
@@ -93,23 +92,6 @@ pub(crate) fn spawn_exec(cfg: &ExecConfig, cgroup: Option<&Cgroup>) -> Result<Pi
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let _ = waitpid(pid, None);
     Err(outcome)
-}
-
-/// The init's namespace `name`, unless it is the caller's own.
-fn namespace_of(
-    init: Pid,
-    name: &str,
-    flag: libc::c_int,
-) -> Result<Option<(CloneFlags, OwnedFd)>, ProcessError> {
-    let theirs = namespaces::open_fd(Path::new(&format!("/proc/{init}/ns/{name}"))).map_err(
-        ProcessError::sys("open a namespace of the container's init"),
-    )?;
-    let id = |st: FileStat| (st.st_dev, st.st_ino);
-    let ours = stat(format!("/proc/self/ns/{name}").as_str()).map(id);
-    if ours.is_ok() && fstat(theirs.as_raw_fd()).map(id) == ours {
-        return Ok(None);
-    }
-    Ok(Some((CloneFlags::from_bits_retain(flag), theirs)))
 }
 
 /// Runs in the cloned child; returns the exit code if `execve` is never reached.

@@ -7,15 +7,14 @@
 //! `gidMappings` when it has them (in a user namespace made for the purpose),
 //! else through the container's user namespace.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::mount::MsFlags;
-use nix::sys::stat::{fstat, stat};
 use nix::unistd::Pid;
 use oci_spec::runtime::{Mount, Spec};
 
-use super::namespaces::open_fd;
+use super::namespaces::namespace_of;
 use super::userns::{map_text, user_namespace_with};
 use super::ProcessError;
 use crate::mount_api;
@@ -46,10 +45,17 @@ pub(crate) fn trees(spec: &Spec, bundle: &Path, init: Pid) -> Result<Vec<OwnedFd
                 own = user_namespace_with(&uid_map, &gid_map)?;
                 &own
             }
-            None => match &mut container_userns {
-                Some(fd) => &*fd,
-                slot => slot.insert(user_namespace_of(init).map_err(failed)?),
-            },
+            None => {
+                match &mut container_userns {
+                    Some(fd) => &*fd,
+                    slot => {
+                        let (_, fd) = namespace_of(init, "user", libc::CLONE_NEWUSER)?.ok_or_else(
+                        || failed("needs a user namespace or uidMappings and gidMappings of its own".into()),
+                    )?;
+                        slot.insert(fd)
+                    }
+                }
+            }
         };
         let source = bind_source(m, bundle).map_err(|e| failed(e.to_string()))?;
         let tree = mount_api::clone_path(&source, opts.recursive)
@@ -73,17 +79,4 @@ fn own_maps(m: &Mount) -> Result<Option<(String, String)>, String> {
         }
         _ => Err("uidMappings and gidMappings go together".into()),
     }
-}
-
-/// The user namespace of the container's init; an error if that is the
-/// runtime's own (nothing to map the ids through).
-fn user_namespace_of(init: Pid) -> Result<OwnedFd, String> {
-    let theirs = open_fd(Path::new(&format!("/proc/{init}/ns/user")))
-        .map_err(|e| format!("cannot open the container's user namespace: {e}"))?;
-    let id = |st: nix::sys::stat::FileStat| (st.st_dev, st.st_ino);
-    let ours = stat("/proc/self/ns/user").map(id);
-    if ours.is_ok() && fstat(theirs.as_raw_fd()).map(id) == ours {
-        return Err("needs a user namespace or uidMappings and gidMappings of its own".into());
-    }
-    Ok(theirs)
 }

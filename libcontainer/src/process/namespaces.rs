@@ -28,16 +28,16 @@
 //! runtime's child) and exits. The mount and cgroup namespaces are joined by
 //! the init as usual, once it is in its cgroups.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{fstat, stat, FileStat, Mode};
 use nix::unistd::{setresgid, setresuid, Gid, Pid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::userns::{clone_from_middle, id_maps};
+use super::userns::{clone_from_middle, id_maps, write_maps};
 use super::{clone, ProcessError};
 
 fn flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -154,16 +154,12 @@ impl Plan {
     }
 
     /// In the parent, right after the clone: gives the init's new user
-    /// namespace its id maps (each in one write, as the kernel requires).
+    /// namespace its id maps.
     pub fn write_id_maps(&self, init: Pid) -> Result<(), ProcessError> {
-        let Some((uid_map, gid_map)) = &self.id_maps else {
-            return Ok(());
-        };
-        for (file, text) in [("uid_map", uid_map), ("gid_map", gid_map)] {
-            let path = format!("/proc/{init}/{file}");
-            std::fs::write(&path, text).map_err(|source| ProcessError::IdMap { path, source })?;
+        match &self.id_maps {
+            Some((uid_map, gid_map)) => write_maps(init, uid_map, gid_map),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Whether the init gets a cgroup namespace of its own.
@@ -250,6 +246,23 @@ impl Plan {
             .map_err(|e| format!("cannot open the new time namespace: {e}"))?;
         setns(ns.as_fd(), time).map_err(|e| format!("cannot enter the new time namespace: {e}"))
     }
+}
+
+/// The init's namespace `name`, unless it is the caller's own.
+pub(super) fn namespace_of(
+    init: Pid,
+    name: &str,
+    flag: libc::c_int,
+) -> Result<Option<(CloneFlags, OwnedFd)>, ProcessError> {
+    let theirs = open_fd(Path::new(&format!("/proc/{init}/ns/{name}"))).map_err(
+        ProcessError::sys("open a namespace of the container's init"),
+    )?;
+    let id = |st: FileStat| (st.st_dev, st.st_ino);
+    let ours = stat(format!("/proc/self/ns/{name}").as_str()).map(id);
+    if ours.is_ok() && fstat(theirs.as_raw_fd()).map(id) == ours {
+        return Ok(None);
+    }
+    Ok(Some((CloneFlags::from_bits_retain(flag), theirs)))
 }
 
 /// Opens a namespace file (`/proc/<pid>/ns/<name>` or a bind mount of one).

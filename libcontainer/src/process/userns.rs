@@ -48,6 +48,16 @@ pub(super) fn map_text(maps: &[LinuxIdMapping]) -> String {
         .collect()
 }
 
+/// Writes the `uid_map` and `gid_map` of the new user namespace of `pid`
+/// (each in one write, as the kernel requires).
+pub(super) fn write_maps(pid: Pid, uid_map: &str, gid_map: &str) -> Result<(), ProcessError> {
+    for (file, text) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|source| ProcessError::IdMap { path, source })?;
+    }
+    Ok(())
+}
+
 /// A user namespace of its own with these maps, for an idmapped mount: a
 /// child makes it and waits until the runtime has opened it (the namespace
 /// lives on through the returned fd), then exits.
@@ -61,17 +71,11 @@ pub(super) fn user_namespace_with(uid_map: &str, gid_map: &str) -> Result<OwnedF
         0
     })?;
     drop(rx);
-    let opened = [("uid_map", uid_map), ("gid_map", gid_map)]
-        .into_iter()
-        .try_for_each(|(file, text)| {
-            let path = format!("/proc/{holder}/{file}");
-            std::fs::write(&path, text).map_err(|source| ProcessError::IdMap { path, source })
-        })
-        .and_then(|()| {
-            open_fd(Path::new(&format!("/proc/{holder}/ns/user"))).map_err(ProcessError::sys(
-                "open the user namespace of an idmapped mount",
-            ))
-        });
+    let opened = write_maps(holder, uid_map, gid_map).and_then(|()| {
+        open_fd(Path::new(&format!("/proc/{holder}/ns/user"))).map_err(ProcessError::sys(
+            "open the user namespace of an idmapped mount",
+        ))
+    });
     drop(tx);
     let _ = waitpid(holder, None);
     opened
