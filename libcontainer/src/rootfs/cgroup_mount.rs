@@ -12,17 +12,17 @@
 //! `/proc/self/cgroup` again here would only repeat that work.
 
 use std::ffi::{CString, OsStr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use nix::fcntl::{openat, OFlag};
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{mkdirat, Mode};
 use nix::unistd::symlinkat;
 
 use super::options::MountOptions;
-use super::safe_path::{fd_path, Root};
+use super::safe_path::{fd_path, open_at, Root};
 use super::RootfsError;
 use crate::cgroups::{Cgroup, Hierarchies};
 use crate::mount_api;
@@ -142,14 +142,8 @@ fn mount_in_tmpfs(
         let tree = mount_api::clone_path(h.dir, true)?;
         return mount_api::attach(&tree, dir, &cname);
     }
-    let target = openat(
-        Some(dir.as_raw_fd()),
-        name,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    // SAFETY: freshly opened, owned by nobody else.
-    let target = unsafe { OwnedFd::from_raw_fd(target) };
+    let flags_at = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
+    let target = open_at(dir, name, flags_at, Mode::empty())?;
     mount_fresh(&target, h, flags)
 }
 

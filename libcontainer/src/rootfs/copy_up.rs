@@ -5,19 +5,19 @@
 //! never followed, so a symlink in the image copies as a symlink.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::dir::Dir;
-use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
+use nix::fcntl::{readlinkat, AtFlags, OFlag};
+
+use super::safe_path::open_at;
 use nix::sys::stat::{fchmod, fstatat, mkdirat, mknodat, Mode, SFlag};
 use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
 
 /// Opens directory `name` of `dir` for reading, without following a symlink.
 fn open_dir(dir: &impl AsRawFd, name: &std::ffi::CStr) -> nix::Result<OwnedFd> {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = openat(Some(dir.as_raw_fd()), name, flags, Mode::empty())?;
-    // SAFETY: freshly opened, owned here.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
+    open_at(dir, name, flags, Mode::empty())
 }
 
 /// The directory at the O_PATH handle `at`, open for reading.
@@ -60,11 +60,10 @@ fn copy_entries(src: &OwnedFd, dst: &OwnedFd) -> nix::Result<()> {
                 copy_entries(&from, &to)?;
             }
             SFlag::S_IFREG => {
-                let read = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-                let create = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC;
-                // SAFETY (both): freshly opened, owned by the File.
-                let mut from = unsafe { File::from_raw_fd(openat(s, name, read, Mode::empty())?) };
-                let mut to = unsafe { File::from_raw_fd(openat(d, name, create, mode)?) };
+                let read = OFlag::O_RDONLY | OFlag::O_NOFOLLOW;
+                let create = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
+                let mut from = File::from(open_at(src, name, read, Mode::empty())?);
+                let mut to = File::from(open_at(dst, name, create, mode)?);
                 std::io::copy(&mut from, &mut to)
                     .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
             }

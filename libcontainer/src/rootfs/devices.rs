@@ -1,15 +1,15 @@
 //! `/dev` inside the container: device nodes, `/dev/ptmx` and the fd symlinks.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
-use super::safe_path::Root;
+use super::safe_path::{open_at, Root};
 use super::RootfsError;
 use crate::mount_api;
 
@@ -119,15 +119,13 @@ impl Node {
 
 /// Binds the host's node `path` on a new empty file `name` in `dir`.
 fn bind_host_node(dir: &OwnedFd, name: &OsStr, path: &Path) -> Result<(), RootfsError> {
-    let file = openat(
-        Some(dir.as_raw_fd()),
+    let file = open_at(
+        dir,
         name,
-        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW,
         Mode::from_bits_truncate(0o600),
     )
     .map_err(RootfsError::at("create bind target for device", path))?;
-    // SAFETY: freshly opened, owned here.
-    let file = unsafe { OwnedFd::from_raw_fd(file) };
     mount_api::clone_path(path, false)
         .and_then(|tree| mount_api::attach(&tree, &file, c""))
         .map_err(RootfsError::at("bind the host device", path))

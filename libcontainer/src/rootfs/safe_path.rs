@@ -31,6 +31,16 @@ fn own(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// `openat(dir, name, flags | O_CLOEXEC, mode)`, the new fd owned.
+pub(crate) fn open_at<P: ?Sized + nix::NixPath>(
+    dir: &impl AsRawFd,
+    name: &P,
+    flags: OFlag,
+    mode: Mode,
+) -> nix::Result<OwnedFd> {
+    openat(Some(dir.as_raw_fd()), name, flags | OFlag::O_CLOEXEC, mode).map(own)
+}
+
 impl Root {
     /// Opens `path` (a host path) as the root for later lookups.
     pub fn open(path: &Path) -> Result<Self, RootfsError> {
