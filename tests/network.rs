@@ -1302,8 +1302,13 @@ fn cni(command: &str, container: &str, netns: &Path, conf: &Value) -> (bool, Val
         .spawn()
         .unwrap_or_else(|e| panic!("run {}: {e}", cni_plugin().display()));
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(conf.to_string().as_bytes()).unwrap();
-    drop(stdin);
+    // A plugin may answer without reading stdin (VERSION, or an error found
+    // in the environment first) and exit: the pipe is then closed, which is
+    // not a failure.
+    match stdin.write_all(conf.to_string().as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("write the config: {e}"),
+        _ => drop(stdin),
+    }
     let out = child.wait_with_output().unwrap();
     let stdout = text(&out.stdout);
     let json = if stdout.trim().is_empty() {

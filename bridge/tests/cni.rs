@@ -35,8 +35,13 @@ fn cni(command: &str, env: &[(&str, &str)], conf: &Value) -> Reply {
         .spawn()
         .expect("run hull-cni");
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(conf.to_string().as_bytes()).unwrap();
-    drop(stdin);
+    // A plugin may answer without reading stdin (VERSION, or an error found
+    // in the environment first) and exit: the pipe is then closed, which is
+    // not a failure.
+    match stdin.write_all(conf.to_string().as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("write the config: {e}"),
+        _ => drop(stdin),
+    }
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let json = if text.trim().is_empty() {
