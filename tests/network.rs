@@ -1485,7 +1485,8 @@ fn bridge_role_conf(net: &Net, subnet6: &str) -> Value {
 
 /// hull-cni's `bridge` role on a dual-stack network keeps a host-local
 /// lease file for each address, `<ipam.dataDir>/<network>/<ip>`; CHECK
-/// notices a missing IPv6 one; DEL removes both.
+/// notices a missing IPv6 one; DEL removes both. A chained `portmap`
+/// publishes its ports to both addresses and DEL takes both back.
 #[test]
 fn cni_bridge_role_dual_stack_leases() {
     in_lab(cni_bridge_role_in_lab);
@@ -1524,6 +1525,36 @@ fn cni_bridge_role_in_lab(_lab: PathBuf) {
     let (ok, check) = cni("CHECK", &id, &ctr.netns(), &cached);
     assert_eq!((ok, &check["code"]), (false, &json!(103)), "{check}");
     std::fs::write(&v6, &id).unwrap();
+
+    let h = port(23);
+    let mut portmap = json!({
+        "cniVersion": "1.0.0", "name": net.name, "type": "portmap",
+        "table": net.table, "dataDir": net.root,
+        "capabilities": {"portMappings": true},
+        "runtimeConfig": {"portMappings": [{"hostPort": h, "containerPort": 80, "protocol": "tcp"}]},
+        "prevResult": r
+    });
+    let (ok, published) = cni("ADD", &id, &ctr.netns(), &portmap);
+    assert!(ok, "portmap ADD failed: {published}");
+    assert_eq!(net.map_elements_in("ip"), Some(1), "IPv4 port");
+    assert_eq!(net.map_elements_in("ip6"), Some(1), "IPv6 port");
+    let ip6_maps = net.nft_family("ip6").unwrap().to_string();
+    assert!(
+        ip6_maps.contains("fd42:23::2"),
+        "not published to the IPv6 address: {ip6_maps}"
+    );
+    let (ok, check) = cni("CHECK", &id, &ctr.netns(), &portmap);
+    assert!(ok, "portmap CHECK failed: {check}");
+    portmap["runtimeConfig"]["portMappings"][0]["hostPort"] = json!(h + 1);
+    let (ok, check) = cni("CHECK", &id, &ctr.netns(), &portmap);
+    assert_eq!((ok, &check["code"]), (false, &json!(103)), "{check}");
+    let msg = check["msg"].as_str().unwrap();
+    assert!(msg.contains("10.250.23.2 and fd42:23::2"), "{msg}");
+    portmap["runtimeConfig"]["portMappings"][0]["hostPort"] = json!(h);
+    let (ok, del) = cni("DEL", &id, &ctr.netns(), &portmap);
+    assert!(ok, "portmap DEL failed: {del}");
+    assert_eq!(net.map_elements_in("ip"), Some(0), "IPv4 port left");
+    assert_eq!(net.map_elements_in("ip6"), Some(0), "IPv6 port left");
 
     let (ok, del) = cni("DEL", &id, &ctr.netns(), &cached);
     assert!(ok, "DEL failed: {del}");

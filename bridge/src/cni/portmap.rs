@@ -2,13 +2,15 @@
 //! publishes `runtimeConfig.portMappings` to the container address of
 //! `prevResult` as elements of hull's nf_tables port maps
 //! ([`Firewall::add_ports`]), which the network's rules (made by the
-//! `bridge` or `hull` role before it) already use.
+//! `bridge` or `hull` role before it) already use. On a dual-stack network
+//! the ports are published to the container's IPv6 address too (on all the
+//! host's IPv6 addresses, as the CLI's `-p` does).
 //!
 //! What it published is recorded in `<dataDir>/portmap/<id>.<ifname>.json`,
 //! so DEL can undo it even when the runtime lost its cached result; DEL
 //! also flushes the container address's conntrack entries.
 
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 
 use bridge::nft::{Firewall, NftError};
@@ -25,7 +27,30 @@ use super::state;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Record {
     ip: Ipv4Addr,
+    /// The container's IPv6 address, on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ip6: Option<Ipv6Addr>,
     ports: Vec<PortMapping>,
+}
+
+impl Record {
+    /// `ports` to the container addresses of `prev`, which must have an
+    /// IPv4 one.
+    fn of(prev: &CniResult, ports: &[PortMapping]) -> Result<Self, CniError> {
+        let ip = prev.container_ipv4().ok_or_else(|| {
+            CniError::config("prevResult has no IPv4 address to forward ports to")
+        })?;
+        Ok(Self {
+            ip,
+            ip6: prev.container_ipv6(),
+            ports: ports.to_vec(),
+        })
+    }
+
+    /// The addresses the ports go to, IPv4 first.
+    fn addresses(&self) -> impl Iterator<Item = IpAddr> {
+        std::iter::once(self.ip.into()).chain(self.ip6.map(IpAddr::from))
+    }
 }
 
 /// Runs `op`; ADD passes `prevResult` on.
@@ -43,20 +68,23 @@ fn add(spec: &PortmapSpec, target: &Target) -> Result<CniResult, CniError> {
     if spec.ports.is_empty() {
         return Ok(prev);
     }
-    let ip = container_ip(&prev)?;
+    let record = Record::of(&prev, &spec.ports)?;
     check_free(&spec.ports)?;
     let path = record_path(spec, target);
-    state::write_json(
-        &path,
-        &Record {
-            ip,
-            ports: spec.ports.clone(),
-        },
-    )?;
-    // One batch: on error nothing was published.
-    if let Err(e) = Firewall::new(&spec.table).add_ports(ip, &spec.ports) {
+    state::write_json(&path, &record)?;
+    // One batch per family: on error, what the first published is taken
+    // back (only elements pointing at this container are removed).
+    let fw = Firewall::new(&spec.table);
+    let published = record.addresses().try_for_each(|ip| {
+        fw.add_ports(ip, &record.ports)
+            .map_err(|e| firewall_error(&spec.table, ip, e))
+    });
+    if let Err(e) = published {
+        for ip in record.addresses() {
+            let _ = fw.remove_ports(ip, &record.ports);
+        }
         let _ = state::remove(&path);
-        return Err(firewall_error(&spec.table, e));
+        return Err(e);
     }
     Ok(prev)
 }
@@ -69,18 +97,20 @@ fn del(spec: &PortmapSpec, target: &Target) -> Result<(), CniError> {
     let Some(record) = record else {
         return Ok(());
     };
-    Firewall::new(&spec.table)
-        .remove_ports(record.ip, &record.ports)
-        .map_err(|e| firewall_error(&spec.table, e))?;
-    conntrack::flush(record.ip)
-        .map_err(|e| CniError::net("flush conntrack entries", NetError::Firewall(e)))?;
+    let fw = Firewall::new(&spec.table);
+    for ip in record.addresses() {
+        fw.remove_ports(ip, &record.ports)
+            .map_err(|e| firewall_error(&spec.table, ip, e))?;
+        conntrack::flush(ip)
+            .map_err(|e| CniError::net("flush conntrack entries", NetError::Firewall(e)))?;
+    }
     state::remove(&path)
 }
 
 /// Checks that the configured ports are recorded as published to the
 /// container's address.
 fn check(spec: &PortmapSpec, target: &Target) -> Result<(), CniError> {
-    let ip = container_ip(prev_result(spec)?)?;
+    let wanted = Record::of(prev_result(spec)?, &spec.ports)?;
     if spec.ports.is_empty() {
         return Ok(());
     }
@@ -91,23 +121,13 @@ fn check(spec: &PortmapSpec, target: &Target) -> Result<(), CniError> {
             target.ifname
         ))
     })?;
-    let wanted = Record {
-        ip,
-        ports: spec.ports.clone(),
-    };
-    if sorted(record.clone()) != sorted(wanted) {
+    if sorted(record.clone()) != sorted(wanted.clone()) {
         return Err(CniError::check(format!(
-            "published {:?} to {}, configured {:?} to {ip}",
-            record
-                .ports
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            record.ip,
-            spec.ports
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
+            "published {} to {}, configured {} to {}",
+            ports_text(&record.ports),
+            addresses_text(&record),
+            ports_text(&wanted.ports),
+            addresses_text(&wanted),
         )));
     }
     Ok(())
@@ -119,19 +139,27 @@ fn prev_result(spec: &PortmapSpec) -> Result<&CniResult, CniError> {
     })
 }
 
-fn container_ip(prev: &CniResult) -> Result<Ipv4Addr, CniError> {
-    prev.container_ipv4()
-        .ok_or_else(|| CniError::config("prevResult has no IPv4 address to forward ports to"))
+/// What to unpublish when ADD's record is gone: the config's ports to the
+/// prevResult's addresses.
+fn from_config(spec: &PortmapSpec) -> Option<Record> {
+    let prev = spec.prev_result.as_ref()?;
+    (!spec.ports.is_empty())
+        .then(|| Record::of(prev, &spec.ports).ok())
+        .flatten()
 }
 
-/// What to unpublish when ADD's record is gone: the config's ports to the
-/// prevResult's address.
-fn from_config(spec: &PortmapSpec) -> Option<Record> {
-    let ip = spec.prev_result.as_ref()?.container_ipv4()?;
-    (!spec.ports.is_empty()).then(|| Record {
-        ip,
-        ports: spec.ports.clone(),
-    })
+/// `["8080:80/tcp", ...]`.
+fn ports_text(ports: &[PortMapping]) -> String {
+    format!(
+        "{:?}",
+        ports.iter().map(ToString::to_string).collect::<Vec<_>>()
+    )
+}
+
+/// `10.88.0.2` or `10.88.0.2 and fd42::2`.
+fn addresses_text(record: &Record) -> String {
+    let all: Vec<String> = record.addresses().map(|ip| ip.to_string()).collect();
+    all.join(" and ")
 }
 
 fn record_path(spec: &PortmapSpec, target: &Target) -> PathBuf {
@@ -163,7 +191,8 @@ fn check_free(ports: &[PortMapping]) -> Result<(), CniError> {
 }
 
 /// The CNI error for a failed port map change.
-fn firewall_error(table: &str, e: NftError) -> CniError {
+fn firewall_error(table: &str, ip: IpAddr, e: NftError) -> CniError {
+    let family = if ip.is_ipv4() { "ip" } else { "ip6" };
     match e.errno() {
         Some(libc::EEXIST) => CniError::new(
             code::PORT_IN_USE,
@@ -171,7 +200,7 @@ fn firewall_error(table: &str, e: NftError) -> CniError {
         )
         .details(e.to_string()),
         Some(libc::ENOENT) => CniError::config(format!(
-            "nf_tables table ip {table} has no port maps: chain portmap after hull's bridge plugin, with the same table"
+            "nf_tables table {family} {table} has no port maps: chain portmap after hull's bridge plugin, with the same table"
         ))
         .details(e.to_string()),
         Some(errno) if is_transient(errno) => {

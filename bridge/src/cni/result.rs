@@ -4,7 +4,7 @@
 //! Unknown keys of a `prevResult` (e.g. `mtu`, `socketPath` of newer specs)
 //! are kept, so a plugin that only passes the result on does not lose them.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -107,21 +107,36 @@ impl CniResult {
 
     /// The first IPv4 address of the result, preferably one on a container
     /// interface (one with a sandbox).
-    pub fn container_ipv4(&self) -> Option<std::net::Ipv4Addr> {
+    pub fn container_ipv4(&self) -> Option<Ipv4Addr> {
+        self.container_ip(|ip| match ip {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        })
+    }
+
+    /// The first IPv6 address of the result, chosen as [`Self::container_ipv4`]
+    /// chooses the IPv4 one.
+    pub fn container_ipv6(&self) -> Option<Ipv6Addr> {
+        self.container_ip(|ip| match ip {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        })
+    }
+
+    /// The first address that `family` takes, on a container interface if
+    /// there is one.
+    fn container_ip<A>(&self, family: impl Fn(IpAddr) -> Option<A>) -> Option<A> {
         let in_sandbox = |ip: &&IpConfig| {
             ip.interface
                 .and_then(|i| self.interfaces.get(i))
                 .is_some_and(|iface| iface.sandbox.is_some())
         };
-        let v4 = |ip: &IpConfig| match ip.address.split('/').next()?.parse() {
-            Ok(IpAddr::V4(a)) => Some(a),
-            _ => None,
-        };
+        let address = |ip: &IpConfig| family(ip.address.split('/').next()?.parse().ok()?);
         let ips = || self.ips.iter();
         ips()
             .filter(in_sandbox)
-            .find_map(v4)
-            .or_else(|| ips().find_map(v4))
+            .find_map(address)
+            .or_else(|| ips().find_map(address))
     }
 }
 
