@@ -10,12 +10,13 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use crate::cgroups::{Cgroup, CgroupDir, CgroupError, Hierarchies};
+use crate::cgroups::{asks_for_limits, Cgroup, CgroupDir, CgroupError, Hierarchies};
 use crate::container::{Container, DEFAULT_ROOT};
 use crate::error::{Error, Result};
 use crate::exec_fifo;
 use crate::id::validate_id;
 use crate::process::{spawn_init, InitConfig};
+use crate::rootless;
 use crate::spec::{Bundle, SpecError};
 use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status, EXEC_FIFO};
 
@@ -175,7 +176,7 @@ impl ContainerBuilder {
             )),
             None => None,
         };
-        let cfg = InitConfig {
+        let mut cfg = InitConfig {
             rootfs: bundle.rootfs.clone(),
             bundle: bundle.dir.clone(),
             no_pivot: self.no_pivot,
@@ -187,6 +188,7 @@ impl ContainerBuilder {
             seccomp: crate::seccomp::for_container(&bundle.spec, &self.root)?,
             spec: bundle.spec,
             hierarchies: Hierarchies::detect()?,
+            own_cgroup: None,
         };
         let hierarchies = &cfg.hierarchies;
         let mut cgroup = self.resolve_cgroup(hierarchies, &cfg.spec)?;
@@ -211,12 +213,16 @@ impl ContainerBuilder {
                 )?)
             };
             spawn_init(&cfg, &for_init, Box::new(place))?
+        } else if rootless::euid_is_unprivileged() || v2_refused(&mut cgroup)? {
+            setup_rootless_cgroup(&mut cgroup, hierarchies, resources, guard)?;
+            let own = cgroup.own_where_missing(hierarchies)?;
+            cfg.own_cgroup = Some(own);
+            spawn_init(&cfg, &cgroup.clone(), Box::new(|_| Ok(())))?
         } else {
             // The init is cloned straight into the cgroup2 directory, so that
-            // one is made first; the v1 directories and the limits are set up
-            // while the init makes its network namespace, the costliest part
-            // of its start (see `process::namespaces`).
-            cgroup.create(CgroupDir::is_v2)?;
+            // one is made first (by `v2_refused`); the v1 directories and the
+            // limits are set up while the init makes its network namespace,
+            // the costliest part of its start (see `process::namespaces`).
             guard.cgroup = Some(cgroup.clone());
             let for_init = cgroup.clone();
             let place = |_: Pid| -> std::result::Result<(), crate::ProcessError> {
@@ -254,7 +260,7 @@ impl ContainerBuilder {
                     .collect(),
             },
             init_start_time: start_time,
-            cgroup: Some(cgroup),
+            cgroup: (!cgroup.dirs.is_empty()).then_some(cgroup),
             hooks: cfg.spec.hooks().clone(),
         };
         record.write_to(state.0, state.1)?;
@@ -284,6 +290,39 @@ impl ContainerBuilder {
             self.systemd_cgroup,
         )?)
     }
+}
+
+/// Makes the cgroup2 directory; true if that was refused because the
+/// runtime is rootless after all (root of a user namespace, say).
+fn v2_refused(cgroup: &mut Cgroup) -> Result<bool> {
+    match cgroup.create(CgroupDir::is_v2) {
+        Ok(()) => Ok(false),
+        Err(e) if e.is_permission_denied() && rootless::is_rootless() => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Rootless: makes every cgroup directory this user may, before the clone.
+/// Without limits in `resources` the others are left out (all of them,
+/// typically: the container then has no cgroup); with limits they are an
+/// error. Device rules are not applied: the user namespace keeps the
+/// container from making nodes, and loading a device program needs privileges.
+fn setup_rootless_cgroup(
+    cgroup: &mut Cgroup,
+    hierarchies: &Hierarchies,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+    guard: &mut Cleanup,
+) -> std::result::Result<(), CgroupError> {
+    let limits = resources.filter(|r| asks_for_limits(r));
+    let made = cgroup.create_rootless(limits.is_some());
+    guard.cgroup = Some(cgroup.clone());
+    made?;
+    if let Some(res) = limits {
+        let mut res = res.clone();
+        res.set_devices(None);
+        cgroup.apply(hierarchies, &res)?;
+    }
+    Ok(())
 }
 
 /// Creates the container's cgroup directories `which` selects (those systemd

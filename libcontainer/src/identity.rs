@@ -22,11 +22,29 @@ pub(crate) fn switch_user(user: &User) -> Result<(), IdentityError> {
         .map(|&g| Gid::from_raw(g))
         .collect();
     let err = |what: String| move |source| IdentityError { what, source };
-    setgroups(&groups).map_err(err(format!("additional gids {:?}", user.additional_gids())))?;
+    match setgroups(&groups) {
+        // Rootless: the user namespace was made with setgroups denied (as
+        // an unprivileged parent must), so the groups stay as they are.
+        Err(nix::Error::EPERM) if groups.is_empty() && setgroups_denied() => {}
+        Err(nix::Error::EPERM) if setgroups_denied() => {
+            return Err(IdentityError {
+                what: format!(
+                    "additional gids {groups:?}: setgroups is denied in a rootless container's user namespace"
+                ),
+                source: nix::Error::EPERM,
+            })
+        }
+        done => done.map_err(err(format!("additional gids {:?}", user.additional_gids())))?,
+    }
     let gid = Gid::from_raw(user.gid());
     setresgid(gid, gid, gid).map_err(err(format!("gid {gid}")))?;
     let uid = Uid::from_raw(user.uid());
     setresuid(uid, uid, uid).map_err(err(format!("uid {uid}")))
+}
+
+/// Whether this user namespace forbids setgroups(2).
+fn setgroups_denied() -> bool {
+    crate::pseudo_file::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// The home directory of `uid` from the container's `/etc/passwd`, or `/`.

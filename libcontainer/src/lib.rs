@@ -37,6 +37,7 @@ mod process;
 mod pseudo_file;
 mod rlimits;
 mod rootfs;
+pub mod rootless;
 mod seal;
 pub mod seccomp;
 mod signal;

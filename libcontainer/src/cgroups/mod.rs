@@ -14,6 +14,7 @@ mod devices;
 mod devices_bpf;
 mod fs;
 mod hierarchy;
+mod limits;
 pub mod oom;
 pub mod stats;
 pub mod systemd;
@@ -31,6 +32,7 @@ pub use devices::{device_rule, effective_rules};
 use hierarchy::own_cgroup;
 use hierarchy::under;
 pub use hierarchy::{Hierarchies, Layout};
+pub use limits::asks_for_limits;
 
 /// A cgroup operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +61,28 @@ pub enum CgroupError {
     Bpf(std::io::Error),
     #[error("timed out waiting for {0}")]
     Timeout(String),
+    /// Rootless, a cgroup could not be made and `linux.resources` needs one.
+    #[error(
+        "rootless: cannot create the cgroup {}: {source}; linux.resources sets limits, which \
+         need a cgroup this user may write (remove them, or delegate a cgroup to the user)",
+        path.display()
+    )]
+    RootlessLimits {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl CgroupError {
     pub(crate) fn io(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.as_ref().to_owned();
         move |source| Self::Io { path, source }
+    }
+
+    /// Whether this is a cgroup directory that could not be made for want
+    /// of permission (EACCES, EPERM, EROFS), as for an unprivileged user.
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if is_permission_denied(source))
     }
 
     /// Whether the file or directory this error names no longer exists.
@@ -173,6 +191,15 @@ impl Cgroup {
         })
     }
 
+    /// The caller's own cgroup in every hierarchy where `self` has no
+    /// directory (rootless: where the init stays).
+    pub fn own_where_missing(&self, h: &Hierarchies) -> Result<Self, CgroupError> {
+        let mut own = Self::resolve(h, Some("."), "", false)?;
+        own.dirs
+            .retain(|o| !self.dirs.iter().any(|d| d.controllers == o.controllers));
+        Ok(own)
+    }
+
     fn v1_dir(&self, controller: &str) -> Option<&Path> {
         self.dirs
             .iter()
@@ -209,6 +236,35 @@ impl Cgroup {
             d.top = top;
             if d.controllers.iter().any(|c| c == "cpuset") {
                 v1::init_cpuset(&d.path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rootless: creates the directories like [`Self::create`], but leaves
+    /// out of the cgroup each one this user may not make, when `limits`
+    /// (see [`asks_for_limits`]) is false; with limits that is an error.
+    pub fn create_rootless(&mut self, limits: bool) -> Result<(), CgroupError> {
+        let mut dirs = std::mem::take(&mut self.dirs).into_iter();
+        for d in dirs.by_ref() {
+            let mut one = Self {
+                dirs: vec![d],
+                systemd: None,
+            };
+            match one.create(|_| true) {
+                Ok(()) => self.dirs.append(&mut one.dirs),
+                Err(CgroupError::Io { path, source }) if is_permission_denied(&source) => {
+                    if limits {
+                        self.dirs.extend(dirs);
+                        return Err(CgroupError::RootlessLimits { path, source });
+                    }
+                    tracing::debug!("rootless: no cgroup in {}: {source}", path.display());
+                }
+                Err(e) => {
+                    self.dirs.append(&mut one.dirs);
+                    self.dirs.extend(dirs);
+                    return Err(e);
+                }
             }
         }
         Ok(())
@@ -500,6 +556,13 @@ impl Cgroup {
         }
         stopped
     }
+}
+
+fn is_permission_denied(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EACCES | libc::EPERM | libc::EROFS)
+    )
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd, CgroupError> {

@@ -169,6 +169,7 @@ fn prepare(
         cgroups: rootfs::CgroupView {
             hierarchies: &cfg.hierarchies,
             cgroup,
+            own: cfg.own_cgroup.as_ref(),
         },
         cgroupns: plan.new_cgroupns(),
     };

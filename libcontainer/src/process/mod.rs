@@ -41,6 +41,8 @@ pub enum ProcessError {
     Protocol,
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    UnmappableIds(#[from] crate::rootless::UnmappableIds),
     #[error("cannot write the id map {path}: {source}")]
     IdMap {
         path: String,
@@ -71,6 +73,9 @@ pub(crate) struct InitConfig {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// The host's cgroup hierarchies, as the parent found them.
     pub hierarchies: Hierarchies,
+    /// Rootless: the runtime's own cgroup, which the init stays in where
+    /// the container has no directory (see [`crate::rootfs::CgroupView`]).
+    pub own_cgroup: Option<Cgroup>,
 }
 
 /// Sets up the cgroup around the freshly cloned init, which waits for it

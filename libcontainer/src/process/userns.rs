@@ -29,7 +29,12 @@ pub(super) fn id_maps(
         .and_then(|l| l.gid_mappings().as_deref())
         .unwrap_or_default();
     match (new_userns, uid.is_empty(), gid.is_empty()) {
-        (true, false, false) => Ok(Some((map_text(uid), map_text(gid)))),
+        (true, false, false) => {
+            if crate::rootless::euid_is_unprivileged() {
+                crate::rootless::check_own_ids(uid, gid)?;
+            }
+            Ok(Some((map_text(uid), map_text(gid))))
+        }
         (true, ..) => Err(ProcessError::InitFailed(
             "a new user namespace needs both linux.uidMappings and linux.gidMappings".into(),
         )),
@@ -49,9 +54,12 @@ pub(super) fn map_text(maps: &[LinuxIdMapping]) -> String {
 }
 
 /// Writes the `uid_map` and `gid_map` of the new user namespace of `pid`
-/// (each in one write, as the kernel requires).
+/// (each in one write, as the kernel requires). Unprivileged, `setgroups`
+/// is denied first: the kernel takes a gid map from such a caller only then.
 pub(super) fn write_maps(pid: Pid, uid_map: &str, gid_map: &str) -> Result<(), ProcessError> {
-    for (file, text) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+    let deny = crate::rootless::euid_is_unprivileged().then_some(("setgroups", "deny"));
+    let maps = [("uid_map", uid_map), ("gid_map", gid_map)];
+    for (file, text) in deny.into_iter().chain(maps) {
         let path = format!("/proc/{pid}/{file}");
         std::fs::write(&path, text).map_err(|source| ProcessError::IdMap { path, source })?;
     }

@@ -33,6 +33,9 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 pub(crate) struct CgroupView<'a> {
     pub hierarchies: &'a Hierarchies,
     pub cgroup: &'a Cgroup,
+    /// Rootless: the runtime's own cgroup, the init's in the hierarchies
+    /// where the container has no directory of its own.
+    pub own: Option<&'a Cgroup>,
 }
 
 /// A host hierarchy as the container mounts it.
@@ -60,6 +63,7 @@ impl<'a> CgroupView<'a> {
                     .cgroup
                     .dirs
                     .iter()
+                    .chain(self.own.iter().flat_map(|own| &own.dirs))
                     .find(|d| d.controllers == controllers)
                     .ok_or_else(|| {
                         RootfsError::Invalid(format!(

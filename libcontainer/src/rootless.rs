@@ -1,0 +1,68 @@
+//! Rootless: the runtime run without privileges over the host, as by an
+//! unprivileged user. It can then only map its own uid and gid into a new
+//! user namespace, and usually cannot make cgroups.
+
+use nix::unistd::{getegid, geteuid};
+use oci_spec::runtime::LinuxIdMapping;
+
+/// The id maps of the new user namespace that an unprivileged caller cannot
+/// write itself (it may map only its own uid and gid, once each).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "rootless: {kind} maps {maps:?} need privileges; an unprivileged user may only map its \
+     own {kind} {own} (size 1), and hull does not call newuidmap/newgidmap"
+)]
+pub struct UnmappableIds {
+    kind: &'static str,
+    maps: String,
+    own: u32,
+}
+
+/// Whether the effective uid is not root: the cheap test, taken on every start.
+pub fn euid_is_unprivileged() -> bool {
+    !geteuid().is_root()
+}
+
+/// Whether the runtime lacks privileges over the host: it is not root, or it
+/// is root of a user namespace other than the initial one, or has no
+/// CAP_SYS_ADMIN. Reads `/proc` when the euid is 0: for error paths.
+pub fn is_rootless() -> bool {
+    euid_is_unprivileged() || !in_initial_user_namespace() || !has_sys_admin()
+}
+
+/// The initial user namespace maps every id onto itself.
+fn in_initial_user_namespace() -> bool {
+    crate::pseudo_file::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+}
+
+fn has_sys_admin() -> bool {
+    caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_ADMIN,
+    )
+    .unwrap_or(false)
+}
+
+/// Checks that an unprivileged caller may write these maps itself: one
+/// range of size 1 onto its own effective uid (`uid`) or gid.
+pub(crate) fn check_own_ids(
+    uid_maps: &[LinuxIdMapping],
+    gid_maps: &[LinuxIdMapping],
+) -> Result<(), UnmappableIds> {
+    let check = |kind, maps: &[LinuxIdMapping], own: u32| match maps {
+        [m] if m.host_id() == own && m.size() == 1 => Ok(()),
+        _ => Err(UnmappableIds {
+            kind,
+            maps: maps
+                .iter()
+                .map(|m| format!("{} {} {}", m.container_id(), m.host_id(), m.size()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            own,
+        }),
+    };
+    check("uid", uid_maps, geteuid().as_raw())?;
+    check("gid", gid_maps, getegid().as_raw())
+}
