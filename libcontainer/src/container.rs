@@ -285,7 +285,9 @@ impl Container {
             Status::Running | Status::Created => {}
             _ => return Err(Error::WrongStatus(WrongStatus::NotRunning)),
         }
-        Ok(self.cgroup()?.set_frozen(true)?)
+        Ok(self
+            .cgroup_to("pause the container (pausing needs the cgroup freezer)")?
+            .set_frozen(true)?)
     }
 
     /// Thaws a paused container.
@@ -293,7 +295,7 @@ impl Container {
         if self.status() != Status::Paused {
             return Err(Error::WrongStatus(WrongStatus::NotPaused));
         }
-        Ok(self.cgroup()?.set_frozen(false)?)
+        Ok(self.cgroup_to("resume the container")?.set_frozen(false)?)
     }
 
     /// The host pids of every process in the container's cgroup.
@@ -301,7 +303,7 @@ impl Container {
         if self.status() == Status::Stopped {
             return Ok(Vec::new());
         }
-        Ok(self.cgroup()?.pids()?)
+        Ok(self.cgroup_to("list the container's processes")?.pids()?)
     }
 
     /// Applies new resource limits to a live container (`update`). With
@@ -310,7 +312,7 @@ impl Container {
         if self.status() == Status::Stopped {
             return Err(Error::WrongStatus(WrongStatus::NotRunning));
         }
-        let cg = self.cgroup()?;
+        let cg = self.cgroup_to("update the container's resources")?;
         if let Some(m) = resources.memory() {
             if m.check_before_update() == Some(true) {
                 cg.check_memory_limit(m.limit())?;
@@ -323,14 +325,20 @@ impl Container {
 
     /// Resource usage in runc's `events --stats` shape.
     pub fn stats(&self) -> Result<Stats> {
-        Ok(stats::read(self.cgroup()?))
+        Ok(stats::read(self.cgroup_to("read the container's stats")?))
     }
 
-    /// The container's cgroup.
+    /// The container's cgroup (none for a rootless one that could not make it).
     pub fn cgroup(&self) -> Result<&Cgroup> {
-        self.record.cgroup.as_ref().ok_or_else(|| {
-            Error::Cgroup(CgroupError::Invalid("the container has no cgroup".into()))
-        })
+        self.cgroup_to("use the container's cgroup")
+    }
+
+    /// The container's cgroup, or an error saying it has none, for `what`.
+    fn cgroup_to(&self, what: &'static str) -> Result<&Cgroup> {
+        self.record
+            .cgroup
+            .as_ref()
+            .ok_or(Error::Cgroup(CgroupError::Missing(what)))
     }
 
     /// Waits for the init to exit (the caller must be its parent, as after

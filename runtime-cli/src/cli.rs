@@ -1,5 +1,6 @@
 //! Command line, flag for flag as runc spells it.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -11,9 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "hull", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.0.2-dev"))]
 pub struct Cli {
-    /// Root directory for container state.
-    #[arg(long, default_value = libcontainer::DEFAULT_ROOT)]
-    pub root: PathBuf,
+    /// Root directory for container state (default: /run/hull, or
+    /// $XDG_RUNTIME_DIR/hull for an unprivileged user).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
     /// Write log lines to this file (appended) instead of stderr.
     #[arg(long)]
     pub log: Option<PathBuf>,
@@ -37,6 +39,34 @@ pub struct Cli {
     pub criu: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The state root: `--root`, else [`default_root`] for this user.
+    pub fn state_root(&self) -> Result<PathBuf, crate::Failure> {
+        match &self.root {
+            Some(root) => Ok(root.clone()),
+            None => default_root(
+                libcontainer::rootless::euid_is_unprivileged(),
+                std::env::var_os("XDG_RUNTIME_DIR"),
+            )
+            .map_err(crate::Failure::new),
+        }
+    }
+}
+
+/// The default state root, as runc picks it: root's is /run/hull; an
+/// unprivileged user's is `hull` in its `XDG_RUNTIME_DIR`, which must be set.
+fn default_root(unprivileged: bool, xdg_runtime_dir: Option<OsString>) -> Result<PathBuf, String> {
+    match (unprivileged, xdg_runtime_dir) {
+        (false, _) => Ok(PathBuf::from(libcontainer::DEFAULT_ROOT)),
+        (true, Some(dir)) if !dir.is_empty() => Ok(PathBuf::from(dir).join("hull")),
+        (true, _) => Err(format!(
+            "rootless: XDG_RUNTIME_DIR is not set, so there is no default state root for uid {}; \
+             pass --root",
+            libcontainer::nix::unistd::geteuid()
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -339,6 +369,21 @@ mod tests {
         assert!(run.detach);
         assert_eq!(run.create.bundle, PathBuf::from("/b"));
         assert_eq!(run.create.id, "c1");
-        assert_eq!(cli.root, PathBuf::from("/r"));
+        assert_eq!(cli.root, Some(PathBuf::from("/r")));
+    }
+
+    #[test]
+    fn default_root_is_per_user_when_unprivileged() {
+        let xdg = Some(OsString::from("/run/user/1001"));
+        assert_eq!(
+            default_root(false, xdg.clone()).unwrap(),
+            PathBuf::from("/run/hull")
+        );
+        assert_eq!(
+            default_root(true, xdg).unwrap(),
+            PathBuf::from("/run/user/1001/hull")
+        );
+        assert!(default_root(true, None).unwrap_err().contains("--root"));
+        assert!(default_root(true, Some(OsString::new())).is_err());
     }
 }

@@ -61,6 +61,10 @@ pub enum CgroupError {
     Bpf(std::io::Error),
     #[error("timed out waiting for {0}")]
     Timeout(String),
+    /// The container has no cgroup: it was made rootless, where the user
+    /// may not create one.
+    #[error("cannot {0}: the container has no cgroup (it was created rootless, without one)")]
+    Missing(&'static str),
     /// Rootless, a cgroup could not be made and `linux.resources` needs one.
     #[error(
         "rootless: cannot create the cgroup {}: {source}; linux.resources sets limits, which \

@@ -17,8 +17,10 @@ use oci_spec::runtime::Process;
 use super::channel::{self, Channel, Message};
 use super::init::{self, Exec, Failure};
 use super::namespaces::{self, namespace_of};
+use super::userns::clone_from_middle;
 use super::ProcessError;
 use crate::cgroups::Cgroup;
+use crate::rootless::euid_is_unprivileged;
 use crate::seccomp::Filter;
 use crate::{console, rlimits};
 
@@ -50,32 +52,48 @@ const NAMESPACES: [(&str, libc::c_int); 7] = [
 /// `execve`. Returns its pid; the caller is its parent. On error it has
 /// exited and been reaped.
 pub(crate) fn spawn_exec(cfg: &ExecConfig, cgroup: Option<&Cgroup>) -> Result<Pid, ProcessError> {
-    let joins = NAMESPACES
+    let mut joins = NAMESPACES
         .iter()
         .filter_map(|&(name, flag)| namespace_of(cfg.init, name, flag).transpose())
         .collect::<Result<Vec<_>, _>>()?;
     let pid_ns = namespace_of(cfg.init, "pid", libc::CLONE_NEWPID)?;
+    // Rootless, the container's pid namespace can only be joined from inside
+    // its user namespace: an intermediate process joins both and clones the
+    // process (which then has the user namespace already).
+    let middle_user = match joins.first() {
+        Some((f, _)) if *f == CloneFlags::CLONE_NEWUSER && euid_is_unprivileged() => {
+            Some(joins.remove(0).1)
+        }
+        _ => None,
+    };
     let cgroup_fd = match cgroup {
         Some(cg) => cg.open_v2()?,
         None => None,
     };
     let (parent, child) = channel::pair()?;
     let (mut parent, mut child) = (Some(parent), Some(child));
-    let pid = namespaces::clone_in(
-        pid_ns.as_ref().map(|(_, fd)| fd.as_fd()),
-        CloneFlags::empty(),
-        cgroup_fd.as_ref().map(|fd| fd.as_fd()),
-        |cloned_into| {
-            parent.take();
-            run(
-                cfg,
-                &joins,
-                cgroup,
-                cloned_into,
-                child.take().expect("child end"),
-            )
-        },
-    )?;
+    let process = |cloned_into| {
+        parent.take();
+        run(
+            cfg,
+            &joins,
+            cgroup,
+            cloned_into,
+            child.take().expect("child end"),
+        )
+    };
+    let pid = match &middle_user {
+        Some(user) => {
+            let early: Vec<_> = pid_ns.iter().map(|(f, fd)| (*f, fd.as_fd())).collect();
+            clone_from_middle(Some(user.as_fd()), &early, CloneFlags::empty(), process)?
+        }
+        None => namespaces::clone_in(
+            pid_ns.as_ref().map(|(_, fd)| fd.as_fd()),
+            CloneFlags::empty(),
+            cgroup_fd.as_ref().map(|fd| fd.as_fd()),
+            process,
+        )?,
+    };
     drop(child);
     let parent = parent.expect("parent end");
     let outcome = match parent.recv() {

@@ -28,7 +28,7 @@ pub fn builder(root: &Path, args: &CreateArgs, systemd_cgroup: bool) -> Containe
 
 pub fn create(cli: &Cli, args: &CreateArgs) -> Outcome {
     let fail = |e: String| Failure::new(format!("hull create failed: {e}"));
-    let container = builder(&cli.root, args, cli.systemd_cgroup)
+    let container = builder(&cli.state_root()?, args, cli.systemd_cgroup)
         .create()
         .map_err(|e| fail(e.to_string()))?;
     if let Err(e) = network::connect(cli, args, &container) {

@@ -21,30 +21,30 @@ use crate::cli::{Cli, Command};
 use crate::Outcome;
 
 pub fn dispatch(cli: &Cli) -> Outcome {
-    let root = cli.root.as_path();
+    let root = || cli.state_root();
     match &cli.command {
         Command::Create(args) => create::create(cli, args),
-        Command::Start { id } => start::start(root, id),
+        Command::Start { id } => start::start(&root()?, id),
         Command::Run(args) => run::run(cli, args),
         Command::Network(cmd) => network::command(cli, cmd),
-        Command::Exec(args) => exec::exec(root, args),
-        Command::State { id } => state::state(root, id),
-        Command::Kill { all, id, signal } => kill::kill(root, id, signal.as_deref(), *all),
-        Command::Pause { id } => pause::pause(root, id),
-        Command::Resume { id } => pause::resume(root, id),
+        Command::Exec(args) => exec::exec(&root()?, args),
+        Command::State { id } => state::state(&root()?, id),
+        Command::Kill { all, id, signal } => kill::kill(&root()?, id, signal.as_deref(), *all),
+        Command::Pause { id } => pause::pause(&root()?, id),
+        Command::Resume { id } => pause::resume(&root()?, id),
         Command::Ps {
             format,
             id,
             ps_args,
-        } => ps::ps(root, id, *format, ps_args),
-        Command::Update(args) => update::update(root, args),
+        } => ps::ps(&root()?, id, *format, ps_args),
+        Command::Update(args) => update::update(&root()?, args),
         Command::Events {
             stats,
             interval,
             id,
-        } => events::events(root, id, *stats, interval),
-        Command::Delete { force, id } => delete::delete(root, id, *force),
-        Command::List { format, quiet } => list::list(root, *format, *quiet),
+        } => events::events(&root()?, id, *stats, interval),
+        Command::Delete { force, id } => delete::delete(&root()?, id, *force),
+        Command::List { format, quiet } => list::list(&root()?, *format, *quiet),
         Command::Features => features::features(),
         Command::Spec { bundle, rootless } => spec::spec(bundle, *rootless),
     }

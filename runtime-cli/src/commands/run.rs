@@ -24,7 +24,8 @@ const FORWARDED: [Signal; 8] = [
 ];
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
-    let root = cli.root.as_path();
+    let root = cli.state_root()?;
+    let root = root.as_path();
     let fail = |e: Error| launch_failure("run", e);
     let bundle = Bundle::load(&args.create.bundle).map_err(|e| fail(e.into()))?;
     // A foreground run that wants a terminal but got no console socket
