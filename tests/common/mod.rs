@@ -62,6 +62,11 @@ pub struct TestBundle {
     pub root: PathBuf,
     pub id: String,
     pub config: Value,
+    /// The hull binary [`TestBundle::hull`] runs (default [`hull_bin`]).
+    pub bin: PathBuf,
+    /// The uid and gid [`TestBundle::hull`] runs hull as, when not root's
+    /// (with no supplementary groups).
+    pub user: Option<(u32, u32)>,
 }
 
 impl TestBundle {
@@ -85,6 +90,8 @@ impl TestBundle {
             root,
             id,
             config,
+            bin: hull_bin(),
+            user: None,
         };
         b.save();
         b
@@ -146,8 +153,19 @@ impl TestBundle {
 
     /// A `hull --root <root>` command.
     pub fn hull(&self) -> Command {
-        let mut c = Command::new(hull_bin());
+        let mut c = self.hull_without_root();
         c.arg("--root").arg(&self.root);
+        c
+    }
+
+    /// A `hull` command with hull's default state root.
+    pub fn hull_without_root(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        if let Some((uid, gid)) = self.user {
+            // std drops the supplementary groups too when root sets a uid.
+            std::os::unix::process::CommandExt::uid(&mut c, uid);
+            std::os::unix::process::CommandExt::gid(&mut c, gid);
+        }
         c
     }
 

@@ -1,0 +1,236 @@
+//! Rootless hull: the tests run as root and run hull as an unprivileged
+//! user (uid and gid 1001, no passwd entry needed, no supplementary groups)
+//! with the config of `hull spec --rootless`, a bundle owned by that user
+//! and a state root it makes itself.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use hull_tests::*;
+use libcontainer::cgroups::{Cgroup, Hierarchies};
+use serde_json::{json, Value};
+
+/// The unprivileged user hull runs as.
+const USER: u32 = 1001;
+
+/// A bundle for [`USER`]: its own copy of the fixture's rootfs, the config
+/// `hull spec --rootless` writes for that user (terminal off), all owned by
+/// the user; hull is run as the user, from a copy it can reach if need be.
+fn rootless_bundle(name: &str) -> TestBundle {
+    let mut b = TestBundle::new(name);
+    b.own_rootfs();
+    b.user = Some((USER, USER));
+    let spec_dir = b.dir.join("spec");
+    std::fs::create_dir(&spec_dir).unwrap();
+    chown_r(&b.dir);
+    if Out::from(output_via_files(b.hull_without_root().arg("--version"))).code != 0 {
+        let copy = b.dir.join("hull");
+        std::fs::copy(&b.bin, &copy).unwrap();
+        b.bin = copy;
+    }
+    let spec = b
+        .hull_without_root()
+        .args(["spec", "--rootless", "--bundle"])
+        .arg(&spec_dir)
+        .output()
+        .unwrap();
+    assert!(spec.status.success(), "spec: {}", text(&spec.stderr));
+    let config = std::fs::read_to_string(spec_dir.join("config.json")).unwrap();
+    b.config = serde_json::from_str(&config).unwrap();
+    b.config["root"] = json!({ "path": "rootfs", "readonly": false });
+    b.config["process"]["terminal"] = json!(false);
+    b.save();
+    chown_r(&b.dir);
+    b
+}
+
+fn chown_r(path: &Path) {
+    let ok = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{USER}:{USER}"))
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chown {}", path.display());
+}
+
+fn hull(b: &TestBundle, args: &[&str]) -> Out {
+    Out::from(b.cmd(args))
+}
+
+fn bundle_arg(b: &TestBundle) -> &str {
+    b.dir.to_str().unwrap()
+}
+
+/// The uid line of `/proc/<pid>/status` (real, effective, saved, fs).
+fn host_uids(pid: i32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Waits until `hull state` says stopped.
+fn wait_stopped(b: &TestBundle) {
+    wait_for(
+        || format!("{} to stop: {}", b.id, b.state()),
+        || b.state()["status"] == "stopped",
+    );
+}
+
+/// Waits until the dead init `pid` is reaped (by whoever it was reparented to).
+fn wait_gone(pid: i32) {
+    wait_for(
+        || format!("init {pid} to be reaped"),
+        || !Path::new(&format!("/proc/{pid}")).exists(),
+    );
+}
+
+#[test]
+fn the_user_is_root_in_the_container_and_the_exit_code_comes_back() {
+    let mut b = rootless_bundle("rl-run");
+    b.sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; touch /root/made; exit 3");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 3, "stdout={out} stderr={err}");
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["0", "1001", "1"],
+            vec!["0", "1001", "1"],
+            vec!["0"],
+            vec!["0"]
+        ],
+        "stderr={err}"
+    );
+    // What the container's root makes is the user's on the host.
+    let made = std::fs::metadata(b.rootfs().join("root/made")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (USER, USER));
+    let root = std::fs::metadata(&b.root).unwrap();
+    assert_eq!(root.uid(), USER, "the user made its state root");
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}
+
+#[test]
+fn create_start_exec_state_kill_delete() {
+    let mut b = rootless_bundle("rl-life");
+    b.args(&["sleep", "1000"]);
+    b.create();
+    assert_eq!(b.state()["status"], "created");
+    let pid = b.init_pid();
+    assert_eq!(host_uids(pid), "1001 1001 1001 1001");
+    hull(&b, &["start", &b.id]).ok();
+    assert_eq!(b.state()["status"], "running");
+
+    let exec = hull(
+        &b,
+        &[
+            "exec",
+            &b.id,
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; cat /proc/1/cmdline; echo; exit 5",
+        ],
+    );
+    assert_eq!(exec.code, 5, "exec: {}", exec.stderr);
+    let lines: Vec<&str> = exec.stdout.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["0", "1001", "1"]
+    );
+    assert_eq!(lines[1], "sleep\01000\0", "exec sees the init as pid 1");
+
+    let list = hull(&b, &["list", "-q"]);
+    assert_eq!(list.ok().trim(), b.id);
+    // Without a cgroup there is nothing to freeze or list: a clear error.
+    hull(&b, &["pause", &b.id]).fails_with("no cgroup");
+    hull(&b, &["ps", &b.id]).fails_with("no cgroup");
+    assert_eq!(b.state()["status"], "running");
+
+    hull(&b, &["kill", &b.id, "KILL"]).ok();
+    wait_stopped(&b);
+    b.delete_and_check(false);
+    wait_gone(pid);
+}
+
+#[test]
+fn delete_force_of_a_running_container_leaves_nothing() {
+    let mut b = rootless_bundle("rl-force");
+    b.args(&["sleep", "1000"]);
+    hull(&b, &["run", "-d", "--bundle", bundle_arg(&b), &b.id]).ok();
+    let pid = b.init_pid();
+    hull(&b, &["exec", "-d", &b.id, "sleep", "999"]).ok();
+    b.delete_and_check(true);
+    wait_gone(pid);
+}
+
+#[test]
+fn a_memory_limit_is_refused_and_leaves_nothing() {
+    let mut b = rootless_bundle("rl-memory");
+    b.args(&["true"]);
+    b.edit(|c| c["linux"]["resources"] = json!({ "memory": { "limit": 64 << 20 } }));
+    let out = hull(&b, &["run", "--bundle", bundle_arg(&b), &b.id]);
+    out.fails_with("rootless: cannot create the cgroup");
+    assert!(
+        out.stderr.contains("linux.resources sets limits"),
+        "{}",
+        out.stderr
+    );
+    b.assert_no_state();
+    assert_no_process(&b.id);
+    let cgroup = Cgroup::resolve(&Hierarchies::detect().unwrap(), None, &b.id, false).unwrap();
+    for d in &cgroup.dirs {
+        assert!(!d.path.exists(), "cgroup left: {}", d.path.display());
+    }
+}
+
+#[test]
+fn more_than_the_users_own_ids_is_refused() {
+    let mut b = rootless_bundle("rl-maps");
+    b.args(&["true"]);
+    b.edit(|c| {
+        c["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": USER, "size": 65536 }])
+    });
+    let out = hull(&b, &["run", "--bundle", bundle_arg(&b), &b.id]);
+    out.fails_with("newuidmap/newgidmap");
+    assert!(out.stderr.contains("uid maps"), "{}", out.stderr);
+    b.assert_no_state();
+}
+
+#[test]
+fn the_default_state_root_is_in_xdg_runtime_dir() {
+    let mut b = rootless_bundle("rl-xdg");
+    b.args(&["sleep", "1000"]);
+    let xdg = b.dir.join("xdg");
+    std::fs::create_dir(&xdg).unwrap();
+    chown_r(&xdg);
+    // Where the container lives, so the bundle's cleanup finds it.
+    b.root = xdg.join("hull");
+    let hull_xdg = |args: &[&str]| {
+        let mut c = b.hull_without_root();
+        c.env("XDG_RUNTIME_DIR", &xdg).args(args);
+        Out::from(output_via_files(&mut c))
+    };
+    hull_xdg(&["run", "-d", "--bundle", bundle_arg(&b), &b.id]).ok();
+    assert!(
+        b.root.join(&b.id).is_file(),
+        "state under $XDG_RUNTIME_DIR/hull"
+    );
+    assert_eq!(hull_xdg(&["list", "-q"]).ok().trim(), b.id);
+    let state: Value = serde_json::from_str(hull_xdg(&["state", &b.id]).ok()).unwrap();
+    assert_eq!(state["status"], "running");
+    hull_xdg(&["delete", "--force", &b.id]).ok();
+    b.assert_no_state();
+
+    let mut c = b.hull_without_root();
+    c.env_remove("XDG_RUNTIME_DIR").args(["list"]);
+    Out::from(output_via_files(&mut c)).fails_with("pass --root");
+}
