@@ -146,7 +146,7 @@ fn create_start_exec_state_kill_delete() {
         lines[0].split_whitespace().collect::<Vec<_>>(),
         ["0", "1001", "1"]
     );
-    assert_eq!(lines[1], "sleep\01000\0", "exec sees the init as pid 1");
+    assert_eq!(lines[1], "sleep\u{0}1000\u{0}", "exec sees the init as pid 1");
 
     let list = hull(&b, &["list", "-q"]);
     assert_eq!(list.ok().trim(), b.id);
