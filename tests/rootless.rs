@@ -127,6 +127,9 @@ fn create_start_exec_state_kill_delete() {
     assert_eq!(b.state()["status"], "created");
     let pid = b.init_pid();
     assert_eq!(host_uids(pid), "1001 1001 1001 1001");
+    // The waiting init still runs hull: from a sealed copy (CVE-2019-5736).
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.to_string_lossy().starts_with("/memfd:"), "{exe:?}");
     hull(&b, &["start", &b.id]).ok();
     assert_eq!(b.state()["status"], "running");
 
@@ -146,7 +149,10 @@ fn create_start_exec_state_kill_delete() {
         lines[0].split_whitespace().collect::<Vec<_>>(),
         ["0", "1001", "1"]
     );
-    assert_eq!(lines[1], "sleep\u{0}1000\u{0}", "exec sees the init as pid 1");
+    assert_eq!(
+        lines[1], "sleep\u{0}1000\u{0}",
+        "exec sees the init as pid 1"
+    );
 
     let list = hull(&b, &["list", "-q"]);
     assert_eq!(list.ok().trim(), b.id);

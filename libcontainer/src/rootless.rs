@@ -66,3 +66,33 @@ pub(crate) fn check_own_ids(
     check("uid", uid_maps, geteuid().as_raw())?;
     check("gid", gid_maps, getegid().as_raw())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxIdMappingBuilder;
+
+    fn map(host: u32, size: u32) -> LinuxIdMapping {
+        LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(host)
+            .size(size)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn only_the_callers_own_ids_once_each() {
+        let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+        check_own_ids(&[map(uid, 1)], &[map(gid, 1)]).unwrap();
+        let wide = check_own_ids(&[map(uid, 65536)], &[map(gid, 1)]).unwrap_err();
+        assert!(wide.to_string().contains("uid maps \"0 "), "{wide}");
+        assert!(wide.to_string().contains("newuidmap/newgidmap"));
+        let other = check_own_ids(&[map(uid, 1)], &[map(gid + 1, 1)]).unwrap_err();
+        assert!(
+            other.to_string().starts_with("rootless: gid maps"),
+            "{other}"
+        );
+        assert!(check_own_ids(&[map(uid, 1), map(uid, 1)], &[map(gid, 1)]).is_err());
+    }
+}
