@@ -198,10 +198,27 @@ impl Cgroup {
     /// The caller's own cgroup in every hierarchy where `self` has no
     /// directory (rootless: where the init stays).
     pub fn own_where_missing(&self, h: &Hierarchies) -> Result<Self, CgroupError> {
-        let mut own = Self::resolve(h, Some("."), "", false)?;
-        own.dirs
-            .retain(|o| !self.dirs.iter().any(|d| d.controllers == o.controllers));
-        Ok(own)
+        let own = crate::pseudo_file::read_to_string("/proc/self/cgroup")
+            .map_err(CgroupError::io("/proc/self/cgroup"))?;
+        let v1 = h.v1.iter().map(|m| (&m.mount_point, m.controllers.clone()));
+        let v2 = h.v2.iter().map(|m| (&m.mount_point, Vec::new()));
+        let dirs = v1
+            .chain(v2)
+            .filter(|(_, c)| !self.dirs.iter().any(|d| d.controllers == *c))
+            .map(|(mount_point, controllers)| {
+                let cgroup = own_cgroup(&own, &controllers).unwrap_or("/");
+                let path = under(mount_point, Path::new(cgroup));
+                CgroupDir {
+                    controllers,
+                    top: path.clone(),
+                    path,
+                }
+            })
+            .collect();
+        Ok(Self {
+            dirs,
+            systemd: None,
+        })
     }
 
     fn v1_dir(&self, controller: &str) -> Option<&Path> {
