@@ -82,6 +82,12 @@ fn wait_stopped(b: &TestBundle) {
     );
 }
 
+/// Whether `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+}
+
 /// Waits until the dead init `pid` is reaped (by whoever it was reparented to).
 fn wait_gone(pid: i32) {
     wait_for(
@@ -93,7 +99,11 @@ fn wait_gone(pid: i32) {
 #[test]
 fn the_user_is_root_in_the_container_and_the_exit_code_comes_back() {
     let mut b = rootless_bundle("rl-run");
-    b.sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; touch /root/made; exit 3");
+    // The cgroup mount shows the hierarchies (the runtime's own cgroup in each).
+    b.sh(
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; touch /root/made; \
+         [ -n \"$(ls /sys/fs/cgroup)\" ] || exit 9; exit 3",
+    );
     let (code, out, err) = b.run();
     assert_eq!(code, 3, "stdout={out} stderr={err}");
     let lines: Vec<Vec<&str>> = out
@@ -161,7 +171,31 @@ fn create_start_exec_state_kill_delete() {
     hull(&b, &["ps", &b.id]).fails_with("no cgroup");
     assert_eq!(b.state()["status"], "running");
 
-    hull(&b, &["kill", &b.id, "KILL"]).ok();
+    // kill --all without a cgroup: the processes of the container's pid
+    // namespace. The init (pid 1 there, no handler) ignores SIGTERM.
+    let pid_file = b.dir.join("exec.pid");
+    let pid_file_arg = pid_file.to_str().unwrap();
+    hull(
+        &b,
+        &[
+            "exec",
+            "-d",
+            "--pid-file",
+            pid_file_arg,
+            &b.id,
+            "sleep",
+            "1001",
+        ],
+    )
+    .ok();
+    let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    hull(&b, &["kill", "--all", &b.id, "TERM"]).ok();
+    wait_for(
+        || format!("exec'd process {exec_pid} to die of SIGTERM"),
+        || !alive(exec_pid),
+    );
+    assert_eq!(b.state()["status"], "running");
+    hull(&b, &["kill", "--all", &b.id, "KILL"]).ok();
     wait_stopped(&b);
     b.delete_and_check(false);
     wait_gone(pid);

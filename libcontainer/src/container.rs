@@ -248,12 +248,12 @@ impl Container {
     /// with the cgroup frozen meanwhile so no process forks out of the sweep
     /// (runc does the same). A stopped container is not an error (runc).
     pub fn kill_all(&self, signal: i32) -> Result<()> {
-        let Some(cg) = &self.record.cgroup else {
-            return self.kill(signal);
-        };
         if self.status() == Status::Stopped {
             return Ok(());
         }
+        let Some(cg) = &self.record.cgroup else {
+            return self.kill_pid_namespace(signal);
+        };
         let was_paused = cg.is_frozen();
         let _ = cg.set_frozen(true);
         let mut result = Ok(());
@@ -265,6 +265,26 @@ impl Container {
         }
         if !was_paused || signal == Signal::SIGKILL as i32 {
             cg.set_frozen(false)?;
+        }
+        result
+    }
+
+    /// `kill --all` of a container without a cgroup (rootless): every
+    /// process of the init's own pid namespace, as found in `/proc` (with
+    /// no freezer, one forked meanwhile may be missed); only the init when
+    /// it shares the runtime's pid namespace.
+    fn kill_pid_namespace(&self, signal: i32) -> Result<()> {
+        let init = self.record.state.pid;
+        let mut pids = crate::pid_namespace::members(init);
+        if pids.is_empty() {
+            pids.push(init);
+        }
+        let mut result = Ok(());
+        for pid in pids {
+            match send(Pid::from_raw(pid), signal) {
+                Ok(()) | Err(nix::Error::ESRCH) => {}
+                Err(e) => result = Err(Error::sys(format!("unable to signal pid {pid}"))(e)),
+            }
         }
         result
     }

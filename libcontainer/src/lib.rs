@@ -33,6 +33,7 @@ mod hooks;
 mod id;
 mod identity;
 mod mount_api;
+mod pid_namespace;
 mod process;
 mod pseudo_file;
 mod rlimits;
