@@ -274,3 +274,29 @@ fn the_default_state_root_is_in_xdg_runtime_dir() {
     c.env_remove("XDG_RUNTIME_DIR").args(["list"]);
     Out::from(output_via_files(&mut c)).fails_with("pass --root");
 }
+
+#[test]
+fn root_of_a_user_namespace_is_rootless_too() {
+    let mut b = rootless_bundle("rl-userns-root");
+    b.sh("cat /proc/self/uid_map; exit 4");
+    // hull runs as root of a user namespace mapping the user alone: root
+    // there is the only id it can map.
+    b.edit(|c| {
+        c["linux"]["uidMappings"][0]["hostID"] = json!(0);
+        c["linux"]["gidMappings"][0]["hostID"] = json!(0);
+    });
+    let mut c = Command::new("unshare");
+    c.args(["--user", "--map-root-user"])
+        .arg(&b.bin)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["run", "--bundle", bundle_arg(&b), &b.id]);
+    std::os::unix::process::CommandExt::uid(&mut c, USER);
+    std::os::unix::process::CommandExt::gid(&mut c, USER);
+    let out = Out::from(output_via_files(&mut c));
+    assert_eq!(out.code, 4, "stdout={} stderr={}", out.stdout, out.stderr);
+    let map: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(map, ["0", "0", "1"]);
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}
