@@ -30,6 +30,14 @@ pub fn is_rootless() -> bool {
     euid_is_unprivileged() || !in_initial_user_namespace() || !has_sys_admin()
 }
 
+/// Whether the runtime runs as root of a user namespace other than the
+/// initial one, as under rootless podman: `/proc/self/uid_map` is readable
+/// and is not the identity map (runc's `userns.RunningInUserNS`).
+pub fn in_child_user_namespace() -> bool {
+    crate::pseudo_file::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+}
+
 /// The initial user namespace maps every id onto itself.
 fn in_initial_user_namespace() -> bool {
     crate::pseudo_file::read_to_string("/proc/self/uid_map")

@@ -1,6 +1,6 @@
 //! Command line, flag for flag as runc spells it.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "hull", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.0.2-dev"))]
 pub struct Cli {
     /// Root directory for container state (default: /run/hull, or
-    /// $XDG_RUNTIME_DIR/hull for an unprivileged user).
+    /// $XDG_RUNTIME_DIR/hull for an unprivileged user or, as runc has it,
+    /// for root of a user namespace whose $USER is not root).
     #[arg(long)]
     pub root: Option<PathBuf>,
     /// Write log lines to this file (appended) instead of stderr.
@@ -46,19 +47,43 @@ impl Cli {
     pub fn state_root(&self) -> Result<PathBuf, crate::Failure> {
         match &self.root {
             Some(root) => Ok(root.clone()),
-            None => default_root(
-                libcontainer::rootless::euid_is_unprivileged(),
-                std::env::var_os("XDG_RUNTIME_DIR"),
-            )
-            .map_err(crate::Failure::new),
+            None => {
+                let xdg = std::env::var_os("XDG_RUNTIME_DIR");
+                let per_user = libcontainer::rootless::euid_is_unprivileged()
+                    || honours_xdg_as_root(
+                        xdg.as_deref(),
+                        std::env::var_os("USER").as_deref(),
+                        libcontainer::rootless::in_child_user_namespace,
+                    );
+                default_root(per_user, xdg).map_err(crate::Failure::new)
+            }
         }
     }
 }
 
-/// The default state root, as runc picks it: root's is /run/hull; an
-/// unprivileged user's is `hull` in its `XDG_RUNTIME_DIR`, which must be set.
-fn default_root(unprivileged: bool, xdg_runtime_dir: Option<OsString>) -> Result<PathBuf, String> {
-    match (unprivileged, xdg_runtime_dir) {
+/// Whether root (euid 0) takes its state root from `XDG_RUNTIME_DIR`, as
+/// runc's `shouldHonorXDGRuntimeDir` has it: when that is set, `USER` is
+/// not `root`, and the runtime is root of a user namespace other than the
+/// initial one (`in_child_user_namespace`). Rootless podman runs the runtime
+/// so, as root of its user namespace with the user's `XDG_RUNTIME_DIR`, and
+/// passes no `--root`. The namespace is looked at last: real root without
+/// `XDG_RUNTIME_DIR` or with `USER=root` reads nothing from `/proc`.
+fn honours_xdg_as_root(
+    xdg_runtime_dir: Option<&OsStr>,
+    user: Option<&OsStr>,
+    in_child_user_namespace: impl FnOnce() -> bool,
+) -> bool {
+    xdg_runtime_dir.is_some_and(|d| !d.is_empty())
+        && user.is_none_or(|u| u != "root")
+        && in_child_user_namespace()
+}
+
+/// The default state root, as runc picks it: root's is /run/hull; a
+/// `per_user` one (an unprivileged user's, or root's of a user namespace, see
+/// [`honours_xdg_as_root`]) is `hull` in its `XDG_RUNTIME_DIR`, which must be
+/// set.
+fn default_root(per_user: bool, xdg_runtime_dir: Option<OsString>) -> Result<PathBuf, String> {
+    match (per_user, xdg_runtime_dir) {
         (false, _) => Ok(PathBuf::from(libcontainer::DEFAULT_ROOT)),
         (true, Some(dir)) if !dir.is_empty() => Ok(PathBuf::from(dir).join("hull")),
         (true, _) => Err(format!(
@@ -385,5 +410,20 @@ mod tests {
         );
         assert!(default_root(true, None).unwrap_err().contains("--root"));
         assert!(default_root(true, Some(OsString::new())).is_err());
+    }
+
+    #[test]
+    fn root_of_a_user_namespace_honours_xdg_runtime_dir_unless_user_is_root() {
+        let xdg = Some(OsStr::new("/run/user/1001"));
+        let (some, root) = (Some(OsStr::new("someone")), Some(OsStr::new("root")));
+        assert!(honours_xdg_as_root(xdg, some, || true));
+        assert!(honours_xdg_as_root(xdg, None, || true));
+        assert!(honours_xdg_as_root(xdg, Some(OsStr::new("")), || true));
+        assert!(!honours_xdg_as_root(xdg, some, || false));
+        // Real root's common cases never look at the user namespace.
+        let unasked = || -> bool { panic!("user namespace looked at") };
+        assert!(!honours_xdg_as_root(xdg, root, unasked));
+        assert!(!honours_xdg_as_root(None, some, unasked));
+        assert!(!honours_xdg_as_root(Some(OsStr::new("")), some, unasked));
     }
 }
