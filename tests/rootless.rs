@@ -300,3 +300,112 @@ fn root_of_a_user_namespace_is_rootless_too() {
     b.assert_no_state();
     assert_no_process(&b.id);
 }
+
+/// A process holding a user namespace of [`USER`] that maps root to the
+/// user alone, as rootless podman's pause process holds the one it runs the
+/// runtime in: each hull command enters it, so all of them share it.
+struct HeldUserNamespace(std::process::Child);
+
+impl HeldUserNamespace {
+    fn new() -> Self {
+        let mut c = Command::new("unshare");
+        c.args(["--user", "--map-root-user", "sleep", "1000"])
+            .stdin(std::process::Stdio::null());
+        std::os::unix::process::CommandExt::uid(&mut c, USER);
+        std::os::unix::process::CommandExt::gid(&mut c, USER);
+        let held = Self(c.spawn().unwrap());
+        let map = format!("/proc/{}/uid_map", held.0.id());
+        wait_for(
+            || format!("the user namespace of {} to be mapped", held.0.id()),
+            || {
+                let text = std::fs::read_to_string(&map).unwrap_or_default();
+                text.split_whitespace().collect::<Vec<_>>() == ["0", USER.to_string().as_str(), "1"]
+            },
+        );
+        held
+    }
+
+    /// `hull ARGS...` as root of the held namespace (nsenter keeps the user's
+    /// credentials, which are root's there), with `XDG_RUNTIME_DIR` and no
+    /// `USER`, as podman runs it, and no `--root`.
+    fn hull(&self, b: &TestBundle, xdg: &Path, args: &[&str]) -> Out {
+        let mut c = Command::new("nsenter");
+        c.arg("--preserve-credentials")
+            .arg(format!("--user=/proc/{}/ns/user", self.0.id()))
+            .arg("--")
+            .arg(&b.bin)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", xdg)
+            .env_remove("USER");
+        std::os::unix::process::CommandExt::uid(&mut c, USER);
+        std::os::unix::process::CommandExt::gid(&mut c, USER);
+        Out::from(output_via_files(&mut c))
+    }
+}
+
+impl Drop for HeldUserNamespace {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// As rootless podman runs hull: root of a user namespace the user holds,
+/// with a config that makes no user namespace (the container is in the
+/// runtime's), no `--root`, `XDG_RUNTIME_DIR` set. The state root is then
+/// `$XDG_RUNTIME_DIR/hull`, as runc's, and exec joins the container's pid
+/// namespace, which the runtime could not come back from (its own pid
+/// namespace is the host's).
+#[test]
+fn root_of_a_held_user_namespace_as_rootless_podman_runs_hull() {
+    let mut b = rootless_bundle("rl-podman");
+    b.args(&["sleep", "1000"]);
+    b.edit(|c| {
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+        let ns = linux["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "user");
+    });
+    let xdg = b.dir.join("xdg");
+    std::fs::create_dir(&xdg).unwrap();
+    chown_r(&xdg);
+    // Where the container lives, so the bundle's cleanup finds it.
+    b.root = xdg.join("hull");
+    let userns = HeldUserNamespace::new();
+    let hull = |args: &[&str]| userns.hull(&b, &xdg, args);
+
+    hull(&["run", "-d", "--bundle", bundle_arg(&b), &b.id]).ok();
+    assert!(
+        b.root.join(&b.id).is_file(),
+        "state under $XDG_RUNTIME_DIR/hull"
+    );
+    let pid = b.init_pid();
+    assert_eq!(host_uids(pid), "1001 1001 1001 1001");
+    let exec = hull(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; cat /proc/1/cmdline; echo; exit 5",
+    ]);
+    assert_eq!(exec.code, 5, "exec: {}", exec.stderr);
+    let lines: Vec<&str> = exec.stdout.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["0", "1001", "1"],
+        "the runtime's user namespace"
+    );
+    assert_eq!(
+        lines[1], "sleep\u{0}1000\u{0}",
+        "exec sees the init as pid 1"
+    );
+    hull(&["exec", "-d", &b.id, "sleep", "999"]).ok();
+    assert_eq!(hull(&["list", "-q"]).ok().trim(), b.id);
+    hull(&["kill", &b.id, "KILL"]).ok();
+    wait_stopped(&b);
+    hull(&["delete", &b.id]).ok();
+    b.assert_no_state();
+    wait_gone(pid);
+    assert_no_process(&b.id);
+}

@@ -275,6 +275,14 @@ pub(crate) fn open_fd(path: &Path) -> nix::Result<OwnedFd> {
 /// Clones like [`clone::clone_into`], inside the existing pid namespace
 /// `pid_ns` if given: the caller joins it around the clone (setns on a pid
 /// namespace only affects later children) and returns to its own after.
+///
+/// Returning needs CAP_SYS_ADMIN over the user namespace that owns the
+/// caller's own pid namespace, which root of another user namespace lacks
+/// (rootless podman runs the runtime so, and its containers' pid namespaces
+/// are that user namespace's): a setns to the pid namespace the caller is
+/// already in checks just that, and when refused an intermediate process
+/// joins the pid namespace and clones (not into `cgroup`: the child enters
+/// its cgroups itself).
 pub(crate) fn clone_in(
     pid_ns: Option<BorrowedFd>,
     flags: CloneFlags,
@@ -285,6 +293,14 @@ pub(crate) fn clone_in(
         Some(fd) => {
             let own = open_fd(Path::new("/proc/self/ns/pid"))
                 .map_err(ProcessError::sys("open /proc/self/ns/pid"))?;
+            match setns(own.as_fd(), CloneFlags::CLONE_NEWPID) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EPERM) => {
+                    let join = [(CloneFlags::CLONE_NEWPID, fd)];
+                    return clone_from_middle(None, &join, flags, child);
+                }
+                Err(e) => return Err(ProcessError::sys("join own pid namespace")(e)),
+            }
             setns(fd, CloneFlags::CLONE_NEWPID).map_err(ProcessError::sys("join pid namespace"))?;
             Some(own)
         }
