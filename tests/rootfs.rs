@@ -726,6 +726,27 @@ pts-ptmx
 }
 
 #[test]
+fn a_device_path_the_config_mounts_over_keeps_the_mount() {
+    // As rootless podman --privileged binds the host's nodes over /dev
+    // (/dev/null among them): the mount stays. The host's /dev/zero bound
+    // where linux.devices lists a full device shows which one won.
+    let mut b = TestBundle::new("devbound");
+    add_mount(&mut b, bind_mount("/dev/null", "/dev/null", &["rbind"]));
+    add_mount(
+        &mut b,
+        bind_mount("/dev/zero", "/dev/hull-test-dev", &["rbind"]),
+    );
+    b.edit(|c| {
+        c["linux"]["devices"] =
+            json!([{"path": "/dev/hull-test-dev", "type": "c", "major": 1, "minor": 7}])
+    });
+    b.sh("stat -c '%t %T' /dev/null /dev/hull-test-dev; head -c 3 /dev/hull-test-dev | wc -c; \
+          awk '$5 == \"/dev/null\" || $5 == \"/dev/hull-test-dev\" {print $5}' /proc/self/mountinfo");
+    assert_eq!(b.run_ok(), "1 3\n1 5\n3\n/dev/null\n/dev/hull-test-dev\n");
+    assert_clean(&b);
+}
+
+#[test]
 fn linux_devices_are_created_with_mode_and_owner() {
     let mut b = TestBundle::new("lxdevs");
     b.edit(|c| {

@@ -355,7 +355,8 @@ impl Drop for HeldUserNamespace {
 /// runtime's), no `--root`, `XDG_RUNTIME_DIR` set. The state root is then
 /// `$XDG_RUNTIME_DIR/hull`, as runc's, and exec joins the container's pid
 /// namespace, which the runtime could not come back from (its own pid
-/// namespace is the host's).
+/// namespace is the host's). The host's `/dev/null` bound over the
+/// container's, as podman `--privileged` has it, stays.
 #[test]
 fn root_of_a_held_user_namespace_as_rootless_podman_runs_hull() {
     let mut b = rootless_bundle("rl-podman");
@@ -366,6 +367,12 @@ fn root_of_a_held_user_namespace_as_rootless_podman_runs_hull() {
         linux.remove("gidMappings");
         let ns = linux["namespaces"].as_array_mut().unwrap();
         ns.retain(|n| n["type"] != "user");
+        // As podman --privileged binds the host's nodes over /dev.
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(
+            json!({"destination": "/dev/null", "type": "bind", "source": "/dev/null",
+                           "options": ["rbind", "nosuid", "noexec"]}),
+        );
     });
     let xdg = b.dir.join("xdg");
     std::fs::create_dir(&xdg).unwrap();

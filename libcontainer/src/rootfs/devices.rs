@@ -88,16 +88,20 @@ impl Node {
     }
 
     /// Makes the node as `name` in `dir` (`path` names it in messages),
-    /// replacing whatever the image has there (a file, a stale node, a symlink).
+    /// replacing whatever the image has there (a file, a stale node, a symlink),
+    /// but not a mount of the config's there: rootless podman binds the host's
+    /// nodes (`/dev/null` among them) over the `/dev` tmpfs for `--privileged`,
+    /// and such a mount is left as it is (runc keeps whatever exists at a
+    /// device's path).
     fn make(&self, dir: &OwnedFd, name: &OsStr, path: &Path) -> Result<(), RootfsError> {
         let dirfd = Some(dir.as_raw_fd());
         let mode = Mode::from_bits_truncate(self.mode & 0o7777);
         let made = match mknodat(dirfd, name, self.kind, mode, self.dev) {
-            Err(nix::Error::EEXIST) => {
-                unlinkat(dirfd, name, UnlinkatFlags::NoRemoveDir)
-                    .map_err(RootfsError::at("remove", path))?;
-                mknodat(dirfd, name, self.kind, mode, self.dev)
-            }
+            Err(nix::Error::EEXIST) => match unlinkat(dirfd, name, UnlinkatFlags::NoRemoveDir) {
+                Ok(()) => mknodat(dirfd, name, self.kind, mode, self.dev),
+                Err(nix::Error::EBUSY) => return Ok(()),
+                Err(e) => return Err(RootfsError::at("remove", path)(e)),
+            },
             made => made,
         };
         if made == Err(nix::Error::EPERM) {
