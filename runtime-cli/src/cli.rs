@@ -52,7 +52,7 @@ impl Cli {
                 let per_user = libcontainer::rootless::euid_is_unprivileged()
                     || honours_xdg_as_root(
                         xdg.as_deref(),
-                        std::env::var_os("USER").as_deref(),
+                        || std::env::var_os("USER"),
                         libcontainer::rootless::in_child_user_namespace,
                     );
                 default_root(per_user, xdg).map_err(crate::Failure::new)
@@ -66,15 +66,16 @@ impl Cli {
 /// not `root`, and the runtime is root of a user namespace other than the
 /// initial one (`in_child_user_namespace`). Rootless podman runs the runtime
 /// so, as root of its user namespace with the user's `XDG_RUNTIME_DIR`, and
-/// passes no `--root`. The namespace is looked at last: real root without
-/// `XDG_RUNTIME_DIR` or with `USER=root` reads nothing from `/proc`.
+/// passes no `--root`. Each is looked at only if the one before allows it:
+/// real root without `XDG_RUNTIME_DIR` (the usual start) reads nothing more,
+/// and with `USER=root` nothing from `/proc`.
 fn honours_xdg_as_root(
     xdg_runtime_dir: Option<&OsStr>,
-    user: Option<&OsStr>,
+    user: impl FnOnce() -> Option<OsString>,
     in_child_user_namespace: impl FnOnce() -> bool,
 ) -> bool {
     xdg_runtime_dir.is_some_and(|d| !d.is_empty())
-        && user.is_none_or(|u| u != "root")
+        && user().is_none_or(|u| u != "root")
         && in_child_user_namespace()
 }
 
@@ -415,15 +416,22 @@ mod tests {
     #[test]
     fn root_of_a_user_namespace_honours_xdg_runtime_dir_unless_user_is_root() {
         let xdg = Some(OsStr::new("/run/user/1001"));
-        let (some, root) = (Some(OsStr::new("someone")), Some(OsStr::new("root")));
-        assert!(honours_xdg_as_root(xdg, some, || true));
-        assert!(honours_xdg_as_root(xdg, None, || true));
-        assert!(honours_xdg_as_root(xdg, Some(OsStr::new("")), || true));
-        assert!(!honours_xdg_as_root(xdg, some, || false));
-        // Real root's common cases never look at the user namespace.
+        fn user(u: Option<&'static str>) -> impl FnOnce() -> Option<OsString> {
+            move || u.map(OsString::from)
+        }
+        assert!(honours_xdg_as_root(xdg, user(Some("someone")), || true));
+        assert!(honours_xdg_as_root(xdg, user(None), || true));
+        assert!(honours_xdg_as_root(xdg, user(Some("")), || true));
+        assert!(!honours_xdg_as_root(xdg, user(Some("someone")), || false));
+        // Real root's common cases never look further than they must.
         let unasked = || -> bool { panic!("user namespace looked at") };
-        assert!(!honours_xdg_as_root(xdg, root, unasked));
-        assert!(!honours_xdg_as_root(None, some, unasked));
-        assert!(!honours_xdg_as_root(Some(OsStr::new("")), some, unasked));
+        let unasked_user = || -> Option<OsString> { panic!("USER looked at") };
+        assert!(!honours_xdg_as_root(xdg, user(Some("root")), unasked));
+        assert!(!honours_xdg_as_root(None, unasked_user, unasked));
+        assert!(!honours_xdg_as_root(
+            Some(OsStr::new("")),
+            unasked_user,
+            unasked
+        ));
     }
 }
