@@ -129,6 +129,23 @@ fn the_user_is_root_in_the_container_and_the_exit_code_comes_back() {
     assert_no_process(&b.id);
 }
 
+/// `additionalGids` cannot be set where setgroups is denied: they are
+/// skipped, as runc skips them, and the process gains no group.
+#[test]
+fn additional_gids_are_skipped_where_setgroups_is_denied() {
+    let mut b = rootless_bundle("rl-groups");
+    b.sh("cat /proc/self/setgroups; grep '^Groups:' /proc/self/status");
+    b.edit(|c| c["process"]["user"]["additionalGids"] = json!([0, 5]));
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "stdout={out} stderr={err}");
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines, [vec!["deny"], vec!["Groups:"]], "stderr={err}");
+    b.assert_no_state();
+}
+
 #[test]
 fn create_start_exec_state_kill_delete() {
     let mut b = rootless_bundle("rl-life");

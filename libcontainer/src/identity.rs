@@ -23,17 +23,11 @@ pub(crate) fn switch_user(user: &User) -> Result<(), IdentityError> {
         .collect();
     let err = |what: String| move |source| IdentityError { what, source };
     match setgroups(&groups) {
-        // Rootless: the user namespace was made with setgroups denied (as
-        // an unprivileged parent must), so the groups stay as they are.
-        Err(nix::Error::EPERM) if groups.is_empty() && setgroups_denied() => {}
-        Err(nix::Error::EPERM) if setgroups_denied() => {
-            return Err(IdentityError {
-                what: format!(
-                    "additional gids {groups:?}: setgroups is denied in a rootless container's user namespace"
-                ),
-                source: nix::Error::EPERM,
-            })
-        }
+        // Rootless: the user namespace was made with setgroups denied (as an
+        // unprivileged parent must), so the groups stay as they are; runc
+        // skips them there too, and rootless podman's `--group-add` counts
+        // on that.
+        Err(nix::Error::EPERM) if setgroups_denied() => {}
         done => done.map_err(err(format!("additional gids {:?}", user.additional_gids())))?,
     }
     let gid = Gid::from_raw(user.gid());
