@@ -27,21 +27,21 @@ pub fn euid_is_unprivileged() -> bool {
 /// is root of a user namespace other than the initial one, or has no
 /// CAP_SYS_ADMIN. Reads `/proc` when the euid is 0: for error paths.
 pub fn is_rootless() -> bool {
-    euid_is_unprivileged() || !in_initial_user_namespace() || !has_sys_admin()
+    euid_is_unprivileged() || uid_map_is_identity() != Some(true) || !has_sys_admin()
 }
 
 /// Whether the runtime runs as root of a user namespace other than the
 /// initial one, as under rootless podman: `/proc/self/uid_map` is readable
 /// and is not the identity map (runc's `userns.RunningInUserNS`).
 pub fn in_child_user_namespace() -> bool {
-    crate::pseudo_file::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+    uid_map_is_identity() == Some(false)
 }
 
-/// The initial user namespace maps every id onto itself.
-fn in_initial_user_namespace() -> bool {
-    crate::pseudo_file::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+/// Whether `/proc/self/uid_map` maps every id onto itself, as only the
+/// initial user namespace does; `None` if it cannot be read.
+fn uid_map_is_identity() -> Option<bool> {
+    let map = crate::pseudo_file::read_to_string("/proc/self/uid_map").ok()?;
+    Some(map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 fn has_sys_admin() -> bool {
