@@ -74,6 +74,25 @@ fn host_uids(pid: i32) -> String {
         .join(" ")
 }
 
+/// Runs `exec` through `hull` into the running `sleep 1000` container `id`
+/// and checks that the process sees the user's map and the init as pid 1,
+/// and that its exit code comes back.
+fn assert_exec_sees_the_container(hull: impl Fn(&[&str]) -> Out, id: &str) {
+    let script = "cat /proc/self/uid_map; cat /proc/1/cmdline; echo; exit 5";
+    let exec = hull(&["exec", id, "sh", "-c", script]);
+    assert_eq!(exec.code, 5, "exec: {}", exec.stderr);
+    let lines: Vec<&str> = exec.stdout.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["0", "1001", "1"],
+        "the user's map"
+    );
+    assert_eq!(
+        lines[1], "sleep\u{0}1000\u{0}",
+        "exec sees the init as pid 1"
+    );
+}
+
 /// Waits until `hull state` says stopped.
 fn wait_stopped(b: &TestBundle) {
     wait_for(
@@ -160,26 +179,7 @@ fn create_start_exec_state_kill_delete() {
     hull(&b, &["start", &b.id]).ok();
     assert_eq!(b.state()["status"], "running");
 
-    let exec = hull(
-        &b,
-        &[
-            "exec",
-            &b.id,
-            "sh",
-            "-c",
-            "cat /proc/self/uid_map; cat /proc/1/cmdline; echo; exit 5",
-        ],
-    );
-    assert_eq!(exec.code, 5, "exec: {}", exec.stderr);
-    let lines: Vec<&str> = exec.stdout.lines().collect();
-    assert_eq!(
-        lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["0", "1001", "1"]
-    );
-    assert_eq!(
-        lines[1], "sleep\u{0}1000\u{0}",
-        "exec sees the init as pid 1"
-    );
+    assert_exec_sees_the_container(|args| hull(&b, args), &b.id);
 
     let list = hull(&b, &["list", "-q"]);
     assert_eq!(list.ok().trim(), b.id);
@@ -406,24 +406,7 @@ fn root_of_a_held_user_namespace_as_rootless_podman_runs_hull() {
     );
     let pid = b.init_pid();
     assert_eq!(host_uids(pid), "1001 1001 1001 1001");
-    let exec = hull(&[
-        "exec",
-        &b.id,
-        "sh",
-        "-c",
-        "cat /proc/self/uid_map; cat /proc/1/cmdline; echo; exit 5",
-    ]);
-    assert_eq!(exec.code, 5, "exec: {}", exec.stderr);
-    let lines: Vec<&str> = exec.stdout.lines().collect();
-    assert_eq!(
-        lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["0", "1001", "1"],
-        "the runtime's user namespace"
-    );
-    assert_eq!(
-        lines[1], "sleep\u{0}1000\u{0}",
-        "exec sees the init as pid 1"
-    );
+    assert_exec_sees_the_container(hull, &b.id);
     hull(&["exec", "-d", &b.id, "sleep", "999"]).ok();
     assert_eq!(hull(&["list", "-q"]).ok().trim(), b.id);
     hull(&["kill", &b.id, "KILL"]).ok();
