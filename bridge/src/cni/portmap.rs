@@ -142,10 +142,8 @@ fn prev_result(spec: &PortmapSpec) -> Result<&CniResult, CniError> {
 /// What to unpublish when ADD's record is gone: the config's ports to the
 /// prevResult's addresses.
 fn from_config(spec: &PortmapSpec) -> Option<Record> {
-    let prev = spec.prev_result.as_ref()?;
-    (!spec.ports.is_empty())
-        .then(|| Record::of(prev, &spec.ports).ok())
-        .flatten()
+    let record = Record::of(spec.prev_result.as_ref()?, &spec.ports).ok()?;
+    (!record.ports.is_empty()).then_some(record)
 }
 
 /// `["8080:80/tcp", ...]`.
