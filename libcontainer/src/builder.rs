@@ -176,6 +176,14 @@ impl ContainerBuilder {
             )),
             None => None,
         };
+        let seccomp = crate::seccomp::for_container(&bundle.spec, &self.root)?;
+        let seccomp_agent = crate::seccomp::agent_for(
+            &bundle.spec,
+            seccomp.as_ref(),
+            &self.id,
+            &bundle.dir,
+            "creating",
+        )?;
         let mut cfg = InitConfig {
             rootfs: bundle.rootfs.clone(),
             bundle: bundle.dir.clone(),
@@ -185,7 +193,8 @@ impl ContainerBuilder {
             id: self.id.clone(),
             console,
             exec_fifo: for_init,
-            seccomp: crate::seccomp::for_container(&bundle.spec, &self.root)?,
+            seccomp,
+            seccomp_agent,
             spec: bundle.spec,
             hierarchies: Hierarchies::detect()?,
             own_cgroup: None,

@@ -200,11 +200,19 @@ impl Container {
             }
             (false, _) => None,
         };
+        let seccomp_agent = crate::seccomp::agent_for(
+            &bundle.spec,
+            seccomp.as_ref(),
+            &self.record.state.id,
+            &self.record.state.bundle,
+            "running",
+        )?;
         let cfg = ExecConfig {
             init,
             process: opts.process,
             console,
             seccomp,
+            seccomp_agent,
             preserve_fds: opts.preserve_fds,
         };
         let cgroup = self.record.cgroup.as_ref();

@@ -22,8 +22,6 @@ pub(crate) enum Message {
     /// Parent → init: the cgroups are set up (with systemd: systemd has
     /// moved the init into its scope); the init may now enter them and go on.
     Placed,
-    /// Init → parent: the seccomp notify listener, for the agent.
-    SeccompListener(OwnedFd),
     /// Parent → init, before `Placed`: the detached tree of the next
     /// idmapped bind mount.
     IdmappedMount(OwnedFd),
@@ -35,7 +33,6 @@ pub(crate) enum Message {
     NotFound(String),
 }
 
-const LISTENER: u8 = b'L';
 const IDMAPPED: u8 = b'I';
 const RUN_HOOKS: u8 = b'H';
 const HOOKS_DONE: u8 = b'D';
@@ -68,10 +65,6 @@ impl Channel {
             Message::RunHooks => buf.push(RUN_HOOKS),
             Message::HooksDone => buf.push(HOOKS_DONE),
             Message::Placed => buf.push(PLACED),
-            Message::SeccompListener(fd) => {
-                buf.push(LISTENER);
-                fds.push(fd.as_raw_fd());
-            }
             Message::IdmappedMount(fd) => {
                 buf.push(IDMAPPED);
                 fds.push(fd.as_raw_fd());
@@ -130,10 +123,7 @@ impl Channel {
             ([RUN_HOOKS], _) => Some(Message::RunHooks),
             ([HOOKS_DONE], _) => Some(Message::HooksDone),
             ([PLACED], _) => Some(Message::Placed),
-            // SAFETY (both): the fd arrived with this message and belongs to us now.
-            ([LISTENER], Some(fd)) => Some(Message::SeccompListener(unsafe {
-                OwnedFd::from_raw_fd(fd)
-            })),
+            // SAFETY: the fd arrived with this message and belongs to us now.
             ([IDMAPPED], Some(fd)) => {
                 Some(Message::IdmappedMount(unsafe { OwnedFd::from_raw_fd(fd) }))
             }
@@ -156,10 +146,10 @@ mod tests {
         b.send(&Message::Failed("no such file".into())).unwrap();
         b.send(&Message::Ready).unwrap();
         let file = std::fs::File::open("/dev/null").unwrap();
-        b.send(&Message::SeccompListener(file.into())).unwrap();
+        b.send(&Message::IdmappedMount(file.into())).unwrap();
         assert!(matches!(a.recv().unwrap(), Some(Message::Failed(t)) if t == "no such file"));
         assert!(matches!(a.recv().unwrap(), Some(Message::Ready)));
-        let Some(Message::SeccompListener(fd)) = a.recv().unwrap() else {
+        let Some(Message::IdmappedMount(fd)) = a.recv().unwrap() else {
             panic!("no fd")
         };
         let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();

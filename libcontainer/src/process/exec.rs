@@ -21,6 +21,7 @@ use super::userns::clone_from_middle;
 use super::ProcessError;
 use crate::cgroups::Cgroup;
 use crate::rootless::euid_is_unprivileged;
+use crate::seccomp::notify::Agent;
 use crate::seccomp::Filter;
 use crate::{console, rlimits};
 
@@ -33,6 +34,8 @@ pub(crate) struct ExecConfig {
     pub console: Option<OwnedFd>,
     /// The container's seccomp filter.
     pub seccomp: Option<Filter>,
+    /// The seccomp agent, connected when the filter notifies.
+    pub seccomp_agent: Option<Agent>,
     pub preserve_fds: u32,
 }
 
@@ -100,9 +103,6 @@ pub(crate) fn spawn_exec(cfg: &ExecConfig, cgroup: Option<&Cgroup>) -> Result<Pi
         Ok(Some(Message::Ready)) => return Ok(pid),
         Ok(Some(Message::Failed(text))) => ProcessError::InitFailed(text),
         Ok(Some(Message::NotFound(text))) => ProcessError::ExecNotFound(text),
-        Ok(Some(Message::SeccompListener(_))) => ProcessError::InitFailed(
-            "seccomp notify is not supported for processes exec'd into a container".into(),
-        ),
         Ok(Some(_)) => ProcessError::Protocol,
         Ok(None) => ProcessError::InitDied,
         Err(e) => e,
@@ -120,7 +120,8 @@ fn run(
     cloned_into: bool,
     chan: Channel,
 ) -> i32 {
-    let exec = match prepare(cfg, joins, cgroup, cloned_into, &chan) {
+    init::record_host_pid();
+    let exec = match prepare(cfg, joins, cgroup, cloned_into) {
         Ok(exec) => exec,
         Err(f) => {
             let _ = chan.send(&match f {
@@ -134,21 +135,15 @@ fn run(
         return 1;
     }
     drop(chan);
-    if let Err(e) = init::close_fds_on_exec(cfg.preserve_fds) {
-        eprintln!("hull exec: closing fds: {e}");
-        return 1;
-    }
-    init::reset_signals();
-    exec.exec()
+    exec.exec(cfg.preserve_fds, cfg.seccomp_agent.as_ref(), cfg.init.as_raw())
 }
 
-fn prepare(
-    cfg: &ExecConfig,
+fn prepare<'a>(
+    cfg: &'a ExecConfig,
     joins: &[(CloneFlags, OwnedFd)],
     cgroup: Option<&Cgroup>,
     cloned_into: bool,
-    chan: &Channel,
-) -> Result<Exec, Failure> {
+) -> Result<Exec<'a>, Failure> {
     if let Some(cg) = cgroup {
         cg.enter(cloned_into)?;
     }
@@ -161,5 +156,6 @@ fn prepare(
         console::setup(socket)?;
     }
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
-    init::become_process(process, cfg.seccomp.as_ref(), chan)
+    let agent = cfg.seccomp_agent.as_ref().map(|a| (a, cfg.init.as_raw()));
+    init::become_process(process, cfg.seccomp.as_ref(), agent, cfg.preserve_fds)
 }

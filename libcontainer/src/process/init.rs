@@ -8,16 +8,17 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
-use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, execve, sethostname, setsid};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use super::channel::{Channel, Message};
+use super::fds;
 use super::namespaces::Plan;
 use super::InitConfig;
 use crate::cgroups::Cgroup;
 use crate::hooks::{self, HookState};
 use crate::rootfs::{self, RootfsConfig};
+use crate::seccomp::notify::Agent;
 use crate::seccomp::Filter;
 use crate::{capabilities, console, exec_fifo, identity, rlimits};
 
@@ -41,12 +42,7 @@ pub(super) fn run(
     cloned_into: bool,
     chan: Channel,
 ) -> i32 {
-    if let Some(pid) = std::fs::read_link("/proc/self")
-        .ok()
-        .and_then(|p| p.to_str()?.parse().ok())
-    {
-        let _ = HOST_PID.set(pid);
-    }
+    record_host_pid();
     // The network namespace is made here rather than by the clone, while the
     // parent sets up the cgroups (see `namespaces`). Then into the cgroups,
     // so everything the init does from here on is accounted there, and only
@@ -96,12 +92,7 @@ pub(super) fn run(
             return 1;
         }
     }
-    if let Err(e) = close_fds_on_exec(cfg.preserve_fds) {
-        eprintln!("hull init: closing fds: {e}");
-        return 1;
-    }
-    reset_signals();
-    exec.exec()
+    exec.exec(cfg.preserve_fds, cfg.seccomp_agent.as_ref(), host_pid())
 }
 
 /// Blocks until the parent has set up the cgroups (with the systemd driver:
@@ -117,29 +108,45 @@ fn wait_until_placed(chan: &Channel, idmapped: &mut Vec<OwnedFd>) -> Result<(), 
     }
 }
 
-/// The init's pid as the host sees it (hooks get that one), read from the
-/// host's /proc before pivot_root.
+/// The process's pid as the host sees it (hooks and the seccomp agent get
+/// that one), read from the host's /proc before pivot_root.
 static HOST_PID: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+
+/// Reads [`HOST_PID`]; called first thing in the cloned process.
+pub(super) fn record_host_pid() {
+    if let Some(pid) = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse().ok())
+    {
+        let _ = HOST_PID.set(pid);
+    }
+}
+
+pub(super) fn host_pid() -> i32 {
+    *HOST_PID.get().unwrap_or(&0)
+}
 
 /// The state hooks run by the init read.
 fn hook_state<'a>(cfg: &'a InitConfig, status: &'a str) -> HookState<'a> {
-    cfg.hook_state(status, *HOST_PID.get().unwrap_or(&0))
+    cfg.hook_state(status, host_pid())
 }
 
-/// The resolved `execve` arguments.
-pub(super) struct Exec {
+/// The resolved `execve` arguments, and what is left to do right before it.
+pub(super) struct Exec<'a> {
     pub path: CString,
     pub args: Vec<CString>,
     pub env: Vec<CString>,
+    /// The filter still to install: with no_new_privs it goes last.
+    late_seccomp: Option<&'a Filter>,
 }
 
-fn prepare(
-    cfg: &InitConfig,
+fn prepare<'a>(
+    cfg: &'a InitConfig,
     plan: &Plan,
     cgroup: &Cgroup,
     chan: &Channel,
     idmapped: Vec<OwnedFd>,
-) -> Result<Exec, Failure> {
+) -> Result<Exec<'a>, Failure> {
     let spec = &cfg.spec;
     let process = spec
         .process()
@@ -160,7 +167,7 @@ fn prepare(
             set_domainname(name)?;
         }
     }
-    umask(Mode::empty());
+    set_umask(0);
     let rootfs_cfg = RootfsConfig {
         spec,
         rootfs: &cfg.rootfs,
@@ -200,35 +207,59 @@ fn prepare(
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| format!("cannot set oom_score_adj to {adj}: {e}"))?;
     }
-    become_process(process, cfg.seccomp.as_ref(), chan)
+    let agent = cfg.seccomp_agent.as_ref().map(|a| (a, host_pid()));
+    become_process(process, cfg.seccomp.as_ref(), agent, cfg.preserve_fds)
 }
 
-/// The last steps of any container process (the init and `exec`'d ones):
-/// cwd, executable lookup, user, capabilities, no_new_privs, seccomp and
-/// umask; returns what to `execve`.
-pub(super) fn become_process(
+/// The last steps of any container process (the init and `exec`'d ones)
+/// before it is released: cwd, executable lookup, user, capabilities,
+/// no_new_privs, an early seccomp filter and umask; returns what to `execve`.
+/// `agent` takes a notify listener, with the container's init pid.
+pub(super) fn become_process<'a>(
     process: &Process,
-    seccomp: Option<&Filter>,
-    chan: &Channel,
-) -> Result<Exec, Failure> {
+    seccomp: Option<&'a Filter>,
+    agent: Option<(&Agent, i32)>,
+    preserve_fds: u32,
+) -> Result<Exec<'a>, Failure> {
+    // CVE-2024-21626: no runtime directory fd may be reachable through
+    // /proc/self/fd when the cwd is changed to, and the cwd must then lie
+    // inside the container's root.
+    fds::close_directories_from(3 + preserve_fds as i32)
+        .map_err(|e| format!("cannot close the runtime's directories: {e}"))?;
     let cwd = process.cwd();
     chdir(cwd).map_err(|e| format!("cannot change to cwd {}: {e}", cwd.display()))?;
+    if !fds::cwd_is_inside_root() {
+        return Err(Failure::Other(format!(
+            "cwd {} is outside of the container's root: possible container breakout detected",
+            cwd.display()
+        )));
+    }
     let env = environment(process);
     let args: Vec<String> = process.args().clone().unwrap_or_default();
     let arg0 = args
         .first()
         .ok_or_else(|| Failure::Other("process.args is empty".into()))?;
     let path = find_executable(arg0, &env).map_err(Failure::NotFound)?;
-    set_privileges(process, seccomp, chan)?;
-    umask(Mode::from_bits_truncate(
-        process.user().umask().unwrap_or(0o022),
-    ));
-    Exec::new(&path, &args, &env)
+    let late_seccomp = set_privileges(process, seccomp, agent)?;
+    set_umask(process.user().umask().unwrap_or(0o022));
+    Exec::new(&path, &args, &env, late_seccomp)
 }
 
-impl Exec {
+/// umask(2) through libc: it cannot fail, but a seccomp profile may still
+/// make it return -1, which nix's wrapper turns into a panic.
+fn set_umask(mask: u32) {
+    // SAFETY: umask only changes the process's file mode mask.
+    unsafe { libc::umask(mask as libc::mode_t) };
+}
+
+impl<'a> Exec<'a> {
     /// The `execve` arguments as C strings.
-    fn new(path: &Path, args: &[String], env: &[String]) -> Result<Self, Failure> {
+    fn new(
+        path: &Path,
+        args: &[String],
+        env: &[String],
+        late_seccomp: Option<&'a Filter>,
+    ) -> Result<Self, Failure> {
         let cstr = |s: &[u8]| {
             CString::new(s).map_err(|_| Failure::Other("NUL byte in process.args or env".into()))
         };
@@ -242,12 +273,31 @@ impl Exec {
                 .iter()
                 .map(|e| cstr(e.as_bytes()))
                 .collect::<Result<_, _>>()?,
+            late_seccomp,
         })
     }
 
-    /// Replaces the process; returns the exit code if that fails (127 for a
+    /// The last steps once the process is released, then `execve`: default
+    /// signal handling, every runtime fd closed (CVE-2024-21626), and the
+    /// seccomp filter of a no_new_privs process, the last thing before
+    /// `execve` as in runc, so the fewest runtime syscalls run under the
+    /// container's filter. Returns the exit code if it fails (127 for a
     /// missing file, as a shell would).
-    pub(super) fn exec(&self) -> i32 {
+    pub(super) fn exec(&self, preserve_fds: u32, agent: Option<&Agent>, init_pid: i32) -> i32 {
+        reset_signals();
+        let keep = agent.filter(|_| self.late_seccomp.is_some()).map(Agent::raw_fd);
+        if let Err(e) = fds::close_all_from(3 + preserve_fds as i32, keep) {
+            eprintln!("hull: closing the runtime's fds: {e}");
+            return 1;
+        }
+        if let Some(filter) = self.late_seccomp {
+            if let Err(Failure::Other(e) | Failure::NotFound(e)) =
+                install_seccomp(filter, agent.map(|a| (a, init_pid)))
+            {
+                eprintln!("hull: {e}");
+                return 1;
+            }
+        }
         let err = execve(&self.path, &self.args, &self.env).unwrap_err();
         eprintln!("exec {}: {err}", self.path.to_string_lossy());
         if err == nix::Error::ENOENT {
@@ -265,18 +315,18 @@ fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|n| n.iter().any(|ns| ns.typ() == t))
 }
 
-/// Bounding set, user switch, the other capability sets, no_new_privs, and
-/// seccomp where runc puts it: without no_new_privs it needs CAP_SYS_ADMIN,
-/// so it goes first; with no_new_privs it goes last, so the fewest runtime
-/// syscalls run under the container's filter.
-fn set_privileges(
+/// Bounding set, user switch, the other capability sets and no_new_privs.
+/// Seccomp goes where runc puts it: without no_new_privs it needs
+/// CAP_SYS_ADMIN, so it goes first; with no_new_privs it is returned, to be
+/// installed right before `execve`.
+fn set_privileges<'a>(
     process: &Process,
-    seccomp: Option<&Filter>,
-    chan: &Channel,
-) -> Result<(), Failure> {
+    seccomp: Option<&'a Filter>,
+    agent: Option<(&Agent, i32)>,
+) -> Result<Option<&'a Filter>, Failure> {
     let nnp = process.no_new_privileges().unwrap_or(false);
     if let Some(filter) = seccomp.filter(|_| !nnp) {
-        install_seccomp(filter, chan)?;
+        install_seccomp(filter, agent)?;
     }
     let keepcaps = |on: libc::c_ulong| {
         // SAFETY: prctl with integer arguments.
@@ -306,18 +356,17 @@ fn set_privileges(
                 nix::Error::last()
             )));
         }
-        if let Some(filter) = seccomp {
-            install_seccomp(filter, chan)?;
-        }
     }
-    Ok(())
+    Ok(seccomp.filter(|_| nnp))
 }
 
-/// Installs the filter and passes a notify listener to the parent, which
-/// forwards it to the agent.
-fn install_seccomp(filter: &Filter, chan: &Channel) -> Result<(), Failure> {
+/// Installs the filter and hands a notify listener to the agent, with the
+/// container's init pid.
+fn install_seccomp(filter: &Filter, agent: Option<(&Agent, i32)>) -> Result<(), Failure> {
     if let Some(listener) = crate::seccomp::install(filter)? {
-        chan.send(&Message::SeccompListener(listener))?;
+        let (agent, init_pid) =
+            agent.ok_or_else(|| Failure::Other("no seccomp agent to notify".into()))?;
+        agent.send(&listener, host_pid(), init_pid)?;
     }
     Ok(())
 }
@@ -396,26 +445,9 @@ fn set_domainname(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Leaves only 0, 1, 2 and the `preserve_fds` after them open across exec:
-/// everything else of the runtime's is marked close-on-exec.
-pub(super) fn close_fds_on_exec(preserve_fds: u32) -> nix::Result<()> {
-    let first_closed = 3 + preserve_fds;
-    for fd in 3..first_closed {
-        nix::fcntl::fcntl(
-            fd as i32,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-        )?;
-    }
-    // SAFETY: close_range only changes fd flags.
-    if unsafe { libc::close_range(first_closed, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) } != 0 {
-        return Err(nix::Error::last());
-    }
-    Ok(())
-}
-
 /// The container starts with default signal dispositions and nothing blocked
 /// (the runtime ignores SIGPIPE, which would otherwise be inherited).
-pub(super) fn reset_signals() {
+fn reset_signals() {
     for sig in Signal::iterator() {
         if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
             // SAFETY: installing the default disposition.

@@ -4,6 +4,7 @@
 mod channel;
 mod clone;
 mod exec;
+mod fds;
 mod idmapped;
 mod init;
 mod namespaces;
@@ -71,6 +72,8 @@ pub(crate) struct InitConfig {
     pub exec_fifo: OwnedFd,
     /// The compiled `linux.seccomp` filter.
     pub seccomp: Option<crate::seccomp::Filter>,
+    /// The seccomp agent, connected when the filter notifies.
+    pub seccomp_agent: Option<crate::seccomp::notify::Agent>,
     /// The host's cgroup hierarchies, as the parent found them.
     pub hierarchies: Hierarchies,
     /// Rootless: the runtime's own cgroup, which the init stays in where
@@ -142,10 +145,6 @@ pub(crate) fn spawn_init(
         Ok(()) => loop {
             match parent.recv() {
                 Ok(Some(Message::Ready)) => return Ok(pid),
-                Ok(Some(Message::SeccompListener(fd))) => match forward_listener(cfg, pid, &fd) {
-                    Ok(()) => continue,
-                    Err(e) => break e,
-                },
                 Ok(Some(Message::RunHooks)) => {
                     match runtime_hooks(cfg, pid).and_then(|()| parent.send(&Message::HooksDone)) {
                         Ok(()) => continue,
@@ -181,22 +180,4 @@ fn runtime_hooks(cfg: &InitConfig, pid: Pid) -> Result<(), ProcessError> {
             .map_err(|e| ProcessError::InitFailed(e.to_string()))?;
     }
     Ok(())
-}
-
-/// Hands the seccomp notify listener to the agent at `listenerPath`.
-fn forward_listener(cfg: &InitConfig, pid: Pid, fd: &OwnedFd) -> Result<(), ProcessError> {
-    let seccomp = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let Some(path) = seccomp.and_then(|s| s.listener_path().as_ref()) else {
-        return Err(ProcessError::Protocol);
-    };
-    let state = crate::seccomp::notify::AgentState {
-        oci_version: cfg.spec.version(),
-        id: &cfg.id,
-        pid: pid.as_raw(),
-        bundle: &cfg.bundle,
-        metadata: seccomp.and_then(|s| s.listener_metadata().as_deref()),
-        annotations: cfg.spec.annotations().as_ref(),
-    };
-    crate::seccomp::notify::send_to_agent(path, fd, &state)
-        .map_err(|e| ProcessError::InitFailed(e.to_string()))
 }

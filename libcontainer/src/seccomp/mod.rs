@@ -70,9 +70,12 @@ pub fn validate(profile: &LinuxSeccomp) -> Result<(), SeccompError> {
         if s.names().is_empty() {
             return invalid("a syscalls entry has no names".into());
         }
-        if s.action() == LinuxSeccompAction::ScmpActNotify && s.names().iter().any(|n| n == "write")
-        {
-            return invalid("SCMP_ACT_NOTIFY cannot be used for the write syscall".into());
+        // The runtime hands the listener over with sendmsg under the filter
+        // (runc: with write); a notified send would wait for itself.
+        if s.action() == LinuxSeccompAction::ScmpActNotify {
+            if let Some(n) = s.names().iter().find(|n| *n == "write" || *n == "sendmsg") {
+                return invalid(format!("SCMP_ACT_NOTIFY cannot be used for the {n} syscall"));
+            }
         }
         for a in s.args().iter().flatten() {
             if a.index() > 5 {
@@ -112,6 +115,34 @@ pub(crate) fn for_container(
         return Ok(None);
     };
     prepare(profile, Some(&root.join(".cache/seccomp"))).map(Some)
+}
+
+/// The connection to the seccomp agent of `spec`'s profile when `filter`
+/// notifies, made before the process is cloned (see [`notify`]).
+pub(crate) fn agent_for(
+    spec: &oci_spec::runtime::Spec,
+    filter: Option<&Filter>,
+    id: &str,
+    bundle: &Path,
+    status: &str,
+) -> Result<Option<notify::Agent>, SeccompError> {
+    let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let (Some(profile), Some(true)) = (profile, filter.map(Filter::notifies)) else {
+        return Ok(None);
+    };
+    let path = profile
+        .listener_path()
+        .as_ref()
+        .ok_or_else(|| SeccompError::Invalid("SCMP_ACT_NOTIFY needs listenerPath".into()))?;
+    let state = notify::AgentState {
+        oci_version: spec.version(),
+        id,
+        status,
+        bundle,
+        metadata: profile.listener_metadata().as_deref(),
+        annotations: spec.annotations().as_ref(),
+    };
+    notify::Agent::connect(path, &state).map(Some)
 }
 
 /// Validates and compiles `profile`, reusing a cached program under
