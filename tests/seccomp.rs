@@ -669,9 +669,9 @@ fn poll_in(fd: RawFd, what: &str) -> Result<(), String> {
     }
 }
 
-/// The seccomp agent: takes hull's message and listener fd, then answers
-/// one mkdir/mkdirat by creating the directory in `rootfs` itself.
-fn agent(listener: UnixListener, rootfs: PathBuf) -> Result<AgentReport, String> {
+/// The seccomp agent's side of one hand-off: accepts hull's connection and
+/// takes its message and listener fd.
+fn receive(listener: &UnixListener) -> Result<(Value, OwnedFd), String> {
     poll_in(listener.as_raw_fd(), "hull to connect")?;
     let (stream, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
@@ -702,7 +702,24 @@ fn agent(listener: UnixListener, rootfs: PathBuf) -> Result<AgentReport, String>
         .map_err(|e| format!("message {:?}: {e}", String::from_utf8_lossy(&buf[..len])))?;
     let [fd] = <[OwnedFd; 1]>::try_from(fds)
         .map_err(|f| format!("expected one fd, got {}: {message}", f.len()))?;
+    Ok((message, fd))
+}
 
+/// The seccomp agent: takes hull's message and listener fd, then answers
+/// one mkdir/mkdirat by creating the directory in `rootfs` itself.
+fn agent(listener: UnixListener, rootfs: PathBuf) -> Result<AgentReport, String> {
+    let (message, fd) = receive(&listener)?;
+    let (notif, path) = answer_mkdir(&fd, &rootfs)?;
+    Ok(AgentReport {
+        message,
+        notif,
+        path,
+    })
+}
+
+/// Answers one notified mkdir/mkdirat on `fd` by making the directory in
+/// `rootfs`; returns the notification and the path.
+fn answer_mkdir(fd: &OwnedFd, rootfs: &Path) -> Result<(SeccompNotif, String), String> {
     poll_in(fd.as_raw_fd(), "a notification")?;
     let mut notif = SeccompNotif::default();
     // SAFETY: `notif` is a zeroed seccomp_notif, as NOTIF_RECV requires.
@@ -737,11 +754,7 @@ fn agent(listener: UnixListener, rootfs: PathBuf) -> Result<AgentReport, String>
     if unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_SEND as _, &mut resp) } != 0 {
         return Err(format!("NOTIF_SEND: {}", std::io::Error::last_os_error()));
     }
-    Ok(AgentReport {
-        message,
-        notif,
-        path,
-    })
+    Ok((notif, path))
 }
 
 #[test]
@@ -796,6 +809,52 @@ fn notify_hands_the_listener_to_the_agent_which_answers_for_the_container() {
     assert_no_process(&b.id);
 }
 
+#[test]
+fn notify_hands_an_exec_d_process_s_listener_to_the_agent_too() {
+    let mut b = TestBundle::new("seccomp-notify-exec");
+    let rootfs = b.own_rootfs();
+    let socket = std::env::temp_dir().join(format!("{}.sock", unique("seccomp-agent-exec")));
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).expect("bind the agent socket");
+    let _socket_guard = RemoveOnDrop(socket.clone());
+    listener.set_nonblocking(true).unwrap();
+    set_profile(
+        &mut b,
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket.to_str().unwrap(),
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        }),
+    );
+    // The filter goes last with no_new_privs, after `start`: the agent
+    // still gets the init's listener, then the exec'd process's.
+    b.edit(|c| c["process"]["noNewPrivileges"] = json!(true));
+    b.sh("sleep 60");
+    let agent_rootfs = rootfs.clone();
+    let agent = std::thread::spawn(move || -> Result<_, String> {
+        let (init_msg, _init_fd) = receive(&listener)?;
+        let (exec_msg, exec_fd) = receive(&listener)?;
+        let (notif, path) = answer_mkdir(&exec_fd, &agent_rootfs)?;
+        Ok((init_msg, exec_msg, notif, path))
+    });
+    b.detached(&["run", "-d"]);
+    let out = Out::from(b.cmd(&["exec", &b.id, "sh", "-c", "mkdir /tmp/by-exec && echo made"]));
+    assert_eq!(out.ok().trim(), "made");
+    let (init_msg, exec_msg, notif, path) = agent.join().expect("agent thread").expect("agent");
+    let init_pid = b.init_pid();
+    assert_eq!(init_msg["state"]["status"], "creating", "{init_msg}");
+    assert_eq!(init_msg["pid"], json!(init_pid), "{init_msg}");
+    assert_eq!(exec_msg["state"]["status"], "running", "{exec_msg}");
+    assert_eq!(exec_msg["state"]["id"], b.id.as_str(), "{exec_msg}");
+    assert_eq!(exec_msg["state"]["pid"], json!(init_pid), "{exec_msg}");
+    let exec_pid = exec_msg["pid"].as_i64().expect("the exec'd pid");
+    assert!(exec_pid > 0 && exec_pid != init_pid as i64, "{exec_msg}");
+    assert!(notif.pid > 0, "{notif:?}");
+    assert_eq!(path, "/tmp/by-exec");
+    assert!(rootfs.join("tmp/by-exec").is_dir());
+    b.delete_and_check(true);
+}
+
 // ------------------------------------------------------ malformed profiles
 
 #[test]
@@ -835,6 +894,13 @@ fn malformed_profiles_are_rejected_before_any_process_exists() {
                    "listenerPath": "/tmp/hull-test-no-agent.sock",
                    "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}),
             &["SCMP_ACT_NOTIFY", "write"],
+        ),
+        (
+            "notify-sendmsg",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "listenerPath": "/tmp/hull-test-no-agent.sock",
+                   "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}),
+            &["SCMP_ACT_NOTIFY", "sendmsg"],
         ),
         (
             "notify-no-listener",

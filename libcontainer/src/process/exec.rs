@@ -135,7 +135,11 @@ fn run(
         return 1;
     }
     drop(chan);
-    exec.exec(cfg.preserve_fds, cfg.seccomp_agent.as_ref(), cfg.init.as_raw())
+    exec.exec(
+        cfg.preserve_fds,
+        cfg.seccomp_agent.as_ref(),
+        cfg.init.as_raw(),
+    )
 }
 
 fn prepare<'a>(

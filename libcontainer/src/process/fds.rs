@@ -33,7 +33,8 @@ fn is_directory_or_path(fd: RawFd) -> bool {
     if flags != -1 && flags & libc::O_PATH != 0 {
         return true;
     }
-    fstat(fd).is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+    fstat(fd)
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
 }
 
 /// Closes every fd numbered `first` or above but `keep`, for real: what is

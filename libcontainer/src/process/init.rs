@@ -285,7 +285,9 @@ impl<'a> Exec<'a> {
     /// missing file, as a shell would).
     pub(super) fn exec(&self, preserve_fds: u32, agent: Option<&Agent>, init_pid: i32) -> i32 {
         reset_signals();
-        let keep = agent.filter(|_| self.late_seccomp.is_some()).map(Agent::raw_fd);
+        let keep = agent
+            .filter(|_| self.late_seccomp.is_some())
+            .map(Agent::raw_fd);
         if let Err(e) = fds::close_all_from(3 + preserve_fds as i32, keep) {
             eprintln!("hull: closing the runtime's fds: {e}");
             return 1;

@@ -74,7 +74,9 @@ pub fn validate(profile: &LinuxSeccomp) -> Result<(), SeccompError> {
         // (runc: with write); a notified send would wait for itself.
         if s.action() == LinuxSeccompAction::ScmpActNotify {
             if let Some(n) = s.names().iter().find(|n| *n == "write" || *n == "sendmsg") {
-                return invalid(format!("SCMP_ACT_NOTIFY cannot be used for the {n} syscall"));
+                return invalid(format!(
+                    "SCMP_ACT_NOTIFY cannot be used for the {n} syscall"
+                ));
             }
         }
         for a in s.args().iter().flatten() {
