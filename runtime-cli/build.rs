@@ -6,6 +6,25 @@ fn main() {
     if arch == "x86_64" && os == "linux" {
         println!("cargo:rustc-link-arg-bin=hull=-Wl,--entry=hull_entry");
     }
+    // `hull --version` names the commit, as runc's does.
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=HULL_COMMIT={commit}");
+    // Rebuilt when HEAD moves: to another branch, or its branch to a new commit.
+    let branch = git(&["rev-parse", "--symbolic-full-name", "HEAD"]).filter(|b| b != "HEAD");
+    for file in ["HEAD".to_owned()].into_iter().chain(branch) {
+        if let Some(path) = git(&["rev-parse", "--path-format=absolute", "--git-path", &file]) {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
     println!("cargo:rerun-if-changed=build.rs");
     // scripts/build-release.sh links with this list: relink when it changes.
     println!("cargo:rerun-if-changed=start-path.order");

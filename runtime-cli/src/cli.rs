@@ -10,8 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 // `global` would also take them after it, at the price of copying each into
 // every subcommand on every start).
 #[derive(Debug, Parser)]
-#[command(name = "hull", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.0.2-dev"))]
+#[command(name = "hull", version = VERSION, disable_version_flag = true)]
 pub struct Cli {
+    /// Print the version.
+    #[arg(short = 'v', long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
     /// Root directory for container state (default: /run/hull, or
     /// $XDG_RUNTIME_DIR/hull for an unprivileged user or, as runc has it,
     /// for root of a user namespace whose $USER is not root).
@@ -40,6 +43,47 @@ pub struct Cli {
     pub criu: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--version` as runc prints it (after the name): the version, the commit
+/// it was built from, the runtime-spec version; tools parse these lines.
+const VERSION: &str = concat!(
+    "version ",
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("HULL_COMMIT"),
+    "\nspec: 1.0.2-dev"
+);
+
+/// A command line hull cannot run, handled as runc (urfave/cli) does: help
+/// and version print and exit 0, as does a missing command (after the
+/// help); an unknown command exits 3, any other usage error 1. Returns the
+/// exit code.
+pub fn usage(e: clap::Error) -> i32 {
+    use clap::error::{ContextKind, ErrorKind};
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            0
+        }
+        ErrorKind::InvalidSubcommand => {
+            let name = e
+                .get(ContextKind::InvalidSubcommand)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let msg = format!("No help topic for '{name}'");
+            eprintln!("{}", crate::logging::format_line(LogFormat::Text, "error", &msg));
+            3
+        }
+        _ => {
+            let _ = e.print();
+            1
+        }
+    }
 }
 
 impl Cli {

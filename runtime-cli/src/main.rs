@@ -80,7 +80,10 @@ extern "C" fn c_main(
     // SAFETY: setting a signal disposition before any other thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     seal_if_entering();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(cli::usage(e)),
+    };
     let to_file = match logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         Ok(to_file) => to_file,
         Err(e) => {
