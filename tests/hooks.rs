@@ -182,3 +182,57 @@ fn run_makes_no_exec_fifo_and_create_does() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     created.assert_no_state();
 }
+
+/// A hook that touches `<dir>/<name>`.
+fn touching_hook(dir: &Path, name: &str) -> Value {
+    json!({ "path": "/bin/sh", "args": ["sh", "-c", format!("touch {}/{name}", dir.display())] })
+}
+
+/// The spec: a failing poststart or poststop hook is a warning, and the
+/// remaining hooks of that stage still run (crun runs them; runc 1.1.5
+/// stops at the first failure).
+#[test]
+fn the_hooks_after_a_failing_poststart_or_poststop_hook_still_run() {
+    let log = LogDir::new("hooks-rest");
+    let mut b = TestBundle::new("hooks-rest");
+    let d = log.0.clone();
+    b.edit(|c| {
+        c["hooks"] = json!({
+            "poststart": [{ "path": "/bin/false" }, touching_hook(&d, "poststart-2")],
+            "poststop": [{ "path": "/bin/false" }, touching_hook(&d, "poststop-2")],
+        })
+    });
+    b.sh("exit 0");
+    let (code, _, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("poststart") && err.contains("poststop"),
+        "no warnings: {err}"
+    );
+    for name in ["poststart-2", "poststop-2"] {
+        assert!(
+            log.0.join(name).exists(),
+            "{name} did not run; stderr: {err}"
+        );
+    }
+    b.assert_no_state();
+}
+
+/// runc runs createContainer hooks with the container's rootfs as their
+/// working directory (they run in its mount namespace, before pivot_root).
+#[test]
+fn create_container_hooks_run_in_the_rootfs() {
+    let log = LogDir::new("hooks-cwd");
+    let mut b = TestBundle::new("hooks-cwd");
+    let d = log.0.clone();
+    b.edit(|c| {
+        c["hooks"] = json!({ "createContainer": [
+            { "path": "/bin/sh", "args": ["sh", "-c", format!("pwd -P > {}/cwd", d.display())] }
+        ]})
+    });
+    b.sh("exit 0");
+    b.run_ok();
+    let cwd = std::fs::read_to_string(log.0.join("cwd")).expect("the hook ran");
+    let rootfs = std::fs::canonicalize(b.rootfs()).unwrap();
+    assert_eq!(cwd.trim(), rootfs.to_str().unwrap());
+}

@@ -5,7 +5,9 @@ use hull_tests::*;
 
 /// `hull ARGS...` (no state root needed).
 fn hull(args: &[&str]) -> Out {
-    Out::from(output_via_files(std::process::Command::new(hull_bin()).args(args)))
+    Out::from(output_via_files(
+        std::process::Command::new(hull_bin()).args(args),
+    ))
 }
 
 #[test]
@@ -14,7 +16,9 @@ fn version_is_printed_in_runc_s_three_lines() {
         let out = hull(&[flag]);
         let lines: Vec<&str> = out.ok().lines().collect();
         assert_eq!(lines.len(), 3, "{flag}: {lines:?}");
-        let version = lines[0].strip_prefix("hull version ").expect("version line");
+        let version = lines[0]
+            .strip_prefix("hull version ")
+            .expect("version line");
         assert_eq!(version.split('.').count(), 3, "{version}");
         let commit = lines[1].strip_prefix("commit: ").expect("commit line");
         assert!(!commit.is_empty(), "{lines:?}");
@@ -26,7 +30,14 @@ fn version_is_printed_in_runc_s_three_lines() {
 #[test]
 fn help_and_usage_errors_exit_as_runc_does() {
     // Help, in every spelling, and no command at all: the help, exit 0.
-    for args in [&["help"][..], &["-h"], &["--help"], &["run", "-h"], &["help", "run"], &[]] {
+    for args in [
+        &["help"][..],
+        &["-h"],
+        &["--help"],
+        &["run", "-h"],
+        &["help", "run"],
+        &[],
+    ] {
         let out = hull(args);
         assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
         assert!(out.stdout.contains("Usage"), "{args:?}: {}", out.stdout);
@@ -34,7 +45,11 @@ fn help_and_usage_errors_exit_as_runc_does() {
     // An unknown command: 3, with runc's message.
     let out = hull(&["nosuch"]);
     assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(out.stderr.contains("No help topic for 'nosuch'"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("No help topic for 'nosuch'"),
+        "{}",
+        out.stderr
+    );
     // A missing or extra argument and an unknown flag: 1.
     for args in [
         &["start"][..],

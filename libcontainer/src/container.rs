@@ -238,7 +238,7 @@ impl Container {
             bundle: &s.bundle,
             annotations: (!s.annotations.is_empty()).then(|| serde_json::json!(s.annotations)),
         };
-        if let Err(e) = crate::hooks::run(stage, hooks, &state) {
+        for e in crate::hooks::run_all(stage, hooks, &state) {
             tracing::warn!("{e}");
         }
     }

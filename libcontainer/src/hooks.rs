@@ -55,13 +55,42 @@ impl HookState<'_> {
 /// Runs `hooks` in order; the first failure stops the others.
 pub(crate) fn run(stage: &'static str, hooks: &[Hook], state: &HookState) -> Result<(), HookError> {
     let input = state.to_json();
-    for hook in hooks {
-        run_one(stage, hook, &input)?;
-    }
-    Ok(())
+    hooks
+        .iter()
+        .try_for_each(|hook| run_one(stage, hook, &input, None))
 }
 
-fn run_one(stage: &'static str, hook: &Hook, input: &str) -> Result<(), HookError> {
+/// Like [`run`], with `dir` as the hooks' working directory (runc runs
+/// createContainer hooks in the container's rootfs).
+pub(crate) fn run_in(
+    stage: &'static str,
+    hooks: &[Hook],
+    state: &HookState,
+    dir: &Path,
+) -> Result<(), HookError> {
+    let input = state.to_json();
+    hooks
+        .iter()
+        .try_for_each(|hook| run_one(stage, hook, &input, Some(dir)))
+}
+
+/// Runs every hook of a stage whose failures are only warnings (poststart,
+/// poststop): as the spec says and crun does, a failure does not keep the
+/// later hooks from running. Returns the failures.
+pub(crate) fn run_all(stage: &'static str, hooks: &[Hook], state: &HookState) -> Vec<HookError> {
+    let input = state.to_json();
+    hooks
+        .iter()
+        .filter_map(|hook| run_one(stage, hook, &input, None).err())
+        .collect()
+}
+
+fn run_one(
+    stage: &'static str,
+    hook: &Hook,
+    input: &str,
+    dir: Option<&Path>,
+) -> Result<(), HookError> {
     let err = |reason: String| HookError {
         stage,
         path: hook.path().display().to_string(),
@@ -76,6 +105,9 @@ fn run_one(stage: &'static str, hook: &Hook, input: &str) -> Result<(), HookErro
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
     for kv in hook.env().iter().flatten() {
         if let Some((k, v)) = kv.split_once('=') {
             cmd.env(k, v);

@@ -76,7 +76,10 @@ pub fn usage(e: clap::Error) -> i32 {
                 .map(|v| v.to_string())
                 .unwrap_or_default();
             let msg = format!("No help topic for '{name}'");
-            eprintln!("{}", crate::logging::format_line(LogFormat::Text, "error", &msg));
+            eprintln!(
+                "{}",
+                crate::logging::format_line(LogFormat::Text, "error", &msg)
+            );
             3
         }
         _ => {

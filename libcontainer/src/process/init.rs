@@ -195,7 +195,12 @@ fn prepare<'a>(
             }
         }
         let create = h.create_container().as_deref().unwrap_or_default();
-        hooks::run("createContainer", create, &hook_state(cfg, "created"))?;
+        hooks::run_in(
+            "createContainer",
+            create,
+            &hook_state(cfg, "created"),
+            &cfg.rootfs,
+        )?;
     }
     rootfs::switch_root(&rootfs_cfg)?;
     if let Some(socket) = &cfg.console {
