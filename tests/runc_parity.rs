@@ -63,3 +63,35 @@ fn help_and_usage_errors_exit_as_runc_does() {
         assert!(!out.stderr.is_empty(), "{args:?}: no error message");
     }
 }
+
+/// The pty of a process that is not root is owned by its uid, with the
+/// tty group kept (runc's fixStdioPermissions), for `run` and `exec -t`.
+#[test]
+fn the_pty_of_a_non_root_process_is_its_own() {
+    use serde_json::json;
+    let mut b = TestBundle::new("pty-owner");
+    b.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    });
+    b.sh("stat -c owner=%u:%g $(tty)");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "stdout={out} stderr={err}");
+    assert!(out.contains("owner=1000:5"), "{out}");
+
+    b.edit(|c| c["process"]["terminal"] = json!(false));
+    b.sh("sleep 60");
+    b.detached(&["run", "-d"]);
+    let out = Out::from(b.cmd(&[
+        "exec",
+        "-t",
+        "-u",
+        "1000:1000",
+        &b.id,
+        "sh",
+        "-c",
+        "stat -c owner=%u:%g $(tty)",
+    ]));
+    assert!(out.ok().contains("owner=1000:5"), "{}", out.stdout);
+    b.delete_and_check(true);
+}

@@ -23,8 +23,10 @@ fn err(context: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
 }
 
 /// Opens a new pty (the container's `/dev/ptmx`), sends its master over
-/// `socket`, and makes the slave the controlling terminal and stdio.
-pub(crate) fn setup(socket: &OwnedFd) -> Result<(), ConsoleError> {
+/// `socket`, and makes the slave the controlling terminal and stdio, owned
+/// by `uid` (the process's user), so that a process not running as root can
+/// use its terminal.
+pub(crate) fn setup(socket: &OwnedFd, uid: u32) -> Result<(), ConsoleError> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(err("open /dev/ptmx"))?;
     grantpt(&master).map_err(err("grantpt"))?;
@@ -46,6 +48,7 @@ pub(crate) fn setup(socket: &OwnedFd) -> Result<(), ConsoleError> {
         Mode::empty(),
     )
     .map_err(err("open pty slave"))?;
+    give_to(slave, uid);
     for target in 0..3 {
         dup2(slave, target).map_err(err("dup pty slave"))?;
     }
@@ -55,4 +58,13 @@ pub(crate) fn setup(socket: &OwnedFd) -> Result<(), ConsoleError> {
         return Err(err("make pty the controlling terminal")(nix::Error::last()));
     }
     Ok(())
+}
+
+/// Makes `uid` the owner of the pty slave, keeping its group (devpts's
+/// `gid=5`, tty), as runc does. Where the uid or the slave's owner is not
+/// mapped in the user namespace (EINVAL, EPERM) the slave stays as it is,
+/// as with runc: the process then has a terminal it may not reopen.
+fn give_to(slave: std::os::fd::RawFd, uid: u32) {
+    // SAFETY: fchown of an fd we hold; a gid of -1 leaves the group.
+    unsafe { libc::fchown(slave, uid, u32::MAX) };
 }
