@@ -95,3 +95,41 @@ fn the_pty_of_a_non_root_process_is_its_own() {
     assert!(out.ok().contains("owner=1000:5"), "{}", out.stdout);
     b.delete_and_check(true);
 }
+
+/// `exec --process` takes a process without `user` as root's (runc's Go
+/// zero value), and a terminal gets the process's `consoleSize`, in `run`
+/// and `exec`.
+#[test]
+fn exec_process_json_without_user_and_with_a_console_size() {
+    use serde_json::json;
+    let mut b = TestBundle::new("exec-process-json");
+    b.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["consoleSize"] = json!({"height": 31, "width": 97});
+    });
+    b.args(&["stty", "size"]);
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "stdout={out} stderr={err}");
+    assert!(out.contains("31 97"), "{out}");
+
+    b.edit(|c| c["process"]["terminal"] = json!(false));
+    b.sh("sleep 60");
+    b.detached(&["run", "-d"]);
+    let process = b.dir.join("process.json");
+    std::fs::write(
+        &process,
+        json!({
+            "terminal": true,
+            "consoleSize": {"height": 33, "width": 101},
+            "args": ["sh", "-c", "id -u; stty size"],
+            "cwd": "/",
+            "env": ["PATH=/bin:/usr/bin"]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = Out::from(b.cmd(&["exec", "--process", process.to_str().unwrap(), &b.id]));
+    let lines: Vec<&str> = out.ok().lines().map(str::trim).collect();
+    assert_eq!(lines, ["0", "33 101"], "{}", out.stdout);
+    b.delete_and_check(true);
+}

@@ -9,6 +9,7 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::stat::Mode;
 use nix::unistd::dup2;
+use oci_spec::runtime::Process;
 
 /// Setting up the terminal failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +24,10 @@ fn err(context: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
 }
 
 /// Opens a new pty (the container's `/dev/ptmx`), sends its master over
-/// `socket`, and makes the slave the controlling terminal and stdio, owned
-/// by `uid` (the process's user), so that a process not running as root can
-/// use its terminal.
-pub(crate) fn setup(socket: &OwnedFd, uid: u32) -> Result<(), ConsoleError> {
+/// `socket`, and makes the slave the controlling terminal and stdio of
+/// `process`: owned by its uid, so that a process not running as root can
+/// use its terminal, and of its `consoleSize` when it has one.
+pub(crate) fn setup(socket: &OwnedFd, process: &Process) -> Result<(), ConsoleError> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(err("open /dev/ptmx"))?;
     grantpt(&master).map_err(err("grantpt"))?;
@@ -48,7 +49,10 @@ pub(crate) fn setup(socket: &OwnedFd, uid: u32) -> Result<(), ConsoleError> {
         Mode::empty(),
     )
     .map_err(err("open pty slave"))?;
-    give_to(slave, uid);
+    give_to(slave, process.user().uid());
+    if let Some(size) = process.console_size() {
+        resize(slave, size.height(), size.width());
+    }
     for target in 0..3 {
         dup2(slave, target).map_err(err("dup pty slave"))?;
     }
@@ -67,4 +71,19 @@ pub(crate) fn setup(socket: &OwnedFd, uid: u32) -> Result<(), ConsoleError> {
 fn give_to(slave: std::os::fd::RawFd, uid: u32) {
     // SAFETY: fchown of an fd we hold; a gid of -1 leaves the group.
     unsafe { libc::fchown(slave, uid, u32::MAX) };
+}
+
+/// Sets the terminal's size, as runc does when both are given.
+fn resize(slave: std::os::fd::RawFd, rows: u64, cols: u64) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let ws = libc::winsize {
+        ws_row: rows.min(u16::MAX as u64) as u16,
+        ws_col: cols.min(u16::MAX as u64) as u16,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a live winsize.
+    unsafe { libc::ioctl(slave, libc::TIOCSWINSZ, &ws) };
 }

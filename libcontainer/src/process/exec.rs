@@ -157,7 +157,7 @@ fn prepare<'a>(
     let process = &cfg.process;
     if let Some(socket) = &cfg.console {
         setsid().map_err(|e| format!("setsid: {e}"))?;
-        console::setup(socket, process.user().uid())?;
+        console::setup(socket, process)?;
     }
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
     let agent = cfg.seccomp_agent.as_ref().map(|a| (a, cfg.init.as_raw()));

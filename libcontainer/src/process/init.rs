@@ -204,7 +204,7 @@ fn prepare<'a>(
     }
     rootfs::switch_root(&rootfs_cfg)?;
     if let Some(socket) = &cfg.console {
-        console::setup(socket, process.user().uid())?;
+        console::setup(socket, process)?;
     }
     rootfs::finalize(spec)?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;

@@ -70,8 +70,15 @@ fn process(container: &Container, args: &ExecArgs) -> Result<Process, Failure> {
     if let Some(path) = &args.process {
         let text = std::fs::read(path)
             .map_err(|e| Failure::new(format!("read {}: {e}", path.display())))?;
-        return serde_json::from_slice(&text)
-            .map_err(|e| Failure::new(format!("parse {}: {e}", path.display())));
+        let parse =
+            |e: &dyn std::fmt::Display| Failure::new(format!("parse {}: {e}", path.display()));
+        let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| parse(&e))?;
+        // runc takes a process without `user` as root's.
+        if let Some(p) = value.as_object_mut() {
+            p.entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        }
+        return serde_json::from_value(value).map_err(|e| parse(&e));
     }
     if args.command.is_empty() {
         return Err(Failure::new(
