@@ -7,6 +7,7 @@ mod support;
 mod cve_2019_5736;
 mod cve_2021_30465;
 mod cve_2022_29162;
+mod cve_2023_25809;
 mod cve_2024_45310;
 mod cve_2025_31133;
 mod cve_2025_52565;
