@@ -2,12 +2,11 @@
 //! handed to the caller over `--console-socket` (SCM_RIGHTS), as runc does.
 
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use nix::fcntl::{open, OFlag};
-use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::fcntl::OFlag;
+use nix::pty::{grantpt, posix_openpt, unlockpt};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use nix::sys::stat::Mode;
 use nix::unistd::dup2;
 use oci_spec::runtime::Process;
 
@@ -32,7 +31,7 @@ pub(crate) fn setup(socket: &OwnedFd, process: &Process) -> Result<(), ConsoleEr
         .map_err(err("open /dev/ptmx"))?;
     grantpt(&master).map_err(err("grantpt"))?;
     unlockpt(&master).map_err(err("unlockpt"))?;
-    let name = ptsname_r(&master).map_err(err("ptsname"))?;
+    let name = format!("/dev/pts/{}", pty_number(&master)?);
     let fds = [master.as_raw_fd()];
     sendmsg::<()>(
         socket.as_raw_fd(),
@@ -42,39 +41,61 @@ pub(crate) fn setup(socket: &OwnedFd, process: &Process) -> Result<(), ConsoleEr
         None,
     )
     .map_err(err("send pty master to console socket"))?;
+    let peer = open_peer(&master)?;
     drop(master);
-    let slave = open(
-        name.as_str(),
-        OFlag::O_RDWR | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(err("open pty slave"))?;
-    give_to(slave, process.user().uid());
+    give_to(&peer, process.user().uid());
     if let Some(size) = process.console_size() {
-        resize(slave, size.height(), size.width());
+        resize(&peer, size.height(), size.width());
     }
     for target in 0..3 {
-        dup2(slave, target).map_err(err("dup pty slave"))?;
+        dup2(peer.as_raw_fd(), target).map_err(err("dup pty peer"))?;
     }
-    let _ = nix::unistd::close(slave);
-    // SAFETY: TIOCSCTTY on our own stdin, which is now the pty slave.
+    drop(peer);
+    // SAFETY: TIOCSCTTY on our own stdin, which is now the pty peer.
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
         return Err(err("make pty the controlling terminal")(nix::Error::last()));
     }
     Ok(())
 }
 
-/// Makes `uid` the owner of the pty slave, keeping its group (devpts's
+/// The number N of the pty's `/dev/pts/N`, asked of the master (no path is
+/// looked up, unlike `ptsname`, which also stats that path).
+fn pty_number(master: &impl AsRawFd) -> Result<u32, ConsoleError> {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int through the pointer.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) } < 0 {
+        return Err(err("get the pty number")(nix::Error::last()));
+    }
+    Ok(n)
+}
+
+/// Opens the peer of `master` with TIOCGPTPEER (Linux 4.13), never through
+/// `/dev/pts/N`: in the container that path may be a symlink (its `/dev` is
+/// its own, or a volume another container writes), and opening it made runc
+/// hand the process a writable `/proc/sys/kernel/core_pattern` before
+/// `/proc/sys` was made read-only (CVE-2025-52565).
+fn open_peer(master: &impl AsRawFd) -> Result<OwnedFd, ConsoleError> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if fd < 0 {
+        return Err(err("open the pty peer")(nix::Error::last()));
+    }
+    // SAFETY: a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Makes `uid` the owner of the pty, keeping its group (devpts's
 /// `gid=5`, tty), as runc does. Where the uid or the slave's owner is not
-/// mapped in the user namespace (EINVAL, EPERM) the slave stays as it is,
+/// mapped in the user namespace (EINVAL, EPERM) the pty stays as it is,
 /// as with runc: the process then has a terminal it may not reopen.
-fn give_to(slave: std::os::fd::RawFd, uid: u32) {
+fn give_to(peer: &impl AsRawFd, uid: u32) {
     // SAFETY: fchown of an fd we hold; a gid of -1 leaves the group.
-    unsafe { libc::fchown(slave, uid, u32::MAX) };
+    unsafe { libc::fchown(peer.as_raw_fd(), uid, u32::MAX) };
 }
 
 /// Sets the terminal's size, as runc does when both are given.
-fn resize(slave: std::os::fd::RawFd, rows: u64, cols: u64) {
+fn resize(peer: &impl AsRawFd, rows: u64, cols: u64) {
     if rows == 0 || cols == 0 {
         return;
     }
@@ -85,5 +106,5 @@ fn resize(slave: std::os::fd::RawFd, rows: u64, cols: u64) {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCSWINSZ with a live winsize.
-    unsafe { libc::ioctl(slave, libc::TIOCSWINSZ, &ws) };
+    unsafe { libc::ioctl(peer.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
 }

@@ -93,6 +93,9 @@ pub(crate) fn mount_cgroup(
 ) -> Result<(), RootfsError> {
     let hierarchies = view.under_cgroup_root()?;
     let flags = opts.flags - MsFlags::MS_REMOUNT;
+    if flags.contains(MsFlags::MS_RDONLY) {
+        make_covered_read_only(root, dest)?;
+    }
     if let Some(h) = hierarchies
         .iter()
         .find(|h| h.mount_point == Path::new(CGROUP_ROOT))
@@ -129,6 +132,47 @@ pub(crate) fn mount_cgroup(
     // flags (read-only, nosuid, ...), instead of a remount each.
     mount_api::set_flags(&dir, flags, MsFlags::empty(), true)
         .map_err(RootfsError::at("set the flags of", dest))
+}
+
+/// Makes whatever is already mounted at `dest` read-only, with every mount
+/// below it (CVE-2023-25809). A `/sys` bound with `rbind` (as `spec
+/// --rootless` makes it) brings the host's cgroup mounts there, writable
+/// whatever the bind's `ro` (which is for its top mount only), and the
+/// tree mounted here only covers them: a container allowed to unmount
+/// (CAP_SYS_ADMIN in its user namespace) would uncover the host's
+/// hierarchies, with the user's own cgroups writable. Locked mounts may
+/// still be made read-only; they cannot be made writable again.
+fn make_covered_read_only(root: &Root, dest: &Path) -> Result<(), RootfsError> {
+    let at = match root.open_path(dest) {
+        Ok(at) => at,
+        Err(nix::Error::ENOENT) => return Ok(()),
+        Err(e) => return Err(RootfsError::at("open", dest)(e)),
+    };
+    if !is_mount_root(&at).map_err(RootfsError::at("stat", dest))? {
+        return Ok(());
+    }
+    mount_api::set_flags(&at, MsFlags::MS_RDONLY, MsFlags::empty(), true)
+        .map_err(RootfsError::at("make read-only the mounts under", dest))
+}
+
+/// Whether `fd` is the root of a mount (statx, Linux 5.8).
+fn is_mount_root(fd: &OwnedFd) -> nix::Result<bool> {
+    let mut st = std::mem::MaybeUninit::<libc::statx>::uninit();
+    // SAFETY: statx fills `st` on success; the empty path names `fd` itself.
+    let r = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            0,
+            st.as_mut_ptr(),
+        )
+    };
+    nix::Error::result(r)?;
+    // SAFETY: statx succeeded.
+    let st = unsafe { st.assume_init() };
+    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    Ok(st.stx_attributes_mask & bit != 0 && st.stx_attributes & bit != 0)
 }
 
 /// Mounts hierarchy `h` on a new directory `name` of the tmpfs `dir` the

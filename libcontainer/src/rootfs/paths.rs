@@ -22,8 +22,8 @@ fn open_nofollow(path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
 }
 
 /// Opens the container's `/dev/null` and checks that it really is the null
-/// device, so masking never binds an attacker-controlled file over a path
-/// (CVE-2025-52565).
+/// device, so masking never binds an attacker-controlled file over a path,
+/// such as a `/dev/null -> /proc/sys/kernel/core_pattern` link (CVE-2025-31133).
 pub(crate) fn open_dev_null() -> Result<OwnedFd, RootfsError> {
     let path = Path::new("/dev/null");
     let fd = open_nofollow(path, OFlag::O_PATH).map_err(RootfsError::at("open", path))?;
