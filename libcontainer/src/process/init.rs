@@ -197,7 +197,8 @@ fn prepare(
     rootfs::finalize(spec)?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        crate::procfs::ProcRoot::open()
+            .and_then(|proc| proc.write(Path::new("self/oom_score_adj"), adj.to_string().as_bytes()))
             .map_err(|e| format!("cannot set oom_score_adj to {adj}: {e}"))?;
     }
     become_process(process, cfg.seccomp.as_ref(), chan)
@@ -219,6 +220,7 @@ pub(super) fn become_process(
         .first()
         .ok_or_else(|| Failure::Other("process.args is empty".into()))?;
     let path = find_executable(arg0, &env).map_err(Failure::NotFound)?;
+    crate::labels::apply_for_exec(process)?;
     set_privileges(process, seccomp, chan)?;
     umask(Mode::from_bits_truncate(
         process.user().umask().unwrap_or(0o022),
