@@ -38,7 +38,10 @@ pub(crate) fn check(spec: &Spec) -> Result<(), SpecError> {
 
 /// Refuses `process.selinuxLabel` if SELinux is not enabled.
 pub(crate) fn check_process(process: &Process) -> Result<(), SpecError> {
-    let wants_label = process.selinux_label().as_deref().is_some_and(|l| !l.is_empty());
+    let wants_label = process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty());
     if wants_label && !selinux_enabled() {
         return Err(SpecError::Invalid(SELINUX_DISABLED.into()));
     }
@@ -144,7 +147,10 @@ mod tests {
         let (dir, proc) = fake_proc("aa-own", true);
         set_apparmor_exec(&proc, "p1").unwrap();
         let attr = dir.join("5/task/5/attr");
-        assert_eq!(std::fs::read(attr.join("apparmor/exec")).unwrap(), b"exec p1");
+        assert_eq!(
+            std::fs::read(attr.join("apparmor/exec")).unwrap(),
+            b"exec p1"
+        );
         assert_eq!(std::fs::read(attr.join("exec")).unwrap(), b"");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -153,7 +159,10 @@ mod tests {
     fn apparmor_falls_back_to_the_shared_attr() {
         let (dir, proc) = fake_proc("aa-shared", false);
         set_apparmor_exec(&proc, "p2").unwrap();
-        assert_eq!(std::fs::read(dir.join("5/task/5/attr/exec")).unwrap(), b"exec p2");
+        assert_eq!(
+            std::fs::read(dir.join("5/task/5/attr/exec")).unwrap(),
+            b"exec p2"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

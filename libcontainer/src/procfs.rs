@@ -103,14 +103,12 @@ impl ProcRoot {
     fn open_in(&self, path: &Path, flags: OFlag) -> Result<OwnedFd, ProcfsError> {
         let full = Path::new("/proc").join(path);
         let rel = self.resolve_self(path)?;
-        let how = OpenHow::new()
-            .flags(flags | OFlag::O_CLOEXEC)
-            .resolve(
-                ResolveFlag::RESOLVE_BENEATH
-                    | ResolveFlag::RESOLVE_NO_XDEV
-                    | ResolveFlag::RESOLVE_NO_SYMLINKS
-                    | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-            );
+        let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(
+            ResolveFlag::RESOLVE_BENEATH
+                | ResolveFlag::RESOLVE_NO_XDEV
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
         match openat2(self.fd.as_raw_fd(), &rel, how) {
             // SAFETY: freshly opened, owned by nobody else.
             Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
@@ -132,15 +130,17 @@ impl ProcRoot {
             _ => return Ok(path.to_owned()),
         };
         let link = Path::new("/proc").join(first);
-        let target = readlinkat(Some(self.fd.as_raw_fd()), first).map_err(|source| {
-            ProcfsError::At {
+        let target =
+            readlinkat(Some(self.fd.as_raw_fd()), first).map_err(|source| ProcfsError::At {
                 op: "read link",
                 path: link.clone(),
                 source,
-            }
-        })?;
+            })?;
         let target = PathBuf::from(target);
-        if !target.components().all(|c| matches!(c, Component::Normal(_))) {
+        if !target
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+        {
             return Err(ProcfsError::Redirected { path: link });
         }
         Ok(target.join(parts.as_path()))
@@ -168,7 +168,8 @@ mod tests {
     fn self_links_are_read_then_walked_without_symlinks() {
         let (dir, proc) = fake_proc("procfs-self");
         std::fs::write(dir.join("7/task/9/attr/exec"), "").unwrap();
-        proc.write(Path::new("thread-self/attr/exec"), b"x").unwrap();
+        proc.write(Path::new("thread-self/attr/exec"), b"x")
+            .unwrap();
         assert_eq!(std::fs::read(dir.join("7/task/9/attr/exec")).unwrap(), b"x");
         // A symlink anywhere else is not followed.
         symlink("kernel", dir.join("sys/k")).unwrap();

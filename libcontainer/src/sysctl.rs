@@ -163,7 +163,12 @@ mod tests {
     #[test]
     fn keys_that_are_not_dotted_names_are_refused() {
         let ipc = r#",{"type":"ipc"}"#;
-        for key in ["kernel/shmmax", "kernel..shmmax", "fs.mqueue...", ".kernel.sem"] {
+        for key in [
+            "kernel/shmmax",
+            "kernel..shmmax",
+            "fs.mqueue...",
+            ".kernel.sem",
+        ] {
             assert!(refused(ipc, key).contains("not a valid key"), "{key}");
         }
     }

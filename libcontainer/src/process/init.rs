@@ -198,7 +198,9 @@ fn prepare(
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
     if let Some(adj) = process.oom_score_adj() {
         crate::procfs::ProcRoot::open()
-            .and_then(|proc| proc.write(Path::new("self/oom_score_adj"), adj.to_string().as_bytes()))
+            .and_then(|proc| {
+                proc.write(Path::new("self/oom_score_adj"), adj.to_string().as_bytes())
+            })
             .map_err(|e| format!("cannot set oom_score_adj to {adj}: {e}"))?;
     }
     become_process(process, cfg.seccomp.as_ref(), chan)

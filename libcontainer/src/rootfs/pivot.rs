@@ -95,7 +95,9 @@ fn unescape(field: &str) -> PathBuf {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
         match (bytes[i], octal) {
             (b'\\', Some(d)) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -117,11 +119,20 @@ mod tests {
     #[test]
     fn finds_full_proc_and_sysfs_mounts_only() {
         let lines = [
-            ("22 27 0:21 / /proc rw,relatime - proc proc rw", Some("/proc")),
-            ("23 27 0:22 / /sys rw,relatime - sysfs sysfs rw", Some("/sys")),
+            (
+                "22 27 0:21 / /proc rw,relatime - proc proc rw",
+                Some("/proc"),
+            ),
+            (
+                "23 27 0:22 / /sys rw,relatime - sysfs sysfs rw",
+                Some("/sys"),
+            ),
             ("50 22 0:21 /sys /x/sys rw - proc proc rw", None),
             ("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw", None),
-            ("60 27 0:21 / /a\\040b rw shared:1 - proc proc rw", Some("/a b")),
+            (
+                "60 27 0:21 / /a\\040b rw shared:1 - proc proc rw",
+                Some("/a b"),
+            ),
         ];
         for (line, want) in lines {
             assert_eq!(full_pseudo_mount(line), want.map(PathBuf::from), "{line}");
