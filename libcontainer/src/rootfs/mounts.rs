@@ -41,7 +41,8 @@ pub(crate) fn mount_entry(
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return cgroup_mount::mount_cgroup(root, dest, &opts, &cfg.cgroups, cfg.cgroupns);
+        let label = labels::mount_label(cfg.spec);
+        return cgroup_mount::mount_cgroup(root, dest, &opts, &cfg.cgroups, cfg.cgroupns, label);
     }
     if opts.bind || typ == "bind" {
         let source = bind_source(m, cfg.bundle)?;
@@ -94,6 +95,14 @@ pub(crate) fn mount_entry(
             mounted => mounted,
         }
         .map_err(RootfsError::at("mount", dest))?;
+        if typ == "mqueue" {
+            // Labelled as a file, like runc does (the option is refused there).
+            let mounted = root
+                .open_path(dest)
+                .map_err(RootfsError::at("open", dest))?;
+            labels::set_file_label(&mounted, labels::mount_label(cfg.spec))
+                .map_err(RootfsError::at("set the mount label of", dest))?;
+        }
         if let Some(src) = copy_from {
             let tmpfs = root
                 .open_path(dest)
