@@ -118,10 +118,10 @@ pub(crate) fn mount_label(spec: &Spec) -> Option<&str> {
 /// Labels the file or directory `fd` (an `O_PATH` handle) with `label`
 /// where SELinux is enabled; elsewhere there is nothing to label (runc's
 /// `SetFileLabel` does nothing there either).
-pub(crate) fn set_file_label(fd: &impl AsRawFd, label: Option<&str>) -> nix::Result<()> {
-    let Some(label) = label.filter(|_| selinux_enabled()) else {
+pub(crate) fn set_file_label(fd: &impl AsRawFd, label: &str) -> nix::Result<()> {
+    if !selinux_enabled() {
         return Ok(());
-    };
+    }
     let path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL");
     // SAFETY: NUL-terminated path and name, and a value of `label.len()`
     // bytes, all outliving the call.

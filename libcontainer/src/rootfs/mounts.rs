@@ -95,12 +95,10 @@ pub(crate) fn mount_entry(
             mounted => mounted,
         }
         .map_err(RootfsError::at("mount", dest))?;
-        if typ == "mqueue" {
+        if let Some(label) = labels::mount_label(cfg.spec).filter(|_| typ == "mqueue") {
             // Labelled as a file, like runc does (the option is refused there).
-            let mounted = root
-                .open_path(dest)
-                .map_err(RootfsError::at("open", dest))?;
-            labels::set_file_label(&mounted, labels::mount_label(cfg.spec))
+            root.open_path(dest)
+                .and_then(|mounted| labels::set_file_label(&mounted, label))
                 .map_err(RootfsError::at("set the mount label of", dest))?;
         }
         if let Some(src) = copy_from {

@@ -95,16 +95,17 @@ fn unescape(field: &str) -> PathBuf {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes
+        let escaped = bytes
             .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+            .filter(|_| bytes[i] == b'\\')
+            .and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
                 i += 4;
             }
-            (b, _) => {
-                out.push(b);
+            None => {
+                out.push(bytes[i]);
                 i += 1;
             }
         }
@@ -132,6 +133,10 @@ mod tests {
             (
                 "60 27 0:21 / /a\\040b rw shared:1 - proc proc rw",
                 Some("/a b"),
+            ),
+            (
+                "61 27 0:21 / /c\\777d\\ rw - sysfs sysfs rw",
+                Some("/c\\777d\\"),
             ),
         ];
         for (line, want) in lines {
