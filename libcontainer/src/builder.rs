@@ -126,6 +126,9 @@ impl ContainerBuilder {
             Some(b) => *b,
             None => Bundle::load(&self.bundle)?,
         };
+        // Checks that depend on the host, before anything is made.
+        crate::sysctl::check(&bundle.spec)?;
+        crate::labels::check(&bundle.spec)?;
         match (bundle.wants_terminal(), &self.console_socket) {
             (true, None) => {
                 return Err(SpecError::Invalid(

@@ -185,6 +185,7 @@ impl Container {
         let init = self
             .pid()
             .ok_or(Error::WrongStatus(WrongStatus::ExecStopped))?;
+        crate::labels::check_process(&opts.process)?;
         let bundle = crate::spec::Bundle::load(&self.record.state.bundle)?;
         let seccomp = crate::seccomp::for_container(&bundle.spec, &self.root)?;
         let terminal = opts.process.terminal().unwrap_or(false);

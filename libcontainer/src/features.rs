@@ -83,13 +83,13 @@ pub fn features() -> oci_spec::runtime::Features {
         .seccomp(seccomp.build().expect("all fields set"))
         .apparmor(
             ApparmorBuilder::default()
-                .enabled(false)
+                .enabled(true)
                 .build()
                 .expect("set"),
         )
         .selinux(
             SelinuxBuilder::default()
-                .enabled(false)
+                .enabled(true)
                 .build()
                 .expect("set"),
         )

@@ -209,7 +209,10 @@ fn prepare<'a>(
     rootfs::finalize(spec)?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        crate::procfs::ProcRoot::open()
+            .and_then(|proc| {
+                proc.write(Path::new("self/oom_score_adj"), adj.to_string().as_bytes())
+            })
             .map_err(|e| format!("cannot set oom_score_adj to {adj}: {e}"))?;
     }
     let agent = cfg.seccomp_agent.as_ref().map(|a| (a, host_pid()));
@@ -245,6 +248,7 @@ pub(super) fn become_process<'a>(
         .first()
         .ok_or_else(|| Failure::Other("process.args is empty".into()))?;
     let path = find_executable(arg0, &env).map_err(Failure::NotFound)?;
+    crate::labels::apply_for_exec(process)?;
     let late_seccomp = set_privileges(process, seccomp, agent)?;
     set_umask(process.user().umask().unwrap_or(0o022));
     Exec::new(&path, &args, &env, late_seccomp)

@@ -239,7 +239,8 @@ impl Plan {
         let time = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
         unshare(time).map_err(|e| format!("cannot create a time namespace: {e}"))?;
         if !offsets.is_empty() {
-            std::fs::write("/proc/self/timens_offsets", offsets)
+            crate::procfs::ProcRoot::open()
+                .and_then(|proc| proc.write(Path::new("self/timens_offsets"), offsets.as_bytes()))
                 .map_err(|e| format!("cannot set the time offsets {offsets:?}: {e}"))?;
         }
         let ns = open_fd(Path::new("/proc/self/ns/time_for_children"))

@@ -83,13 +83,15 @@ impl<'a> CgroupView<'a> {
 }
 
 /// Mounts the container's view of the cgroup hierarchies on `dest` (a
-/// `cgroup` entry of `mounts`, with its options).
+/// `cgroup` entry of `mounts`, with its options); a tmpfs holding them gets
+/// the mount label.
 pub(crate) fn mount_cgroup(
     root: &Root,
     dest: &Path,
     opts: &MountOptions,
     view: &CgroupView,
     cgroupns: bool,
+    mount_label: Option<&str>,
 ) -> Result<(), RootfsError> {
     let hierarchies = view.under_cgroup_root()?;
     let flags = opts.flags - MsFlags::MS_REMOUNT;
@@ -108,7 +110,7 @@ pub(crate) fn mount_cgroup(
         fd_path(&dir).as_str(),
         Some("tmpfs"),
         flags - MsFlags::MS_RDONLY,
-        Some("mode=755"),
+        Some(crate::labels::with_mount_label("mode=755", mount_label).as_str()),
     )
     .map_err(RootfsError::at("mount tmpfs on", dest))?;
     let dir = root

@@ -36,6 +36,8 @@ pub enum RootfsError {
     NotDevNull,
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Procfs(#[from] crate::procfs::ProcfsError),
 }
 
 impl RootfsError {
@@ -136,19 +138,16 @@ pub(crate) fn finalize(spec: &Spec) -> Result<(), RootfsError> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
-    if let Some(sysctl) = linux.sysctl() {
-        for (key, value) in sysctl {
-            write_sysctl(key, value)?;
-        }
-    }
+    crate::sysctl::apply(spec)?;
     for p in linux.readonly_paths().as_deref().unwrap_or_default() {
         paths::make_readonly(Path::new(p))?;
     }
     let masked = linux.masked_paths().as_deref().unwrap_or_default();
     if !masked.is_empty() {
         let dev_null = paths::open_dev_null()?;
+        let label = crate::labels::mount_label(spec);
         for p in masked {
-            paths::mask(Path::new(p), &dev_null)?;
+            paths::mask(Path::new(p), &dev_null, label)?;
         }
     }
     if spec
@@ -160,18 +159,6 @@ pub(crate) fn finalize(spec: &Spec) -> Result<(), RootfsError> {
         paths::remount_readonly(Path::new("/"))?;
     }
     Ok(())
-}
-
-fn write_sysctl(key: &str, value: &str) -> Result<(), RootfsError> {
-    if key.split('.').any(|part| part.is_empty() || part == "..") || key.contains('/') {
-        return Err(RootfsError::Invalid(format!("invalid sysctl key {key:?}")));
-    }
-    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    std::fs::write(&path, value).map_err(|e| {
-        RootfsError::at("write sysctl", &path)(nix::Error::from_raw(
-            e.raw_os_error().unwrap_or(libc::EIO),
-        ))
-    })
 }
 
 /// Makes the mount holding `rootfs`'s parent directory private.

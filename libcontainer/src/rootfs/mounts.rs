@@ -1,16 +1,18 @@
 //! Mounting the `mounts` entries of the spec inside the rootfs.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{fstat, SFlag};
 use oci_spec::runtime::Mount;
 
 use super::options::MountOptions;
 use super::safe_path::{fd_path, Root};
 use super::{cgroup_mount, copy_up};
 use super::{RootfsConfig, RootfsError};
-use crate::mount_api;
+use crate::{labels, mount_api};
 
 const NONE: Option<&str> = None;
 
@@ -39,7 +41,8 @@ pub(crate) fn mount_entry(
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return cgroup_mount::mount_cgroup(root, dest, &opts, &cfg.cgroups, cfg.cgroupns);
+        let label = labels::mount_label(cfg.spec);
+        return cgroup_mount::mount_cgroup(root, dest, &opts, &cfg.cgroups, cfg.cgroupns, label);
     }
     if opts.bind || typ == "bind" {
         let source = bind_source(m, cfg.bundle)?;
@@ -57,10 +60,18 @@ pub(crate) fn mount_entry(
                 dest.display()
             )));
         }
+        if typ == "proc" || typ == "sysfs" {
+            refuse_unless_directory(root, dest, typ)?;
+        }
         // proc, sysfs and friends only ever go on a real directory (CVE-2019-16884).
         let target = root.mkdir_all(dest, 0o755)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+        let data = match typ {
+            // The kernel labels these itself (runc leaves them out too).
+            "proc" | "sysfs" | "mqueue" => opts.data.clone(),
+            _ => labels::with_mount_label(&opts.data, labels::mount_label(cfg.spec)),
+        };
+        let data = (!data.is_empty()).then_some(data.as_str());
         let flags = opts.flags - MsFlags::MS_REMOUNT;
         // The image's directory, opened before the tmpfs covers it.
         let copy_from = match opts.copy_up && typ == "tmpfs" {
@@ -84,6 +95,12 @@ pub(crate) fn mount_entry(
             mounted => mounted,
         }
         .map_err(RootfsError::at("mount", dest))?;
+        if let Some(label) = labels::mount_label(cfg.spec).filter(|_| typ == "mqueue") {
+            // Labelled as a file, like runc does (the option is refused there).
+            root.open_path(dest)
+                .and_then(|mounted| labels::set_file_label(&mounted, label))
+                .map_err(RootfsError::at("set the mount label of", dest))?;
+        }
         if let Some(src) = copy_from {
             let tmpfs = root
                 .open_path(dest)
@@ -94,6 +111,27 @@ pub(crate) fn mount_entry(
         }
     }
     set_propagation(root, dest, &opts.propagation)
+}
+
+/// Refuses to mount proc or sysfs on `dest` if it exists in the rootfs as
+/// anything but a directory: a symlink (`/proc -> /some/path`) would move
+/// the mount elsewhere and leave `/proc` to the image (CVE-2019-16884; runc's
+/// "must be mounted on ordinary directory").
+fn refuse_unless_directory(root: &Root, dest: &Path, typ: &str) -> Result<(), RootfsError> {
+    let found = match root.open_in(dest, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(nix::Error::ENOENT) => return Ok(()),
+        Err(e) => return Err(RootfsError::at("open", dest)(e)),
+    };
+    let st = fstat(found.as_raw_fd()).map_err(RootfsError::at("stat", dest))?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
+        return Ok(());
+    }
+    Err(RootfsError::Invalid(format!(
+        "cannot mount {typ} on {}: filesystem {typ:?} must be mounted on ordinary directory \
+         (it is a symlink or file in the rootfs)",
+        dest.display()
+    )))
 }
 
 /// Bind-mounts host path `source` on `dest` inside `root` with the per-mount

@@ -36,8 +36,12 @@ pub(crate) fn open_dev_null() -> Result<OwnedFd, RootfsError> {
 }
 
 /// Hides `path`: files get `/dev/null` bound over them, directories an empty
-/// read-only tmpfs. Missing paths are skipped.
-pub(crate) fn mask(path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsError> {
+/// read-only tmpfs (with the mount label, if any). Missing paths are skipped.
+pub(crate) fn mask(
+    path: &Path,
+    dev_null: &OwnedFd,
+    mount_label: Option<&str>,
+) -> Result<(), RootfsError> {
     let target = match open_nofollow(path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(nix::Error::ENOENT) => return Ok(()),
@@ -50,7 +54,7 @@ pub(crate) fn mask(path: &Path, dev_null: &OwnedFd) -> Result<(), RootfsError> {
             fd_path(&target).as_str(),
             Some("tmpfs"),
             MsFlags::MS_RDONLY,
-            Some("nr_inodes=1"),
+            Some(crate::labels::with_mount_label("nr_inodes=1", mount_label).as_str()),
         )
     } else {
         mount_api::clone_tree(dev_null.as_raw_fd(), c"", false)
