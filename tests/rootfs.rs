@@ -570,7 +570,14 @@ fn rprivate_bind_is_private() {
 #[test]
 fn rootfs_propagation_values_are_accepted() {
     for value in [
-        "private", "rprivate", "slave", "rslave", "shared", "rshared",
+        "private",
+        "rprivate",
+        "slave",
+        "rslave",
+        "shared",
+        "rshared",
+        "unbindable",
+        "runbindable",
     ] {
         let mut b = TestBundle::new(&format!("rootprop-{value}"));
         b.edit(|c| c["linux"]["rootfsPropagation"] = json!(value));
@@ -580,6 +587,19 @@ fn rootfs_propagation_values_are_accepted() {
         assert_eq!(out, "hull\n", "rootfsPropagation={value}");
         assert_clean(&b);
     }
+}
+
+/// An unbindable root (crun takes it; hull bound the rootfs from an
+/// already unbindable tree and failed with EINVAL) is unbindable once the
+/// container runs.
+#[test]
+fn an_unbindable_root_is_unbindable_in_the_container() {
+    let mut b = TestBundle::new("rootprop-unbindable");
+    b.edit(|c| c["linux"]["rootfsPropagation"] = json!("unbindable"));
+    b.sh("awk '$5 == \"/\"' /proc/self/mountinfo");
+    let out = b.run_ok();
+    assert!(out.contains("unbindable"), "{out}");
+    assert_clean(&b);
 }
 
 // ---------------------------------------------------------------- 5. read-only root

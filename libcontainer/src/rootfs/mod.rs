@@ -78,8 +78,12 @@ fn propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
 pub(crate) fn prepare(cfg: &RootfsConfig, idmapped: Vec<OwnedFd>) -> Result<(), RootfsError> {
     let linux = cfg.spec.linux().as_ref();
     let propagation = propagation(cfg.spec)?;
-    // Nothing mounted from here on may propagate back to the host.
-    let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // Nothing mounted from here on may propagate back to the host. An
+    // unbindable tree could not be bound to build the rootfs: it stays a
+    // slave until `finalize` makes it unbindable (as crun does).
+    let flags = propagation
+        .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     mount(NONE, "/", NONE, flags, NONE)
         .map_err(RootfsError::at("set propagation of", Path::new("/")))?;
     if flags.contains(MsFlags::MS_SHARED) {
@@ -125,15 +129,12 @@ pub(crate) fn switch_root(cfg: &RootfsConfig) -> Result<(), RootfsError> {
     } else {
         pivot::pivot(cfg.rootfs)?;
     }
-    if let Some(p) = propagation(cfg.spec)? {
-        mount(NONE, "/", NONE, p, NONE)
-            .map_err(RootfsError::at("set propagation of", Path::new("/")))?;
-    }
     Ok(())
 }
 
 /// After pivot_root: sysctls, then read-only and masked paths, then the
-/// read-only root (sysctls first, since `/proc/sys` is usually read-only).
+/// read-only root (sysctls first, since `/proc/sys` is usually read-only),
+/// then `rootfsPropagation`.
 pub(crate) fn finalize(spec: &Spec) -> Result<(), RootfsError> {
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -157,6 +158,12 @@ pub(crate) fn finalize(spec: &Spec) -> Result<(), RootfsError> {
         .unwrap_or(false)
     {
         paths::remount_readonly(Path::new("/"))?;
+    }
+    // Last: the read-only and masked paths are binds, which an unbindable
+    // tree would refuse.
+    if let Some(p) = propagation(spec)? {
+        mount(NONE, "/", NONE, p, NONE)
+            .map_err(RootfsError::at("set propagation of", Path::new("/")))?;
     }
     Ok(())
 }
