@@ -964,3 +964,31 @@ fn tmpcopyup_fills_the_tmpfs_with_the_images_files() {
     assert!(!srv.join("new").exists());
     assert_clean(&b);
 }
+
+/// A read-only `/dev` (or any read-only tmpfs) is mounted writable first and
+/// made read-only last, as runc does: the container starts with its device
+/// nodes and `/dev/pts`, and the mounts are read-only inside it.
+#[test]
+fn a_read_only_dev_is_read_only_once_populated() {
+    let mut b = TestBundle::new("ro-dev");
+    b.edit(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "ro"]
+        }));
+    });
+    b.sh("test -c /dev/null && test -c /dev/pts/ptmx && echo nodes; \
+          for d in /dev /scratch; do touch $d/x 2>/dev/null && echo $d-writable; done; echo done");
+    let out = b.run_ok();
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["nodes", "done"],
+        "{out}"
+    );
+    assert_clean(&b);
+}

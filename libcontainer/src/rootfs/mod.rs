@@ -151,6 +151,17 @@ pub(crate) fn finalize(spec: &Spec) -> Result<(), RootfsError> {
             paths::mask(Path::new(p), &dev_null, label)?;
         }
     }
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
+        let typ = m.typ().as_deref().unwrap_or("");
+        if opts.flags.contains(MsFlags::MS_RDONLY)
+            && !opts.bind
+            && typ != "bind"
+            && mounts::delays_read_only(typ, m.destination())
+        {
+            paths::remount_readonly(m.destination())?;
+        }
+    }
     if spec
         .root()
         .as_ref()

@@ -72,7 +72,11 @@ pub(crate) fn mount_entry(
             _ => labels::with_mount_label(&opts.data, labels::mount_label(cfg.spec)),
         };
         let data = (!data.is_empty()).then_some(data.as_str());
-        let flags = opts.flags - MsFlags::MS_REMOUNT;
+        let mut flags = opts.flags - MsFlags::MS_REMOUNT;
+        if delays_read_only(typ, dest) {
+            // /dev gets its nodes and a tmpfs its files first (see `finalize`).
+            flags -= MsFlags::MS_RDONLY;
+        }
         // The image's directory, opened before the tmpfs covers it.
         let copy_from = match opts.copy_up && typ == "tmpfs" {
             true => Some(copy_up::open_source(&target).map_err(RootfsError::at("open", dest))?),
@@ -173,4 +177,12 @@ fn set_propagation(root: &Root, dest: &Path, changes: &[MsFlags]) -> Result<(), 
             .map_err(RootfsError::at("set propagation of", dest))?;
     }
     Ok(())
+}
+
+/// Whether a read-only mount of type `typ` on `dest` is mounted writable and
+/// made read-only only in `rootfs::finalize`, as runc does: `/dev` still
+/// gets its nodes, `/dev/pts` and `/dev/shm` their mount points, a tmpfs
+/// its copied-up files.
+pub(crate) fn delays_read_only(typ: &str, dest: &Path) -> bool {
+    typ == "tmpfs" || dest == Path::new("/dev")
 }
