@@ -992,3 +992,46 @@ fn a_read_only_dev_is_read_only_once_populated() {
     );
     assert_clean(&b);
 }
+
+/// Recursive attributes (`rro`, `rnoexec`, ...) reach every mount of an
+/// rbind, where `ro` only makes its top read-only; an option hull does not
+/// know on a bind is an error, not silently dropped.
+#[test]
+fn recursive_mount_attributes_reach_submounts() {
+    let d = HostDir::new("rro-src");
+    std::fs::create_dir(d.join("sub")).unwrap();
+    host(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "tmpfs",
+        d.join("sub").to_str().unwrap(),
+    ]);
+    let mut b = TestBundle::new("rro");
+    b.own_rootfs();
+    add_mount(&mut b, bind_mount(d.str(), "/mnt/ro", &["rbind", "ro"]));
+    add_mount(
+        &mut b,
+        bind_mount(d.str(), "/mnt/rro", &["rbind", "rro", "rnosuid"]),
+    );
+    b.sh("for p in /mnt/ro /mnt/ro/sub /mnt/rro /mnt/rro/sub; do \
+            touch $p/x 2>/dev/null && echo $p-writable; done; \
+          awk '$5 == \"/mnt/rro/sub\" {print $6}' /proc/self/mountinfo");
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "/mnt/ro/sub-writable", "{out}");
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[1].split(',').any(|o| o == "ro"), "{out}");
+    assert!(lines[1].split(',').any(|o| o == "nosuid"), "{out}");
+    assert_clean(&b);
+
+    let mut b = TestBundle::new("rro-unknown");
+    add_mount(&mut b, bind_mount(d.str(), "/mnt/x", &["rbind", "rfoo"]));
+    b.sh("true");
+    let (code, _, err) = b.run();
+    assert_ne!(code, 0);
+    assert!(err.contains("rfoo"), "{err}");
+    assert_clean(&b);
+    drop(d);
+    assert_no_mount(&unique("rro-src"));
+}

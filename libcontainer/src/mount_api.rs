@@ -65,6 +65,21 @@ pub(crate) fn set_flags(
     setattr(fd, &attr, recursive)
 }
 
+/// Sets and clears mount_setattr attributes (`attr_set`, `attr_clr`) on
+/// the mount `fd` is the root of and every mount below it.
+pub(crate) fn set_attrs_recursive(
+    fd: &impl AsRawFd,
+    (attr_set, attr_clr): (u64, u64),
+) -> nix::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set,
+        attr_clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    setattr(fd, &attr, true)
+}
+
 /// Makes the detached `tree` (with `recursive` every mount of it) show its
 /// files' ids mapped through the user namespace `userns`.
 pub(crate) fn set_idmap(tree: &OwnedFd, userns: &OwnedFd, recursive: bool) -> nix::Result<()> {

@@ -45,6 +45,15 @@ pub(crate) fn mount_entry(
         return cgroup_mount::mount_cgroup(root, dest, &opts, &cfg.cgroups, cfg.cgroupns, label);
     }
     if opts.bind || typ == "bind" {
+        // A bind takes no filesystem data: an option hull does not know
+        // would be silently lost.
+        if !opts.data.is_empty() {
+            return Err(RootfsError::Invalid(format!(
+                "unknown mount option {:?} for the bind mount on {}",
+                opts.data,
+                dest.display()
+            )));
+        }
         let source = bind_source(m, cfg.bundle)?;
         let tree = match opts.idmap {
             Some(_) => Some(idmapped.next().ok_or_else(|| {
@@ -113,6 +122,13 @@ pub(crate) fn mount_entry(
             copy_up::copy_tree(&src, &tmpfs)
                 .map_err(RootfsError::at("copy the image's files into", dest))?;
         }
+    }
+    if opts.recursive_attrs != (0, 0) {
+        let mounted = root
+            .open_path(dest)
+            .map_err(RootfsError::at("open", dest))?;
+        mount_api::set_attrs_recursive(&mounted, opts.recursive_attrs)
+            .map_err(RootfsError::at("set recursive attributes of", dest))?;
     }
     set_propagation(root, dest, &opts.propagation)
 }

@@ -20,6 +20,9 @@ pub(crate) struct MountOptions {
     pub idmap: Option<bool>,
     /// A tmpfs that starts with a copy of the directory it covers (`tmpcopyup`).
     pub copy_up: bool,
+    /// The recursive attributes (`rro`, `rnosuid`, ...): mount_setattr
+    /// attributes set and cleared on every mount of the tree.
+    pub recursive_attrs: (u64, u64),
     /// Everything else, passed to the filesystem as its data string.
     pub data: String,
 }
@@ -34,6 +37,7 @@ impl MountOptions {
             recursive: false,
             idmap: None,
             copy_up: false,
+            recursive_attrs: (0, 0),
             data: String::new(),
         }
     }
@@ -62,6 +66,22 @@ impl MountOptions {
                 o.idmap = Some(opt == "ridmap");
             } else if opt == "tmpcopyup" {
                 o.copy_up = true;
+            } else if let Some((set, attr)) = recursive_attr_of(opt) {
+                let (on, off) = &mut o.recursive_attrs;
+                // The access-time mode is one field, cleared as a whole.
+                if attr & libc::MOUNT_ATTR__ATIME == attr {
+                    *off |= libc::MOUNT_ATTR__ATIME;
+                    *on &= !libc::MOUNT_ATTR__ATIME;
+                    if set {
+                        *on |= attr;
+                    }
+                } else if set {
+                    *on |= attr;
+                    *off &= !attr;
+                } else {
+                    *off |= attr;
+                    *on &= !attr;
+                }
             } else if !opt.is_empty() && !is_ignored(opt) {
                 data.push(opt);
             }
@@ -122,6 +142,34 @@ const PROPAGATION: [(&str, MsFlags); 8] = {
     ]
 };
 
+/// Recursive attributes (Linux 5.12, nosymfollow 5.14): the option, whether
+/// it sets (`true`) or clears the attribute, the attribute.
+const RECURSIVE: [(&str, bool, u64); 16] = [
+    ("rro", true, libc::MOUNT_ATTR_RDONLY),
+    ("rrw", false, libc::MOUNT_ATTR_RDONLY),
+    ("rnosuid", true, libc::MOUNT_ATTR_NOSUID),
+    ("rsuid", false, libc::MOUNT_ATTR_NOSUID),
+    ("rnodev", true, libc::MOUNT_ATTR_NODEV),
+    ("rdev", false, libc::MOUNT_ATTR_NODEV),
+    ("rnoexec", true, libc::MOUNT_ATTR_NOEXEC),
+    ("rexec", false, libc::MOUNT_ATTR_NOEXEC),
+    ("rrelatime", true, libc::MOUNT_ATTR_RELATIME),
+    ("rnorelatime", false, libc::MOUNT_ATTR_RELATIME),
+    ("rnoatime", true, libc::MOUNT_ATTR_NOATIME),
+    ("ratime", false, libc::MOUNT_ATTR_NOATIME),
+    ("rstrictatime", true, libc::MOUNT_ATTR_STRICTATIME),
+    ("rnostrictatime", false, libc::MOUNT_ATTR_STRICTATIME),
+    ("rnosymfollow", true, libc::MOUNT_ATTR_NOSYMFOLLOW),
+    ("rsymfollow", false, libc::MOUNT_ATTR_NOSYMFOLLOW),
+];
+
+fn recursive_attr_of(opt: &str) -> Option<(bool, u64)> {
+    RECURSIVE
+        .iter()
+        .find(|(name, ..)| *name == opt)
+        .map(|&(_, set, attr)| (set, attr))
+}
+
 /// Options that say how to bind, not how to mount.
 const BIND: [&str; 5] = ["bind", "rbind", "idmap", "ridmap", "tmpcopyup"];
 
@@ -130,6 +178,7 @@ pub(crate) fn recognized() -> impl Iterator<Item = &'static str> {
     let flags = FLAGS.iter().map(|(name, ..)| *name);
     flags
         .chain(PROPAGATION.iter().map(|(name, _)| *name))
+        .chain(RECURSIVE.iter().map(|(name, ..)| *name))
         .chain(BIND)
 }
 
@@ -161,6 +210,20 @@ pub(crate) fn rootfs_propagation(value: &str) -> Option<MsFlags> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recursive_attributes_are_set_and_cleared() {
+        let o = MountOptions::parse(&["rbind", "rro", "rnosuid", "rnoexec", "rexec", "rnoatime"]);
+        let (on, off) = o.recursive_attrs;
+        assert_eq!(
+            on,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(off, libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR__ATIME);
+        assert!(o.data.is_empty(), "{:?}", o.data);
+        let o = MountOptions::parse(&["ratime"]);
+        assert_eq!(o.recursive_attrs, (0, libc::MOUNT_ATTR__ATIME));
+    }
 
     #[test]
     fn splits_flags_propagation_and_data() {
