@@ -1222,3 +1222,34 @@ fn an_idmapped_bind_with_mappings_of_its_own_needs_no_user_namespace() {
     b.assert_no_state();
     assert_no_process(&b.id);
 }
+
+/// In a user namespace the runtime opens the bind sources itself, as runc
+/// does: a source the container's root could not reach (under a 0700 host
+/// directory) is still bound, for the init and a later exec.
+#[test]
+fn user_namespace_binds_a_source_its_root_cannot_reach() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = TestBundle::new("userns-private-bind");
+    with_user_namespace(&mut b);
+    let private = b.dir.join("private");
+    let data = private.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), "reached\n").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let source = data.to_str().unwrap().to_owned();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/tmp", "type": "bind", "source": source, "options": ["rbind", "ro"]
+        }))
+    });
+    b.sh("cat /tmp/f; sleep 60");
+    b.detached(&["run", "-d"]);
+    wait_for(
+        || format!("no output: {}", b.log()),
+        || b.log().contains("reached"),
+    );
+    let out = exec(&b, &["--cwd", "/tmp", &b.id, "cat", "f"]);
+    assert_eq!(out.ok().trim(), "reached");
+    b.delete_and_check(true);
+}

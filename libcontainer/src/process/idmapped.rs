@@ -1,7 +1,9 @@
-//! Idmapped bind mounts (the `idmap` and `ridmap` options): the runtime makes
-//! them as detached trees, because `MOUNT_ATTR_IDMAP` needs CAP_SYS_ADMIN
-//! over the source's filesystem, which the init of a user namespace lacks.
-//! It hands them to the init, which attaches them in the order of `mounts`.
+//! Bind mounts the runtime makes for the init, as detached trees it hands
+//! over to be attached in the order of `mounts`: idmapped ones (the `idmap`
+//! and `ridmap` options), because `MOUNT_ATTR_IDMAP` needs CAP_SYS_ADMIN
+//! over the source's filesystem, which the init of a user namespace lacks;
+//! and, in a user namespace, every bind, because the container's root may
+//! not reach a source the runtime can (see `rootfs::binds_made_by_runtime`).
 //!
 //! The ids are mapped through the mount's own `uidMappings` and
 //! `gidMappings` when it has them (in a user namespace made for the purpose),
@@ -18,16 +20,21 @@ use super::namespaces::namespace_of;
 use super::userns::{map_text, user_namespace_with};
 use super::ProcessError;
 use crate::mount_api;
-use crate::rootfs::{bind_source, MountOptions};
+use crate::rootfs::{bind_source, binds_made_by_runtime, MountOptions};
 
-/// The idmapped trees of `spec`'s mounts, in order, for the init `init`
-/// (whose user namespace, if it has one, is ready).
+/// The trees of `spec`'s mounts the runtime makes, in order, for the init
+/// `init` (whose user namespace, if it has one, is ready).
 pub(crate) fn trees(spec: &Spec, bundle: &Path, init: Pid) -> Result<Vec<OwnedFd>, ProcessError> {
     let mut trees = Vec::new();
     let mut container_userns = None;
+    let all_binds = binds_made_by_runtime(spec);
     for m in spec.mounts().as_deref().unwrap_or_default() {
         let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
+        let is_bind = opts.bind || m.typ().as_deref() == Some("bind");
         let Some(recursive) = opts.idmap else {
+            if all_binds && is_bind {
+                trees.push(plain_tree(m, bundle, &opts)?);
+            }
             continue;
         };
         let failed = |what: String| {
@@ -36,7 +43,7 @@ pub(crate) fn trees(spec: &Spec, bundle: &Path, init: Pid) -> Result<Vec<OwnedFd
                 m.destination().display()
             ))
         };
-        if !(opts.bind || m.typ().as_deref() == Some("bind")) {
+        if !is_bind {
             return Err(failed("idmap is for bind mounts only".into()));
         }
         let own;
@@ -68,6 +75,23 @@ pub(crate) fn trees(spec: &Spec, bundle: &Path, init: Pid) -> Result<Vec<OwnedFd
         trees.push(tree);
     }
     Ok(trees)
+}
+
+/// A bind mount's tree with its flags, opened with the runtime's rights.
+fn plain_tree(m: &Mount, bundle: &Path, opts: &MountOptions) -> Result<OwnedFd, ProcessError> {
+    let failed = |what: String| {
+        ProcessError::InitFailed(format!(
+            "bind mount on {}: {what}",
+            m.destination().display()
+        ))
+    };
+    let source = bind_source(m, bundle).map_err(|e| failed(e.to_string()))?;
+    mount_api::clone_path(&source, opts.recursive)
+        .and_then(|tree| {
+            let flags = opts.flags - MsFlags::MS_REMOUNT;
+            mount_api::set_flags(&tree, flags, opts.cleared, false).map(|()| tree)
+        })
+        .map_err(|e| failed(format!("{}: {e}", source.display())))
 }
 
 /// The mount's own `uid_map` and `gid_map` texts, if it has mappings.

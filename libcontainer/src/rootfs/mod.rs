@@ -17,7 +17,7 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
 pub(crate) use cgroup_mount::CgroupView;
-pub(crate) use mounts::bind_source;
+pub(crate) use mounts::{bind_source, binds_made_by_runtime};
 pub(crate) use options::{recognized as recognized_mount_options, MountOptions};
 use safe_path::Root;
 

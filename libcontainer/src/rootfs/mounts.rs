@@ -55,11 +55,11 @@ pub(crate) fn mount_entry(
             )));
         }
         let source = bind_source(m, cfg.bundle)?;
-        let tree = match opts.idmap {
-            Some(_) => Some(idmapped.next().ok_or_else(|| {
-                RootfsError::Invalid(format!("no idmapped tree for {}", dest.display()))
+        let tree = match opts.idmap.is_some() || binds_made_by_runtime(cfg.spec) {
+            true => Some(idmapped.next().ok_or_else(|| {
+                RootfsError::Invalid(format!("no bind tree for {}", dest.display()))
             })?),
-            None => None,
+            false => None,
         };
         bind(root, &source, dest, &opts, tree)?;
     } else {
@@ -165,12 +165,19 @@ pub(crate) fn bind(
     opts: &MountOptions,
     tree: Option<OwnedFd>,
 ) -> Result<(), RootfsError> {
-    let meta = std::fs::metadata(source).map_err(|e| {
-        RootfsError::at("stat bind source", source)(nix::Error::from_raw(
-            e.raw_os_error().unwrap_or(libc::EIO),
-        ))
-    })?;
-    let target = if meta.is_dir() {
+    let is_dir = match &tree {
+        Some(tree) => nix::sys::stat::fstat(tree.as_raw_fd())
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .map_err(RootfsError::at("stat bind source", source))?,
+        None => std::fs::metadata(source)
+            .map_err(|e| {
+                RootfsError::at("stat bind source", source)(nix::Error::from_raw(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                ))
+            })?
+            .is_dir(),
+    };
+    let target = if is_dir {
         root.mkdir_all(dest, 0o755)?
     } else {
         root.ensure_file(dest)?
@@ -193,6 +200,23 @@ fn set_propagation(root: &Root, dest: &Path, changes: &[MsFlags]) -> Result<(), 
             .map_err(RootfsError::at("set propagation of", dest))?;
     }
     Ok(())
+}
+
+/// Whether the runtime opens every bind mount's source itself and hands the
+/// init the detached trees, not only the idmapped ones: in a user namespace
+/// the container's root may not reach a source the runtime can (a 0700 host
+/// directory), so runc opens them before the init enters it. An
+/// unprivileged runtime cannot clone mount trees and binds from the init.
+pub(crate) fn binds_made_by_runtime(spec: &oci_spec::runtime::Spec) -> bool {
+    !crate::rootless::euid_is_unprivileged()
+        && spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter()
+                    .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+            })
 }
 
 /// Whether a read-only mount of type `typ` on `dest` is mounted writable and
