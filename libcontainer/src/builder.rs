@@ -187,6 +187,7 @@ impl ContainerBuilder {
             &bundle.dir,
             "creating",
         )?;
+        let runtime_binds = crate::rootfs::binds_made_by_runtime(&bundle.spec);
         let mut cfg = InitConfig {
             rootfs: bundle.rootfs.clone(),
             bundle: bundle.dir.clone(),
@@ -200,6 +201,7 @@ impl ContainerBuilder {
             seccomp_agent,
             spec: bundle.spec,
             hierarchies: Hierarchies::detect()?,
+            runtime_binds,
             own_cgroup: None,
         };
         let hierarchies = &cfg.hierarchies;

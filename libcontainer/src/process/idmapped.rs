@@ -20,14 +20,19 @@ use super::namespaces::namespace_of;
 use super::userns::{map_text, user_namespace_with};
 use super::ProcessError;
 use crate::mount_api;
-use crate::rootfs::{bind_source, binds_made_by_runtime, MountOptions};
+use crate::rootfs::{bind_source, MountOptions};
 
 /// The trees of `spec`'s mounts the runtime makes, in order, for the init
 /// `init` (whose user namespace, if it has one, is ready).
-pub(crate) fn trees(spec: &Spec, bundle: &Path, init: Pid) -> Result<Vec<OwnedFd>, ProcessError> {
+/// With `all_binds` every bind mount's tree is made, not only idmapped ones.
+pub(crate) fn trees(
+    spec: &Spec,
+    bundle: &Path,
+    init: Pid,
+    all_binds: bool,
+) -> Result<Vec<OwnedFd>, ProcessError> {
     let mut trees = Vec::new();
     let mut container_userns = None;
-    let all_binds = binds_made_by_runtime(spec);
     for m in spec.mounts().as_deref().unwrap_or_default() {
         let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
         let is_bind = opts.bind || m.typ().as_deref() == Some("bind");

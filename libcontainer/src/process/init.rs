@@ -169,6 +169,7 @@ fn prepare<'a>(
     }
     set_umask(0);
     let rootfs_cfg = RootfsConfig {
+        runtime_binds: cfg.runtime_binds,
         spec,
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,

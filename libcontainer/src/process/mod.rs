@@ -76,6 +76,10 @@ pub(crate) struct InitConfig {
     pub seccomp_agent: Option<crate::seccomp::notify::Agent>,
     /// The host's cgroup hierarchies, as the parent found them.
     pub hierarchies: Hierarchies,
+    /// Whether the runtime makes every bind mount's tree (see
+    /// [`crate::rootfs::binds_made_by_runtime`]); decided before the clone,
+    /// as the init's own view of its privileges differs.
+    pub runtime_binds: bool,
     /// Rootless: the runtime's own cgroup, which the init stays in where
     /// the container has no directory (see [`crate::rootfs::CgroupView`]).
     pub own_cgroup: Option<Cgroup>,
@@ -132,7 +136,7 @@ pub(crate) fn spawn_init(
     let parent = parent.expect("parent end");
     let placed = plan
         .write_id_maps(pid)
-        .and_then(|()| idmapped::trees(&cfg.spec, &cfg.bundle, pid))
+        .and_then(|()| idmapped::trees(&cfg.spec, &cfg.bundle, pid, cfg.runtime_binds))
         .and_then(|trees| {
             trees
                 .into_iter()

@@ -49,6 +49,8 @@ impl RootfsError {
 
 /// What the mount setup needs besides the spec.
 pub(crate) struct RootfsConfig<'a> {
+    /// The runtime made every bind's tree (see [`binds_made_by_runtime`]).
+    pub runtime_binds: bool,
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
     pub bundle: &'a Path,

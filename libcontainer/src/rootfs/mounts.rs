@@ -55,7 +55,7 @@ pub(crate) fn mount_entry(
             )));
         }
         let source = bind_source(m, cfg.bundle)?;
-        let tree = match opts.idmap.is_some() || binds_made_by_runtime(cfg.spec) {
+        let tree = match opts.idmap.is_some() || cfg.runtime_binds {
             true => Some(idmapped.next().ok_or_else(|| {
                 RootfsError::Invalid(format!("no bind tree for {}", dest.display()))
             })?),
@@ -205,18 +205,19 @@ fn set_propagation(root: &Root, dest: &Path, changes: &[MsFlags]) -> Result<(), 
 /// Whether the runtime opens every bind mount's source itself and hands the
 /// init the detached trees, not only the idmapped ones: in a user namespace
 /// the container's root may not reach a source the runtime can (a 0700 host
-/// directory), so runc opens them before the init enters it. An
-/// unprivileged runtime cannot clone mount trees and binds from the init.
+/// directory), so runc opens them before the init enters it. A rootless
+/// runtime (an unprivileged user, or root of a user namespace of its own)
+/// may not clone the host's mount trees and binds from the init.
 pub(crate) fn binds_made_by_runtime(spec: &oci_spec::runtime::Spec) -> bool {
-    !crate::rootless::euid_is_unprivileged()
-        && spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|ns| {
-                ns.iter()
-                    .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
-            })
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+        })
+        && !crate::rootless::euid_is_unprivileged()
+        && !crate::rootless::in_child_user_namespace()
 }
 
 /// Whether a read-only mount of type `typ` on `dest` is mounted writable and
