@@ -300,16 +300,17 @@ pub struct UpdateArgs {
     #[arg(long, hide = true, allow_negative_numbers = true)]
     pub kernel_memory_tcp: Option<String>,
     /// CPU shares (relative weight; runc's name is --cpu-share).
-    #[arg(long, visible_alias = "cpu-share")]
+    #[arg(long, visible_alias = "cpu-share", allow_negative_numbers = true)]
     pub cpu_shares: Option<u64>,
     /// CFS quota in µs per period (-1: none).
     #[arg(long, allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
+    // Negative numbers are taken as values, to be refused as invalid ones.
     /// CFS period in µs.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_period: Option<u64>,
     /// Realtime period in µs.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_rt_period: Option<u64>,
     /// Realtime runtime in µs per period (-1: none).
     #[arg(long, allow_negative_numbers = true)]
