@@ -64,7 +64,12 @@ impl Ctr {
     }
 
     fn read(&self, hierarchy: &str, file: &str) -> String {
-        read(&Path::new(ROOT).join(hierarchy).join(&self.cgroup).join(file))
+        read(
+            &Path::new(ROOT)
+                .join(hierarchy)
+                .join(&self.cgroup)
+                .join(file),
+        )
     }
 
     fn hull(&self, args: &[&str]) -> Out {
@@ -180,10 +185,7 @@ fn docker_create_with_zero_resources_leaves_the_kernel_defaults() {
         assert_eq!(c.read("memory", "memory.limit_in_bytes"), NO_LIMIT);
         assert_eq!(c.read("memory", "memory.soft_limit_in_bytes"), NO_LIMIT);
         assert_eq!(c.read("memory", "memory.memsw.limit_in_bytes"), NO_LIMIT);
-        assert_eq!(
-            c.read("memory", "memory.kmem.tcp.limit_in_bytes"),
-            NO_LIMIT
-        );
+        assert_eq!(c.read("memory", "memory.kmem.tcp.limit_in_bytes"), NO_LIMIT);
         assert_eq!(c.read("pids", "pids.max"), "max", "{name}");
         // No weight file exists here to be written (the blkio weight was
         // the write that failed); where one exists, it keeps its default.
@@ -227,7 +229,8 @@ fn memory_and_memsw_are_written_in_an_order_the_kernel_accepts() {
     c.with_devices(json!({"memory": {"limit": 64 << 20, "swap": 128 << 20}}));
     c.b.detached(&["run", "-d"]);
     // Up: memsw first (a 256M limit is above the old 128M memsw).
-    c.update(&["--memory", "256M", "--memory-swap", "512M"]).ok();
+    c.update(&["--memory", "256M", "--memory-swap", "512M"])
+        .ok();
     assert_eq!(c.read("memory", "memory.limit_in_bytes"), "268435456");
     assert_eq!(c.read("memory", "memory.memsw.limit_in_bytes"), "536870912");
     // Down: the limit first (a 48M memsw is below the old 256M limit).
@@ -261,8 +264,15 @@ fn update_flags_take_runcs_negative_values() {
     assert_eq!(c.read("cpu", "cpu.cfs_quota_us"), "-1");
     assert_eq!(c.read("pids", "pids.max"), "max");
     // runc's flag name, and 0 leaving a value alone.
-    c.update(&["--cpu-share", "256", "--pids-limit", "0", "--cpu-period", "0"])
-        .ok();
+    c.update(&[
+        "--cpu-share",
+        "256",
+        "--pids-limit",
+        "0",
+        "--cpu-period",
+        "0",
+    ])
+    .ok();
     assert_eq!(c.read("cpu", "cpu.shares"), "256");
     assert_eq!(c.read("pids", "pids.max"), "max");
     assert_eq!(c.read("cpu", "cpu.cfs_period_us"), "100000");
@@ -305,10 +315,7 @@ fn an_update_is_validated_before_its_first_write() {
             r#"{"pids":{"limit":30},"cpu":{"period":500}}"#,
             "cpu period 500",
         ),
-        (
-            r#"{"pids":{"limit":30},"cpu":{"shares":1}}"#,
-            "cpu-shares",
-        ),
+        (r#"{"pids":{"limit":30},"cpu":{"shares":1}}"#, "cpu-shares"),
     ] {
         let out = c.update_stdin(payload);
         assert_eq!(out.code, 1, "{payload}: {}", out.stderr);
@@ -425,7 +432,8 @@ fn exec_of_a_missing_binary_exits_255_as_runc() {
     let out = c.hull(&["exec", &c.b.id, "/nonexistent"]);
     assert_eq!(out.code, 255, "{}", out.stderr);
     assert!(
-        out.stderr.contains("stat /nonexistent: no such file or directory"),
+        out.stderr
+            .contains("stat /nonexistent: no such file or directory"),
         "{}",
         out.stderr
     );

@@ -36,7 +36,9 @@ fn read_resources(path: &Path) -> Result<LinuxResources, Failure> {
 /// and an absent flag (like a 0) leaves its value as it is.
 fn from_flags(a: &UpdateArgs) -> Result<LinuxResources, Failure> {
     if a.l3_cache_schema.is_some() {
-        return Err(Failure::new("Intel RDT/CAT: l3 cache schema is not enabled"));
+        return Err(Failure::new(
+            "Intel RDT/CAT: l3 cache schema is not enabled",
+        ));
     }
     if a.mem_bw_schema.is_some() {
         return Err(Failure::new(
