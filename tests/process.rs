@@ -800,14 +800,18 @@ fn exec_refuses_missing_binaries_and_containers_in_the_wrong_state() {
         "{}",
         out.stderr
     );
+    // Every exec that fails before the process runs exits 255, as runc's.
     let out = exec(&b, &[&b.id]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 255);
     assert!(out.stderr.contains("needs a command"), "{}", out.stderr);
 
     b.cmd(&["pause", &b.id]);
     let out = exec(&b, &[&b.id, "true"]);
+    assert_eq!(out.code, 255);
     assert!(
-        out.stderr.contains("cannot exec in a paused container"),
+        out.stderr.contains(
+            "exec failed: cannot exec in a paused container (use --ignore-paused to override)"
+        ),
         "{}",
         out.stderr
     );
@@ -815,7 +819,7 @@ fn exec_refuses_missing_binaries_and_containers_in_the_wrong_state() {
     b.cmd(&["kill", &b.id, "KILL"]);
     wait_stopped(&b);
     let out = exec(&b, &[&b.id, "true"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 255);
     assert!(
         out.stderr.contains("cannot exec in a stopped container"),
         "{}",
@@ -823,8 +827,9 @@ fn exec_refuses_missing_binaries_and_containers_in_the_wrong_state() {
     );
     b.delete_and_check(false);
     let out = exec(&b, &[&b.id, "true"]);
+    assert_eq!(out.code, 255);
     assert!(
-        out.stderr.contains("container does not exist"),
+        out.stderr.contains("exec failed: container does not exist"),
         "{}",
         out.stderr
     );

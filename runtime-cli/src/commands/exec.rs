@@ -9,12 +9,23 @@ use libcontainer::nix::unistd::Pid;
 use libcontainer::oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
 use libcontainer::{write_pid_file, Bundle, Container, ExecOptions};
 
-use super::run::{block_forwarded, launch_failure, wait_forwarding};
+use super::run::{block_forwarded, wait_forwarding};
 use super::tty;
 use crate::cli::ExecArgs;
 use crate::{Failure, Outcome};
 
+/// runc's exit code for an exec that fails before the process runs (a
+/// missing container or binary, the wrong state, a bad flag).
+const FAILED: i32 = 255;
+
 pub fn exec(root: &Path, args: &ExecArgs) -> Outcome {
+    exec_process(root, args).map_err(|f| Failure {
+        message: format!("exec failed: {}", f.message),
+        code: FAILED,
+    })
+}
+
+fn exec_process(root: &Path, args: &ExecArgs) -> Outcome {
     let container = Container::load(root, &args.id)?;
     let process = process(&container, args)?;
     // Blocked first, so no signal is lost before the wait.
@@ -39,7 +50,7 @@ pub fn exec(root: &Path, args: &ExecArgs) -> Outcome {
     let pid = container
         .exec(opts)
         // runc's exec exits 255 when the process cannot start.
-        .map_err(|e| launch_failure("exec", 255, e))?;
+        .map_err(Failure::from)?;
     if let Some(path) = &args.pid_file {
         write_pid_file(path, pid)?;
     }

@@ -83,7 +83,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
 
 /// `hull CMD failed: …`, exiting `not_found` for a missing (or not
 /// executable) binary and 1 otherwise.
-pub(super) fn launch_failure(cmd: &str, not_found: i32, e: Error) -> Failure {
+fn launch_failure(cmd: &str, not_found: i32, e: Error) -> Failure {
     let code = match e {
         Error::Process(ProcessError::ExecNotFound(_)) => not_found,
         _ => 1,
