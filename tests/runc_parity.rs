@@ -1,7 +1,11 @@
 //! Behaviours where the OCI spec is silent and runc 1.1.5 is the spec:
 //! each test names what runc does, measured side by side with Debian's runc.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use hull_tests::*;
+use serde_json::json;
 
 /// `hull ARGS...` (no state root needed).
 fn hull(args: &[&str]) -> Out {
@@ -68,7 +72,6 @@ fn help_and_usage_errors_exit_as_runc_does() {
 /// tty group kept (runc's fixStdioPermissions), for `run` and `exec -t`.
 #[test]
 fn the_pty_of_a_non_root_process_is_its_own() {
-    use serde_json::json;
     let mut b = TestBundle::new("pty-owner");
     b.edit(|c| {
         c["process"]["terminal"] = json!(true);
@@ -101,7 +104,6 @@ fn the_pty_of_a_non_root_process_is_its_own() {
 /// and `exec`.
 #[test]
 fn exec_process_json_without_user_and_with_a_console_size() {
-    use serde_json::json;
     let mut b = TestBundle::new("exec-process-json");
     b.edit(|c| {
         c["process"]["terminal"] = json!(true);
@@ -132,4 +134,158 @@ fn exec_process_json_without_user_and_with_a_console_size() {
     let lines: Vec<&str> = out.ok().lines().map(str::trim).collect();
     assert_eq!(lines, ["0", "33 101"], "{}", out.stdout);
     b.delete_and_check(true);
+}
+
+// ------------------------------------------------------------------ cgroups
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// A cgroup made by the test in some v1 hierarchies before the container,
+/// removed (deepest first, processes killed) when dropped.
+struct PreMade {
+    name: String,
+    hierarchies: Vec<&'static str>,
+}
+
+impl PreMade {
+    fn new(name: &str, hierarchies: &[&'static str]) -> Self {
+        let name = unique(name);
+        for h in hierarchies {
+            std::fs::create_dir_all(Path::new(CGROUP_ROOT).join(h).join(&name)).unwrap();
+        }
+        PreMade {
+            name,
+            hierarchies: hierarchies.to_vec(),
+        }
+    }
+
+    fn dir(&self, h: &str) -> PathBuf {
+        Path::new(CGROUP_ROOT).join(h).join(&self.name)
+    }
+}
+
+impl Drop for PreMade {
+    fn drop(&mut self) {
+        for h in &self.hierarchies {
+            let dir = self.dir(h);
+            let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+            for pid in std::fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+            for _ in 0..100 {
+                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// runc warns about processes already in the container's cgroup, and goes on.
+#[test]
+fn a_cgroup_holding_processes_is_warned_about() {
+    let pre = PreMade::new("cg-busy", &["devices"]);
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(
+        pre.dir("devices").join("cgroup.procs"),
+        sleeper.id().to_string(),
+    )
+    .unwrap();
+    let mut b = TestBundle::new("cg-busy");
+    let path = format!("/{}", pre.name);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    b.args(&["true"]);
+    let (code, _, err) = b.run();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("container's cgroup is not empty: 1 process(es) found"),
+        "{err}"
+    );
+}
+
+/// runc refuses a container whose cgroup is frozen (hull's init hung there).
+#[test]
+fn a_frozen_cgroup_is_refused() {
+    let pre = PreMade::new("cg-frozen", &["freezer"]);
+    std::fs::write(pre.dir("freezer").join("freezer.state"), "FROZEN").unwrap();
+    let mut b = TestBundle::new("cg-frozen");
+    let path = format!("/{}", pre.name);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    b.args(&["true"]);
+    let out = Out::from(b.cmd(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("cgroup unexpectedly frozen"),
+        "{}",
+        out.stderr
+    );
+    b.assert_no_state();
+    assert_no_process(&b.id);
+}
+
+/// Resources the host cannot enforce are refused with a clear error
+/// before the container runs: unified keys of controllers that are on v1
+/// here, and a controller the host has not mounted (net_cls).
+#[test]
+fn resources_the_host_cannot_enforce_are_refused() {
+    let cases = [
+        (json!({"unified": {"memory.min": "0"}}), "not on cgroup v2"),
+        (
+            json!({"network": {"classID": 1048577}}),
+            "cannot set net_cls limit",
+        ),
+    ];
+    for (res, needle) in cases {
+        assert!(
+            !Path::new(CGROUP_ROOT).join("net_cls").exists(),
+            "net_cls is mounted here"
+        );
+        let mut b = TestBundle::new("cg-unenforceable");
+        b.edit(|c| c["linux"]["resources"] = res.clone());
+        b.args(&["true"]);
+        let (code, _, err) = b.run();
+        assert_ne!(code, 0, "{res}");
+        assert!(err.contains(needle), "{res}: {err}");
+        b.assert_no_state();
+        for h in ["memory", "pids", "devices"] {
+            assert!(
+                !Path::new(CGROUP_ROOT).join(h).join(&b.id).exists(),
+                "{h} left"
+            );
+        }
+    }
+}
+
+/// `delete --force` removes the cgroups a container made inside its own,
+/// deepest first, killing their processes (runc; hull failed with EBUSY).
+#[test]
+fn delete_force_removes_sub_cgroups() {
+    let mut b = TestBundle::new("cg-nested");
+    b.sh("sleep 60 & sleep 60");
+    b.detached(&["run", "-d"]);
+    let pids = Path::new(CGROUP_ROOT).join("pids").join(&b.id);
+    let sub = pids.join("sub/deeper");
+    std::fs::create_dir_all(&sub).unwrap();
+    let procs = || -> Vec<String> {
+        std::fs::read_to_string(pids.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    wait_for(|| format!("procs {:?}", procs()), || procs().len() >= 2);
+    let inside = procs();
+    let child = inside
+        .iter()
+        .find(|p| **p != b.init_pid().to_string())
+        .expect("a child");
+    std::fs::write(sub.join("cgroup.procs"), child).unwrap();
+    b.delete_and_check(true);
+    assert!(!pids.exists(), "{} left", pids.display());
 }

@@ -211,6 +211,10 @@ impl ContainerBuilder {
             .linux()
             .as_ref()
             .and_then(|l| l.resources().as_ref());
+        cgroup.check_existing()?;
+        if let Some(res) = resources {
+            crate::cgroups::check_unified(hierarchies, res)?;
+        }
         let pid = if cgroup.systemd.is_some() {
             // systemd makes the scope around the waiting init, then we fill it.
             let for_init = cgroup.clone();

@@ -295,6 +295,28 @@ impl Cgroup {
         Ok(())
     }
 
+    /// runc's checks of a cgroup that may exist already, before anything is
+    /// made: processes in it are warned about (they become the container's
+    /// neighbours); a frozen one is refused, as it would freeze the init.
+    pub fn check_existing(&self) -> Result<(), CgroupError> {
+        let probe = self
+            .v1_dir("devices")
+            .or_else(|| self.v2_dir())
+            .or_else(|| self.dirs.first().map(|d| d.path.as_path()));
+        if let Some(d) = probe.filter(|d| d.exists()) {
+            let n = procs_below(d);
+            if n > 0 {
+                tracing::warn!("container's cgroup is not empty: {n} process(es) found");
+            }
+        }
+        if self.is_frozen() {
+            return Err(CgroupError::Invalid(
+                "container's cgroup unexpectedly frozen".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Applies `linux.resources`, each to the hierarchy that has its
     /// controller, with runc's zeros left out (see [`unset`]); refuses what
     /// the kernel would refuse before writing anything.
@@ -323,9 +345,14 @@ impl Cgroup {
             } else if h.on_v2(ctrl) {
                 v2.map(|d| (false, d))
             } else {
-                tracing::warn!("cgroup controller {ctrl} is not available; its limits are ignored");
                 None
             }
+        };
+        // runc's error for a limit of a controller the host has not mounted.
+        let unavailable = |ctrl: &str| {
+            CgroupError::Invalid(format!(
+                "cannot set {ctrl} limit: the {ctrl} controller is not available on this host"
+            ))
         };
         if let Some(m) = res.memory() {
             if m.kernel().is_some() || m.kernel_tcp().is_some() {
@@ -336,7 +363,7 @@ impl Cgroup {
             match route("memory") {
                 Some((true, d)) => v1::memory(d, m)?,
                 Some((false, d)) => v2::memory(d, m)?,
-                None => {}
+                None => return Err(unavailable("memory")),
             }
         }
         if let Some(c) = res.cpu() {
@@ -351,14 +378,14 @@ impl Cgroup {
                 match route("cpu") {
                     Some((true, d)) => v1::cpu(d, c)?,
                     Some((false, d)) => v2::cpu(d, c)?,
-                    None => {}
+                    None => return Err(unavailable("cpu")),
                 }
             }
             if c.cpus().is_some() || c.mems().is_some() {
                 match route("cpuset") {
                     Some((true, d)) => v1::cpuset(d, c)?,
                     Some((false, d)) => v2::cpuset(d, c)?,
-                    None => {}
+                    None => return Err(unavailable("cpuset")),
                 }
             }
         }
@@ -366,47 +393,48 @@ impl Cgroup {
             match route("pids") {
                 Some((true, d)) => v1::pids(d, p.limit())?,
                 Some((false, d)) => v2::pids(d, p.limit())?,
-                None => {}
+                None => return Err(unavailable("pids")),
             }
         }
         if let Some(b) = res.block_io() {
-            if let Some((is_v1, d)) = route(if self.v1_dir("blkio").is_some() {
+            match route(if self.v1_dir("blkio").is_some() {
                 "blkio"
             } else {
                 "io"
             }) {
-                if is_v1 {
-                    v1::blkio(d, b)?
-                } else {
-                    v2::io(d, b)?
-                }
+                Some((true, d)) => v1::blkio(d, b)?,
+                Some((false, d)) => v2::io(d, b)?,
+                None => return Err(unavailable("blkio")),
             }
         }
         if let Some(limits) = res.hugepage_limits().as_deref().filter(|l| !l.is_empty()) {
             match route("hugetlb") {
                 Some((true, d)) => v1::hugetlb(d, limits)?,
                 Some((false, d)) => v2::hugetlb(d, limits)?,
-                None => {}
+                None => return Err(unavailable("hugetlb")),
             }
         }
         if let Some(n) = res.network() {
+            // v1-only controllers: cgroup2 has no equivalent.
             if n.class_id().is_some() {
-                if let Some((true, d)) = route("net_cls") {
-                    v1::net_cls(d, n)?;
+                match route("net_cls") {
+                    Some((true, d)) => v1::net_cls(d, n)?,
+                    _ => return Err(unavailable("net_cls")),
                 }
             }
             if n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
-                if let Some((true, d)) = route("net_prio") {
-                    v1::net_prio(d, n)?;
+                match route("net_prio") {
+                    Some((true, d)) => v1::net_prio(d, n)?,
+                    _ => return Err(unavailable("net_prio")),
                 }
             }
         }
         if let Some(r) = res.rdma().as_ref().filter(|r| !r.is_empty()) {
-            if let Some((_, d)) = route("rdma") {
-                v1::rdma(d, r)?;
-            }
+            let (_, d) = route("rdma").ok_or_else(|| unavailable("rdma"))?;
+            v1::rdma(d, r)?;
         }
         if let Some(u) = res.unified().as_ref().filter(|u| !u.is_empty()) {
+            check_unified(h, res)?;
             let d = v2.ok_or_else(|| {
                 CgroupError::Invalid("linux.resources.unified needs cgroup v2".into())
             })?;
@@ -621,8 +649,55 @@ fn open_dir(path: &Path) -> Result<OwnedFd, CgroupError> {
         .map_err(CgroupError::io(path))
 }
 
-/// rmdir that first empties the cgroup: EBUSY means processes are left.
+/// Refuses `linux.resources.unified` keys whose controller is not on
+/// cgroup2 on this host (a v1 or hybrid host), before anything is written,
+/// as runc does: the file would not exist in the container's cgroup2
+/// directory.
+pub fn check_unified(h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
+    for key in res.unified().iter().flat_map(|u| u.keys()) {
+        let ctrl = key.split('.').next().unwrap_or_default();
+        let on_v2 = match ctrl {
+            "cgroup" => h.v2.is_some(),
+            _ => h.on_v2(ctrl),
+        };
+        if !on_v2 {
+            return Err(CgroupError::Invalid(format!(
+                "linux.resources.unified {key:?}: the {ctrl} controller is not on cgroup v2 on this host"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How many processes `dir` and the cgroups below it hold.
+fn procs_below(dir: &Path) -> usize {
+    let own = fs::read(dir, "cgroup.procs")
+        .map(|s| s.lines().count())
+        .unwrap_or(0);
+    let below: usize = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| procs_below(&e.path()))
+        .sum();
+    own + below
+}
+
+/// rmdir that first removes the cgroups the container made below its own
+/// (deepest first, as runc does) and empties each: EBUSY means processes
+/// are left.
 fn remove_dir(path: &Path) -> Result<(), CgroupError> {
+    let children: Vec<PathBuf> = std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    for child in children {
+        remove_dir(&child)?;
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match std::fs::remove_dir(path) {
