@@ -14,11 +14,12 @@ use std::os::fd::RawFd;
 
 use nix::sys::stat::{fstat, SFlag};
 
-/// Closes every directory or `O_PATH` fd numbered `first` or above.
-/// CVE-2024-21626: a chdir to `/proc/self/fd/N` must not land in the host.
+/// Closes every directory fd (`O_PATH` ones included) numbered `first` or
+/// above. CVE-2024-21626: a chdir to `/proc/self/fd/N` must not land in the
+/// host; only a directory can be changed to, the rest goes at `execve`.
 pub(super) fn close_directories_from(first: RawFd) -> nix::Result<()> {
     for fd in open_fds(first)? {
-        if is_directory_or_path(fd) {
+        if is_directory(fd) {
             // SAFETY: the fd belongs to the runtime's frames, which this
             // clone never returns to (it leaves with `_exit` or `execve`).
             unsafe { libc::close(fd) };
@@ -27,12 +28,7 @@ pub(super) fn close_directories_from(first: RawFd) -> nix::Result<()> {
     Ok(())
 }
 
-fn is_directory_or_path(fd: RawFd) -> bool {
-    // SAFETY: fcntl(F_GETFL) only reads the fd's flags.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags != -1 && flags & libc::O_PATH != 0 {
-        return true;
-    }
+fn is_directory(fd: RawFd) -> bool {
     fstat(fd)
         .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
 }
@@ -133,15 +129,15 @@ mod tests {
     fn directories_are_found_and_files_are_not() {
         let dir = std::fs::File::open("/").unwrap();
         let file = std::fs::File::open("/proc/self/status").unwrap();
-        assert!(is_directory_or_path(dir.as_raw_fd()));
-        assert!(!is_directory_or_path(file.as_raw_fd()));
+        assert!(is_directory(dir.as_raw_fd()));
+        assert!(!is_directory(file.as_raw_fd()));
         let path = nix::fcntl::open(
-            "/proc/self/status",
+            "/",
             nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .unwrap();
-        assert!(is_directory_or_path(path));
+        assert!(is_directory(path));
         let _ = nix::unistd::close(path);
         let listed = open_fds(3).unwrap();
         assert!(listed.contains(&dir.as_raw_fd()) && listed.contains(&file.as_raw_fd()));
