@@ -289,3 +289,31 @@ fn delete_force_removes_sub_cgroups() {
     b.delete_and_check(true);
     assert!(!pids.exists(), "{} left", pids.display());
 }
+
+/// A nested cgroupsPath on cgroup2: its new parents pass the needed
+/// controllers down (`cgroup.subtree_control`), as runc and crun do, so the
+/// limit reaches the container's cgroup (hugetlb is on cgroup2 here).
+#[test]
+fn a_nested_cgroup2_path_gets_its_controllers() {
+    let top = unique("cg-nested2");
+    let path = format!("/{top}/b/c");
+    let mut b = TestBundle::new("cg-nested2");
+    let p = path.clone();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p);
+        c["linux"]["resources"] =
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]});
+    });
+    b.sh("sleep 60");
+    b.detached(&["run", "-d"]);
+    let dir = Path::new(CGROUP_ROOT)
+        .join("unified")
+        .join(path.trim_start_matches('/'));
+    let max = std::fs::read_to_string(dir.join("hugetlb.2MB.max"));
+    b.delete_and_check(true);
+    assert_eq!(max.expect("hugetlb.2MB.max").trim(), "4194304");
+    assert!(
+        !Path::new(CGROUP_ROOT).join("unified").join(&top).exists(),
+        "{top} left"
+    );
+}

@@ -251,12 +251,14 @@ impl Cgroup {
                 }
                 top = parent.to_owned();
             }
-            if d.is_v2() {
-                enable_controllers(&d.path)?;
-            }
             match std::fs::create_dir_all(&d.path) {
                 Ok(()) => {}
                 Err(e) => return Err(CgroupError::io(&d.path)(e)),
+            }
+            // After the directories exist, so a nested path's new parents
+            // pass their controllers down too.
+            if d.is_v2() {
+                enable_controllers(&d.path)?;
             }
             d.top = top;
             if d.controllers.iter().any(|c| c == "cpuset") {
