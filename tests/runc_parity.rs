@@ -317,3 +317,59 @@ fn a_nested_cgroup2_path_gets_its_controllers() {
         "{top} left"
     );
 }
+
+/// `--debug` logs the steps of create, start, exec and delete at debug
+/// level, as runc does (engines collect these), in both formats, to stderr
+/// or to `--log`.
+#[test]
+fn debug_logs_the_lifecycle_steps() {
+    let mut b = TestBundle::new("debug-log");
+    b.sh("sleep 60");
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let log = b.dir.join("hull.log");
+    let log_arg = log.to_str().unwrap().to_owned();
+    let steps: [(&[&str], &str); 4] = [
+        (
+            &["create", "--bundle", &dir, &b.id],
+            "creating the container",
+        ),
+        (&["start", &b.id], "starting the container"),
+        (
+            &["exec", &b.id, "true"],
+            "exec: the process is about to run",
+        ),
+        (&["delete", "--force", &b.id], "deleting the container"),
+    ];
+    for (args, needle) in steps {
+        let mut cmd = b.hull();
+        cmd.args(["--debug", "--log", &log_arg, "--log-format", "json"])
+            .args(args);
+        let out = Out::from(output_via_files(&mut cmd));
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{args:?}: no {needle:?} in {text}"));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["level"], "debug", "{line}");
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("init: set up, waiting for start"), "{text}");
+    // Text lines on stderr without --log.
+    b.args(&["true"]);
+    let mut cmd = b.hull();
+    cmd.args(["--debug", "run", "--bundle", &dir, &b.id]);
+    let out = Out::from(output_via_files(&mut cmd));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains("level=debug") && l.contains("init ready")),
+        "{}",
+        out.stderr
+    );
+    // Without --debug, nothing below warnings.
+    let out = Out::from(b.cmd(&["run", "--bundle", &dir, &b.id]));
+    assert!(!out.stderr.contains("level=debug"), "{}", out.stderr);
+}

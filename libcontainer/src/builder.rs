@@ -144,6 +144,7 @@ impl ContainerBuilder {
             }
             _ => {}
         }
+        tracing::debug!(id = %self.id, bundle = %bundle.dir.display(), "creating the container");
         let (state_file, state_path) = state::claim(&self.root, &self.id)?;
         let mut guard = Cleanup {
             files: vec![state_path.clone()],
@@ -151,6 +152,7 @@ impl ContainerBuilder {
             cgroup: None,
         };
         let container = self.create_in((&state_file, &state_path), bundle, &mut guard)?;
+        tracing::debug!(id = %self.id, "created: the init waits for start");
         guard.files.clear();
         guard.pid = None;
         guard.cgroup = None;

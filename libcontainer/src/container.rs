@@ -148,6 +148,7 @@ impl Container {
 
     /// Lets a created container run its process.
     pub fn start(&self) -> Result<()> {
+        tracing::debug!(id = %self.id(), "starting the container");
         let start_line = self.start_line.lock().map_or(None, |mut l| l.take());
         if let Some(write_end) = start_line {
             exec_fifo::release_pipe(write_end)?;
@@ -217,7 +218,9 @@ impl Container {
             preserve_fds: opts.preserve_fds,
         };
         let cgroup = self.record.cgroup.as_ref();
-        Ok(spawn_exec(&cfg, cgroup)?)
+        let pid = spawn_exec(&cfg, cgroup)?;
+        tracing::debug!(id = %self.id(), pid = pid.as_raw(), "exec: the process is about to run");
+        Ok(pid)
     }
 
     /// Runs a stage of hooks after which failures are only logged (poststart, poststop).
@@ -400,6 +403,7 @@ impl Container {
     /// running or paused one only with `force`.
     pub fn delete(self, force: bool) -> Result<()> {
         let status = self.status();
+        tracing::debug!(id = %self.id(), ?status, force, "deleting the container");
         match status {
             Status::Stopped => {}
             Status::Created => self.kill_and_wait()?,

@@ -51,6 +51,11 @@ pub fn format_line(format: LogFormat, level: &str, msg: &str) -> String {
 }
 
 impl<S: Subscriber> Layer<S> for LineWriter {
+    // Events above the level are skipped where they are made, unformatted.
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::from_level(self.max))
+    }
+
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let level = *event.metadata().level();
         if level > self.max {

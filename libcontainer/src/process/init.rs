@@ -73,6 +73,7 @@ pub(super) fn run(
             return 1;
         }
     };
+    tracing::debug!("init: set up, waiting for start");
     if chan.send(&Message::Ready).is_err() {
         return 1;
     }
@@ -92,6 +93,7 @@ pub(super) fn run(
             return 1;
         }
     }
+    tracing::debug!("init: started, about to exec");
     exec.exec(cfg.preserve_fds, cfg.seccomp_agent.as_ref(), host_pid())
 }
 

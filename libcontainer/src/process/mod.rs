@@ -144,11 +144,15 @@ pub(crate) fn spawn_init(
         })
         .and_then(|()| place(pid))
         .and_then(|()| parent.send(&Message::Placed));
+    tracing::debug!(pid = pid.as_raw(), "init cloned and placed in its cgroups");
     let outcome = match placed {
         Err(e) => e,
         Ok(()) => loop {
             match parent.recv() {
-                Ok(Some(Message::Ready)) => return Ok(pid),
+                Ok(Some(Message::Ready)) => {
+                    tracing::debug!(pid = pid.as_raw(), "init ready");
+                    return Ok(pid);
+                }
                 Ok(Some(Message::RunHooks)) => {
                     match runtime_hooks(cfg, pid).and_then(|()| parent.send(&Message::HooksDone)) {
                         Ok(()) => continue,
