@@ -373,3 +373,19 @@ fn debug_logs_the_lifecycle_steps() {
     let out = Out::from(b.cmd(&["run", "--bundle", &dir, &b.id]));
     assert!(!out.stderr.contains("level=debug"), "{}", out.stderr);
 }
+
+/// `update --cpu-idle` (runc 1.2's flag) sets `cpu.idle`.
+#[test]
+fn update_cpu_idle() {
+    let mut b = TestBundle::new("cpu-idle");
+    b.sh("sleep 60");
+    b.detached(&["run", "-d"]);
+    let idle = Path::new(CGROUP_ROOT)
+        .join("cpu")
+        .join(&b.id)
+        .join("cpu.idle");
+    assert_eq!(std::fs::read_to_string(&idle).unwrap().trim(), "0");
+    Out::from(b.cmd(&["update", "--cpu-idle", "1", &b.id])).ok();
+    assert_eq!(std::fs::read_to_string(&idle).unwrap().trim(), "1");
+    b.delete_and_check(true);
+}

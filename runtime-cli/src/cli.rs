@@ -362,6 +362,10 @@ pub struct UpdateArgs {
     /// Realtime runtime in µs per period (-1: none).
     #[arg(long, allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
+    /// 1 puts the container's processes in the SCHED_IDLE class (`cpu.idle`,
+    /// runc 1.2's flag).
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_idle: Option<i64>,
     #[arg(long)]
     pub cpuset_cpus: Option<String>,
     #[arg(long)]

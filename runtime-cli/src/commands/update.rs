@@ -68,6 +68,7 @@ fn from_flags(a: &UpdateArgs) -> Result<LinuxResources, Failure> {
     set("cpu", "period", json!(a.cpu_period));
     set("cpu", "realtimePeriod", json!(a.cpu_rt_period));
     set("cpu", "realtimeRuntime", json!(a.cpu_rt_runtime));
+    set("cpu", "idle", json!(a.cpu_idle));
     set("cpu", "cpus", json!(a.cpuset_cpus));
     set("cpu", "mems", json!(a.cpuset_mems));
     set("pids", "limit", json!(a.pids_limit));
