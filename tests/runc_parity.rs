@@ -389,3 +389,70 @@ fn update_cpu_idle() {
     assert_eq!(std::fs::read_to_string(&idle).unwrap().trim(), "1");
     b.delete_and_check(true);
 }
+
+/// `exec --cgroup SUB` and `--cgroup CTRL:SUB` run the process in an
+/// existing sub-cgroup of the container's (runc's flag).
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let mut b = TestBundle::new("exec-subcg");
+    let path = format!("/{}", b.id);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    b.sh("sleep 60");
+    b.detached(&["run", "-d"]);
+    let mut made = Vec::new();
+    for h in [
+        "pids", "memory", "cpu", "devices", "freezer", "blkio", "cpuset", "cpuacct", "systemd",
+        "unified",
+    ] {
+        let dir = Path::new(CGROUP_ROOT).join(h).join(&b.id).join("sub");
+        if dir.parent().unwrap().is_dir() {
+            std::fs::create_dir(&dir).unwrap();
+            made.push((h, dir));
+        }
+    }
+    for (h, dir) in &made {
+        if *h == "cpuset" {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let v = std::fs::read_to_string(dir.parent().unwrap().join(f)).unwrap();
+                std::fs::write(dir.join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    let own = |out: &Out, ctrl: &str| -> String {
+        out.stdout
+            .lines()
+            .find(|l| {
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|x| x == ctrl))
+            })
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // Every controller.
+    let out = Out::from(b.cmd(&["exec", "--cgroup", "sub", &b.id, "cat", "/proc/self/cgroup"]));
+    out.ok();
+    assert!(own(&out, "pids").ends_with("/sub"), "{}", out.stdout);
+    assert!(own(&out, "memory").ends_with("/sub"), "{}", out.stdout);
+    // One controller only.
+    let out = Out::from(b.cmd(&[
+        "exec",
+        "--cgroup",
+        "pids:sub",
+        &b.id,
+        "cat",
+        "/proc/self/cgroup",
+    ]));
+    out.ok();
+    assert!(own(&out, "pids").ends_with("/sub"), "{}", out.stdout);
+    assert!(!own(&out, "memory").ends_with("/sub"), "{}", out.stdout);
+    // Refused: a missing sub-cgroup, a way out, an unknown controller.
+    for arg in ["nosuch", "../..", "nosuchctrl:sub"] {
+        let out = Out::from(b.cmd(&["exec", "--cgroup", arg, &b.id, "true"]));
+        assert_eq!(out.code, 255, "{arg}: {}", out.stderr);
+    }
+    b.delete_and_check(true);
+    for (_, dir) in made {
+        assert!(!dir.exists(), "{} left", dir.display());
+    }
+}

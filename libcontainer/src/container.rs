@@ -27,6 +27,9 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// Allows exec into a paused container (the process starts frozen).
     pub ignore_paused: bool,
+    /// Sub-cgroups of the container's to run the process in (see
+    /// [`crate::cgroups::Cgroup::sub`]); empty for the container's own.
+    pub sub_cgroups: std::collections::HashMap<String, String>,
 }
 
 /// Default state root, as `/run/runc` is runc's.
@@ -217,7 +220,17 @@ impl Container {
             seccomp_agent,
             preserve_fds: opts.preserve_fds,
         };
-        let cgroup = self.record.cgroup.as_ref();
+        let sub = match (&self.record.cgroup, opts.sub_cgroups.is_empty()) {
+            (Some(cg), false) => Some(cg.sub(&opts.sub_cgroups)?),
+            (None, false) => {
+                return Err(crate::SpecError::Invalid(
+                    "--cgroup: the container has no cgroup".into(),
+                )
+                .into())
+            }
+            (_, true) => None,
+        };
+        let cgroup = sub.as_ref().or(self.record.cgroup.as_ref());
         let pid = spawn_exec(&cfg, cgroup)?;
         tracing::debug!(id = %self.id(), pid = pid.as_raw(), "exec: the process is about to run");
         Ok(pid)

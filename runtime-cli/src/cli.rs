@@ -271,6 +271,10 @@ pub struct ExecArgs {
     /// Allow exec into a paused container.
     #[arg(long)]
     pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container's:
+    /// `[CONTROLLER[,CONTROLLER...]:]PATH`, repeated per controller.
+    #[arg(long)]
+    pub cgroup: Vec<String>,
     pub id: String,
     /// The command and its arguments (unless --process).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -297,6 +297,50 @@ impl Cgroup {
         Ok(())
     }
 
+    /// The container's cgroup with sub-cgroups of it in place of its own
+    /// directories, for `exec --cgroup` (runc's SubCgroupPaths): the key
+    /// `""` names a sub-cgroup of every directory, another key one of the
+    /// directory holding that controller (`unified` for cgroup2). The
+    /// sub-cgroups must exist and lie inside the container's.
+    pub fn sub(
+        &self,
+        paths: &std::collections::HashMap<String, String>,
+    ) -> Result<Self, CgroupError> {
+        let mut sub = self.clone();
+        for (ctrl, rel) in paths {
+            let rel_path = Path::new(rel.trim_start_matches('/'));
+            if rel_path
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(CgroupError::Invalid(format!(
+                    "sub-cgroup {rel:?} must lie inside the container's cgroup"
+                )));
+            }
+            let mut matched = false;
+            for d in sub.dirs.iter_mut().filter(|d| {
+                ctrl.is_empty()
+                    || d.controllers.iter().any(|c| c == ctrl)
+                    || (d.is_v2() && ctrl == "unified")
+            }) {
+                d.path = d.path.join(rel_path);
+                if !d.path.is_dir() {
+                    return Err(CgroupError::Invalid(format!(
+                        "sub-cgroup {} does not exist",
+                        d.path.display()
+                    )));
+                }
+                matched = true;
+            }
+            if !matched {
+                return Err(CgroupError::Invalid(format!(
+                    "unknown controller {ctrl:?} in the sub-cgroup paths"
+                )));
+            }
+        }
+        Ok(sub)
+    }
+
     /// runc's checks of a cgroup that may exist already, before anything is
     /// made: processes in it are warned about (they become the container's
     /// neighbours); a frozen one is refused, as it would freeze the init.

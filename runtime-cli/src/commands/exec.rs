@@ -2,6 +2,7 @@
 //! runc's flags. In the foreground it waits with signals forwarded and exits
 //! with the process's exit code (128+N if killed by signal N).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use libcontainer::nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -41,11 +42,13 @@ fn exec_process(root: &Path, args: &ExecArgs) -> Outcome {
         Some(c) => Some(c.path()),
         None => args.console_socket.clone(),
     };
+    let sub_cgroups = sub_cgroups(&args.cgroup)?;
     let opts = ExecOptions {
         process,
         console_socket,
         preserve_fds: args.preserve_fds,
         ignore_paused: args.ignore_paused,
+        sub_cgroups,
     };
     let pid = container
         .exec(opts)
@@ -167,4 +170,29 @@ fn add_capabilities(caps: &mut LinuxCapabilities, names: &[String]) -> Result<()
         caps.set_permitted(permitted);
     }
     Ok(())
+}
+
+/// `--cgroup` values as runc reads them: one bare PATH (for every
+/// controller), or `CTRL[,CTRL...]:PATH` ones; the key `""` is "every".
+fn sub_cgroups(args: &[String]) -> Result<HashMap<String, String>, Failure> {
+    let mut paths = HashMap::new();
+    for arg in args {
+        match arg.split(':').collect::<Vec<_>>()[..] {
+            [path] if args.len() == 1 => {
+                paths.insert(String::new(), path.to_owned());
+            }
+            [_] => {
+                return Err(Failure::new(format!(
+                    "invalid --cgroup argument: {arg} (missing <controller>: prefix)"
+                )))
+            }
+            [ctrls, path] => {
+                for ctrl in ctrls.split(',') {
+                    paths.insert(ctrl.to_owned(), path.to_owned());
+                }
+            }
+            _ => return Err(Failure::new(format!("invalid --cgroup argument: {arg}"))),
+        }
+    }
+    Ok(paths)
 }
