@@ -197,6 +197,16 @@ impl Store {
         if self.network_file(name).exists() {
             return Err(NetError::NetworkExists(name.to_owned()));
         }
+        let bridge = options.bridge.clone().unwrap_or_else(|| bridge_name(name));
+        if let Some(other) = self.list()?.iter().find(|n| n.bridge == bridge) {
+            return Err(NetError::Invalid(format!(
+                "bridge {bridge} already belongs to network {}",
+                other.name
+            )));
+        }
+        if let Some(s) = options.subnet {
+            check_not_reserved(s)?;
+        }
         let taken: Vec<Subnet> = self
             .list()?
             .iter()
@@ -222,7 +232,7 @@ impl Store {
         }
         let net = Network {
             name: name.to_owned(),
-            bridge: options.bridge.clone().unwrap_or_else(|| bridge_name(name)),
+            bridge,
             subnet,
             gateway: subnet.nth(1).expect("a /30 or larger has .1"),
             subnet6: options.subnet6,
@@ -543,24 +553,58 @@ fn validate_name(name: &str) -> Result<(), NetError> {
     }
 }
 
-/// `hull0` for the default network, else `hull-<name>` cut to IFNAMSIZ.
+/// `hull0` for the default network, else `hull-<name>` where that fits
+/// IFNAMSIZ; a longer name keeps its first letters and gets a hash of the
+/// whole name, so two networks whose names share their start do not share
+/// a bridge (`hull-rel-a-c2f91b`).
 fn bridge_name(network: &str) -> String {
     if network == DEFAULT_NETWORK {
         return "hull0".to_owned();
     }
-    let mut n = format!("hull-{network}");
-    n.truncate(15);
-    n
+    let n = format!("hull-{network}");
+    if n.len() <= 15 {
+        return n;
+    }
+    format!(
+        "hull-{}-{:06x}",
+        &network[..3],
+        fnv1a(network.as_bytes()) & 0xff_ffff
+    )
+}
+
+/// FNV-1a: stable across builds, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h: u32, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Refuses the ranges no network may use: "this" network, loopback,
+/// link-local, multicast and the reserved class E.
+fn check_not_reserved(s: Subnet) -> Result<(), NetError> {
+    let reserved = [
+        "0.0.0.0/8",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    ];
+    match reserved
+        .iter()
+        .map(|r| r.parse::<Subnet>().expect("a valid range"))
+        .find(|r| r.overlaps(&s))
+    {
+        Some(r) => Err(NetError::Invalid(format!(
+            "subnet {s} overlaps the reserved range {r}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A short, stable host-side veth name for a container interface.
 fn veth_name(container: &str, ifname: &str) -> String {
-    // FNV-1a: stable across builds, unlike std's hasher.
-    let mut h: u32 = 0x811c_9dc5;
-    for b in container.bytes().chain([0]).chain(ifname.bytes()) {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    format!("vhull{h:08x}")
+    let key: Vec<u8> = container.bytes().chain([0]).chain(ifname.bytes()).collect();
+    format!("vhull{:08x}", fnv1a(&key))
 }
 
 /// The first /24 of the private pool that overlaps nothing in `taken`.
@@ -637,6 +681,31 @@ mod tests {
         assert_eq!(v.len(), 13);
         assert_eq!(v, veth_name("container-1", "eth0"));
         assert_ne!(v, veth_name("container-2", "eth0"));
+    }
+
+    #[test]
+    fn long_names_sharing_their_start_get_their_own_bridges() {
+        let a = bridge_name("rel-a-longname-1");
+        let b = bridge_name("rel-a-longname-2");
+        assert_ne!(a, b);
+        assert!(a.len() <= 15 && b.len() <= 15, "{a} {b}");
+        assert_eq!(a, bridge_name("rel-a-longname-1"));
+        assert_eq!(bridge_name("short"), "hull-short");
+    }
+
+    #[test]
+    fn reserved_ranges_are_refused() {
+        for s in [
+            "0.0.0.0/24",
+            "127.5.0.0/16",
+            "169.254.1.0/24",
+            "224.1.0.0/16",
+            "250.0.0.0/8",
+        ] {
+            let err = check_not_reserved(s.parse().unwrap()).unwrap_err();
+            assert!(err.to_string().contains("reserved range"), "{s}: {err}");
+        }
+        assert!(check_not_reserved("10.1.0.0/24".parse().unwrap()).is_ok());
     }
 
     #[test]
