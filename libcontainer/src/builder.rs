@@ -217,7 +217,33 @@ impl ContainerBuilder {
         if let Some(res) = resources {
             crate::cgroups::check_unified(hierarchies, res)?;
         }
-        let pid = if cgroup.systemd.is_some() {
+        // Recorded before anything is made, with no init yet: a create
+        // killed from here on leaves a stopped container whose cgroups
+        // `delete --force` finds and removes.
+        let mut record = Record {
+            state: State {
+                oci_version: cfg.spec.version().clone(),
+                id: self.id.clone(),
+                pid: 0,
+                status: Status::Creating,
+                bundle: bundle.dir,
+                rootfs: bundle.rootfs,
+                created: rfc3339_nanos(std::time::SystemTime::now()),
+                owner: String::new(),
+                annotations: cfg
+                    .spec
+                    .annotations()
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            },
+            init_start_time: 0,
+            cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
+            hooks: cfg.spec.hooks().clone(),
+        };
+        record.write_to(state.0, state.1)?;
+        let (pid, handover) = if cgroup.systemd.is_some() {
             // systemd makes the scope around the waiting init, then we fill it.
             let for_init = cgroup.clone();
             let place = |pid: Pid| -> std::result::Result<(), crate::ProcessError> {
@@ -261,32 +287,15 @@ impl ContainerBuilder {
         let start_time = proc_stat(pid.as_raw())
             .ok_or(Error::Process(crate::ProcessError::InitDied))?
             .1;
-        let record = Record {
-            state: State {
-                oci_version: cfg.spec.version().clone(),
-                id: self.id.clone(),
-                pid: pid.as_raw(),
-                status: Status::Created,
-                bundle: bundle.dir,
-                rootfs: bundle.rootfs,
-                created: rfc3339_nanos(std::time::SystemTime::now()),
-                owner: String::new(),
-                annotations: cfg
-                    .spec
-                    .annotations()
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect(),
-            },
-            init_start_time: start_time,
-            cgroup: (!cgroup.dirs.is_empty()).then_some(cgroup),
-            hooks: cfg.spec.hooks().clone(),
-        };
-        record.write_to(state.0, state.1)?;
+        record.state.pid = pid.as_raw();
+        record.state.status = Status::Created;
+        record.init_start_time = start_time;
+        record.cgroup = (!cgroup.dirs.is_empty()).then_some(cgroup);
+        record.rewrite(state.0, state.1)?;
         if let Some(path) = &self.pid_file {
             write_pid_file(path, pid)?;
         }
+        handover.complete()?;
         Ok(Container::new(self.root.clone(), record).with_start_line(start_line))
     }
 }

@@ -113,8 +113,12 @@ fn run_one(
             cmd.env(k, v);
         }
     }
-    // SAFETY: the closure makes only async-signal-safe system calls.
-    unsafe { cmd.pre_exec(only_stdio) };
+    let runtime = std::process::id();
+    // SAFETY: the closures make only async-signal-safe system calls.
+    unsafe {
+        cmd.pre_exec(only_stdio);
+        cmd.pre_exec(move || dies_with(runtime));
+    }
     let mut child = cmd.spawn().map_err(|e| err(format!("cannot start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is not an error.
@@ -146,6 +150,29 @@ fn run_one(
             Err(e) => return Err(err(format!("wait: {e}"))),
         }
     }
+}
+
+/// In a hook's child before its `execve`: the hook is killed when the
+/// runtime process that runs it dies (an engine's timeout killing hull must
+/// not leave a hook behind); if that happened already, it never starts.
+fn dies_with(runtime: u32) -> std::io::Result<()> {
+    // SAFETY: prctl with integer arguments; getppid cannot fail.
+    unsafe {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() as u32 != runtime {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+    }
+    Ok(())
 }
 
 /// In a hook's child before its `execve`: nothing of the runtime's but

@@ -118,6 +118,19 @@ impl Record {
         })
     }
 
+    /// Replaces the record in `file` (written by [`Record::write_to`]) in
+    /// one write from its start, then cuts what is left of the old one.
+    pub fn rewrite(&self, file: &File, path: &Path) -> Result<(), StateError> {
+        use std::os::unix::fs::FileExt;
+        let json = serde_json::to_vec(self).expect("state serializes");
+        let io = |source| StateError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        file.write_all_at(&json, 0).map_err(io)?;
+        file.set_len(json.len() as u64).map_err(io)
+    }
+
     /// Derives the live status the way runc does: stopped if the init is gone
     /// (or its pid now belongs to another process, or it is a zombie), created
     /// while the exec fifo `fifo` exists, running otherwise.

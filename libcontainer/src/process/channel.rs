@@ -27,6 +27,9 @@ pub(crate) enum Message {
     IdmappedMount(OwnedFd),
     /// Setup finished; the init now waits for `start`.
     Ready,
+    /// Parent → init, after `Ready`: the container is recorded; the init no
+    /// longer dies with the creating process.
+    HandedOver,
     /// Setup failed; the init exits after sending this.
     Failed(String),
     /// `process.args[0]` was not found; the init exits after sending this.
@@ -38,6 +41,7 @@ const RUN_HOOKS: u8 = b'H';
 const HOOKS_DONE: u8 = b'D';
 const PLACED: u8 = b'P';
 const READY: u8 = b'R';
+const HANDED_OVER: u8 = b'O';
 const FAILED: u8 = b'F';
 const NOT_FOUND: u8 = b'N';
 
@@ -62,6 +66,7 @@ impl Channel {
         let mut fds = Vec::new();
         match msg {
             Message::Ready => buf.push(READY),
+            Message::HandedOver => buf.push(HANDED_OVER),
             Message::RunHooks => buf.push(RUN_HOOKS),
             Message::HooksDone => buf.push(HOOKS_DONE),
             Message::Placed => buf.push(PLACED),
@@ -120,6 +125,7 @@ impl Channel {
         Ok(match (&buf[..n], fd) {
             ([], _) => None,
             ([READY], _) => Some(Message::Ready),
+            ([HANDED_OVER], _) => Some(Message::HandedOver),
             ([RUN_HOOKS], _) => Some(Message::RunHooks),
             ([HOOKS_DONE], _) => Some(Message::HooksDone),
             ([PLACED], _) => Some(Message::Placed),

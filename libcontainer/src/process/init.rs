@@ -43,6 +43,10 @@ pub(super) fn run(
     chan: Channel,
 ) -> i32 {
     record_host_pid();
+    // Until the creating process has recorded the container, the init dies
+    // with it (a killed `create` must leave no process); where the init
+    // waits on the channel, a dead creator also shows as its end closing.
+    set_parent_death_signal(libc::SIGKILL);
     // The network namespace is made here rather than by the clone, while the
     // parent sets up the cgroups (see `namespaces`). Then into the cgroups,
     // so everything the init does from here on is accounted there, and only
@@ -77,6 +81,17 @@ pub(super) fn run(
     if chan.send(&Message::Ready).is_err() {
         return 1;
     }
+    if !matches!(chan.recv(), Ok(Some(Message::HandedOver))) {
+        return 1;
+    }
+    if !set_parent_death_signal(0) {
+        eprintln!(
+            "hull init: cannot outlive the runtime: {}",
+            nix::Error::last()
+        );
+        return 1;
+    }
+    // Closing the channel tells the creator it may exit now.
     drop(chan);
     if let Err(e) = exec_fifo::wait_for_start(&cfg.exec_fifo) {
         eprintln!("hull init: waiting for start: {e}");
@@ -95,6 +110,12 @@ pub(super) fn run(
     }
     tracing::debug!("init: started, about to exec");
     exec.exec(cfg.preserve_fds, cfg.seccomp_agent.as_ref(), host_pid())
+}
+
+/// PR_SET_PDEATHSIG; whether it was taken.
+fn set_parent_death_signal(signal: libc::c_int) -> bool {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) == 0 }
 }
 
 /// Blocks until the parent has set up the cgroups (with the systemd driver:

@@ -19,7 +19,26 @@ use oci_spec::runtime::Spec;
 
 use crate::cgroups::{Cgroup, Hierarchies};
 
+use channel::Channel;
 pub(crate) use channel::Message;
+
+/// The init, set up and waiting: it dies with the creating process
+/// (PR_SET_PDEATHSIG) until [`Handover::complete`] tells it the container
+/// is recorded, so a creator killed half-way leaves no init behind.
+pub(crate) struct Handover(Channel);
+
+impl Handover {
+    /// The container's state is written: the init outlives its creator
+    /// from when it closes the channel, which this waits for (the creator
+    /// exiting before would kill it).
+    pub(crate) fn complete(self) -> Result<(), ProcessError> {
+        self.0.send(&Message::HandedOver)?;
+        match self.0.recv()? {
+            None => Ok(()),
+            Some(_) => Err(ProcessError::Protocol),
+        }
+    }
+}
 pub(crate) use exec::{spawn_exec, ExecConfig};
 
 /// Starting the init failed.
@@ -116,7 +135,7 @@ pub(crate) fn spawn_init(
     cfg: &InitConfig,
     cgroup: &Cgroup,
     place: Place,
-) -> Result<Pid, ProcessError> {
+) -> Result<(Pid, Handover), ProcessError> {
     let plan = namespaces::Plan::new(&cfg.spec)?;
     let cgroup_fd = cgroup.open_v2()?;
     let (parent, child) = channel::pair()?;
@@ -151,7 +170,7 @@ pub(crate) fn spawn_init(
             match parent.recv() {
                 Ok(Some(Message::Ready)) => {
                     tracing::debug!(pid = pid.as_raw(), "init ready");
-                    return Ok(pid);
+                    return Ok((pid, Handover(parent)));
                 }
                 Ok(Some(Message::RunHooks)) => {
                     match runtime_hooks(cfg, pid).and_then(|()| parent.send(&Message::HooksDone)) {
@@ -161,9 +180,12 @@ pub(crate) fn spawn_init(
                 }
                 Ok(Some(Message::Failed(text))) => break ProcessError::InitFailed(text),
                 Ok(Some(Message::NotFound(text))) => break ProcessError::ExecNotFound(text),
-                Ok(Some(Message::HooksDone | Message::Placed | Message::IdmappedMount(_))) => {
-                    break ProcessError::Protocol
-                }
+                Ok(Some(
+                    Message::HooksDone
+                    | Message::Placed
+                    | Message::IdmappedMount(_)
+                    | Message::HandedOver,
+                )) => break ProcessError::Protocol,
                 Ok(None) => break ProcessError::InitDied,
                 Err(e) => break e,
             }

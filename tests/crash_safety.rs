@@ -1,0 +1,176 @@
+//! hull killed half-way: an engine kills its runtime when a timeout fires.
+//! Whatever the kill interrupts, no process is left, `list` shows the
+//! container, and `delete --force` removes everything hull made.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use hull_tests::*;
+use serde_json::json;
+
+/// A hook that marks `marker` and then runs for a while as the hook's own
+/// process (`exec`): `sleep <tag>`, a tag of digits that names the test.
+fn slow_hook(marker: &Path, tag: &str) -> serde_json::Value {
+    json!({
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("touch {}; exec sleep {tag}", marker.display())]
+    })
+}
+
+/// A sleep time of 30-odd seconds unique to this test process and `n`.
+fn tag(n: u32) -> String {
+    format!("30.{n}{}", std::process::id())
+}
+
+/// Starts `hull ARGS... --bundle DIR ID` and returns it once `marker` exists.
+fn start_until(b: &TestBundle, args: &[&str], marker: &Path) -> Child {
+    let child = b
+        .hull()
+        .args(args)
+        .arg("--bundle")
+        .arg(&b.dir)
+        .arg(&b.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        || format!("{} never appeared", marker.display()),
+        || marker.exists(),
+    );
+    child
+}
+
+/// SIGKILLs `child` (hull) and reaps it.
+fn kill(mut child: Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Every cgroup directory named `id`, in any hierarchy (the default
+/// cgroupsPath lies below the runtime's own cgroup).
+fn cgroup_dirs(id: &str) -> Vec<String> {
+    fn walk(dir: &Path, id: &str, depth: u32, found: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if e.file_name() == id {
+                found.push(e.path().display().to_string());
+            } else if depth > 0 {
+                walk(&e.path(), id, depth - 1, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), id, 5, &mut found);
+    found
+}
+
+/// After the kill: nothing runs, the container is listed as stopped, and
+/// `delete --force` leaves no state file, fifo or cgroup.
+fn assert_recoverable(b: &TestBundle, tag: &str) {
+    wait_for(
+        || "the init or a hook outlived hull".into(),
+        || no_process(&b.id) && no_process(&format!("sleep {tag}")),
+    );
+    let list = Out::from(b.cmd(&["list", "--format", "json"]));
+    let listed: serde_json::Value = serde_json::from_str(list.ok()).unwrap();
+    let me = listed
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["id"] == b.id.as_str()))
+        .unwrap_or_else(|| panic!("not listed: {listed}"));
+    assert_eq!(me["status"], "stopped", "{me}");
+    assert!(
+        !cgroup_dirs(&b.id).is_empty(),
+        "the kill came before the cgroups"
+    );
+    Out::from(b.cmd(&["delete", "--force", &b.id])).ok();
+    b.assert_no_state();
+    assert!(
+        std::fs::read_dir(&b.root).unwrap().next().is_none(),
+        "files left in the state root"
+    );
+    assert_eq!(cgroup_dirs(&b.id), Vec::<String>::new());
+}
+
+/// Whether no process but this one has `needle` in its command line.
+fn no_process(needle: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|p| p != std::process::id())
+        })
+        .all(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            !String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(needle)
+        })
+}
+
+/// Killed while the init runs a createContainer hook: the init dies with
+/// its creator (PR_SET_PDEATHSIG), and the hook with the container's pid
+/// namespace.
+#[test]
+fn create_killed_during_a_create_container_hook() {
+    let mut b = TestBundle::new("crash-cc");
+    let marker = b.dir.join("hook-running");
+    let tag = tag(1);
+    let hook = slow_hook(&marker, &tag);
+    b.edit(|c| c["hooks"] = json!({"createContainer": [hook]}));
+    b.args(&["true"]);
+    kill(start_until(&b, &["create"], &marker));
+    assert_recoverable(&b, &tag);
+}
+
+/// Killed while it runs a createRuntime hook itself: the hook dies with it,
+/// the init with its channel closing.
+#[test]
+fn create_killed_during_a_create_runtime_hook() {
+    let mut b = TestBundle::new("crash-cr");
+    let marker = b.dir.join("hook-running");
+    let tag = tag(2);
+    let hook = slow_hook(&marker, &tag);
+    b.edit(|c| c["hooks"] = json!({"createRuntime": [hook]}));
+    b.args(&["true"]);
+    kill(start_until(&b, &["run", "-d"], &marker));
+    assert_recoverable(&b, &tag);
+}
+
+/// Killed at timed points of `run -d`, from right after the start to when
+/// the container is up: afterwards either the container is recorded and
+/// `delete --force` removes it, or nothing is left at all.
+#[test]
+fn run_detached_killed_at_timed_points() {
+    for ms in [1u64, 2, 3, 5, 8, 12, 20] {
+        let mut b = TestBundle::new(&format!("crash-t{ms}"));
+        b.args(&["sleep", "30"]);
+        let child = b
+            .hull()
+            .args(["run", "-d", "--bundle"])
+            .arg(&b.dir)
+            .arg(&b.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        kill(child);
+        let out = b.cmd(&["delete", "--force", &b.id]);
+        assert!(out.status.success(), "{ms} ms: {}", text(&out.stderr));
+        wait_for(
+            || format!("{ms} ms: a process is left"),
+            || no_process(&b.id),
+        );
+        b.assert_no_state();
+        assert_eq!(cgroup_dirs(&b.id), Vec::<String>::new(), "{ms} ms");
+    }
+}
