@@ -25,8 +25,8 @@
 //! own and go with it. The host's links, routes and firewall are never
 //! touched (the main thread checks at the end that none of the test's links
 //! or its hull table showed up on the host). Names still follow
-//! network.rs's conventions, test number 40: hull network `hulltest40-<pid>`
-//! (bridge `hull-hulltest40`, 10.250.40.0/24), CNI bridge `hulltestcni40`
+//! network.rs's conventions, test number 40: hull network `t40-<pid mod 100000>`
+//! (bridge `hull-t40-<pid mod 100000>`, 10.250.40.0/24), CNI bridge `hulltestcni40`
 //! (10.251.40.0/24), host ports 28400…; a guard removes everything also
 //! when the test fails.
 
@@ -168,8 +168,9 @@ impl Lab {
         let lab = Self {
             net_root: PathBuf::from(format!("/tmp/hull-test-net-coexist-{pid}")),
             table: format!("hull_test_coexist_{pid}"),
-            net: format!("hulltest{N}-{pid}"),
-            hull_bridge: format!("hull-hulltest{N}"),
+            // Short enough that the bridge is `hull-<name>` (IFNAMSIZ).
+            net: format!("t{N}-{:05}", pid % 100_000),
+            hull_bridge: format!("hull-t{N}-{:05}", pid % 100_000),
             cni_dir: PathBuf::from(format!("/tmp/hull-test-cni-coexist-{pid}")),
             cni_cid: format!("hull-test-coexist-{pid}"),
             cni_server: None,
@@ -565,7 +566,7 @@ fn hull_and_iptables_nft_rules_coexist() {
     // Whatever happened over there, the host saw none of it.
     assert_eq!(own_netns(), host_ns);
     let pid = std::process::id();
-    for link in [CNI_BRIDGE, &format!("hull-hulltest{N}")] {
+    for link in [CNI_BRIDGE, &format!("hull-t{N}-{:05}", pid % 100_000)] {
         assert!(
             !Path::new("/sys/class/net").join(link).exists(),
             "{link} exists on the host"

@@ -6,8 +6,8 @@
 //! dual stack, and the CNI plugin (hull-cni) on dual-stack networks.
 //!
 //! Isolation: every hull call gets its own `--net-root` and `--net-table`;
-//! each test has its own network `hulltestNN-<pid>` (bridge
-//! `hull-hulltestNN`) on 10.250.NN.0/24, its own host ports 28000+10·NN…
+//! each test has its own network `tNN-<pid mod 100000>` (bridge
+//! `hull-tNN-<pid mod 100000>`) on 10.250.NN.0/24, its own host ports 28000+10·NN…
 //! and, where it needs "another host", a netns joined to the host by a veth
 //! pair `hulltestupNN` on 10.249.NN.0/24. Only the default-network test uses
 //! the host-global bridge name `hull0`; it holds a file lock for that. Every
@@ -148,7 +148,7 @@ fn accept_one(ns: PathBuf, addr: SocketAddr) -> JoinHandle<Option<(SocketAddr, S
 // ---------------------------------------------------------------- guards
 
 /// A test's network state: its `--net-root`, `--net-table` and (unless it
-/// is the default network) its network `hulltestNN-<pid>` on 10.250.NN.0/24.
+/// is the default network) its network `tNN-<pid mod 100000>` on 10.250.NN.0/24.
 /// Dropping it removes whatever is left: veths of leftover attachments, the
 /// network, its bridge, the nf_tables table and the state directory.
 struct Net {
@@ -168,8 +168,9 @@ impl Net {
             n,
             root: PathBuf::from(format!("/tmp/hull-test-net-{test}-{pid}")),
             table: format!("hull_test_{test}_{pid}"),
-            name: format!("hulltest{n:02}-{pid}"),
-            bridge: format!("hull-hulltest{n:02}"),
+            // Short enough that the bridge is `hull-<name>` (IFNAMSIZ).
+            name: format!("t{n:02}-{:05}", pid % 100_000),
+            bridge: format!("hull-t{n:02}-{:05}", pid % 100_000),
         };
         net.clean();
         net
