@@ -456,3 +456,61 @@ fn exec_into_a_sub_cgroup() {
         assert!(!dir.exists(), "{} left", dir.display());
     }
 }
+
+// ------------------------------------------------- runtime-spec 1.2 and 1.3
+
+/// The process attributes of newer runtime-specs are set in the container:
+/// personality, scheduler, I/O priority, memory policy, CPU affinity; each
+/// read back from inside.
+#[test]
+fn newer_spec_process_attributes_are_applied() {
+    let mut b = TestBundle::new("spec-attrs");
+    b.edit(|c| {
+        c["ociVersion"] = json!("1.2.0");
+        c["linux"]["personality"] = json!({"domain": "LINUX32"});
+        c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+        c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE"});
+        c["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0"});
+    });
+    b.sh(
+        "uname -m; ionice -p $$; awk '{print $19, $41}' /proc/self/stat; \
+          grep Cpus_allowed_list /proc/self/status; grep -c bind:0 /proc/self/numa_maps",
+    );
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "i686", "personality: {out}");
+    assert!(lines[1].starts_with("idle"), "ioPriority: {out}");
+    assert_eq!(lines[2], "5 3", "nice and SCHED_BATCH: {out}");
+    assert!(
+        lines[3].ends_with("\t0") || lines[3].ends_with(" 0"),
+        "affinity: {out}"
+    );
+    assert_ne!(lines[4], "0", "memory policy: {out}");
+}
+
+/// What hull does not do is refused clearly, before anything is made.
+#[test]
+fn newer_spec_features_hull_lacks_are_refused() {
+    let cases = [
+        (json!({"intelRdt": {"closID": "x"}}), "intelRdt"),
+        (json!({"netDevices": {"eth9": {}}}), "netDevices"),
+        (
+            json!({"personality": {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}}),
+            "personality.flags",
+        ),
+    ];
+    for (linux, needle) in cases {
+        let mut b = TestBundle::new("spec-refused");
+        b.edit(|c| {
+            for (k, v) in linux.as_object().unwrap() {
+                c["linux"][k] = v.clone();
+            }
+        });
+        b.args(&["true"]);
+        let (code, _, err) = b.run();
+        assert_ne!(code, 0, "{linux}");
+        assert!(err.contains(needle), "{linux}: {err}");
+        b.assert_no_state();
+    }
+}

@@ -128,6 +128,7 @@ impl ContainerBuilder {
         };
         // Checks that depend on the host, before anything is made.
         crate::sysctl::check(&bundle.spec)?;
+        crate::sched::check(&bundle.spec)?;
         crate::labels::check(&bundle.spec)?;
         match (bundle.wants_terminal(), &self.console_socket) {
             (true, None) => {

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use oci_spec::runtime::{
-    ApparmorBuilder, CgroupBuilder, FeaturesBuilder, IDMapBuilder, LinuxFeatureBuilder,
-    LinuxNamespaceType, LinuxSeccompAction, MountExtensionsBuilder, SeccompBuilder, SelinuxBuilder,
+    ApparmorBuilder, CgroupBuilder, FeaturesBuilder, IDMapBuilder, IntelRdtBuilder,
+    LinuxFeatureBuilder, LinuxNamespaceType, LinuxSeccompAction, MemoryPolicyBuilder,
+    MountExtensionsBuilder, NetDevicesBuilder, SeccompBuilder, SelinuxBuilder,
 };
 
 /// The hook stages hull runs.
@@ -90,6 +91,38 @@ pub fn features() -> oci_spec::runtime::Features {
         .selinux(
             SelinuxBuilder::default()
                 .enabled(true)
+                .build()
+                .expect("set"),
+        )
+        // What crate::sched sets and refuses.
+        .memory_policy(
+            MemoryPolicyBuilder::default()
+                .modes(strings(&[
+                    "MPOL_DEFAULT",
+                    "MPOL_PREFERRED",
+                    "MPOL_BIND",
+                    "MPOL_INTERLEAVE",
+                    "MPOL_LOCAL",
+                    "MPOL_PREFERRED_MANY",
+                    "MPOL_WEIGHTED_INTERLEAVE",
+                ]))
+                .flags(strings(&[
+                    "MPOL_F_NUMA_BALANCING",
+                    "MPOL_F_RELATIVE_NODES",
+                    "MPOL_F_STATIC_NODES",
+                ]))
+                .build()
+                .expect("set"),
+        )
+        .intel_rdt(
+            IntelRdtBuilder::default()
+                .enabled(false)
+                .build()
+                .expect("set"),
+        )
+        .net_devices(
+            NetDevicesBuilder::default()
+                .enabled(false)
                 .build()
                 .expect("set"),
         )

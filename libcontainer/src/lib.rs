@@ -41,6 +41,7 @@ mod pseudo_file;
 mod rlimits;
 mod rootfs;
 pub mod rootless;
+mod sched;
 mod seal;
 pub mod seccomp;
 mod signal;

@@ -148,6 +148,7 @@ fn prepare<'a>(
     cgroup: Option<&Cgroup>,
     cloned_into: bool,
 ) -> Result<Exec<'a>, Failure> {
+    crate::sched::set_affinity(cfg.process.exec_cpu_affinity().as_ref(), true)?;
     if let Some(cg) = cgroup {
         cg.enter(cloned_into)?;
     }

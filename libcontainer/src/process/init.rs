@@ -47,6 +47,15 @@ pub(super) fn run(
     // with it (a killed `create` must leave no process); where the init
     // waits on the channel, a dead creator also shows as its end closing.
     set_parent_death_signal(libc::SIGKILL);
+    let affinity = cfg
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.exec_cpu_affinity().as_ref());
+    if let Err(e) = crate::sched::set_affinity(affinity, true) {
+        let _ = chan.send(&Message::Failed(e.to_string()));
+        return 1;
+    }
     // The network namespace is made here rather than by the clone, while the
     // parent sets up the cgroups (see `namespaces`). Then into the cgroups,
     // so everything the init does from here on is accounted there, and only
@@ -161,6 +170,8 @@ pub(super) struct Exec<'a> {
     pub env: Vec<CString>,
     /// The filter still to install: with no_new_privs it goes last.
     late_seccomp: Option<&'a Filter>,
+    /// `process.execCPUAffinity`, whose final list is set right before.
+    affinity: Option<&'a oci_spec::runtime::ExecCPUAffinity>,
 }
 
 fn prepare<'a>(
@@ -232,6 +243,7 @@ fn prepare<'a>(
     }
     rootfs::finalize(spec)?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
+    crate::sched::apply_to_container(spec)?;
     if let Some(adj) = process.oom_score_adj() {
         crate::procfs::ProcRoot::open()
             .and_then(|proc| {
@@ -248,7 +260,7 @@ fn prepare<'a>(
 /// no_new_privs, an early seccomp filter and umask; returns what to `execve`.
 /// `agent` takes a notify listener, with the container's init pid.
 pub(super) fn become_process<'a>(
-    process: &Process,
+    process: &'a Process,
     seccomp: Option<&'a Filter>,
     agent: Option<(&Agent, i32)>,
     preserve_fds: u32,
@@ -273,9 +285,12 @@ pub(super) fn become_process<'a>(
         .ok_or_else(|| Failure::Other("process.args is empty".into()))?;
     let path = find_executable(arg0, &env).map_err(Failure::NotFound)?;
     crate::labels::apply_for_exec(process)?;
+    crate::sched::apply(process)?;
     let late_seccomp = set_privileges(process, seccomp, agent)?;
     set_umask(process.user().umask().unwrap_or(0o022));
-    Exec::new(&path, &args, &env, late_seccomp)
+    let mut exec = Exec::new(&path, &args, &env, late_seccomp)?;
+    exec.affinity = process.exec_cpu_affinity().as_ref();
+    Ok(exec)
 }
 
 /// umask(2) through libc: it cannot fail, but a seccomp profile may still
@@ -307,6 +322,7 @@ impl<'a> Exec<'a> {
                 .map(|e| cstr(e.as_bytes()))
                 .collect::<Result<_, _>>()?,
             late_seccomp,
+            affinity: None,
         })
     }
 
@@ -318,6 +334,10 @@ impl<'a> Exec<'a> {
     /// missing file, as a shell would).
     pub(super) fn exec(&self, preserve_fds: u32, agent: Option<&Agent>, init_pid: i32) -> i32 {
         reset_signals();
+        if let Err(e) = crate::sched::set_affinity(self.affinity, false) {
+            eprintln!("hull: {e}");
+            return 1;
+        }
         let keep = agent
             .filter(|_| self.late_seccomp.is_some())
             .map(Agent::raw_fd);
