@@ -720,42 +720,40 @@ fn procs_below(dir: &Path) -> usize {
     let own = fs::read(dir, "cgroup.procs")
         .map(|s| s.lines().count())
         .unwrap_or(0);
-    let below: usize = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| procs_below(&e.path()))
-        .sum();
+    let below: usize = sub_cgroups(dir).iter().map(|d| procs_below(d)).sum();
     own + below
 }
 
-/// rmdir that first removes the cgroups the container made below its own
-/// (deepest first, as runc does) and empties each: EBUSY means processes
-/// are left.
+/// rmdir of a cgroup; EBUSY means processes or cgroups are left in it: the
+/// ones the container made below its own are removed (deepest first, as
+/// runc does) and the processes killed, then it is tried again.
 fn remove_dir(path: &Path) -> Result<(), CgroupError> {
-    let children: Vec<PathBuf> = std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect();
-    for child in children {
-        remove_dir(&child)?;
-    }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match std::fs::remove_dir(path) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                for child in sub_cgroups(path) {
+                    remove_dir(&child)?;
+                }
                 kill_procs(path);
                 std::thread::sleep(Duration::from_millis(2));
             }
             Err(e) => return Err(CgroupError::io(path)(e)),
         }
     }
+}
+
+/// The cgroups directly below `path`.
+fn sub_cgroups(path: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect()
 }
 
 /// SIGKILLs every process in the cgroup at `path` (if it still exists).
