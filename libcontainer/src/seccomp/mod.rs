@@ -70,6 +70,9 @@ pub fn validate(profile: &LinuxSeccomp) -> Result<(), SeccompError> {
         if s.names().is_empty() {
             return invalid("a syscalls entry has no names".into());
         }
+        if s.names().iter().any(|n| n.is_empty()) {
+            return invalid(format!("empty syscall name in {:?}", s.names()));
+        }
         if s.action() == LinuxSeccompAction::ScmpActNotify && s.names().iter().any(|n| n == "write")
         {
             return invalid("SCMP_ACT_NOTIFY cannot be used for the write syscall".into());
