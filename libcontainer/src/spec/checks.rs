@@ -38,9 +38,19 @@ pub(super) fn process(process: &Process) -> Result<(), SpecError> {
             ));
         }
     }
+    if let Some(arg) = process.args().iter().flatten().find(|a| a.contains('\0')) {
+        return invalid(format!("process.args entry {} contains NUL", shown(arg)));
+    }
     for entry in process.env().iter().flatten() {
-        if !entry.contains('=') {
-            return invalid(format!("process.env entry {} has no '='", shown(entry)));
+        match entry.split_once('=') {
+            None => return invalid(format!("process.env entry {} has no '='", shown(entry))),
+            Some(("", _)) => {
+                return invalid(format!("process.env entry {} has no name", shown(entry)))
+            }
+            _ if entry.contains('\0') => {
+                return invalid(format!("process.env entry {} contains NUL", shown(entry)))
+            }
+            _ => {}
         }
         if entry.len() > MAX_ARG_STRLEN {
             return invalid(format!(
@@ -231,6 +241,104 @@ pub(super) fn hooks(hooks: &Hooks) -> Result<(), SpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_spec::runtime::Spec;
+
+    /// The fixture-like spec with `edit` applied, checked.
+    fn check(edit: impl FnOnce(&mut serde_json::Value)) -> Result<(), SpecError> {
+        let mut v = serde_json::json!({
+            "ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0},
+                        "env": ["PATH=/bin"]},
+            "linux": {"namespaces": [{"type": "mount"}, {"type": "uts"}]}
+        });
+        edit(&mut v);
+        let spec: Spec = serde_json::from_value(v).unwrap();
+        super::super::validate(&spec)
+    }
+
+    fn refused(edit: impl FnOnce(&mut serde_json::Value), needle: &str) {
+        match check(edit) {
+            Err(SpecError::Invalid(m)) => assert!(m.contains(needle), "{m:?} lacks {needle:?}"),
+            other => panic!("{other:?}, expected an error with {needle:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_the_base() {
+        check(|_| {}).unwrap();
+    }
+
+    #[test]
+    fn refuses_bad_processes() {
+        refused(
+            |v| v["process"]["env"] = serde_json::json!(["X"]),
+            "has no '='",
+        );
+        refused(
+            |v| v["process"]["env"] = serde_json::json!(["=1"]),
+            "has no name",
+        );
+        refused(|v| v["process"]["env"] = serde_json::json!(["A=\0"]), "NUL");
+        refused(
+            |v| v["process"]["args"] = serde_json::json!(["a\0b"]),
+            "NUL",
+        );
+        refused(
+            |v| {
+                v["process"]["rlimits"] =
+                    serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}])
+            },
+            "RLIMIT_NOFILE soft limit 2 is above its hard limit 1",
+        );
+        refused(
+            |v| v["process"]["oomScoreAdj"] = serde_json::json!(-1001),
+            "-1001",
+        );
+    }
+
+    #[test]
+    fn refuses_bad_linux_parts() {
+        refused(
+            |v| v["hostname"] = serde_json::json!("h".repeat(65)),
+            "longer than 64",
+        );
+        refused(
+            |v| {
+                v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}]);
+                v["hostname"] = serde_json::json!("h");
+            },
+            "UTS namespace",
+        );
+        refused(
+            |v| {
+                v["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!({"type": "user"}));
+                v["linux"]["uidMappings"] =
+                    serde_json::json!([{"containerID": 1, "hostID": 4294967295u32, "size": 2}]);
+                v["linux"]["gidMappings"] =
+                    serde_json::json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+            },
+            "hostID 4294967295 + size 2",
+        );
+        refused(
+            |v| v["mounts"] = serde_json::json!([{"destination": "/m", "source": "x"}]),
+            "no type",
+        );
+        refused(
+            |v| v["linux"]["rootfsPropagation"] = serde_json::json!("x"),
+            "rootfsPropagation",
+        );
+        refused(
+            |v| v["hooks"] = serde_json::json!({"poststop": [{"path": "/x", "timeout": -1}]}),
+            "timeout",
+        );
+        refused(
+            |v| v["linux"]["sysctl"] = serde_json::json!({"a..b": "1"}),
+            "sysctl",
+        );
+    }
 
     #[test]
     fn sysctl_keys() {
