@@ -236,33 +236,40 @@ fn bad_ports_and_subnets() {
     let mut b = TestBundle::new("mf-ports");
     b.args(&["sleep", "1000"]);
     let mut failures = Vec::new();
-    // Without --network: the default network "hull" (bridge hull0) must not be made.
-    for (port, needles) in BAD_PORTS {
+    // `hull run -d OPTS --bundle B ID` must fail with `needles` and leave
+    // nothing; without --network not even the default network "hull"
+    // (bridge hull0) may be made.
+    let mut run_fails = |b: &TestBundle, opts: &[&str], what: &str, needles: &[&str]| {
         let mut args: Vec<String> = net.flags().into();
-        args.extend(
-            [
-                "--root",
-                b.root.to_str().unwrap(),
-                "run",
-                "-d",
-                "-p",
-                port,
-                "--bundle",
-            ]
-            .map(String::from),
-        );
-        args.extend([b.dir.to_string_lossy().into_owned(), b.id.clone()]);
+        let root = b.root.to_string_lossy().into_owned();
+        args.extend(["--root".into(), root, "run".into(), "-d".into()]);
+        args.extend(opts.iter().map(|o| o.to_string()));
+        args.extend(["--bundle".into(), b.dir.to_string_lossy().into_owned()]);
+        args.push(b.id.clone());
         let out = Out::from(output_via_files(Command::new(hull_bin()).args(&args)));
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            assert_fails(&out, port, needles);
-            assert_nothing_left(&b, port);
-            net.assert_empty(port, "hull0");
-            assert_eq!(hull_veths(), veths, "{port}: veth left");
+            assert_fails(&out, what, needles);
+            assert_nothing_left(b, what);
+            net.assert_empty(what, "hull0");
+            assert_eq!(hull_veths(), veths, "{what}: veth left");
         }));
         if checked.is_err() {
-            failures.push(port.to_string());
+            failures.push(what.to_string());
         }
+    };
+    for (port, needles) in BAD_PORTS {
+        run_fails(&b, &["-p", port], port, needles);
     }
+    let missing = "hull-test-no-such-network";
+    run_fails(
+        &b,
+        &["--network", missing],
+        missing,
+        &[missing, "does not exist"],
+    );
+    b.edit(|c| c["annotations"] = json!({"org.hull.publish": "8080:80, bogus"}));
+    let what = "org.hull.publish";
+    run_fails(&b, &[], what, &["invalid port mapping", "bogus"]);
     for (subnets, needles) in BAD_SUBNETS {
         let mut args: Vec<String> = net.flags().into();
         args.extend(["network".into(), "create".into()]);

@@ -469,7 +469,8 @@ pub(crate) const CONFIG_CASES: &[ConfigCase] = &[
     ConfigCase {
         name: "sysctl-empty",
         how: Edit(|c, _| c["linux"]["sysctl"] = json!({"": "1"})),
-        needles: &["sysctl", "\"\""],
+        // The key as the text log format quotes it: `\"\"`.
+        needles: &["invalid sysctl key \\\"\\\""],
     },
     // Devices.
     ConfigCase {
