@@ -92,19 +92,21 @@ pub(super) fn hostname(spec: &Spec, linux: &Linux) -> Result<(), SpecError> {
             shown(name)
         ));
     }
-    let own_uts = linux
+    // New or joined (a pod's containers join their pause container's), as runc.
+    let uts = linux
         .namespaces()
         .iter()
         .flatten()
-        .any(|ns| ns.typ() == LinuxNamespaceType::Uts && ns.path().is_none());
-    if !own_uts {
-        return invalid("a hostname needs a new UTS namespace in linux.namespaces".into());
+        .any(|ns| ns.typ() == LinuxNamespaceType::Uts);
+    if !uts {
+        return invalid("a hostname needs a UTS namespace in linux.namespaces".into());
     }
     Ok(())
 }
 
 /// Namespace paths are absolute; a new user namespace has both id maps,
-/// and maps come only with a new user namespace.
+/// and maps come only with a user namespace (one joined by path ignores
+/// them: a pod's containers pass the maps along).
 pub(super) fn namespaces(linux: &Linux) -> Result<(), SpecError> {
     let namespaces = linux.namespaces().as_deref().unwrap_or_default();
     for ns in namespaces {
@@ -118,22 +120,23 @@ pub(super) fn namespaces(linux: &Linux) -> Result<(), SpecError> {
             }
         }
     }
-    let new_userns = namespaces
+    // Some(true): a new one; Some(false): one joined by path.
+    let userns = namespaces
         .iter()
-        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
+        .find(|ns| ns.typ() == LinuxNamespaceType::User)
+        .map(|ns| ns.path().is_none());
     let uid = linux.uid_mappings().as_deref().unwrap_or_default();
     let gid = linux.gid_mappings().as_deref().unwrap_or_default();
-    match (new_userns, uid.is_empty() || gid.is_empty()) {
-        (true, true) => {
-            return invalid(
-                "a new user namespace needs both linux.uidMappings and linux.gidMappings".into(),
-            )
-        }
-        (false, _) if !uid.is_empty() || !gid.is_empty() => return invalid(
+    if userns == Some(true) && (uid.is_empty() || gid.is_empty()) {
+        return invalid(
+            "a new user namespace needs both linux.uidMappings and linux.gidMappings".into(),
+        );
+    }
+    if userns.is_none() && !(uid.is_empty() && gid.is_empty()) {
+        return invalid(
             "linux.uidMappings and linux.gidMappings need a new user namespace in linux.namespaces"
                 .into(),
-        ),
-        _ => {}
+        );
     }
     id_maps("linux.uidMappings", uid)?;
     id_maps("linux.gidMappings", gid)
