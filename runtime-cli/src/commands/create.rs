@@ -1,8 +1,7 @@
 //! `hull create`.
 
-use std::path::Path;
-
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use libcontainer::{validate_id, Bundle, ContainerBuilder};
 
