@@ -175,6 +175,11 @@ impl Store {
 
     /// Creates a network as `options` say.
     pub fn create_with(&self, name: &str, options: &NetworkOptions) -> Result<Network, NetError> {
+        // Checked before the lock, which makes the state directory.
+        validate_name(name)?;
+        if let Some(subnet) = options.subnet.filter(|s| s.prefix > 30) {
+            return Err(NetError::Invalid(format!("subnet {subnet} is too small")));
+        }
         let _lock = self.lock()?;
         if let Some(b) = options.bridge.as_deref() {
             if b.is_empty() || b.len() > 15 || b.contains('/') {
@@ -224,9 +229,6 @@ impl Store {
             }
             None => pick_subnet(&taken)?,
         };
-        if subnet.prefix > 30 {
-            return Err(NetError::Invalid(format!("subnet {subnet} is too small")));
-        }
         if let Some(s6) = options.subnet6 {
             self.check_new_subnet6(s6, subnet)?;
         }

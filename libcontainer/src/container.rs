@@ -186,6 +186,7 @@ impl Container {
                 return Err(Error::WrongStatus(WrongStatus::ExecStopped))
             }
         }
+        crate::spec::validate_process(&opts.process)?;
         let init = self
             .pid()
             .ok_or(Error::WrongStatus(WrongStatus::ExecStopped))?;

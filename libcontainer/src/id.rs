@@ -2,6 +2,10 @@
 
 use crate::error::{Error, Result};
 
+/// The longest id: a file name (NAME_MAX, 255) with room for the
+/// `@<what>` suffixes of the files kept beside the state.
+const MAX_LEN: usize = 200;
+
 /// Accepts ids made of ASCII letters, digits and `_ + - .`, except `.` and `..`
 /// (the same set runc accepts), so an id can never name a path outside the root.
 pub fn validate_id(id: &str) -> Result<()> {
@@ -17,8 +21,11 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id == "." || id == ".." {
         return reject("must not be . or ..");
     }
-    if id.len() > 1024 {
-        return reject("longer than 1024 bytes");
+    // The id names files under the state root (`<id>`, `<id>@exec.fifo`,
+    // ...) and a cgroup directory, each at most NAME_MAX (255) bytes long;
+    // a longer id would get half-way through create before failing.
+    if id.len() > MAX_LEN {
+        return reject("longer than 200 bytes");
     }
     if !id
         .bytes()
@@ -31,7 +38,7 @@ pub fn validate_id(id: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::validate_id;
+    use super::{validate_id, MAX_LEN};
 
     #[test]
     fn accepts_usual_ids() {
@@ -45,5 +52,7 @@ mod tests {
         for id in ["", ".", "..", "a/b", "/", "../x", "a b", "a\0b", "é"] {
             assert!(validate_id(id).is_err(), "{id:?}");
         }
+        assert!(validate_id(&"a".repeat(MAX_LEN)).is_ok());
+        assert!(validate_id(&"a".repeat(MAX_LEN + 1)).is_err());
     }
 }

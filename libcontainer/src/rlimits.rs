@@ -4,7 +4,7 @@ use oci_spec::runtime::{PosixRlimit, PosixRlimitType};
 
 /// An rlimit the kernel refused.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot set rlimit {name:?} to soft {soft} hard {hard}: {source}")]
+#[error("cannot set rlimit {name} to soft {soft} hard {hard}: {source}")]
 pub struct RlimitError {
     name: String,
     soft: u64,
@@ -44,7 +44,7 @@ pub(crate) fn apply(limits: &[PosixRlimit]) -> Result<(), RlimitError> {
         // SAFETY: plain syscall on a stack value.
         if unsafe { libc::setrlimit(resource(l.typ()), &lim) } != 0 {
             return Err(RlimitError {
-                name: format!("{:?}", l.typ()),
+                name: l.typ().to_string(),
                 soft: l.soft(),
                 hard: l.hard(),
                 source: nix::Error::last(),

@@ -1,8 +1,10 @@
 //! Loading `config.json` from a bundle and checking what the runtime relies on.
 
+mod checks;
+
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 /// A bundle whose configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,8 @@ pub enum SpecError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("malformed {}: expected a JSON object", .0.display())]
+    NotAnObject(PathBuf),
     #[error("unsupported spec version {0:?}: only 1.x is supported")]
     UnsupportedVersion(String),
     #[error("rootfs {} does not exist or is not a directory", .0.display())]
@@ -48,6 +52,11 @@ impl Bundle {
             path: path.clone(),
             source,
         })?;
+        // serde takes a struct from an array of its fields too: `[]` would
+        // be a config with every field empty.
+        if text.trim_ascii_start().first().is_some_and(|b| *b != b'{') {
+            return Err(SpecError::NotAnObject(path));
+        }
         let spec: Spec = serde_json::from_slice(&text)
             .map_err(|source| SpecError::Malformed { path, source })?;
         validate(&spec)?;
@@ -82,13 +91,7 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
     let Some(process) = spec.process() else {
         return invalid("process is missing");
     };
-    match process.args() {
-        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => return invalid("process.args must not be empty"),
-    }
-    if !process.cwd().is_absolute() {
-        return invalid("process.cwd must be an absolute path");
-    }
+    validate_process(process)?;
     let Some(linux) = spec.linux() else {
         return invalid("linux section is missing");
     };
@@ -115,9 +118,32 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
                     m.destination().display()
                 )));
             }
+            checks::mount(m)?;
         }
     }
+    checks::namespaces(linux)?;
+    checks::hostname(spec, linux)?;
+    checks::linux(linux)?;
+    if let Some(hooks) = spec.hooks() {
+        checks::hooks(hooks)?;
+    }
+    if let Some(profile) = linux.seccomp() {
+        crate::seccomp::validate(profile).map_err(|e| SpecError::Invalid(e.to_string()))?;
+    }
     Ok(())
+}
+
+/// Checks a process to run (`process` of a config, or `exec --process`).
+pub fn validate_process(process: &Process) -> Result<(), SpecError> {
+    let invalid = |msg: &str| Err(SpecError::Invalid(msg.to_owned()));
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return invalid("process.args must not be empty"),
+    }
+    if !process.cwd().is_absolute() {
+        return invalid("process.cwd must be an absolute path");
+    }
+    checks::process(process)
 }
 
 #[cfg(test)]

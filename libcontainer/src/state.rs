@@ -59,6 +59,13 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// Decodes the bytes of a state file as [`Record::load`] does and returns
+/// its public part: the state file's parser, reachable without a state
+/// root (for fuzzing).
+pub fn decode_state(bytes: &[u8]) -> Result<State, serde_json::Error> {
+    serde_json::from_slice::<Record>(bytes).map(|r| r.state)
+}
+
 /// The container's state in runc's JSON shape (what `hull state` prints).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {

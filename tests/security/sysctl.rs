@@ -128,7 +128,7 @@ fn keys_with_slashes_or_dot_dot_are_refused() {
     {
         let mut b = TestBundle::new(&format!("sysctl-badkey{i}"));
         b.edit(|c| c["linux"]["sysctl"] = json!({ key: "1" }));
-        assert_create_fails(&b, &[&format!("sysctl {key:?} is not a valid key")]);
+        assert_create_fails(&b, &["sysctl", &format!("{key:?}")]);
     }
 }
 

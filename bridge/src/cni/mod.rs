@@ -39,7 +39,7 @@ use std::path::Path;
 use serde_json::json;
 
 use self::config::{Config, NetSpec, PortmapSpec, DEFAULT_VERSION, SUPPORTED_VERSIONS};
-use self::env::{Command, Op};
+use self::env::{Command, Op, Target};
 use self::error::{code, CniError};
 use self::result::CniResult;
 
@@ -85,20 +85,59 @@ fn execute(
     var: impl Fn(&str) -> Option<String>,
     stdin: impl Read,
 ) -> Result<String, (CniError, String)> {
+    let Plan::Act { op, version, job } = plan(program, var, stdin)? else {
+        return Ok(version_info());
+    };
+    let result = job.act(op).map_err(|e| (e, version.clone()))?;
+    Ok(result.map_or_else(String::new, |r| {
+        serde_json::to_string(&r.into_version(&version)).expect("results serialize")
+    }))
+}
+
+/// An invocation read and validated, before anything on the host is
+/// touched.
+#[derive(Debug)]
+pub enum Plan {
+    /// VERSION: needs nothing else.
+    Version,
+    /// ADD, DEL or CHECK of `job`, answered in the config's `version`.
+    Act {
+        op: Op,
+        version: String,
+        job: Box<Job>,
+    },
+}
+
+/// What a role will work on, with its validated config.
+#[derive(Debug)]
+pub enum Job {
+    Hull(NetSpec, Target),
+    Bridge(NetSpec, Target),
+    Portmap(PortmapSpec, Target),
+    Loopback(Target),
+    HostLocal,
+}
+
+/// Reads the environment and stdin into a [`Plan`] without acting on it;
+/// on error, the CNI version to report it in. Separate from acting so that
+/// all of an invocation's parsing can be exercised (fuzzed) on its own.
+pub fn plan(
+    program: &str,
+    var: impl Fn(&str) -> Option<String>,
+    stdin: impl Read,
+) -> Result<Plan, (CniError, String)> {
     let in_version = |version: &str| {
         let version = version.to_owned();
         move |e: CniError| (e, version)
     };
     let op = match env::command(&var).map_err(in_version(DEFAULT_VERSION))? {
-        Command::Version => return Ok(version_info()),
+        Command::Version => return Ok(Plan::Version),
         Command::Op(op) => op,
     };
     let conf = read_config(stdin).map_err(in_version(DEFAULT_VERSION))?;
     let version = conf.version().to_owned();
-    let result = dispatch(program, op, &conf, var).map_err(in_version(&version))?;
-    Ok(result.map_or_else(String::new, |r| {
-        serde_json::to_string(&r.into_version(&version)).expect("results serialize")
-    }))
+    let job = Box::new(Job::of(program, op, &conf, var).map_err(in_version(&version))?);
+    Ok(Plan::Act { op, version, job })
 }
 
 /// The answer to VERSION.
@@ -154,24 +193,38 @@ fn name_of(program: &str) -> &str {
         .unwrap_or(program)
 }
 
-fn dispatch(
-    program: &str,
-    op: Op,
-    conf: &Config,
-    var: impl Fn(&str) -> Option<String>,
-) -> Result<Option<CniResult>, CniError> {
-    let target = || {
-        if op == Op::Check {
-            conf.check_supports_check()?;
+impl Job {
+    /// The role `program` and the config's `type` choose, with its config
+    /// validated and the variables `op` needs read.
+    fn of(
+        program: &str,
+        op: Op,
+        conf: &Config,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, CniError> {
+        let target = || {
+            if op == Op::Check {
+                conf.check_supports_check()?;
+            }
+            env::target(op, &var)
+        };
+        Ok(match Role::of(program, &conf.common.kind)? {
+            Role::Hull => Self::Hull(NetSpec::hull(conf)?, target()?),
+            Role::Bridge => Self::Bridge(NetSpec::bridge(conf)?, target()?),
+            Role::Portmap => Self::Portmap(PortmapSpec::parse(conf)?, target()?),
+            Role::Loopback => Self::Loopback(target()?),
+            Role::HostLocal => Self::HostLocal,
+        })
+    }
+
+    /// Does `op`: the part that touches the host.
+    fn act(&self, op: Op) -> Result<Option<CniResult>, CniError> {
+        match self {
+            Self::Hull(spec, target) | Self::Bridge(spec, target) => attach::run(op, spec, target),
+            Self::Portmap(spec, target) => portmap::run(op, spec, target),
+            Self::Loopback(target) => loopback::run(op, target),
+            Self::HostLocal => host_local(op),
         }
-        env::target(op, &var)
-    };
-    match Role::of(program, &conf.common.kind)? {
-        Role::Hull => attach::run(op, &NetSpec::hull(conf)?, &target()?),
-        Role::Bridge => attach::run(op, &NetSpec::bridge(conf)?, &target()?),
-        Role::Portmap => portmap::run(op, &PortmapSpec::parse(conf)?, &target()?),
-        Role::Loopback => loopback::run(op, &target()?),
-        Role::HostLocal => host_local(op),
     }
 }
 

@@ -18,7 +18,8 @@ use oci_spec::runtime::Spec;
 
 pub(crate) use cgroup_mount::CgroupView;
 pub(crate) use mounts::{bind_source, binds_made_by_runtime};
-pub(crate) use options::{recognized as recognized_mount_options, MountOptions};
+pub(crate) use options::recognized as recognized_mount_options;
+pub use options::{rootfs_propagation, MountOptions};
 use safe_path::Root;
 
 const NONE: Option<&str> = None;

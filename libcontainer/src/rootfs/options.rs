@@ -2,9 +2,10 @@
 
 use nix::mount::MsFlags;
 
-/// The options of one mount entry, split by how they are applied.
+/// The options of one mount entry, split by how they are applied. Public
+/// so that the parser can be fuzzed from outside the crate.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct MountOptions {
+pub struct MountOptions {
     /// Flags for the mount (or bind remount) itself.
     pub flags: MsFlags,
     /// Flags explicitly cleared (e.g. `rw`, `suid`), kept to override inherited ones.
@@ -42,6 +43,8 @@ impl MountOptions {
         }
     }
 
+    /// Splits `mounts[].options` into flags, propagation and data; never
+    /// fails (unknown options go to the filesystem as data, as with runc).
     pub fn parse<S: AsRef<str>>(options: &[S]) -> Self {
         let mut o = Self::empty();
         let mut data = Vec::new();
@@ -202,8 +205,8 @@ fn is_ignored(opt: &str) -> bool {
     matches!(opt, "nofollow" | "auto" | "noauto" | "user" | "nouser")
 }
 
-/// Parses a `rootfsPropagation` value.
-pub(crate) fn rootfs_propagation(value: &str) -> Option<MsFlags> {
+/// Parses a `rootfsPropagation` value (`None` for an unknown one).
+pub fn rootfs_propagation(value: &str) -> Option<MsFlags> {
     propagation_of(value)
 }
 

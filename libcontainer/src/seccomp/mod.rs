@@ -70,6 +70,9 @@ pub fn validate(profile: &LinuxSeccomp) -> Result<(), SeccompError> {
         if s.names().is_empty() {
             return invalid("a syscalls entry has no names".into());
         }
+        if s.names().iter().any(|n| n.is_empty()) {
+            return invalid(format!("empty syscall name in {:?}", s.names()));
+        }
         // The runtime hands the listener over with sendmsg under the filter
         // (runc: with write); a notified send would wait for itself.
         if s.action() == LinuxSeccompAction::ScmpActNotify {

@@ -1,8 +1,9 @@
 //! `hull create`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use libcontainer::ContainerBuilder;
+use libcontainer::{validate_id, Bundle, ContainerBuilder};
 
 use super::delete::remove;
 use super::network;
@@ -28,12 +29,23 @@ pub fn builder(root: &Path, args: &CreateArgs, systemd_cgroup: bool) -> Containe
 
 pub fn create(cli: &Cli, args: &CreateArgs) -> Outcome {
     let fail = |e: String| Failure::new(format!("hull create failed: {e}"));
-    let container = builder(&cli.state_root()?, args, cli.systemd_cgroup)
+    let root = cli.state_root()?;
+    validate_id(&args.id).map_err(|e| fail(e.to_string()))?;
+    let bundle = Bundle::load(&args.bundle).map_err(|e| fail(e.to_string()))?;
+    let request = network::request(args, &annotations(&bundle)).map_err(|e| fail(e.message))?;
+    let container = builder(&root, args, cli.systemd_cgroup)
+        .preloaded(bundle)
         .create()
         .map_err(|e| fail(e.to_string()))?;
-    if let Err(e) = network::connect(cli, args, &container) {
+    if let Err(e) = network::connect(cli, request, &container) {
         let _ = remove(container, true);
         return Err(fail(e.message));
     }
     Ok(0)
+}
+
+/// The config's annotations (they may ask for networking).
+pub fn annotations(bundle: &Bundle) -> BTreeMap<String, String> {
+    let all = bundle.spec.annotations().clone().unwrap_or_default();
+    all.into_iter().collect()
 }

@@ -14,6 +14,11 @@ use crate::{Failure, Outcome};
 pub fn events(root: &Path, id: &str, once: bool, interval: &str) -> Outcome {
     let container = Container::load(root, id)?;
     let interval = parse_duration(interval)?;
+    if container.status() == Status::Stopped {
+        return Err(Failure::new(format!(
+            "container with id {id} is not running"
+        )));
+    }
     let stats = |c: &Container| -> Result<(), Failure> {
         let data = serde_json::to_value(c.stats()?).map_err(|e| Failure::new(e.to_string()))?;
         emit(&json!({ "type": "stats", "id": id, "data": data }))

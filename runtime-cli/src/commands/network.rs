@@ -93,12 +93,14 @@ fn network_options(subnets: &[String]) -> Result<NetworkOptions, Failure> {
 }
 
 /// What networking a new container asked for, from flags or annotations.
-struct Request {
+pub struct Request {
     network: Option<String>,
     ports: Vec<PortMapping>,
 }
 
-fn request(
+/// The networking `create`/`run` asks for, with its ports parsed: called
+/// before the container is created, so a bad `-p` leaves nothing behind.
+pub fn request(
     args: &CreateArgs,
     annotations: &BTreeMap<String, String>,
 ) -> Result<Option<Request>, Failure> {
@@ -135,10 +137,10 @@ struct Record {
     ifname: String,
 }
 
-/// Connects a just-created container (its init waits for `start`, so the
-/// process sees `eth0` from its first instruction).
-pub fn connect(cli: &Cli, args: &CreateArgs, container: &Container) -> Result<(), Failure> {
-    let Some(req) = request(args, container.annotations())? else {
+/// Connects a just-created container as `request` asked (its init waits
+/// for `start`, so the process sees `eth0` from its first instruction).
+pub fn connect(cli: &Cli, request: Option<Request>, container: &Container) -> Result<(), Failure> {
+    let Some(req) = request else {
         return Ok(());
     };
     let pid = container

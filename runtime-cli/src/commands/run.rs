@@ -5,7 +5,7 @@ use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
 use libcontainer::nix::unistd::Pid;
 use libcontainer::{Bundle, Container, Error, ProcessError};
 
-use super::create::builder;
+use super::create::{annotations, builder};
 use super::delete::remove;
 use super::{network, tty};
 use crate::cli::{Cli, RunArgs};
@@ -28,7 +28,10 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     let root = root.as_path();
     // 127 as a shell would (runc: 1), a deliberate difference.
     let fail = |e: Error| launch_failure("run", 127, e);
+    libcontainer::validate_id(&args.create.id).map_err(fail)?;
     let bundle = Bundle::load(&args.create.bundle).map_err(|e| fail(e.into()))?;
+    let request = network::request(&args.create, &annotations(&bundle))
+        .map_err(|e| Failure::new(format!("hull run failed: {}", e.message)))?;
     // A foreground run that wants a terminal but got no console socket
     // gets one of hull's own, proxied to hull's stdio (as runc does).
     let console =
@@ -54,7 +57,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
         },
         None => None,
     };
-    if let Err(e) = network::connect(cli, &args.create, &container) {
+    if let Err(e) = network::connect(cli, request, &container) {
         let _ = remove(container, true);
         return Err(Failure::new(format!("hull run failed: {}", e.message)));
     }
