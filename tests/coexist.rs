@@ -507,7 +507,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        self.cleanup();
+        clean_up("the lab", || self.cleanup());
     }
 }
 
@@ -548,7 +548,9 @@ impl HullCtr {
 
 impl Drop for HullCtr {
     fn drop(&mut self) {
-        let _ = self.hull(&["delete", "--force", &self.b.id]);
+        clean_up("hull delete --force", || {
+            let _ = self.hull(&["delete", "--force", &self.b.id]);
+        });
     }
 }
 

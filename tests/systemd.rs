@@ -85,13 +85,15 @@ impl Systemd {
 
 impl Drop for Systemd {
     fn drop(&mut self) {
-        let out = Out::from(output_via_files(
-            Command::new(script("teardown.sh")).arg(&self.state),
-        ));
+        clean_up("systemd teardown", || {
+            let out = Out::from(output_via_files(
+                Command::new(script("teardown.sh")).arg(&self.state),
+            ));
+            if out.code != 0 {
+                eprintln!("clean-up: teardown.sh: {} {}", out.stdout, out.stderr);
+            }
+        });
         let _ = std::fs::remove_dir_all(&self.state);
-        if !std::thread::panicking() {
-            out.ok();
-        }
     }
 }
 
@@ -140,7 +142,9 @@ impl<'a> Ctr<'a> {
 
 impl Drop for Ctr<'_> {
     fn drop(&mut self) {
-        let _ = self.hull(&["delete", "--force", &self.b.id]);
+        clean_up("hull delete --force", || {
+            let _ = self.hull(&["delete", "--force", &self.b.id]);
+        });
     }
 }
 
