@@ -130,9 +130,11 @@ for ((k = 1; k <= REPS; k++)); do
         dir=$OUT/$label/rep$k
         mkdir -p "$dir"
         # shellcheck disable=SC2086 # envs is a list of VAR=value words
-        env $envs LABEL="$label" OUT="$dir" "$BENCHES/lifecycle.sh" "$rt" "$N" >"$dir/summary.txt" 2>"$dir/stderr.txt"
-        echo "$?" >"$dir/rc"
-        grep -h 'FAIL' "$dir/notes.txt" 2>/dev/null | sed "s/^/  [$label rep$k] /" >&2
+        status=0
+        env $envs LABEL="$label" OUT="$dir" "$BENCHES/lifecycle.sh" "$rt" "$N" >"$dir/summary.txt" 2>"$dir/stderr.txt" ||
+            status=$?
+        echo "$status" >"$dir/rc"
+        sed -n "s/^FAIL/  [$label rep$k] FAIL/p" "$dir/notes.txt" >&2
     done
 done
 read -r load_after _ </proc/loadavg
