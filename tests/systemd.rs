@@ -97,8 +97,10 @@ impl Drop for Systemd {
     }
 }
 
-/// A bundle inside an instance's state directory (visible there), deleted
-/// inside the instance when dropped (before its own host-side cleanup).
+/// A bundle inside an instance's state directory (visible there), with its
+/// own copy of the rootfs (the fixture's, in the host's temp dir, is not:
+/// the instance has a private /tmp), deleted inside the instance when
+/// dropped (before its own host-side cleanup).
 struct Ctr<'a> {
     sd: &'a Systemd,
     b: TestBundle,
@@ -106,10 +108,9 @@ struct Ctr<'a> {
 
 impl<'a> Ctr<'a> {
     fn new(sd: &'a Systemd, name: &str) -> Self {
-        Self {
-            sd,
-            b: TestBundle::new_in(name, &sd.state),
-        }
+        let mut b = TestBundle::new_in(name, &sd.state);
+        b.own_rootfs();
+        Self { sd, b }
     }
 
     /// `hull --systemd-cgroup run -d`; asserts success.
