@@ -164,6 +164,9 @@ struct Lab {
 
 impl Lab {
     fn new() -> Self {
+        for program in ["cni-plugins", "iptables", "nft"] {
+            require(program);
+        }
         let pid = std::process::id();
         let lab = Self {
             net_root: PathBuf::from(format!("/tmp/hull-test-net-coexist-{pid}")),

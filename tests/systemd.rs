@@ -34,6 +34,9 @@ impl Systemd {
 
     /// Boots systemd with a `hybrid`, `unified` or `legacy` cgroup layout.
     fn boot_with(name: &str, layout: &str) -> Self {
+        for program in ["systemd", "dbus-daemon", "script", "unshare", "nsenter"] {
+            require(program);
+        }
         let state = workspace()
             .join("target")
             .join(unique(&format!("sd-{name}")));
