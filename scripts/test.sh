@@ -14,10 +14,15 @@ scripts/build-release.sh
 # and the rootless tests' user can reach it (see fixture() in tests/common).
 HULL_TEST_FIXTURE=${HULL_TEST_FIXTURE:-${TMPDIR:-/tmp}/hull-test-fixture-$(printf %s "$PWD" | sha256sum | cut -c1-16)}
 export HULL_TEST_FIXTURE
+if [ -e "$HULL_TEST_FIXTURE" ] && { [ ! -O "$HULL_TEST_FIXTURE" ] || [ -n "$(find "$HULL_TEST_FIXTURE" -maxdepth 0 -perm /022)" ]; }; then
+    echo "test.sh: $HULL_TEST_FIXTURE is not ours, or others may write to it: remove it" >&2
+    exit 1
+fi
 if [ ! -f "$HULL_TEST_FIXTURE/config.json" ]; then
     rm -rf "$HULL_TEST_FIXTURE.tmp-$$"
     fixtures/make-bundle.sh "$HULL_TEST_FIXTURE.tmp-$$" target/debug/hull >/dev/null
-    mv -T "$HULL_TEST_FIXTURE.tmp-$$" "$HULL_TEST_FIXTURE"
+    # Another run may have made it meanwhile; either copy is fine.
+    mv -T "$HULL_TEST_FIXTURE.tmp-$$" "$HULL_TEST_FIXTURE" 2>/dev/null || rm -rf "$HULL_TEST_FIXTURE.tmp-$$"
 fi
 cargo test --workspace --no-fail-fast -- --test-threads "${TEST_THREADS:-8}"
 # The startup benchmark in quick mode, so it cannot rot (goals are reported, not enforced).
