@@ -2,7 +2,7 @@
 # startup.sh — hull vs runc vs crun: container lifecycle timings, one interleaved run.
 #
 #   benches/startup.sh            full run (REPS=5 N=50), writes benches/results/startup-<date>.md
-#   QUICK=1 benches/startup.sh    a few iterations (well under 2 min), prints the table (CI)
+#   QUICK=1 benches/startup.sh    a few iterations, -v1 variants only (~20 s), prints the table (CI)
 #
 # Runs benches/lifecycle.sh on `target/release/hull`, runc and crun, each in the
 # variants <rt>, <rt>-v1, <rt>-lim and <rt>-v1-lim (-lim: a bundle with memory
