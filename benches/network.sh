@@ -1,8 +1,8 @@
 #!/bin/bash
 # network.sh: network setup/teardown latency and published-port throughput of
 # hull's networking against the CNI reference plugins, measured one after the
-# other by the shared ../shared/tools/net/cni-bench.sh on the same chain
-# (bridge + portmap): once with Debian's reference plugins (/usr/lib/cni),
+# other by benches/cni.sh on the same chain (bridge + portmap, the conflist
+# of fixtures/cni/chain.sh): once with Debian's reference plugins (/usr/lib/cni),
 # once with hull-cni in those roles (fixtures/cni/make-plugin-dir.sh).
 #
 #   sudo benches/network.sh            # RUNS=25 SECS=5 IPERF_REPS=3 NET_IPERF_REPS=9 NET_IPERF_SECS=3
@@ -12,6 +12,7 @@
 # iperf3 throughput, alternating (bridge/examples/netbench.rs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[ "$(id -u)" = 0 ] || { echo "network.sh: needs root" >&2; exit 1; }
 
 if [ "${QUICK:-0}" = 1 ]; then
     RUNS=${RUNS:-3} SECS=${SECS:-1} IPERF_REPS=${IPERF_REPS:-1}
@@ -19,8 +20,6 @@ if [ "${QUICK:-0}" = 1 ]; then
 fi
 RUNS=${RUNS:-25} SECS=${SECS:-5} IPERF_REPS=${IPERF_REPS:-3}
 NET_IPERF_REPS=${NET_IPERF_REPS:-9} NET_IPERF_SECS=${NET_IPERF_SECS:-3}
-BENCH=$(cd .. && pwd)/shared/tools/net/cni-bench.sh
-[ -x "$BENCH" ] || [ -f "$BENCH" ] || { echo "network.sh: $BENCH not found" >&2; exit 1; }
 
 need=()
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
@@ -38,12 +37,12 @@ fixtures/cni/make-plugin-dir.sh "$PLUGINS" "$PWD/target/release/hull-cni" >/dev/
 
 run() { # LABEL DIR
     echo "## $1"
-    bash "$BENCH" "$2" "$RUNS" "$SECS" "$IPERF_REPS" 2>&1 | tee "$PLUGINS/$1.log"
-    # hull keeps a network's rules after its last DEL (like a bridge's). The lab
-    # network's store went with the script's state dir: drop hull's table if
-    # the lab network is all it holds.
-    if [ "$1" = hull ] && nft list table ip hull 2>/dev/null | grep -q 'hull net labbr0' \
-        && ! nft list table ip hull | grep 'comment "hull net' | grep -vq 'hull net labbr0'; then
+    benches/cni.sh "$2" "$RUNS" "$SECS" "$IPERF_REPS" 2>&1 | tee "$PLUGINS/$1.log"
+    # hull keeps a network's rules after its last DEL (like a bridge's). The
+    # bench network's store went with the script's state dir: drop hull's
+    # table if the bench network is all it holds.
+    if [ "$1" = hull ] && nft list table ip hull 2>/dev/null | grep -q 'hull net hull-test-br1' \
+        && ! nft list table ip hull | grep 'comment "hull net' | grep -vq 'hull net hull-test-br1'; then
         nft delete table ip hull
     fi
 }

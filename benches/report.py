@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Ratio table of one run-all.sh run: hull against crun and runc.
+"""Ratio table of one benches/startup.sh run: hull against crun and runc.
 
     report.py RUN_DIR [--runtime hull]
 
 Reads RUN_DIR/<variant>/rep<k>/samples.tsv ("metric<TAB>value<TAB>unit", us or
-KiB; see ../shared/tools/bench/summarize-run.sh), rc and notes.txt, and prints
+KiB, as benches/lifecycle.sh writes them), rc and notes.txt, and prints
 markdown: per variant group (default bundle, -lim, -seccomp) each figure's
 median [min–max] over all samples of all reps for <rt>-v1, crun-v1, runc-v1 and
 plain <rt>/runc, the ratios <rt>-v1/crun-v1 and <rt>-v1/runc-v1 (ratio of the
@@ -192,16 +192,6 @@ def main():
                 row.append("–" if r is None else f"{'yes' if r <= factor else '**no**'} ({r:.2f}×)")
         out.append(f"| {desc} | " + " | ".join(row) + " |")
     out.append("")
-
-    base = get("baseline")
-    if base is not None:
-        floor = []
-        for label, metric in (("/bin/true", "true.run.hf"), ("unshare+chroot", "ns.run.hf")):
-            m = median(base.values(metric))
-            if m is not None:
-                floor.append(f"{label} {m:.2f} ms")
-        if floor:
-            out.append("Floor (hyperfine median): " + ", ".join(floor) + ".\n")
 
     out.append("### Failures and notes\n")
     unexpected = 0

@@ -1,9 +1,11 @@
 #!/bin/bash
 # demo.sh: builds hull and runs its main job: a busybox web server in a hull
 # container on the default bridge network, published on 127.0.0.1:8080,
-# fetched with curl, then cleaned up.
+# fetched with curl, then cleaned up. Runs as root (re-run with sudo if need be).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/as-root.sh
+as_root "$PWD/scripts/demo.sh" "$@"
 
 scripts/deps.sh
 scripts/build-release.sh

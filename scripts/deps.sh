@@ -1,33 +1,104 @@
 #!/bin/bash
-# deps.sh: installs the Debian packages hull's demo and tests need, if missing.
+# deps.sh: installs the Debian packages hull's demo, tests and quick benchmark
+# need, if missing. One list (below) serves both installing and checking:
+#
+#   scripts/deps.sh                  install what is missing (root: apt-get)
+#   scripts/deps.sh --check NAME...  exit 0 if each NAME is present, else name
+#                                    the package and exit 1 (tests use this)
+#   scripts/deps.sh --list           the names, one per line
 set -euo pipefail
 
+# NAME PACKAGE: what the tests, the demo and `QUICK=1 benches/startup.sh` use.
+DEPS=(
+    "busybox busybox-static"       # the fixture's rootfs: must be static
+    "jq jq"
+    "curl curl"
+    "ip iproute2"
+    "ss iproute2"
+    "nft nftables"
+    "iptables iptables"
+    "socat socat"
+    "cni-plugins containernetworking-plugins" # tests/coexist.rs: bridge, portmap, host-local
+    "unshare util-linux"
+    "nsenter util-linux"
+    "mount mount"
+    "hyperfine hyperfine"
+    "time time"                    # /usr/bin/time: peak RSS of a run
+    "python3 python3"              # benches/report.py
+    "runc runc"                    # the quick benchmark compares against it
+    "crun crun"                    # and against crun
+    # The systemd driver's tests boot systemd in throwaway namespaces
+    # (fixtures/systemd/boot.sh); installing them starts neither.
+    "systemd systemd"
+    "dbus-daemon dbus"
+    "script bsdutils"
+    # Podman's default seccomp profile (tests/seccomp.rs, the quick benchmark).
+    "seccomp-profile golang-github-containers-common"
+)
+
+# have NAME: whether NAME is installed as the tests need it.
+have() {
+    case $1 in
+        busybox) [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ;;
+        cni-plugins)
+            local p
+            for p in bridge portmap host-local loopback; do
+                [ -x "/usr/lib/cni/$p" ] || return 1
+            done
+            ;;
+        time) [ -x /usr/bin/time ] ;;
+        systemd) [ -x /usr/lib/systemd/systemd ] ;;
+        dbus-daemon) [ -x /usr/bin/dbus-daemon ] ;;
+        seccomp-profile) [ -f /usr/share/containers/seccomp.json ] ;;
+        *) command -v "$1" >/dev/null ;;
+    esac
+}
+
+# package NAME: its package, or nothing if NAME is not in the list.
+package() {
+    local entry
+    for entry in "${DEPS[@]}"; do
+        if [ "${entry%% *}" = "$1" ]; then
+            echo "${entry#* }"
+            return
+        fi
+    done
+}
+
+case ${1:-} in
+    --check)
+        shift
+        [ $# -gt 0 ] || { echo "usage: $0 --check NAME..." >&2; exit 2; }
+        rc=0
+        for name in "$@"; do
+            pkg=$(package "$name")
+            if [ -z "$pkg" ]; then
+                echo "deps: $name is not in scripts/deps.sh's list" >&2
+                rc=2
+            elif ! have "$name"; then
+                echo "deps: $name is missing: run scripts/deps.sh (as root) to install $pkg" >&2
+                if [ "$rc" = 0 ]; then rc=1; fi
+            fi
+        done
+        exit "$rc"
+        ;;
+    --list)
+        for entry in "${DEPS[@]}"; do echo "${entry%% *}"; done
+        exit 0
+        ;;
+    "") ;;
+    *) echo "usage: $0 [--check NAME... | --list]" >&2; exit 2 ;;
+esac
+
 need=()
-command -v busybox >/dev/null && ! ldd /bin/busybox >/dev/null 2>&1 || need+=(busybox-static)
-command -v jq >/dev/null || need+=(jq)
-command -v curl >/dev/null || need+=(curl)
-command -v ip >/dev/null || need+=(iproute2)
-command -v nft >/dev/null || need+=(nftables)
-command -v iptables >/dev/null || need+=(iptables)
-command -v socat >/dev/null || need+=(socat)
-# The CNI reference plugins (tests/coexist.rs runs bridge, portmap, host-local).
-for p in bridge portmap host-local; do
-    [ -x "/usr/lib/cni/$p" ] || { need+=(containernetworking-plugins); break; }
+for entry in "${DEPS[@]}"; do
+    have "${entry%% *}" && continue
+    pkg=${entry#* }
+    [[ " ${need[*]} " == *" $pkg "* ]] || need+=("$pkg")
 done
-command -v unshare >/dev/null || need+=(util-linux)
-command -v hyperfine >/dev/null || need+=(hyperfine)
-[ -x /usr/bin/time ] || need+=(time)
-command -v mount >/dev/null || need+=(mount)
-# The systemd driver's tests boot systemd in throwaway namespaces (fixtures/systemd/boot.sh);
-# installing the packages does not start either of them.
-[ -x /usr/lib/systemd/systemd ] || need+=(systemd)
-[ -x /usr/bin/dbus-daemon ] || need+=(dbus)
-command -v script >/dev/null || need+=(bsdutils)
-# Podman's default seccomp profile (tests/seccomp.rs runs containers under it).
-[ -f /usr/share/containers/seccomp.json ] || need+=(golang-github-containers-common)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "deps: installing ${need[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q "${need[@]}" >/dev/null
-fi
+[ ${#need[@]} -gt 0 ] || exit 0
+[ "$(id -u)" = 0 ] || { echo "deps: missing ${need[*]}; run scripts/deps.sh as root to install them" >&2; exit 1; }
+echo "deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q "${need[@]}" >/dev/null

@@ -151,7 +151,7 @@ impl CgroupGuard {
 
 impl Drop for CgroupGuard {
     fn drop(&mut self) {
-        self.clean();
+        clean_up("the test's cgroups", || self.clean());
     }
 }
 

@@ -1,6 +1,7 @@
-//! The shared CNI smoke test (26+ connectivity and cleanup checks of a
-//! docker0-style chain) against hull's plugin directory: hull-cni in the
-//! roles of `bridge`, `portmap`, `loopback` and `host-local`.
+//! The CNI smoke test (`fixtures/cni/smoke.sh`: ADD, CHECK, connectivity from
+//! the host, from outside and from the container, DEL and what it removes)
+//! against hull's plugin directory: hull-cni in the roles of `bridge`,
+//! `portmap`, `loopback` and `host-local`.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,22 +10,22 @@ use bridge::nft::Firewall;
 use hull_tests::*;
 
 /// Removes what the smoke script cannot know about: hull's rules for its
-/// lab bridge, kept (by design) after the last DEL.
-struct LabRules;
+/// test bridge, kept (by design) after the last DEL.
+struct BridgeRules;
 
-impl Drop for LabRules {
+impl Drop for BridgeRules {
     fn drop(&mut self) {
-        let _ = Firewall::new("hull")
-            .remove_network("labbr0", "10.231.0.0/24".parse::<bridge::Subnet>().unwrap());
+        clean_up("hull's rules for hull-test-br0", || {
+            let subnet = "10.237.0.0/24".parse::<bridge::Subnet>().unwrap();
+            if let Err(e) = Firewall::new("hull").remove_network("hull-test-br0", subnet) {
+                eprintln!("clean-up: hull's rules for hull-test-br0: {e}");
+            }
+        });
     }
 }
 
 #[test]
-fn shared_cni_smoke_test_passes_with_hull_plugins() {
-    let script = workspace()
-        .parent()
-        .unwrap()
-        .join("shared/tools/net/cni-smoke.sh");
+fn cni_smoke_test_passes_with_hull_plugins() {
     let dir = std::env::temp_dir().join(unique("cni-plugins"));
     let plugin = workspace().join("target/debug/hull-cni");
     let ok = Command::new(workspace().join("fixtures/cni/make-plugin-dir.sh"))
@@ -34,9 +35,8 @@ fn shared_cni_smoke_test_passes_with_hull_plugins() {
         .unwrap()
         .success();
     assert!(ok, "make-plugin-dir.sh failed");
-    let _rules = LabRules;
-    let out = Command::new("bash")
-        .arg(&script)
+    let _rules = BridgeRules;
+    let out = Command::new(workspace().join("fixtures/cni/smoke.sh"))
         .arg(&dir)
         .output()
         .unwrap();
@@ -44,12 +44,16 @@ fn shared_cni_smoke_test_passes_with_hull_plugins() {
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
-        "cni-smoke.sh failed:\n{stdout}\n{}",
+        "smoke.sh failed:\n{stdout}\n{}",
         text(&out.stderr)
     );
+    assert!(stdout.contains("PASS  CHECK"), "{stdout}");
     assert!(stdout.contains(", 0 failed"), "{stdout}");
-    assert!(
-        !Path::new("/run/netns/labsmoke1").exists(),
-        "smoke netns left behind"
-    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    for ns in ["hull-test-cni-c", "hull-test-cni-x"] {
+        assert!(
+            !Path::new("/run/netns").join(ns).exists(),
+            "netns {ns} left behind"
+        );
+    }
 }

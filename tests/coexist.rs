@@ -164,6 +164,9 @@ struct Lab {
 
 impl Lab {
     fn new() -> Self {
+        for program in ["cni-plugins", "iptables", "nft"] {
+            require(program);
+        }
         let pid = std::process::id();
         let lab = Self {
             net_root: PathBuf::from(format!("/tmp/hull-test-net-coexist-{pid}")),
@@ -508,7 +511,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        self.cleanup();
+        clean_up("the lab", || self.cleanup());
     }
 }
 
@@ -549,7 +552,9 @@ impl HullCtr {
 
 impl Drop for HullCtr {
     fn drop(&mut self) {
-        let _ = self.hull(&["delete", "--force", &self.b.id]);
+        clean_up("hull delete --force", || {
+            let _ = self.hull(&["delete", "--force", &self.b.id]);
+        });
     }
 }
 

@@ -567,28 +567,45 @@ fn spec_rootless_maps_the_user_and_drops_the_network_namespace() {
     assert!(config["linux"]["gidMappings"].is_array(), "{config}");
 }
 
+/// `benches/lifecycle.sh`, which `benches/startup.sh` runs for every runtime,
+/// measures hull: every figure, no failure (so the benchmark cannot rot).
 #[test]
-fn shared_lifecycle_benchmark_runs_against_hull() {
+fn lifecycle_benchmark_runs_against_hull() {
+    for program in ["hyperfine", "jq", "time"] {
+        require(program);
+    }
     let b = TestBundle::new("bench");
-    let script = workspace()
-        .parent()
-        .unwrap()
-        .join("shared/tools/bench/lifecycle.sh");
     let results = b.dir.join("bench-results");
     let out = Out::from(output_via_files(
-        Command::new(&script)
+        Command::new(workspace().join("benches/lifecycle.sh"))
             .arg(hull_bin())
             .arg("3")
-            .env("SKIP", "c d")
+            .env("PAR", "3")
+            .env("RSS_N", "2")
             .env("IDLE_N", "2")
             .env("OUT", &results),
     ));
     let all = format!("{}{}", out.stdout, out.stderr);
     assert_eq!(out.code, 0, "{all}");
     assert!(!all.contains("FAIL"), "{all}");
-    for metric in ["a.run", "a.run.hf", "b.total", "e.run.idle"] {
-        assert!(all.contains(&format!("\n{metric} ")), "no {metric}: {all}");
+    for figure in [
+        "a.run",
+        "a.run.hf",
+        "b.create",
+        "b.total",
+        "c.total",
+        "c.fg.total",
+        "d.rss.run",
+        "e.run.idle",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("\n{figure} ")),
+            "no {figure}: {all}"
+        );
     }
+    let samples = std::fs::read_to_string(results.join("samples.tsv")).unwrap();
+    let runs = samples.lines().filter(|l| l.starts_with("a.run\t")).count();
+    assert_eq!(runs, 3, "{samples}");
 }
 
 /// Whether `v` holds a `null` anywhere.

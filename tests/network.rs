@@ -382,7 +382,7 @@ impl Net {
 
 impl Drop for Net {
     fn drop(&mut self) {
-        self.clean();
+        clean_up("the test network's state", || self.clean());
     }
 }
 
@@ -410,7 +410,9 @@ impl DerefMut for Ctr {
 
 impl Drop for Ctr {
     fn drop(&mut self) {
-        let _ = self.hull_cmd(&["delete", "--force", &self.b.id]);
+        clean_up("hull delete --force", || {
+            let _ = self.hull_cmd(&["delete", "--force", &self.b.id]);
+        });
     }
 }
 
@@ -616,7 +618,7 @@ impl Uplink {
 
 impl Drop for Uplink {
     fn drop(&mut self) {
-        del_link(&self.host_if);
+        clean_up("the uplink veth", || del_link(&self.host_if));
     }
 }
 

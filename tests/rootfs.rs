@@ -64,7 +64,7 @@ impl HostDir {
 
 impl Drop for HostDir {
     fn drop(&mut self) {
-        unmount_below(&self.path);
+        clean_up("unmounting the host dir", || unmount_below(&self.path));
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
@@ -865,17 +865,14 @@ fn readonly_paths_reject_writes() {
 #[test]
 fn no_pivot_sees_the_rootfs_as_root() {
     let mut b = TestBundle::new("nopivot");
-    let host_top = workspace()
-        .components()
-        .nth(1)
-        .unwrap()
-        .as_os_str()
-        .to_string_lossy()
-        .into_owned();
+    // A directory only the host has, at the same path, must not be seen.
+    let host_only = b.dir.join("host-only");
+    std::fs::create_dir(&host_only).unwrap();
     b.sh(&format!(
         "pwd; cat /etc/hostname; [ -x /bin/busybox ] && echo busybox; \
-         [ -e /{host_top} ] && echo host-visible; \
-         echo @@mountinfo; cat /proc/self/mountinfo"
+         [ -e '{}' ] && echo host-visible; \
+         echo @@mountinfo; cat /proc/self/mountinfo",
+        host_only.display()
     ));
     let out = b.cmd(&[
         "run",

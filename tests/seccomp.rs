@@ -140,10 +140,9 @@ fn docker_to_oci(docker: &Value, bounding: &[String], kernel: (u32, u32)) -> Val
 
 /// Podman's default profile (golang-github-containers-common).
 fn podman_profile() -> Value {
+    require("seccomp-profile");
     let path = "/usr/share/containers/seccomp.json";
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
-        panic!("{path}: {e} (apt-get install -y golang-github-containers-common)")
-    });
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 

@@ -34,6 +34,9 @@ impl Systemd {
 
     /// Boots systemd with a `hybrid`, `unified` or `legacy` cgroup layout.
     fn boot_with(name: &str, layout: &str) -> Self {
+        for program in ["systemd", "dbus-daemon", "script", "unshare", "nsenter"] {
+            require(program);
+        }
         let state = workspace()
             .join("target")
             .join(unique(&format!("sd-{name}")));
@@ -85,18 +88,22 @@ impl Systemd {
 
 impl Drop for Systemd {
     fn drop(&mut self) {
-        let out = Out::from(output_via_files(
-            Command::new(script("teardown.sh")).arg(&self.state),
-        ));
+        clean_up("systemd teardown", || {
+            let out = Out::from(output_via_files(
+                Command::new(script("teardown.sh")).arg(&self.state),
+            ));
+            if out.code != 0 {
+                eprintln!("clean-up: teardown.sh: {} {}", out.stdout, out.stderr);
+            }
+        });
         let _ = std::fs::remove_dir_all(&self.state);
-        if !std::thread::panicking() {
-            out.ok();
-        }
     }
 }
 
-/// A bundle inside an instance's state directory (visible there), deleted
-/// inside the instance when dropped (before its own host-side cleanup).
+/// A bundle inside an instance's state directory (visible there), with its
+/// own copy of the rootfs (the fixture's, in the host's temp dir, is not:
+/// the instance has a private /tmp), deleted inside the instance when
+/// dropped (before its own host-side cleanup).
 struct Ctr<'a> {
     sd: &'a Systemd,
     b: TestBundle,
@@ -104,10 +111,9 @@ struct Ctr<'a> {
 
 impl<'a> Ctr<'a> {
     fn new(sd: &'a Systemd, name: &str) -> Self {
-        Self {
-            sd,
-            b: TestBundle::new_in(name, &sd.state),
-        }
+        let mut b = TestBundle::new_in(name, &sd.state);
+        b.own_rootfs();
+        Self { sd, b }
     }
 
     /// `hull --systemd-cgroup run -d`; asserts success.
@@ -140,7 +146,9 @@ impl<'a> Ctr<'a> {
 
 impl Drop for Ctr<'_> {
     fn drop(&mut self) {
-        let _ = self.hull(&["delete", "--force", &self.b.id]);
+        clean_up("hull delete --force", || {
+            let _ = self.hull(&["delete", "--force", &self.b.id]);
+        });
     }
 }
 

@@ -25,15 +25,17 @@ pub fn hull_bin() -> PathBuf {
 }
 
 /// The fixture bundle (busybox rootfs + `hull spec` config), built once.
+///
+/// It lives in [`fixture_dir`], outside the workspace, because a container's
+/// mapped root and the rootless tests' unprivileged user must reach it: a
+/// clone under a private home (`/root` is 0700) is out of their reach.
 pub fn fixture() -> &'static Path {
     static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = workspace().join("target/hull-test-fixture");
+        let dir = fixture_dir();
+        check_fixture_owner(&dir);
         if !dir.join("config.json").exists() {
-            let tmp = workspace().join(format!(
-                "target/hull-test-fixture.tmp-{}",
-                std::process::id()
-            ));
+            let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
             let status = Command::new(workspace().join("fixtures/make-bundle.sh"))
                 .arg(&tmp)
                 .arg(hull_bin())
@@ -48,6 +50,49 @@ pub fn fixture() -> &'static Path {
         }
         dir
     })
+}
+
+/// Where [`fixture`] lives: `$HULL_TEST_FIXTURE`, else
+/// `<temp dir>/hull-test-fixture-<hash>`, the hash being the first 16 hex
+/// digits of the SHA-256 of the workspace's path (as `scripts/test.sh`
+/// computes it), so two clones never share one.
+pub fn fixture_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("HULL_TEST_FIXTURE") {
+        return PathBuf::from(dir);
+    }
+    let mut sha = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run sha256sum");
+    {
+        use std::io::Write;
+        use std::os::unix::ffi::OsStrExt;
+        let mut stdin = sha.stdin.take().unwrap();
+        stdin.write_all(workspace().as_os_str().as_bytes()).unwrap();
+    }
+    let out = sha.wait_with_output().expect("sha256sum");
+    assert!(out.status.success(), "sha256sum failed");
+    let hash = text(&out.stdout[..16]);
+    std::env::temp_dir().join(format!("hull-test-fixture-{hash}"))
+}
+
+/// The fixture directory, if it exists, must be ours and writable by no one
+/// else: it sits in a world-writable temp dir, and its rootfs is what every
+/// container runs.
+fn check_fixture_owner(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    let ours = meta.is_dir() && meta.uid() == nix::unistd::geteuid().as_raw();
+    assert!(
+        ours && meta.mode() & 0o022 == 0,
+        "{} is not a directory of ours writable only by us (uid {}, mode {:o}): remove it",
+        dir.display(),
+        meta.uid(),
+        meta.mode() & 0o7777
+    );
 }
 
 /// A unique name for a test resource: `hull-test-<name>-<pid>`.
@@ -285,7 +330,17 @@ impl TestBundle {
 
 impl Drop for TestBundle {
     fn drop(&mut self) {
-        let _ = self.cmd(&["delete", "--force", &self.id]);
+        match try_output_via_files(self.hull().args(["delete", "--force", &self.id])) {
+            Ok(out) if !out.status.success() && !text(&out.stderr).contains("does not exist") => {
+                eprintln!(
+                    "clean-up: hull delete --force {}: {}",
+                    self.id,
+                    text(&out.stderr).trim()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("clean-up: cannot run {}: {e}", self.bin.display()),
+        }
         let _ = std::fs::remove_dir_all(&self.root);
         // Unmount anything a failing test may have left under the bundle first.
         let _ = Command::new("umount")
@@ -293,7 +348,11 @@ impl Drop for TestBundle {
             .arg(&self.dir)
             .stderr(Stdio::null())
             .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("clean-up: remove {}: {e}", self.dir.display());
+            }
+        }
     }
 }
 
@@ -301,26 +360,56 @@ impl Drop for TestBundle {
 /// through temporary files, not pipes: a container's process inherits hull's
 /// stdio (as with runc), so a pipe would stay open as long as it runs.
 pub fn output_via_files(cmd: &mut Command) -> Output {
+    try_output_via_files(cmd).unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()))
+}
+
+/// [`output_via_files`] that returns the error of a command that could not
+/// be started (not found, not executable) instead of panicking.
+pub fn try_output_via_files(cmd: &mut Command) -> std::io::Result<Output> {
     static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let base = std::env::temp_dir().join(format!("hull-test-out-{}-{n}", std::process::id()));
     let (out, err) = (base.with_extension("stdout"), base.with_extension("stderr"));
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .status()
-        .unwrap();
     let take = |p: &Path| {
-        let bytes = std::fs::read(p).unwrap();
+        let bytes = std::fs::read(p);
         let _ = std::fs::remove_file(p);
         bytes
     };
-    Output {
-        status,
-        stdout: take(&out),
-        stderr: take(&err),
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out)?)
+        .stderr(std::fs::File::create(&err)?)
+        .status();
+    let (stdout, stderr) = (take(&out), take(&err));
+    Ok(Output {
+        status: status?,
+        stdout: stdout?,
+        stderr: stderr?,
+    })
+}
+
+/// Runs a clean-up step of a `Drop`: a failure is logged to stderr and the
+/// clean-up goes on. A panic here while the test is already failing would
+/// abort the whole test binary and hide its other tests' results.
+pub fn clean_up(what: &str, step: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).is_err() {
+        eprintln!("clean-up: {what} failed (see the message above); going on");
     }
+}
+
+/// Fails the test, with what to do, unless `program` is installed:
+/// `scripts/deps.sh --check` answers from the same list `scripts/deps.sh`
+/// installs.
+pub fn require(program: &str) {
+    let out = Command::new(workspace().join("scripts/deps.sh"))
+        .args(["--check", program])
+        .output()
+        .expect("run scripts/deps.sh --check");
+    assert!(
+        out.status.success(),
+        "{program} is needed: {}",
+        text(&out.stderr).trim()
+    );
 }
 
 /// What a finished `hull` command left: exit code, stdout, stderr.

@@ -2,7 +2,7 @@
 //!
 //! One executable, several roles chosen by the config's `type`: `hull`
 //! (hull's native config) and, for compatibility with conflists written for
-//! the reference plugins (so `/work/shared/tools/net/cni-smoke.sh` runs
+//! the reference plugins (so `fixtures/cni/smoke.sh`'s conflist runs
 //! hull's networking unchanged), `bridge`, `portmap`, `loopback` and, by
 //! executable name, `host-local`. See `bridge/src/cni/mod.rs`, and
 //! `fixtures/cni/make-plugin-dir.sh` for a plugin directory of symlinks.

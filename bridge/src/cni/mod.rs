@@ -7,7 +7,7 @@
 //!   network, `subnet6`, or an `ipam` section like the `bridge` role's.
 //! - Compatibility roles, so that a conflist written for the reference
 //!   plugins (`containernetworking-plugins`) runs hull's networking
-//!   unchanged, e.g. `/work/shared/tools/net/cni-smoke.sh`:
+//!   unchanged, e.g. `fixtures/cni/smoke.sh`'s:
 //!   - `bridge`: the reference bridge plugin's keys, with hull's IPAM in
 //!     place of host-local (leases as `<ipam.dataDir>/<network>/<ip>`, for
 //!     both addresses of a dual-stack network: `ipam.ranges` with an IPv4
