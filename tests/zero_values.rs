@@ -106,10 +106,14 @@ impl Ctr {
 
 impl Drop for Ctr {
     fn drop(&mut self) {
-        let _ = self.b.cmd(&["delete", "--force", &self.b.id]);
-        for h in hierarchies() {
-            remove_tree(&h.join(&self.top));
-        }
+        clean_up("delete the container", || {
+            let _ = self.b.cmd(&["delete", "--force", &self.b.id]);
+        });
+        clean_up("remove the cgroups", || {
+            for h in hierarchies() {
+                remove_tree(&h.join(&self.top));
+            }
+        });
     }
 }
 
@@ -395,7 +399,7 @@ impl LowQuotaParent {
 
 impl Drop for LowQuotaParent {
     fn drop(&mut self) {
-        remove_tree(&self.0);
+        clean_up("remove the parent cgroup", || remove_tree(&self.0));
     }
 }
 

@@ -27,10 +27,12 @@ struct Restore {
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        if host_sysctl(self.key) != self.value {
-            let path = Path::new("/proc/sys").join(self.key.replace('.', "/"));
-            let _ = std::fs::write(path, &self.value);
-        }
+        clean_up("restore the host's sysctl", || {
+            if host_sysctl(self.key) != self.value {
+                let path = Path::new("/proc/sys").join(self.key.replace('.', "/"));
+                let _ = std::fs::write(path, &self.value);
+            }
+        });
     }
 }
 
