@@ -348,7 +348,7 @@ impl Container {
         }
         let h = Hierarchies::detect()?;
         cg.update_scope(&h, resources)?;
-        Ok(cg.apply(&h, resources)?)
+        Ok(cg.update(&h, resources)?)
     }
 
     /// Resource usage in runc's `events --stats` shape.

@@ -2,11 +2,15 @@
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
+use super::unset::effective;
+
 /// Whether `res` sets a limit, weight or other setting that needs the
 /// container's own cgroup. Device rules do not count: without a cgroup a
 /// rootless container's user namespace already keeps it from making nodes
-/// (runc ignores them there too).
+/// (runc ignores them there too). Nor do the zeros runc takes for "unset",
+/// nor kernel memory, which runc ignores.
 pub fn asks_for_limits(res: &LinuxResources) -> bool {
+    let res = &effective(res);
     res.memory().as_ref().is_some_and(memory)
         || res.cpu().as_ref().is_some_and(cpu)
         || res.pids().is_some()
@@ -24,8 +28,6 @@ fn memory(m: &LinuxMemory) -> bool {
     m.limit().is_some()
         || m.reservation().is_some()
         || m.swap().is_some()
-        || m.kernel().is_some()
-        || m.kernel_tcp().is_some()
         || m.swappiness().is_some()
         || m.disable_oom_killer().is_some()
 }
@@ -87,5 +89,20 @@ mod tests {
             .build()
             .unwrap();
         assert!(asks_for_limits(&res));
+    }
+
+    #[test]
+    fn docker_zeros_are_no_limits() {
+        let res: LinuxResources = serde_json::from_str(
+            r#"{"memory":{"limit":0,"reservation":0,"swap":0,"kernel":0,"kernelTCP":0},
+               "cpu":{"shares":0,"quota":0,"period":0,"realtimePeriod":0,
+                "realtimeRuntime":0,"cpus":"","mems":""},
+               "pids":{"limit":0},"blockIO":{"weight":0,"leafWeight":0},
+               "network":{"classID":0}}"#,
+        )
+        .unwrap();
+        assert!(!asks_for_limits(&res));
+        let pids: LinuxResources = serde_json::from_str(r#"{"pids":{"limit":-1}}"#).unwrap();
+        assert!(asks_for_limits(&pids));
     }
 }

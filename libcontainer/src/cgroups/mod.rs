@@ -18,6 +18,7 @@ mod limits;
 pub mod oom;
 pub mod stats;
 pub mod systemd;
+mod unset;
 mod v1;
 mod v2;
 
@@ -50,6 +51,9 @@ pub enum CgroupError {
     },
     #[error("invalid cgroup configuration: {0}")]
     Invalid(String),
+    /// The kernel refused a memory limit below what is in use (EBUSY).
+    #[error("unable to set memory limit to {limit} (current usage: {usage}, peak usage: {peak})")]
+    MemoryInUse { limit: i64, usage: u64, peak: u64 },
     #[error("systemd cgroup driver requested for {0:?}, but systemd is not running on this host")]
     SystemdNotRunning(String),
     #[error("systemd unit {unit}: {source}")]
@@ -291,8 +295,27 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Applies `linux.resources`, each to the hierarchy that has its controller.
+    /// Applies `linux.resources`, each to the hierarchy that has its
+    /// controller, with runc's zeros left out (see [`unset`]); refuses what
+    /// the kernel would refuse before writing anything.
     pub fn apply(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
+        let res = unset::effective(res);
+        unset::validate(&res)?;
+        self.write(h, &res)
+    }
+
+    /// `update`: applies `res` like [`Self::apply`], without the device
+    /// rules (as runc's update), and if a write fails, puts back what the
+    /// earlier ones changed.
+    pub fn update(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
+        let mut res = unset::effective(res);
+        unset::validate(&res)?;
+        res.set_devices(None);
+        fs::undo_on_error(|| self.write(h, &res))
+    }
+
+    /// Writes resources made [`unset::effective`] and validated.
+    fn write(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
         let v2 = self.v2_dir();
         let route = |ctrl: &str| -> Option<(bool, &Path)> {
             if let Some(d) = self.v1_dir(ctrl) {
@@ -304,6 +327,11 @@ impl Cgroup {
                 None
             }
         };
+        if let Some(m) = res.memory() {
+            if m.kernel().is_some() || m.kernel_tcp().is_some() {
+                tracing::warn!("kernel memory settings are ignored (as by runc)");
+            }
+        }
         if let Some(m) = res.memory() {
             match route("memory") {
                 Some((true, d)) => v1::memory(d, m)?,
@@ -431,6 +459,7 @@ impl Cgroup {
         let Some(scope) = &self.systemd else {
             return Ok(());
         };
+        unset::validate(&unset::effective(res))?;
         scope.update(h, res).map_err(|source| CgroupError::Systemd {
             unit: scope.unit.clone(),
             source,

@@ -10,36 +10,41 @@ use oci_spec::runtime::{
 use super::fs::{self, read, write};
 use super::{device_rule, CgroupError};
 
+// Every writer takes `linux.resources` as [`super::unset::effective`] made
+// them: a `Some` is a value to write.
+
+const LIMIT: &str = "memory.limit_in_bytes";
+const MEMSW: &str = "memory.memsw.limit_in_bytes";
+
 pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
-    if let Some(limit) = m.limit() {
-        match m.swap() {
-            // memsw must stay >= limit: try limit first, else memsw first.
-            Some(swap) => {
-                if write(dir, "memory.limit_in_bytes", limit).is_err() {
-                    write(dir, "memory.memsw.limit_in_bytes", swap)?;
-                    write(dir, "memory.limit_in_bytes", limit)?;
-                } else {
-                    write(dir, "memory.memsw.limit_in_bytes", swap)?;
-                }
+    let mut swap = m.swap();
+    // Unlimited memory with no word on swap means unlimited swap too (when
+    // the kernel has swap accounting), as runc reads it.
+    if m.limit() == Some(-1) && swap.is_none() && dir.join(MEMSW).exists() {
+        swap = Some(-1);
+    }
+    match (m.limit(), swap) {
+        (Some(limit), Some(swap)) => {
+            // memsw must stay >= the limit at every step: raise memsw first
+            // when the new one is above the current limit (runc's order).
+            let current = number(dir, LIMIT)?;
+            if swap == -1 || (swap > 0 && current < swap as u64) {
+                write(dir, MEMSW, swap)?;
+                set_limit(dir, limit)?;
+            } else {
+                set_limit(dir, limit)?;
+                write(dir, MEMSW, swap)?;
             }
-            None => write(dir, "memory.limit_in_bytes", limit)?,
         }
-    } else if let Some(swap) = m.swap() {
-        write(dir, "memory.memsw.limit_in_bytes", swap)?;
+        (Some(limit), None) => set_limit(dir, limit)?,
+        (None, Some(swap)) => write(dir, MEMSW, swap)?,
+        (None, None) => {}
     }
     if let Some(r) = m.reservation() {
         write(dir, "memory.soft_limit_in_bytes", r)?;
     }
     if let Some(s) = m.swappiness() {
-        if s > 100 {
-            return Err(CgroupError::Invalid(format!(
-                "memory.swappiness {s} is above 100"
-            )));
-        }
         write(dir, "memory.swappiness", s)?;
-    }
-    if let Some(k) = m.kernel_tcp() {
-        write(dir, "memory.kmem.tcp.limit_in_bytes", k)?;
     }
     if m.disable_oom_killer() == Some(true) {
         write(dir, "memory.oom_control", 1)?;
@@ -51,16 +56,35 @@ pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
     Ok(())
 }
 
+fn number(dir: &Path, file: &str) -> Result<u64, CgroupError> {
+    let text = read(dir, file)?;
+    text.parse().map_err(|_| {
+        CgroupError::Invalid(format!(
+            "{}: not a number: {text:?}",
+            dir.join(file).display()
+        ))
+    })
+}
+
+/// memory.limit_in_bytes; EBUSY (usage above the new limit) as runc words it.
+fn set_limit(dir: &Path, limit: i64) -> Result<(), CgroupError> {
+    match write(dir, LIMIT, limit) {
+        Err(CgroupError::Write { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
+            Err(CgroupError::MemoryInUse {
+                limit,
+                usage: number(dir, "memory.usage_in_bytes")?,
+                peak: number(dir, "memory.max_usage_in_bytes")?,
+            })
+        }
+        done => done,
+    }
+}
+
 pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     if let Some(s) = c.shares() {
         write(dir, "cpu.shares", s)?;
     }
-    if let Some(p) = c.period() {
-        write(dir, "cpu.cfs_period_us", p)?;
-    }
-    if let Some(q) = c.quota() {
-        write(dir, "cpu.cfs_quota_us", q)?;
-    }
+    cfs_bandwidth(dir, c.period(), c.quota())?;
     if let Some(b) = c.burst() {
         write(dir, "cpu.cfs_burst_us", b)?;
     }
@@ -72,6 +96,31 @@ pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     }
     if let Some(i) = c.idle() {
         write(dir, "cpu.idle", i)?;
+    }
+    Ok(())
+}
+
+/// Period and quota, period first. The kernel checks each write against the
+/// other value and the parent's quota: a period below the current one can
+/// make the old quota too large a share (EINVAL), so then the quota goes
+/// first and the period after it (runc's retry).
+fn cfs_bandwidth(dir: &Path, period: Option<u64>, quota: Option<i64>) -> Result<(), CgroupError> {
+    let mut period_later = None;
+    if let Some(p) = period {
+        match write(dir, "cpu.cfs_period_us", p) {
+            Err(CgroupError::Write { source, .. })
+                if source.raw_os_error() == Some(libc::EINVAL) && quota.is_some() =>
+            {
+                period_later = Some(p);
+            }
+            done => done?,
+        }
+    }
+    if let Some(q) = quota {
+        write(dir, "cpu.cfs_quota_us", q)?;
+    }
+    if let Some(p) = period_later {
+        write(dir, "cpu.cfs_period_us", p)?;
     }
     Ok(())
 }
@@ -108,6 +157,7 @@ fn inherit(dir: &Path, file: &str) -> Result<String, CgroupError> {
     }
 }
 
+/// `limit` is not 0 (unset): negative means none.
 pub fn pids(dir: &Path, limit: i64) -> Result<(), CgroupError> {
     if limit > 0 {
         write(dir, "pids.max", limit)

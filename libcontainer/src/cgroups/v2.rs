@@ -6,7 +6,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory};
 
-use super::fs::write;
+use super::fs::{read, write};
 use super::CgroupError;
 
 /// `max` for "no limit" (-1 or 0 where 0 means unset), else the number.
@@ -34,24 +34,31 @@ pub fn blkio_weight_to_io(weight: u16) -> u64 {
     1 + (u64::from(weight).saturating_sub(10) * 9999) / 990
 }
 
-/// OCI swap is memory+swap; memory.swap.max is swap alone.
-pub fn swap_to_v2(swap: i64, limit: Option<i64>) -> Result<String, CgroupError> {
+/// OCI swap is memory+swap; memory.swap.max is swap alone. `None` when
+/// there is nothing to write: swap unset (0), except with an unlimited
+/// memory (runc: then both are unlimited).
+pub fn swap_to_v2(swap: Option<i64>, limit: Option<i64>) -> Result<Option<String>, CgroupError> {
+    let invalid = |s: String| Err(CgroupError::Invalid(s));
     match (swap, limit) {
-        (-1, _) => Ok("max".into()),
-        (0, _) => Ok("0".into()),
-        (_, None | Some(-1)) => Err(CgroupError::Invalid(
-            "memory.swap needs a memory.limit on cgroup v2".into(),
+        (None, Some(-1)) | (Some(-1), _) => Ok(Some("max".into())),
+        (None, _) => Ok(None),
+        (Some(_), None | Some(-1)) => {
+            invalid("unable to set swap limit without memory limit".into())
+        }
+        (Some(_), Some(l)) if l < 0 => invalid(format!("invalid memory value: {l}")),
+        (Some(s), Some(l)) if s < l => invalid(format!(
+            "memory+swap limit {s} should be >= memory limit {l}"
         )),
-        (s, Some(l)) if s < l => Err(CgroupError::Invalid(format!(
-            "memory.swap {s} is below memory.limit {l}"
-        ))),
-        (s, Some(l)) => Ok((s - l).to_string()),
+        (Some(s), Some(l)) => Ok(Some((s - l).to_string())),
     }
 }
 
+// Every writer takes `linux.resources` as [`super::unset::effective`] made
+// them: a `Some` is a value to write.
+
 pub fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
-    if let Some(swap) = m.swap() {
-        write(dir, "memory.swap.max", swap_to_v2(swap, m.limit())?)?;
+    if let Some(swap) = swap_to_v2(m.swap(), m.limit())? {
+        write(dir, "memory.swap.max", swap)?;
     }
     if let Some(limit) = m.limit() {
         write(dir, "memory.max", limit_value(limit))?;
@@ -73,12 +80,7 @@ pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
         write(dir, "cpu.weight", shares_to_weight(s))?;
     }
     if c.quota().is_some() || c.period().is_some() {
-        let quota = match c.quota() {
-            Some(q) if q > 0 => q.to_string(),
-            _ => "max".to_owned(),
-        };
-        let period = c.period().unwrap_or(100_000);
-        write(dir, "cpu.max", format!("{quota} {period}"))?;
+        write(dir, "cpu.max", cpu_max(c, &read(dir, "cpu.max")?))?;
     }
     if let Some(b) = c.burst() {
         write(dir, "cpu.max.burst", b)?;
@@ -94,6 +96,21 @@ pub fn cpu(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// cpu.max holds both quota and period: the one `c` leaves unset keeps its
+/// `current` value (as runc's update keeps the old one), the period 100 ms
+/// when there is none.
+fn cpu_max(c: &LinuxCpu, current: &str) -> String {
+    let mut now = current.split_whitespace();
+    let (old_quota, old_period) = (now.next(), now.next().and_then(|p| p.parse().ok()));
+    let quota = match c.quota() {
+        Some(q) if q > 0 => q.to_string(),
+        Some(_) => "max".into(),
+        None => old_quota.unwrap_or("max").to_owned(),
+    };
+    let period = c.period().or(old_period).unwrap_or(100_000);
+    format!("{quota} {period}")
+}
+
 pub fn cpuset(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     if let Some(cpus) = c.cpus() {
         write(dir, "cpuset.cpus", cpus)?;
@@ -104,6 +121,7 @@ pub fn cpuset(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// `limit` is not 0 (unset): negative means none.
 pub fn pids(dir: &Path, limit: i64) -> Result<(), CgroupError> {
     write(
         dir,
@@ -118,11 +136,16 @@ pub fn pids(dir: &Path, limit: i64) -> Result<(), CgroupError> {
 
 pub fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     if let Some(w) = b.weight() {
-        write(
-            dir,
-            "io.weight",
-            format!("default {}", blkio_weight_to_io(w)),
-        )?;
+        // With the BFQ scheduler the blkio scale is kept as it is (runc).
+        if dir.join("io.bfq.weight").exists() {
+            write(dir, "io.bfq.weight", w)?;
+        } else {
+            write(
+                dir,
+                "io.weight",
+                format!("default {}", blkio_weight_to_io(w)),
+            )?;
+        }
     }
     for d in b.weight_device().iter().flatten() {
         if let Some(w) = d.weight() {
@@ -184,9 +207,9 @@ mod tests {
         assert_eq!(blkio_weight_to_io(10), 1);
         assert_eq!(blkio_weight_to_io(500), 4950);
         assert_eq!(blkio_weight_to_io(1000), 10_000);
-        assert_eq!(swap_to_v2(-1, Some(100)).unwrap(), "max");
-        assert_eq!(swap_to_v2(300, Some(100)).unwrap(), "200");
-        assert!(swap_to_v2(50, Some(100)).is_err());
+        assert_eq!(swap_to_v2(Some(-1), Some(100)).unwrap().unwrap(), "max");
+        assert_eq!(swap_to_v2(Some(300), Some(100)).unwrap().unwrap(), "200");
+        assert!(swap_to_v2(Some(50), Some(100)).is_err());
     }
 
     fn scratch(name: &str, files: &[&str]) -> std::path::PathBuf {
@@ -218,7 +241,7 @@ mod tests {
         let c: LinuxCpu =
             serde_json::from_str(r#"{"shares":1024,"quota":50000,"period":100000}"#).unwrap();
         cpu(&dir, &c).unwrap();
-        pids(&dir, 0).unwrap();
+        pids(&dir, -1).unwrap();
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
         assert_eq!(read("memory.max"), "1048576");
         assert_eq!(read("memory.swap.max"), "1048576");
@@ -235,5 +258,49 @@ mod tests {
         let map: HashMap<String, String> = [("../x".to_string(), "1".to_string())].into();
         assert!(unified(&dir, &map).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn swap_zero_is_unset_unless_memory_is_unlimited() {
+        assert_eq!(swap_to_v2(None, Some(100)).unwrap(), None);
+        assert_eq!(swap_to_v2(None, None).unwrap(), None);
+        assert_eq!(swap_to_v2(None, Some(-1)).unwrap().unwrap(), "max");
+        assert_eq!(swap_to_v2(Some(100), Some(100)).unwrap().unwrap(), "0");
+        assert!(swap_to_v2(Some(100), None).is_err());
+    }
+
+    #[test]
+    fn cpu_max_keeps_what_is_not_given() {
+        let c = |json: &str| serde_json::from_str::<LinuxCpu>(json).unwrap();
+        assert_eq!(
+            cpu_max(&c(r#"{"quota":50000}"#), "max 20000"),
+            "50000 20000"
+        );
+        assert_eq!(
+            cpu_max(&c(r#"{"period":30000}"#), "40000 100000"),
+            "40000 30000"
+        );
+        assert_eq!(cpu_max(&c(r#"{"quota":-1}"#), "40000 50000"), "max 50000");
+        assert_eq!(cpu_max(&c(r#"{"quota":50000}"#), ""), "50000 100000");
+    }
+
+    #[test]
+    fn io_weight_goes_to_bfq_when_the_kernel_has_it() {
+        let b: LinuxBlockIo = serde_json::from_str(r#"{"weight":500}"#).unwrap();
+        let plain = scratch("io", &["io.weight"]);
+        io(&plain, &b).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(plain.join("io.weight")).unwrap(),
+            "default 4950"
+        );
+        let bfq = scratch("bfq", &["io.weight", "io.bfq.weight"]);
+        io(&bfq, &b).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(bfq.join("io.bfq.weight")).unwrap(),
+            "500"
+        );
+        assert_eq!(std::fs::read_to_string(bfq.join("io.weight")).unwrap(), "");
+        std::fs::remove_dir_all(&plain).unwrap();
+        std::fs::remove_dir_all(&bfq).unwrap();
     }
 }
