@@ -25,9 +25,26 @@ command -v mount >/dev/null || need+=(mount)
 command -v script >/dev/null || need+=(bsdutils)
 # Podman's default seccomp profile (tests/seccomp.rs runs containers under it).
 [ -f /usr/share/containers/seccomp.json ] || need+=(golang-github-containers-common)
+# The engines tests/engines drives with hull (each started privately by the test).
+engines=()
+[ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ] || engines+=(docker.io)
+[ -x /usr/bin/containerd ] && [ -x /usr/bin/ctr ] || engines+=(containerd)
+[ -x /usr/bin/containerd-shim-runc-v2 ] || engines+=(containerd)
+command -v podman >/dev/null || engines+=(podman)
+[ -x /usr/bin/conmon ] || [ -x /usr/libexec/podman/conmon ] || engines+=(conmon)
+[ -x /usr/sbin/runc ] || engines+=(runc)
+need+=("${engines[@]}")
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # Installing an engine must not start it as a system service: refuse
+    # service starts for the duration (Debian's policy-rc.d convention),
+    # unless a policy is already in place.
+    if [ ${#engines[@]} -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -q >/dev/null
     apt-get install -y -q "${need[@]}" >/dev/null
 fi
