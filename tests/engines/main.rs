@@ -6,6 +6,7 @@
 //!
 //! One engine's part: `cargo test -p hull-tests --test engines docker`.
 
+mod containerd;
 mod docker;
 mod harness;
 mod image;
