@@ -246,6 +246,22 @@ pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The directories below `dir` (not `dir` itself), deepest first.
+pub fn subdirs_deepest_first(dir: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                all.push(e.path());
+                todo.push(e.path());
+            }
+        }
+    }
+    all.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    all
+}
+
 /// Asserts the cgroup parent `name` holds no container's cgroup any more in
 /// any hierarchy, then removes the (empty) parent itself.
 pub fn assert_cgroup_parent_empty(name: &str) {

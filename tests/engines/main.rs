@@ -10,3 +10,4 @@ mod containerd;
 mod docker;
 mod harness;
 mod image;
+mod podman;
