@@ -81,6 +81,18 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A UDP port in `range` free on all addresses when asked (Swarm's data
+/// path port must be below the ephemeral range), from a start that depends
+/// on the pid so that parallel runs do not all try the same.
+pub fn free_udp_port(range: std::ops::Range<u16>) -> u16 {
+    let span = range.end - range.start;
+    let start = (std::process::id() % u32::from(span)) as u16;
+    (0..span)
+        .map(|i| range.start + (start + i) % span)
+        .find(|p| std::net::UdpSocket::bind(("0.0.0.0", *p)).is_ok())
+        .expect("a free UDP port")
+}
+
 /// The body of `GET /` (busybox httpd's index.html) on 127.0.0.1:`port`,
 /// retried for up to 20s.
 pub fn http_get(port: u16) -> String {

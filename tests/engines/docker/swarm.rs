@@ -31,11 +31,7 @@ pub fn service(d: &Docker) {
         "docker_gwbridge",
     ]);
     let listen = format!("127.0.0.1:{}", harness::free_port());
-    let data_port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let data_port = harness::free_udp_port(20000..49151);
     d.ok(&[
         "swarm",
         "init",
