@@ -33,6 +33,8 @@ engines=()
 command -v podman >/dev/null || engines+=(podman)
 [ -x /usr/bin/conmon ] || [ -x /usr/libexec/podman/conmon ] || engines+=(conmon)
 [ -x /usr/sbin/runc ] || engines+=(runc)
+# protoc: the CRI client of tests/engines is generated from CRI's .proto at build time.
+command -v protoc >/dev/null || need+=(protobuf-compiler)
 need+=("${engines[@]}")
 if [ ${#need[@]} -gt 0 ]; then
     echo "deps: installing ${need[*]}" >&2

@@ -59,7 +59,7 @@ impl Containerd {
             state,
             daemon,
         };
-        let archive = crate::image::oci_archive(&c.dir, IMAGE);
+        let archive = crate::image::oci_archive(&c.dir, IMAGE, &["sh"]);
         c.ok(&["image", "import", archive.to_str().unwrap()]);
         c
     }

@@ -385,3 +385,37 @@ pub fn time_runs(runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
     let max = ms.iter().cloned().fold(0.0, f64::max);
     (mean, min, max)
 }
+
+/// Splits an `iptables -S` rule into arguments (quoted comments kept whole).
+pub fn iptables_args(rule: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in rule.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    args.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(ch),
+        }
+    }
+    if !cur.is_empty() {
+        args.push(cur);
+    }
+    args
+}
+
+/// The netns files in /run/netns (the fixed directory where Podman and
+/// CRI put their containers' network namespaces).
+pub fn netns_files() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

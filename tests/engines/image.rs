@@ -30,9 +30,9 @@ pub fn rootfs_tar(dir: &Path) -> PathBuf {
 
 /// An OCI image archive (oci-layout, index.json, blobs) of one layer, the
 /// rootfs tarball, named `name` (its `org.opencontainers.image.ref.name`),
-/// written into `dir`.
-pub fn oci_archive(dir: &Path, name: &str) -> PathBuf {
-    let layout = dir.join("oci-layout");
+/// with `cmd` as its command, written into `dir`.
+pub fn oci_archive(dir: &Path, name: &str, cmd: &[&str]) -> PathBuf {
+    let layout = dir.join(format!("oci-{}", name.replace(['/', ':'], "-")));
     let blobs = layout.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let layer = std::fs::read(rootfs_tar(dir)).unwrap();
@@ -42,7 +42,7 @@ pub fn oci_archive(dir: &Path, name: &str) -> PathBuf {
         "os": "linux",
         "config": {
             "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": ["sh"],
+            "Cmd": cmd,
         },
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
     }))

@@ -4,9 +4,11 @@
 //! runtime: `$HULL` or target/debug/hull), runs its checks, stops it and
 //! asserts it left nothing behind.
 //!
-//! One engine's part: `cargo test -p hull-tests --test engines docker`.
+//! One engine's part: `cargo test -p hull-tests --test engines docker` (or
+//! `containerd`, `cri`, `podman`).
 
 mod containerd;
+mod cri;
 mod docker;
 mod harness;
 mod image;

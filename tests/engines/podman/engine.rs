@@ -97,7 +97,7 @@ impl Podman {
         )
         .unwrap();
         let p = Podman {
-            netns_before: netns_files(),
+            netns_before: harness::netns_files(),
             netavark_before: !harness::chains_named("NETAVARK_FORWARD").is_empty(),
             name,
             dir,
@@ -159,7 +159,7 @@ impl Podman {
         assert_eq!(self.ok(&["pod", "ps", "-q"]), "", "pods left");
         let ports = harness::ports_of(&self.bridge);
         assert!(ports.is_empty(), "veths left on {}: {ports:?}", self.bridge);
-        let netns: Vec<String> = netns_files()
+        let netns: Vec<String> = harness::netns_files()
             .into_iter()
             .filter(|n| !self.netns_before.contains(n))
             .collect();
@@ -248,17 +248,6 @@ impl Drop for Podman {
     }
 }
 
-/// The netns files in /run/netns.
-fn netns_files() -> Vec<String> {
-    std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Deletes netavark's shared chains and the jumps to them from the built-in
 /// chains (only when this test created them: no other user has rules there).
 fn remove_netavark_global_chains() {
@@ -277,7 +266,7 @@ fn remove_netavark_global_chains() {
                     .iter()
                     .any(|(_, c)| rule.ends_with(&format!("-j {c}")))
             {
-                let args = iptables_args(&rule.replacen("-A ", "-D ", 1));
+                let args = harness::iptables_args(&rule.replacen("-A ", "-D ", 1));
                 let mut all = vec!["-t", table];
                 all.extend(args.iter().map(String::as_str));
                 harness::host("iptables", &all);
@@ -288,26 +277,4 @@ fn remove_netavark_global_chains() {
         harness::host("iptables", &["-t", table, "-F", chain]);
         harness::host("iptables", &["-t", table, "-X", chain]);
     }
-}
-
-/// Splits an `iptables -S` rule into arguments (quoted comments kept whole).
-fn iptables_args(rule: &str) -> Vec<String> {
-    let mut args = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for ch in rule.chars() {
-        match ch {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !cur.is_empty() {
-                    args.push(std::mem::take(&mut cur));
-                }
-            }
-            _ => cur.push(ch),
-        }
-    }
-    if !cur.is_empty() {
-        args.push(cur);
-    }
-    args
 }
