@@ -1,6 +1,6 @@
 //! What every engine's test needs: commands with a deadline, a private
-//! daemon started and stopped, and the
-//! checks that an engine left nothing behind once it stopped.
+//! daemon started and stopped, cgroup and network look-ups, and the checks
+//! that an engine left nothing behind once it stopped.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -248,7 +248,7 @@ pub fn unmount_all(dir: &Path) {
 }
 
 /// The cgroup directories named `name` at the top of each v1 hierarchy (and
-/// the cgroup2 mount), with `rel` under it.
+/// of the cgroup2 mount).
 pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
     std::fs::read_dir("/sys/fs/cgroup")
         .unwrap()
