@@ -794,7 +794,7 @@ fn exec_detached_from_a_process_file_writes_its_pid() {
 fn exec_refuses_missing_binaries_and_containers_in_the_wrong_state() {
     let b = sleeping("exec-errors");
     let out = exec(&b, &[&b.id, "hull-no-such-binary"]);
-    assert_eq!(out.code, 127, "{}", out.stderr);
+    assert_eq!(out.code, 255, "runc's code: {}", out.stderr);
     assert!(
         out.stderr.contains("executable file not found in $PATH"),
         "{}",

@@ -331,37 +331,50 @@ pub struct UpdateArgs {
     /// A JSON LinuxResources file, or - for stdin.
     #[arg(short, long)]
     pub resources: Option<PathBuf>,
-    /// Memory limit (bytes, or with k/m/g suffix).
-    #[arg(long)]
+    /// Memory limit (bytes, or with k/m/g suffix; -1: none).
+    #[arg(long, allow_negative_numbers = true)]
     pub memory: Option<String>,
-    /// Memory plus swap limit.
-    #[arg(long)]
+    /// Memory plus swap limit (-1: unlimited swap).
+    #[arg(long, allow_negative_numbers = true)]
     pub memory_swap: Option<String>,
-    /// Memory soft limit.
-    #[arg(long)]
+    /// Memory soft limit (-1: none).
+    #[arg(long, allow_negative_numbers = true)]
     pub memory_reservation: Option<String>,
-    /// Kernel memory limit (ignored by modern kernels).
-    #[arg(long)]
+    /// Kernel memory limit (ignored, as by runc).
+    #[arg(long, hide = true, allow_negative_numbers = true)]
     pub kernel_memory: Option<String>,
-    /// Kernel TCP buffer limit.
-    #[arg(long)]
+    /// Kernel TCP buffer limit (ignored, as by runc).
+    #[arg(long, hide = true, allow_negative_numbers = true)]
     pub kernel_memory_tcp: Option<String>,
-    #[arg(long)]
+    /// CPU shares (relative weight; runc's name is --cpu-share).
+    #[arg(long, visible_alias = "cpu-share", allow_negative_numbers = true)]
     pub cpu_shares: Option<u64>,
-    #[arg(long)]
+    /// CFS quota in µs per period (-1: none).
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
-    #[arg(long)]
+    // Negative numbers are taken as values, to be refused as invalid ones.
+    /// CFS period in µs.
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_period: Option<u64>,
-    #[arg(long)]
+    /// Realtime period in µs.
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_rt_period: Option<u64>,
-    #[arg(long)]
+    /// Realtime runtime in µs per period (-1: none).
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
     #[arg(long)]
     pub cpuset_cpus: Option<String>,
     #[arg(long)]
     pub cpuset_mems: Option<String>,
-    #[arg(long)]
+    /// Pids limit (-1: none).
+    #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
+    /// Intel RDT L3 cache schema (not supported: an error when given).
+    #[arg(long)]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported: an error when given).
+    #[arg(long)]
+    pub mem_bw_schema: Option<String>,
     #[arg(long)]
     pub blkio_weight: Option<u16>,
     pub id: String,

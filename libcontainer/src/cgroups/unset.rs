@@ -70,7 +70,7 @@ fn block_io(b: &LinuxBlockIo) -> LinuxBlockIo {
     let devices: Option<Vec<LinuxWeightDevice>> = b
         .weight_device()
         .as_ref()
-        .map(|list| list.iter().filter_map(|d| weight_device(d)).collect());
+        .map(|list| list.iter().filter_map(weight_device).collect());
     b.set_weight_device(devices);
     b
 }

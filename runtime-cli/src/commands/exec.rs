@@ -38,7 +38,8 @@ pub fn exec(root: &Path, args: &ExecArgs) -> Outcome {
     };
     let pid = container
         .exec(opts)
-        .map_err(|e| launch_failure("exec", e))?;
+        // runc's exec exits 255 when the process cannot start.
+        .map_err(|e| launch_failure("exec", 255, e))?;
     if let Some(path) = &args.pid_file {
         write_pid_file(path, pid)?;
     }

@@ -26,7 +26,8 @@ const FORWARDED: [Signal; 8] = [
 pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     let root = cli.state_root()?;
     let root = root.as_path();
-    let fail = |e: Error| launch_failure("run", e);
+    // 127 as a shell would (runc: 1), a deliberate difference.
+    let fail = |e: Error| launch_failure("run", 127, e);
     let bundle = Bundle::load(&args.create.bundle).map_err(|e| fail(e.into()))?;
     // A foreground run that wants a terminal but got no console socket
     // gets one of hull's own, proxied to hull's stdio (as runc does).
@@ -80,11 +81,11 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     Ok(code)
 }
 
-/// `hull CMD failed: …`, exiting 127 for a missing executable (as a shell
-/// would) and 1 otherwise.
-pub(super) fn launch_failure(cmd: &str, e: Error) -> Failure {
+/// `hull CMD failed: …`, exiting `not_found` for a missing (or not
+/// executable) binary and 1 otherwise.
+pub(super) fn launch_failure(cmd: &str, not_found: i32, e: Error) -> Failure {
     let code = match e {
-        Error::Process(ProcessError::ExecNotFound(_)) => 127,
+        Error::Process(ProcessError::ExecNotFound(_)) => not_found,
         _ => 1,
     };
     Failure {

@@ -32,7 +32,19 @@ fn read_resources(path: &Path) -> Result<LinuxResources, Failure> {
         .map_err(|e| Failure::new(format!("malformed resources {}: {e}", path.display())))
 }
 
+/// The flags as runc 1.1.5 reads them: a size is `-1` or a positive one,
+/// and an absent flag (like a 0) leaves its value as it is.
 fn from_flags(a: &UpdateArgs) -> Result<LinuxResources, Failure> {
+    if a.l3_cache_schema.is_some() {
+        return Err(Failure::new(
+            "Intel RDT/CAT: l3 cache schema is not enabled",
+        ));
+    }
+    if a.mem_bw_schema.is_some() {
+        return Err(Failure::new(
+            "Intel RDT/MBA: memory bandwidth schema is not enabled",
+        ));
+    }
     let bytes = |v: &Option<String>| -> Result<Option<i64>, Failure> {
         v.as_deref().map(parse_bytes).transpose()
     };
@@ -63,11 +75,15 @@ fn from_flags(a: &UpdateArgs) -> Result<LinuxResources, Failure> {
     serde_json::from_value(r).map_err(|e| Failure::new(format!("invalid update: {e}")))
 }
 
-/// `512`, `100k`, `64M`, `1g`, `2GB` (powers of 1024, as Docker's units) or -1.
+/// `512`, `100k`, `64M`, `1g`, `2GB` (powers of 1024, as Docker's units) or
+/// -1 (no limit); other negative sizes are refused, as by runc.
 pub fn parse_bytes(s: &str) -> Result<i64, Failure> {
     let bad = || Failure::new(format!("invalid size {s:?}"));
     if s == "-1" {
         return Ok(-1);
+    }
+    if s.trim_start().starts_with('-') {
+        return Err(bad());
     }
     let lower = s.trim().to_ascii_lowercase();
     let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
@@ -97,5 +113,6 @@ mod tests {
         assert_eq!(parse_bytes("2GB").unwrap(), 2 << 30);
         assert_eq!(parse_bytes("-1").unwrap(), -1);
         assert!(parse_bytes("12x").is_err());
+        assert!(parse_bytes("-2").is_err());
     }
 }
