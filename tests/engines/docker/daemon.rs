@@ -221,7 +221,11 @@ impl Drop for Docker {
         for dir in harness::cgroup_dirs(&self.name) {
             let _ = std::fs::remove_dir(dir);
         }
-        harness::del_link(&self.bridge);
+        // The bridges of the user network and docker_gwbridge too, if a
+        // failed check left their networks.
+        for bridge in [&self.bridge, &harness::ifname('g'), &harness::ifname('n')] {
+            harness::del_link(bridge);
+        }
         let _ = std::fs::remove_dir_all(&self.exec_root);
         let _ = std::fs::remove_dir_all(&self.dir);
     }

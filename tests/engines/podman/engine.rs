@@ -184,7 +184,11 @@ impl Podman {
             .collect();
         assert!(left.is_empty(), "mounts left: {left:?}");
         self.cleanup();
-        assert!(harness::chains_named("NETAVARK").is_empty() || self.netavark_before);
+        let chains = harness::chains_named("NETAVARK");
+        assert!(
+            chains.is_empty() || self.netavark_before,
+            "netavark chains left: {chains:?}"
+        );
         harness::assert_nothing_left(&[&self.name, &self.bridge]);
     }
 
