@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hull_tests::{hull_bin, Out};
+use hull_tests::Out;
 
 use crate::harness::{self, Daemon};
 
@@ -95,7 +95,7 @@ impl Containerd {
     fn run_args(&self, id: &str) -> Vec<String> {
         vec![
             "--runc-binary".into(),
-            hull_bin().display().to_string(),
+            harness::hull().display().to_string(),
             "--runc-root".into(),
             self.runtime_root().display().to_string(),
             "--cgroup".into(),

@@ -47,6 +47,14 @@ pub fn run_for(cmd: &mut Command, secs: u64) -> Out {
     }
 }
 
+/// The hull binary the engines run (`$HULL` or target/debug/hull, see
+/// `hull_tests::hull_bin`) as an absolute path, a relative `$HULL` taken
+/// from the workspace root: engines run it from directories of their own.
+pub fn hull() -> PathBuf {
+    let bin = hull_tests::workspace().join(hull_tests::hull_bin());
+    std::fs::canonicalize(&bin).unwrap_or_else(|e| panic!("hull binary {}: {e}", bin.display()))
+}
+
 /// Runs a host tool (ip, iptables, umount ...) and returns its output.
 pub fn host(prog: &str, args: &[&str]) -> Out {
     run_for(Command::new(prog).args(args), 60)
@@ -72,6 +80,23 @@ pub fn private_name(engine: &str) -> String {
 /// `hull-test-<tag><pid in hex>`.
 pub fn ifname(tag: char) -> String {
     format!("hull-test-{tag}{:04x}", std::process::id() & 0xffff)
+}
+
+/// The /24 subnet number `k` of this test run: `10.(240+k).(pid % 256).0`.
+/// Engines get their own (0: Docker's default bridge, 1: its
+/// docker_gwbridge, 2: its user network, 3: Podman's network, 4: CRI's),
+/// and two runs at once (in two worktrees) most likely differ.
+pub fn subnet(k: u8) -> String {
+    format!("{}.0/24", subnet_prefix(k))
+}
+
+/// Address `.n` in [`subnet`] `k`.
+pub fn subnet_addr(k: u8, n: u8) -> String {
+    format!("{}.{n}", subnet_prefix(k))
+}
+
+fn subnet_prefix(k: u8) -> String {
+    format!("10.{}.{}", 240 + u32::from(k), std::process::id() % 256)
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; nothing else here picks
@@ -338,6 +363,27 @@ pub fn ports_of(bridge: &str) -> Vec<String> {
         .filter_map(|l| l.split(": ").nth(1))
         .map(|n| n.split('@').next().unwrap().to_owned())
         .collect()
+}
+
+/// A bridge made for an engine, deleted again when dropped (also when the
+/// engine's start fails half-way).
+pub struct OwnedBridge(String);
+
+impl OwnedBridge {
+    /// Creates bridge `name` with address `cidr`, up.
+    pub fn create(name: &str, cidr: &str) -> Self {
+        host("ip", &["link", "add", name, "type", "bridge"]).ok();
+        let bridge = OwnedBridge(name.to_owned());
+        host("ip", &["addr", "add", cidr, "dev", name]).ok();
+        host("ip", &["link", "set", name, "up"]).ok();
+        bridge
+    }
+}
+
+impl Drop for OwnedBridge {
+    fn drop(&mut self) {
+        del_link(&self.0);
+    }
 }
 
 /// `ip link del` of `ifname` if it exists (a bridge we created).

@@ -7,14 +7,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use hull_tests::hull_bin;
-
 use crate::harness::{self, Daemon};
 
 /// The images, named as CRI normalizes references.
 pub const IMAGE: &str = "docker.io/library/hull-test-busybox:latest";
 const PAUSE: &str = "docker.io/library/hull-test-pause:latest";
-pub const SUBNET: &str = "10.252.6.0/24";
 
 /// The CNI portmap plugin's chains shared by all its users; created on
 /// first use, never removed by the plugin.
@@ -63,7 +60,7 @@ impl CriContainerd {
              [{cri}.cni]\n  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"{dir}/cni\"\n",
             root = dir.join("root").display(),
             state = state.display(),
-            hull = hull_bin().display(),
+            hull = harness::hull().display(),
             dir = dir.display(),
         );
         std::fs::write(dir.join("config.toml"), config).unwrap();
@@ -78,7 +75,7 @@ impl CriContainerd {
                     "ipMasq": false,
                     "ipam": {
                         "type": "host-local",
-                        "ranges": [[{"subnet": SUBNET}]],
+                        "ranges": [[{"subnet": harness::subnet(4)}]],
                         "dataDir": dir.join("ipam"),
                     },
                 },
@@ -155,7 +152,10 @@ impl CriContainerd {
         assert!(harness::ports_of(&self.bridge).is_empty(), "veths left");
         for table in ["filter", "nat"] {
             let rules = harness::host("iptables", &["-t", table, "-S"]).stdout;
-            let ours: Vec<&str> = rules.lines().filter(|l| l.contains(SUBNET)).collect();
+            let ours: Vec<&str> = rules
+                .lines()
+                .filter(|l| l.contains(&harness::subnet(4)))
+                .collect();
             assert!(ours.is_empty(), "CNI rules left in {table}: {ours:?}");
         }
         self.cleanup();

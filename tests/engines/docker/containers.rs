@@ -219,7 +219,7 @@ pub fn user_network(d: &Docker) {
         "network",
         "create",
         "--subnet",
-        "10.252.3.0/24",
+        &harness::subnet(2),
         "-o",
         &opt,
         net,

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use hull_tests::{hull_bin, Out};
+use hull_tests::Out;
 
 use crate::harness::{self, Daemon};
 
@@ -30,6 +30,8 @@ pub struct Docker {
     pub exec_root: PathBuf,
     /// The default bridge (created here: dockerd only creates `docker0`).
     pub bridge: String,
+    /// Deletes the default bridge however the test ends.
+    _owned_bridge: harness::OwnedBridge,
     /// Docker's own iptables chains before the daemon started (there must
     /// be no new ones after it stopped).
     chains_before: Vec<String>,
@@ -39,6 +41,7 @@ pub struct Docker {
 impl Docker {
     /// Starts the daemon and imports [`IMAGE`].
     pub fn start() -> Self {
+        let hull = harness::hull();
         let dockerd = harness::engine_bin("/usr/sbin/dockerd", "docker.io");
         harness::engine_bin(CLI, "docker.io");
         harness::engine_bin("/usr/sbin/runc", "runc");
@@ -49,9 +52,8 @@ impl Docker {
         std::fs::create_dir_all(dir.join("cli")).unwrap();
         std::fs::create_dir_all(&exec_root).unwrap();
         std::fs::write(dir.join("daemon.json"), "{}").unwrap();
-        harness::host("ip", &["link", "add", &bridge, "type", "bridge"]).ok();
-        harness::host("ip", &["addr", "add", "10.252.1.1/24", "dev", &bridge]).ok();
-        harness::host("ip", &["link", "set", &bridge, "up"]).ok();
+        let owned_bridge =
+            harness::OwnedBridge::create(&bridge, &format!("{}/24", harness::subnet_addr(0, 1)));
 
         let chains_before = harness::chains_named("DOCKER");
         let mut cmd = Command::new(dockerd);
@@ -69,7 +71,7 @@ impl Docker {
                 exec_root.join("docker.sock").display()
             ))
             .arg("--add-runtime")
-            .arg(format!("hull={}", hull_bin().display()))
+            .arg(format!("hull={}", hull.display()))
             .args(["--default-runtime", "hull", "--bridge", &bridge])
             .args(["--iptables=false", "--ip-forward=false", "--ip-masq=false"])
             .args(["--exec-opt", "native.cgroupdriver=cgroupfs"])
@@ -94,6 +96,7 @@ impl Docker {
             dir,
             exec_root,
             bridge,
+            _owned_bridge: owned_bridge,
             daemon,
         };
         d.ok(&[

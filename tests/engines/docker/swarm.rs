@@ -21,7 +21,7 @@ pub fn service(d: &Docker) {
         "network",
         "create",
         "--subnet",
-        "10.252.2.0/24",
+        &harness::subnet(1),
         "-o",
         &format!("com.docker.network.bridge.name={gw}"),
         "-o",

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use hull_tests::{hull_bin, Out};
+use hull_tests::Out;
 
 use crate::harness;
 
@@ -17,7 +17,6 @@ pub const IMAGE: &str = "hull-test-busybox";
 pub const INFRA_IMAGE: &str = "hull-test-infra";
 /// The private bridge network every container joins.
 pub const NETWORK: &str = "hull-test-pnet";
-const SUBNET: &str = "10.252.4.0/24";
 
 /// netavark's chains shared by all its networks, which it creates on first
 /// use and never removes.
@@ -85,7 +84,7 @@ impl Podman {
             "driver": "bridge",
             "network_interface": bridge,
             "created": "2026-01-01T00:00:00Z",
-            "subnets": [{"subnet": SUBNET, "gateway": "10.252.4.1"}],
+            "subnets": [{"subnet": harness::subnet(3), "gateway": harness::subnet_addr(3, 1)}],
             "ipv6_enabled": false,
             "internal": false,
             "dns_enabled": false,
@@ -131,7 +130,7 @@ impl Podman {
             .arg(self.runroot.join("tmp"))
             .args(["--cgroup-manager", "cgroupfs"])
             .arg("--runtime")
-            .arg(hull_bin())
+            .arg(harness::hull())
             .args(args);
         harness::run_for(&mut cmd, 120)
     }
@@ -171,7 +170,10 @@ impl Podman {
         // the subnet.
         for table in ["filter", "nat"] {
             let rules = harness::host("iptables", &["-t", table, "-S"]).stdout;
-            let ours: Vec<&str> = rules.lines().filter(|l| l.contains(SUBNET)).collect();
+            let ours: Vec<&str> = rules
+                .lines()
+                .filter(|l| l.contains(&harness::subnet(3)))
+                .collect();
             assert!(ours.is_empty(), "netavark rules left in {table}: {ours:?}");
         }
         // Podman has no daemon: storage is unmounted, only the storage
