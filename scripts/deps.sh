@@ -34,6 +34,17 @@ DEPS=(
     "script bsdutils"
     # Podman's default seccomp profile (tests/seccomp.rs, the quick benchmark).
     "seccomp-profile golang-github-containers-common"
+    # The engines tests/engines drives with hull, each started privately by
+    # the test (installing them starts no service: see below).
+    "dockerd docker.io"
+    "docker docker.io"
+    "containerd containerd"
+    "ctr containerd"
+    "containerd-shim-runc-v2 containerd"
+    "podman podman"
+    "conmon conmon"
+    # The CRI client of tests/engines is generated from CRI's .proto at build time.
+    "protoc protobuf-compiler"
 )
 
 # have NAME: whether NAME is installed as the tests need it.
@@ -50,6 +61,8 @@ have() {
         systemd) [ -x /usr/lib/systemd/systemd ] ;;
         dbus-daemon) [ -x /usr/bin/dbus-daemon ] ;;
         seccomp-profile) [ -f /usr/share/containers/seccomp.json ] ;;
+        dockerd) [ -x /usr/sbin/dockerd ] ;;
+        conmon) [ -x /usr/bin/conmon ] || [ -x /usr/libexec/podman/conmon ] ;;
         *) command -v "$1" >/dev/null ;;
     esac
 }
@@ -100,5 +113,13 @@ done
 [ "$(id -u)" = 0 ] || { echo "deps: missing ${need[*]}; run scripts/deps.sh as root to install them" >&2; exit 1; }
 echo "deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Installing an engine must not start it as a system service: refuse
+# service starts for the duration (Debian's policy-rc.d convention),
+# unless a policy is already in place.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -q >/dev/null
 apt-get install -y -q "${need[@]}" >/dev/null

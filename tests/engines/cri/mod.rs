@@ -1,0 +1,222 @@
+//! containerd's CRI driven the way kubelet drives it, with hull as the
+//! runtime handler: a pod sandbox with a port mapping, a web container and
+//! a second container in the pod's namespaces, ExecSync, an update of the
+//! web container's resources, then stop and removal of everything.
+
+mod client;
+mod daemon;
+
+use k8s_cri::v1 as cri;
+
+use client::Cri;
+use daemon::{CriContainerd, IMAGE};
+
+use crate::harness;
+
+#[test]
+fn containerd_cri() {
+    let d = CriContainerd::start();
+    let mut c = Cri::connect(&d.socket());
+    let port = harness::free_port();
+    let sandbox_config = sandbox_config(&d, port);
+    let req = cri::RunPodSandboxRequest {
+        config: Some(sandbox_config.clone()),
+        ..Default::default()
+    };
+    let sandbox = c
+        .call("RunPodSandbox", |mut s| async move {
+            s.run_pod_sandbox(req).await
+        })
+        .pod_sandbox_id;
+
+    let web = start(
+        &mut c,
+        &sandbox,
+        &sandbox_config,
+        "web",
+        &["sh", "-c", HTTPD],
+    );
+    let probe = start(
+        &mut c,
+        &sandbox,
+        &sandbox_config,
+        "probe",
+        &["sleep", "100000"],
+    );
+    // The mapping reaches the web container through the pod's netns.
+    assert_eq!(harness::http_get(port).trim(), "hull-cri");
+
+    // ExecSync in the second container: same network namespace (the web
+    // server on its loopback), exit codes and output come back.
+    let (code, out, _) = exec_sync(&mut c, &probe, &["wget", "-qO-", "http://127.0.0.1/"]);
+    assert_eq!((code, out.trim()), (0, "hull-cri"));
+    assert_eq!(
+        exec_sync(&mut c, &probe, &["sh", "-c", "echo oops >&2; exit 3"]),
+        (3, String::new(), "oops\n".into())
+    );
+    // A command that cannot start is an error of the call (as with runc).
+    let req = cri::ExecSyncRequest {
+        container_id: probe.clone(),
+        cmd: vec!["nosuch".into()],
+        timeout: 30,
+    };
+    let err = c
+        .try_call("ExecSync", |mut s| async move { s.exec_sync(req).await })
+        .expect_err("exec of a missing command succeeded");
+    assert!(err.message().contains("executable file not found"), "{err}");
+
+    // UpdateContainerResources, read back from the cgroup files.
+    let req = cri::UpdateContainerResourcesRequest {
+        container_id: web.clone(),
+        linux: Some(cri::LinuxContainerResources {
+            memory_limit_in_bytes: 64 << 20,
+            cpu_period: 100_000,
+            cpu_quota: 50_000,
+            cpu_shares: 512,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    c.call("UpdateContainerResources", |mut s| async move {
+        s.update_container_resources(req).await
+    });
+    let memory = format!("/sys/fs/cgroup/memory{}/{web}", d.cgroup_parent());
+    let cpu = format!("/sys/fs/cgroup/cpu{}/{web}", d.cgroup_parent());
+    let read = |dir: &str, file: &str| harness::read_cgroup(std::path::Path::new(dir), file);
+    assert_eq!(
+        read(&memory, "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read(&cpu, "cpu.shares"), "512");
+
+    for id in [&web, &probe] {
+        let req = cri::StopContainerRequest {
+            container_id: id.clone(),
+            timeout: 2,
+        };
+        c.call("StopContainer", |mut s| async move {
+            s.stop_container(req).await
+        });
+        let req = cri::RemoveContainerRequest {
+            container_id: id.clone(),
+        };
+        c.call("RemoveContainer", |mut s| async move {
+            s.remove_container(req).await
+        });
+    }
+    assert!(
+        !std::path::Path::new(&memory).exists(),
+        "cgroup left: {memory}"
+    );
+    let req = cri::StopPodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    };
+    c.call("StopPodSandbox", |mut s| async move {
+        s.stop_pod_sandbox(req).await
+    });
+    let req = cri::RemovePodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    };
+    c.call("RemovePodSandbox", |mut s| async move {
+        s.remove_pod_sandbox(req).await
+    });
+    let req = cri::ListPodSandboxRequest::default();
+    let pods = c.call("ListPodSandbox", |mut s| async move {
+        s.list_pod_sandbox(req).await
+    });
+    assert!(pods.items.is_empty(), "sandboxes left: {:?}", pods.items);
+    drop(c);
+    d.stop_and_check();
+}
+
+const HTTPD: &str = "echo hull-cri > /tmp/index.html; exec httpd -f -p 80 -h /tmp";
+
+/// The pod: a port mapping 127.0.0.1:`port` → 80, a private cgroup parent,
+/// pod-wide network and IPC namespaces.
+fn sandbox_config(d: &CriContainerd, port: u16) -> cri::PodSandboxConfig {
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: "hull-test-pod".into(),
+            uid: d.name.clone(),
+            namespace: "hull-test".into(),
+            attempt: 0,
+        }),
+        hostname: "hull-test-pod".into(),
+        port_mappings: vec![cri::PortMapping {
+            protocol: cri::Protocol::Tcp as i32,
+            container_port: 80,
+            host_port: i32::from(port),
+            host_ip: "127.0.0.1".into(),
+        }],
+        linux: Some(cri::LinuxPodSandboxConfig {
+            cgroup_parent: d.cgroup_parent(),
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(cri::NamespaceOption {
+                    network: cri::NamespaceMode::Pod as i32,
+                    pid: cri::NamespaceMode::Container as i32,
+                    ipc: cri::NamespaceMode::Pod as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// CreateContainer + StartContainer of `command` in the sandbox; its id.
+fn start(
+    c: &mut Cri,
+    sandbox: &str,
+    sandbox_config: &cri::PodSandboxConfig,
+    name: &str,
+    command: &[&str],
+) -> String {
+    let config = cri::ContainerConfig {
+        metadata: Some(cri::ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(cri::ImageSpec {
+            image: IMAGE.into(),
+            ..Default::default()
+        }),
+        command: command.iter().map(|s| s.to_string()).collect(),
+        linux: Some(cri::LinuxContainerConfig::default()),
+        ..Default::default()
+    };
+    let req = cri::CreateContainerRequest {
+        pod_sandbox_id: sandbox.into(),
+        config: Some(config),
+        sandbox_config: Some(sandbox_config.clone()),
+    };
+    let id = c
+        .call("CreateContainer", |mut s| async move {
+            s.create_container(req).await
+        })
+        .container_id;
+    let req = cri::StartContainerRequest {
+        container_id: id.clone(),
+    };
+    c.call("StartContainer", |mut s| async move {
+        s.start_container(req).await
+    });
+    id
+}
+
+/// ExecSync: (exit code, stdout, stderr).
+fn exec_sync(c: &mut Cri, id: &str, cmd: &[&str]) -> (i32, String, String) {
+    let req = cri::ExecSyncRequest {
+        container_id: id.into(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        timeout: 30,
+    };
+    let r = c.call("ExecSync", |mut s| async move { s.exec_sync(req).await });
+    (
+        r.exit_code,
+        String::from_utf8_lossy(&r.stdout).into_owned(),
+        String::from_utf8_lossy(&r.stderr).into_owned(),
+    )
+}
