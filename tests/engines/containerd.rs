@@ -237,7 +237,13 @@ fn terminal(c: &Containerd) {
     let mut line = vec!["ctr".to_string(), "run".into(), "--rm".into(), "-t".into()];
     line.extend(c.run_args("hull-test-tty"));
     line.extend([IMAGE.into(), "hull-test-tty".into()]);
-    line.extend(["sh".into(), "-c".into(), "'tty; exit 4'".into()]);
+    line.extend(["sh".into(), "-c".into(), "tty; exit 4".into()]);
+    // One shell line for `script -c`: every word quoted, as the hull
+    // binary's path may hold a space.
+    let line: Vec<String> = line
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+        .collect();
     let mut cmd = c.ctr_cmd("script");
     cmd.args(["-qec", &line.join(" "), "/dev/null"]);
     let out = harness::run_for(&mut cmd, 60);

@@ -455,12 +455,15 @@ pub fn iptables_args(rule: &str) -> Vec<String> {
 }
 
 /// The netns files in /run/netns (the fixed directory where Podman and
-/// CRI put their containers' network namespaces).
-pub fn netns_files() -> Vec<String> {
+/// CRI put their containers' network namespaces) whose names start with
+/// `prefix`: each engine's own (`netns-` Podman's, `cni-` containerd's),
+/// so engines tested at once do not see each other's.
+pub fn netns_files(prefix: &str) -> Vec<String> {
     std::fs::read_dir("/run/netns")
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
                 .collect()
         })
         .unwrap_or_default()

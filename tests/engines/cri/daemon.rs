@@ -85,7 +85,7 @@ impl CriContainerd {
         std::fs::write(dir.join("cni/10-hull-test.conflist"), cni.to_string()).unwrap();
 
         let hostport_before = !harness::chains_named("CNI-HOSTPORT-DNAT").is_empty();
-        let netns_before = harness::netns_files();
+        let netns_before = harness::netns_files("cni-");
         let mut cmd = Command::new(bin);
         cmd.arg("--config").arg(dir.join("config.toml"));
         let sock = state.join("containerd.sock");
@@ -144,7 +144,7 @@ impl CriContainerd {
             .chain(harness::mounts_under(&self.state))
             .collect();
         assert!(mounts.is_empty(), "mounts left: {mounts:?}");
-        let netns: Vec<_> = harness::netns_files()
+        let netns: Vec<_> = harness::netns_files("cni-")
             .into_iter()
             .filter(|n| !self.netns_before.contains(n))
             .collect();

@@ -96,7 +96,7 @@ impl Podman {
         )
         .unwrap();
         let p = Podman {
-            netns_before: harness::netns_files(),
+            netns_before: harness::netns_files("netns-"),
             netavark_before: !harness::chains_named("NETAVARK_FORWARD").is_empty(),
             name,
             dir,
@@ -158,7 +158,7 @@ impl Podman {
         assert_eq!(self.ok(&["pod", "ps", "-q"]), "", "pods left");
         let ports = harness::ports_of(&self.bridge);
         assert!(ports.is_empty(), "veths left on {}: {ports:?}", self.bridge);
-        let netns: Vec<String> = harness::netns_files()
+        let netns: Vec<String> = harness::netns_files("netns-")
             .into_iter()
             .filter(|n| !self.netns_before.contains(n))
             .collect();
