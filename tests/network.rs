@@ -1608,3 +1608,48 @@ fn cni_refused_in_lab(_lab: PathBuf) {
         assert_eq!(netns_links(ctr.child.id() as i32), ["lo"], "{what}");
     }
 }
+
+/// (13) A `delete --force` killed while its poststop hook runs: the
+/// attachment (veth, lease, published port, records) went before the state,
+/// so nothing of it is left, and the hook died with hull.
+#[test]
+fn a_delete_killed_during_poststop_leaves_no_attachment() {
+    let net = Net::new("killdel", 13);
+    net.create();
+    let mut c = net.ctr("net13-killdel");
+    let marker = c.dir.join("poststop-running");
+    let hook = format!(
+        "touch {}; exec sleep 31.13{}",
+        marker.display(),
+        std::process::id()
+    );
+    c.edit(|cfg| {
+        cfg["hooks"] = json!({"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]})
+    });
+    c.args(&["sleep", "600"]);
+    c.run_detached(&[
+        "--network",
+        &net.name,
+        "-p",
+        &format!("127.0.0.1:{}:80", port(13)),
+    ]);
+    let veth = net.attachment(&c.id)["host_veth"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut delete = c
+        .hull_net()
+        .args(["delete", "--force", &c.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(30, || marker.exists());
+    assert!(marker.exists(), "the poststop hook never ran");
+    delete.kill().unwrap();
+    delete.wait().unwrap();
+    assert_detached(&net, &c, &veth);
+    assert_no_process(&format!("sleep 31.13{}", std::process::id()));
+    assert!(c.hull_cmd(&["delete", "--force", &c.id]).status.success());
+}

@@ -416,19 +416,7 @@ impl Container {
     /// Removes the container. A created container's init is killed first; a
     /// running or paused one only with `force`.
     pub fn delete(self, force: bool) -> Result<()> {
-        let status = self.status();
-        tracing::debug!(id = %self.id(), ?status, force, "deleting the container");
-        match status {
-            Status::Stopped => {}
-            Status::Created => self.kill_and_wait()?,
-            _ if force => self.kill_and_wait()?,
-            _ => {
-                return Err(Error::WrongStatus(WrongStatus::DeleteNotStopped {
-                    id: self.id().to_owned(),
-                    status,
-                }))
-            }
-        }
+        self.stop_for_delete(force)?;
         // Also after a crash: whatever is left in the cgroup is killed there.
         if let Some(cg) = &self.record.cgroup {
             cg.destroy()?;
@@ -440,6 +428,24 @@ impl Container {
         std::fs::remove_file(&path).map_err(Error::io(&path))?;
         self.run_hooks("poststop", |h| h.poststop(), "stopped");
         Ok(())
+    }
+
+    /// The first step of [`Container::delete`], for a caller that removes
+    /// what it keeps beside the container (a network attachment) before the
+    /// state goes: a created container's init is killed, a running or
+    /// paused one only with `force`.
+    pub fn stop_for_delete(&self, force: bool) -> Result<()> {
+        let status = self.status();
+        tracing::debug!(id = %self.id(), ?status, force, "deleting the container");
+        match status {
+            Status::Stopped => Ok(()),
+            Status::Created => self.kill_and_wait(),
+            _ if force => self.kill_and_wait(),
+            _ => Err(Error::WrongStatus(WrongStatus::DeleteNotStopped {
+                id: self.id().to_owned(),
+                status,
+            })),
+        }
     }
 
     fn kill_and_wait(&self) -> Result<()> {

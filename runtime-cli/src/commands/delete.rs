@@ -25,10 +25,16 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Outcome {
     Ok(0)
 }
 
-/// Deletes the container, then its network attachment if it has one.
+/// Deletes the container and its network attachment if it has one: the
+/// attachment goes once the container is stopped, before the state, which
+/// goes last, so a delete killed half-way leaves a container that
+/// `delete --force` finishes.
 pub fn remove(container: Container, force: bool) -> Outcome {
     let attachment = network::recorded(&container);
+    if attachment.is_some() {
+        container.stop_for_delete(force)?;
+        network::disconnect(attachment)?;
+    }
     container.delete(force)?;
-    network::disconnect(attachment)?;
     Ok(0)
 }

@@ -194,18 +194,20 @@ pub fn recorded(container: &Container) -> Option<Attachment> {
     })
 }
 
-/// Removes the record of an attachment [`recorded`] found, then tears it down.
+/// Tears down an attachment [`recorded`] found, then removes its record
+/// (last, so a disconnect killed half-way can be run again: detaching is
+/// idempotent).
 pub fn disconnect(attachment: Option<Attachment>) -> Result<(), Failure> {
     let Some(a) = attachment else {
         return Ok(());
     };
+    a.store.detach(&a.id, &a.ifname).map_err(net_err)?;
     match std::fs::remove_file(&a.record) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Failure::new(format!("remove {}: {e}", a.record.display())))
+            Err(Failure::new(format!("remove {}: {e}", a.record.display())))
         }
-        _ => {}
+        _ => Ok(()),
     }
-    a.store.detach(&a.id, &a.ifname).map_err(net_err)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
