@@ -174,3 +174,56 @@ fn run_detached_killed_at_timed_points() {
         assert_eq!(cgroup_dirs(&b.id), Vec::<String>::new(), "{ms} ms");
     }
 }
+
+/// 50 `create`s of one id at once: exactly one wins, the others fail
+/// clearly without touching the winner's cgroups or state, `state` and
+/// `list` running meanwhile never fail, and once deleted nothing is left.
+#[test]
+fn concurrent_creates_of_one_id() {
+    let mut b = TestBundle::new("crash-race");
+    b.args(&["sleep", "60"]);
+    // stderr into files: the winner's init holds what it inherits, so a
+    // pipe would never reach its end.
+    let spawn = |args: &[&str], n: usize| {
+        let err = b.dir.join(format!("err-{n}"));
+        let child = b
+            .hull()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        (child, err)
+    };
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let creates: Vec<_> = (0..50)
+        .map(|n| spawn(&["create", "--bundle", &dir, &b.id], n))
+        .collect();
+    let readers: Vec<_> = (0..10)
+        .flat_map(|n| [spawn(&["list"], 100 + n), spawn(&["state", &b.id], 200 + n)])
+        .collect();
+    let mut won = 0;
+    for (mut c, err) in creates {
+        let status = c.wait().unwrap();
+        let err = std::fs::read_to_string(err).unwrap_or_default();
+        match status.code() {
+            Some(0) => won += 1,
+            Some(1) => assert!(err.contains("exists"), "{err}"),
+            other => panic!("create exited {other:?}: {err}"),
+        }
+    }
+    assert_eq!(won, 1, "creates that succeeded");
+    for (mut r, err) in readers {
+        let status = r.wait().unwrap();
+        let err = std::fs::read_to_string(err).unwrap_or_default();
+        // `state` may answer "does not exist" before the winner's record.
+        assert!(matches!(status.code(), Some(0 | 1)), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_eq!(b.state()["status"], "created");
+    Out::from(b.cmd(&["delete", "--force", &b.id])).ok();
+    b.assert_no_state();
+    wait_for(|| "a process is left".into(), || no_process(&b.id));
+    assert_eq!(cgroup_dirs(&b.id), Vec::<String>::new());
+}
