@@ -23,10 +23,9 @@ fn tag(n: u32) -> String {
     format!("30.{n}{}", std::process::id())
 }
 
-/// Starts `hull ARGS... --bundle DIR ID` and returns it once `marker` exists.
-fn start_until(b: &TestBundle, args: &[&str], marker: &Path) -> Child {
-    let child = b
-        .hull()
+/// Starts `hull ARGS... --bundle DIR ID`, its output thrown away.
+fn start(b: &TestBundle, args: &[&str]) -> Child {
+    b.hull()
         .args(args)
         .arg("--bundle")
         .arg(&b.dir)
@@ -35,7 +34,12 @@ fn start_until(b: &TestBundle, args: &[&str], marker: &Path) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// [`start`], returned once `marker` exists.
+fn start_until(b: &TestBundle, args: &[&str], marker: &Path) -> Child {
+    let child = start(b, args);
     wait_for(
         || format!("{} never appeared", marker.display()),
         || marker.exists(),
@@ -152,16 +156,7 @@ fn run_detached_killed_at_timed_points() {
     for ms in [1u64, 2, 3, 5, 8, 12, 20] {
         let mut b = TestBundle::new(&format!("crash-t{ms}"));
         b.args(&["sleep", "30"]);
-        let child = b
-            .hull()
-            .args(["run", "-d", "--bundle"])
-            .arg(&b.dir)
-            .arg(&b.id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = start(&b, &["run", "-d"]);
         std::thread::sleep(Duration::from_millis(ms));
         kill(child);
         let out = b.cmd(&["delete", "--force", &b.id]);

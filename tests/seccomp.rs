@@ -756,15 +756,21 @@ fn answer_mkdir(fd: &OwnedFd, rootfs: &Path) -> Result<(SeccompNotif, String), S
     Ok((notif, path))
 }
 
+/// The agent's listening socket `$TMPDIR/<unique name>.sock` (non-blocking),
+/// removed when the guard drops.
+fn agent_socket(name: &str) -> (PathBuf, UnixListener, RemoveOnDrop) {
+    let socket = std::env::temp_dir().join(format!("{}.sock", unique(name)));
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).expect("bind the agent socket");
+    listener.set_nonblocking(true).unwrap();
+    (socket.clone(), listener, RemoveOnDrop(socket))
+}
+
 #[test]
 fn notify_hands_the_listener_to_the_agent_which_answers_for_the_container() {
     let mut b = TestBundle::new("seccomp-notify");
     let rootfs = b.own_rootfs();
-    let socket = std::env::temp_dir().join(format!("{}.sock", unique("seccomp-agent")));
-    let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).expect("bind the agent socket");
-    let _socket_guard = RemoveOnDrop(socket.clone());
-    listener.set_nonblocking(true).unwrap();
+    let (socket, listener, _socket_guard) = agent_socket("seccomp-agent");
     set_profile(
         &mut b,
         json!({
@@ -812,11 +818,7 @@ fn notify_hands_the_listener_to_the_agent_which_answers_for_the_container() {
 fn notify_hands_an_exec_d_process_s_listener_to_the_agent_too() {
     let mut b = TestBundle::new("seccomp-notify-exec");
     let rootfs = b.own_rootfs();
-    let socket = std::env::temp_dir().join(format!("{}.sock", unique("seccomp-agent-exec")));
-    let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).expect("bind the agent socket");
-    let _socket_guard = RemoveOnDrop(socket.clone());
-    listener.set_nonblocking(true).unwrap();
+    let (socket, listener, _socket_guard) = agent_socket("seccomp-agent-exec");
     set_profile(
         &mut b,
         json!({
