@@ -34,6 +34,8 @@ pub enum Error {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
     /// A system call made on the runtime side failed.
     #[error("{context}: {source}")]
     Sys { context: String, source: nix::Error },

@@ -23,6 +23,7 @@
 mod builder;
 mod capabilities;
 pub mod cgroups;
+pub mod checkpoint;
 mod console;
 mod container;
 pub mod dbus;

@@ -1,0 +1,220 @@
+//! `checkpoint`: the container's process tree dumped to an image directory.
+
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use super::image::{outside_stdio, Image};
+use super::rpc::{self, proto, CriuOpts, CriuReq, CriuReqType};
+use super::{common_opts, mounts, namespaces, open_dir, CgroupMode, CheckpointError, Criu};
+use crate::container::Container;
+use crate::spec::Bundle;
+use crate::state::Status;
+
+/// How to checkpoint (runc's `checkpoint` flags).
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointOptions {
+    pub criu: Criu,
+    pub image_path: PathBuf,
+    /// Where CRIU writes its log and scratch files (default: the image path).
+    pub work_path: Option<PathBuf>,
+    /// A previous pre-dump's images, relative to `image_path`.
+    pub parent_path: Option<PathBuf>,
+    pub leave_running: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    /// Dump memory only, leaving the container running (iterative migration).
+    pub pre_dump: bool,
+    pub cgroup_mode: Option<CgroupMode>,
+    /// CLONE_NEW* bits of namespaces made empty on restore.
+    pub empty_ns: u32,
+    pub auto_dedup: bool,
+    pub lazy_pages: bool,
+    /// Where CRIU signals that the lazy-pages server is ready (a `\0`).
+    pub status_fd: Option<i32>,
+    /// `ADDRESS:PORT` of a page server to send the memory to.
+    pub page_server: Option<(String, i32)>,
+}
+
+impl Container {
+    /// Dumps the running (or paused) container into `opts.image_path`.
+    /// Unless `leave_running` or `pre_dump`, CRIU kills the processes
+    /// afterwards and the caller deletes the container (as runc does).
+    pub fn checkpoint(&self, opts: &CheckpointOptions) -> crate::Result<()> {
+        Ok(checkpoint(self, opts)?)
+    }
+}
+
+fn checkpoint(c: &Container, opts: &CheckpointOptions) -> Result<(), CheckpointError> {
+    let status = c.status();
+    if !matches!(status, Status::Running | Status::Paused) {
+        return Err(CheckpointError::NotRunning(status));
+    }
+    let pid = c.init_pid().as_raw();
+    check_features(opts)?;
+    if let Some(p) = &opts.parent_path {
+        if p.is_absolute() {
+            return Err(CheckpointError::invalid("--parent-path", "must be relative"));
+        }
+        if !opts.image_path.join(p).is_dir() {
+            return Err(CheckpointError::invalid(
+                "--parent-path",
+                format!("{} is not a directory", opts.image_path.join(p).display()),
+            ));
+        }
+    }
+    let state = c.state();
+    let bundle = Bundle::load(&state.bundle).map_err(|e| CheckpointError::invalid("bundle", e.to_string()))?;
+    let image_dir = open_dir(&opts.image_path, true)?;
+    let work_dir = opts
+        .work_path
+        .as_ref()
+        .map(|p| open_dir(p, true))
+        .transpose()?;
+    let mut o = CriuOpts {
+        images_dir_fd: image_dir.as_raw_fd(),
+        work_dir_fd: work_dir.as_ref().map(|d| d.as_raw_fd()),
+        log_file: Some("dump.log".into()),
+        pid: Some(pid),
+        root: Some(state.rootfs.to_string_lossy().into_owned()),
+        leave_running: Some(opts.leave_running),
+        parent_img: opts
+            .parent_path
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
+        track_mem: opts.parent_path.as_ref().map(|_| true),
+        ..common_opts(&bundle.spec, &CommonFlags::from(opts))
+    };
+    if let Some((address, port)) = &opts.page_server {
+        o.ps = Some(proto::CriuPageServerInfo {
+            address: Some(address.clone()),
+            port: Some(*port),
+            ..Default::default()
+        });
+    }
+    if let Ok(cg) = c.cgroup() {
+        // CRIU freezes the tree with the freezer rather than ptrace.
+        let freezer = cg
+            .dirs
+            .iter()
+            .find(|d| d.controllers.iter().any(|x| x == "freezer"));
+        o.freeze_cgroup = freezer.map(|d| d.path.to_string_lossy().into_owned());
+    }
+    o.external
+        .extend(namespaces::external_for_dump(&bundle.spec)?);
+    if !opts.pre_dump {
+        let externals = mounts::externals(pid, &bundle.spec)?;
+        o.ext_mnt = mounts::for_dump(&externals);
+        let (stdio, files) = outside_stdio(pid, &mounts::mount_ids(pid)?)?;
+        o.external.extend(files);
+        Image {
+            stdio,
+            mounts: externals,
+        }
+        .save(&opts.image_path)?;
+    }
+    let req = CriuReq {
+        r#type: if opts.pre_dump {
+            CriuReqType::PreDump
+        } else {
+            CriuReqType::Dump
+        } as i32,
+        opts: Some(o),
+        ..Default::default()
+    };
+    let log = opts
+        .work_path
+        .as_ref()
+        .unwrap_or(&opts.image_path)
+        .join("dump.log");
+    let mut status_fd = opts.status_fd;
+    rpc::call(
+        &opts.criu.path,
+        &req,
+        rpc::Spawn::default(),
+        Some(&log),
+        |_| Ok(()),
+        |script, _, _| {
+            if script == "status-ready" {
+                if let Some(fd) = status_fd.take() {
+                    // SAFETY: the caller handed this fd over for this.
+                    unsafe {
+                        libc::write(fd, c"".as_ptr().cast(), 1);
+                        libc::close(fd);
+                    }
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// Refuses, before anything is written, what CRIU or the kernel cannot do.
+fn check_features(opts: &CheckpointOptions) -> Result<(), CheckpointError> {
+    let track = opts.pre_dump || opts.parent_path.is_some();
+    if track {
+        let have = rpc::features(
+            &opts.criu.path,
+            proto::CriuFeatures {
+                mem_track: Some(true),
+                ..Default::default()
+            },
+        )?;
+        if have.mem_track != Some(true) {
+            let flag = if opts.pre_dump {
+                "--pre-dump"
+            } else {
+                "--parent-path"
+            };
+            return Err(CheckpointError::Unsupported {
+                flag,
+                why: "it needs memory change tracking (soft-dirty page bits, \
+                      CONFIG_MEM_SOFT_DIRTY), which this kernel lacks"
+                    .into(),
+            });
+        }
+    }
+    if opts.lazy_pages {
+        super::check_lazy_pages(&opts.criu)?;
+        if let Some(fd) = opts.status_fd {
+            // SAFETY: F_GETFL on an fd number only reads its flags.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            if flags < 0 || flags & (libc::O_WRONLY | libc::O_RDWR) == 0 {
+                return Err(CheckpointError::invalid(
+                    "--status-fd",
+                    format!("{fd} is not an fd open for writing"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The flags `checkpoint` and `restore` share.
+pub(crate) struct CommonFlags {
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub cgroup_mode: Option<CgroupMode>,
+    pub empty_ns: u32,
+    pub auto_dedup: bool,
+    pub lazy_pages: bool,
+}
+
+impl From<&CheckpointOptions> for CommonFlags {
+    fn from(o: &CheckpointOptions) -> Self {
+        Self {
+            tcp_established: o.tcp_established,
+            ext_unix_sk: o.ext_unix_sk,
+            shell_job: o.shell_job,
+            file_locks: o.file_locks,
+            cgroup_mode: o.cgroup_mode,
+            empty_ns: o.empty_ns,
+            auto_dedup: o.auto_dedup,
+            lazy_pages: o.lazy_pages,
+        }
+    }
+}

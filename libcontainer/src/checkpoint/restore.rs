@@ -1,0 +1,322 @@
+//! `restore`: a new container, state record and cgroup as `create` makes
+//! them, whose processes CRIU rebuilds from an image directory.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::dump::CommonFlags;
+use super::image::Image;
+use super::rpc::{self, proto, CriuOpts, CriuReq, CriuReqType};
+use super::{common_opts, mounts, namespaces, open_dir, CgroupMode, CheckpointError, Criu};
+use crate::cgroups::{Cgroup, Hierarchies};
+use crate::container::Container;
+use crate::error::{Error, Result};
+use crate::id::validate_id;
+use crate::spec::Bundle;
+use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status};
+
+/// How to restore (runc's `restore` flags).
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    pub criu: Criu,
+    pub image_path: PathBuf,
+    pub work_path: Option<PathBuf>,
+    /// Receives the pty master of a container with a terminal.
+    pub console_socket: Option<PathBuf>,
+    /// Accepted for runc compatibility: CRIU restores the mount namespace
+    /// itself, so there is no pivot_root to leave out.
+    pub no_pivot: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub cgroup_mode: Option<CgroupMode>,
+    pub empty_ns: u32,
+    pub auto_dedup: bool,
+    pub lazy_pages: bool,
+    /// `TYPE:NAME` of the LSM profile the restored processes get.
+    pub lsm_profile: Option<String>,
+    pub lsm_mount_context: Option<String>,
+}
+
+impl From<&RestoreOptions> for CommonFlags {
+    fn from(o: &RestoreOptions) -> Self {
+        Self {
+            tcp_established: o.tcp_established,
+            ext_unix_sk: o.ext_unix_sk,
+            shell_job: o.shell_job,
+            file_locks: o.file_locks,
+            cgroup_mode: o.cgroup_mode,
+            empty_ns: o.empty_ns,
+            auto_dedup: o.auto_dedup,
+            lazy_pages: o.lazy_pages,
+        }
+    }
+}
+
+/// Restores the checkpoint in `opts.image_path` as container `id` of the
+/// bundle `bundle`, under the state root `root`. The restored init is a
+/// child of the caller. On error nothing is left behind: no state file,
+/// cgroup, mount or process.
+pub fn restore(root: &Path, id: &str, bundle: &Path, opts: &RestoreOptions) -> Result<Container> {
+    validate_id(id)?;
+    let bundle = Bundle::load(bundle)?;
+    let image = Image::load(&opts.image_path)?;
+    if opts.lazy_pages {
+        super::check_lazy_pages(&opts.criu)?;
+    }
+    if bundle.wants_terminal() && opts.console_socket.is_none() {
+        return Err(crate::SpecError::Invalid(
+            "process.terminal is set but no console socket was given".into(),
+        )
+        .into());
+    }
+    let (state_file, state_path) = state::claim(root, id)?;
+    let mut guard = Guard {
+        files: vec![state_path.clone()],
+        dir: None,
+        pid: None,
+        cgroup: None,
+    };
+    let container = restore_in(root, id, bundle, &image, opts, (&state_file, &state_path), &mut guard)?;
+    guard.files.clear();
+    guard.pid = None;
+    guard.cgroup = None;
+    Ok(container)
+}
+
+fn restore_in(
+    root: &Path,
+    id: &str,
+    bundle: Bundle,
+    image: &Image,
+    opts: &RestoreOptions,
+    state: (&File, &Path),
+    guard: &mut Guard,
+) -> Result<Container> {
+    let spec = &bundle.spec;
+    let hierarchies = Hierarchies::detect()?;
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let mut cgroup = Cgroup::resolve(&hierarchies, cgroups_path.as_deref(), id, false)?;
+    cgroup.check_existing()?;
+    cgroup.create(|_| true)?;
+    guard.cgroup = Some(cgroup.clone());
+    if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        cgroup.apply(&hierarchies, res)?;
+    }
+    let mut record = Record {
+        state: State {
+            oci_version: spec.version().clone(),
+            id: id.to_owned(),
+            pid: 0,
+            status: Status::Creating,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: rfc3339_nanos(std::time::SystemTime::now()),
+            owner: String::new(),
+            annotations: spec
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        },
+        init_start_time: 0,
+        cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
+        hooks: spec.hooks().clone(),
+    };
+    record.write_to(state.0, state.1)?;
+
+    let image_dir = open_dir(&opts.image_path, false)?;
+    let work_dir = opts
+        .work_path
+        .as_ref()
+        .map(|p| open_dir(p, true))
+        .transpose()?;
+    // CRIU wants the root to be a mount point whose parent is not
+    // overmounted: the rootfs is bound onto this directory, in CRIU's own
+    // mount namespace.
+    let mount_point = state::companion(root, id, "criu-root");
+    std::fs::create_dir(&mount_point).map_err(Error::io(&mount_point))?;
+    guard.dir = Some(mount_point.clone());
+    let (ns_inherit, ns_fds, join_ns) = namespaces::for_restore(spec, 4)?;
+    let mut o = CriuOpts {
+        images_dir_fd: image_dir.as_raw_fd(),
+        work_dir_fd: work_dir.as_ref().map(|d| d.as_raw_fd()),
+        log_file: Some("restore.log".into()),
+        root: Some(mount_point.to_string_lossy().into_owned()),
+        evasive_devices: Some(true),
+        rst_sibling: Some(true),
+        lsm_profile: opts.lsm_profile.clone(),
+        lsm_mount_context: opts.lsm_mount_context.clone(),
+        ext_mnt: mounts::for_restore(&image.mounts, spec, &bundle.dir, Some(&cgroup))?,
+        inherit_fd: ns_inherit,
+        join_ns,
+        ..common_opts(spec, &CommonFlags::from(opts))
+    };
+    // The init's stdio from outside the container becomes ours.
+    for (fd, key) in image.stdio.iter().enumerate() {
+        if let Some(key) = key {
+            o.inherit_fd.push(proto::InheritFd {
+                key: key.clone(),
+                fd: fd as i32,
+            });
+        }
+    }
+    o.cg_root = cgroup_roots(&cgroup, &hierarchies);
+    let req = CriuReq {
+        r#type: CriuReqType::Restore as i32,
+        opts: Some(o),
+        ..Default::default()
+    };
+    let log = opts
+        .work_path
+        .as_ref()
+        .unwrap_or(&opts.image_path)
+        .join("restore.log");
+    let spawn = rpc::Spawn {
+        stdio: None,
+        root_bind: Some((bundle.rootfs.clone(), mount_point.clone())),
+        extra: ns_fds,
+    };
+    let mut restored = None;
+    let result = rpc::call(
+        &opts.criu.path,
+        &req,
+        spawn,
+        Some(&log),
+        |criu_pid| Ok(enter_cgroup(&cgroup, criu_pid)?),
+        |script, pid, fd| {
+            match script {
+                "setup-namespaces" => run_hooks(&record, pid)?,
+                "orphan-pts-master" => send_console(opts.console_socket.as_deref(), fd)?,
+                "post-restore" => restored = Some(pid),
+                _ => {}
+            }
+            Ok(())
+        },
+    );
+    if let Some(pid) = restored {
+        guard.pid = Some(Pid::from_raw(pid));
+    }
+    result?;
+    let pid = restored.ok_or_else(|| {
+        CheckpointError::Rpc("criu reported no restored process".into())
+    })?;
+    record.state.pid = pid;
+    record.state.status = Status::Running;
+    record.init_start_time = proc_stat(pid)
+        .ok_or(Error::Process(crate::ProcessError::InitDied))?
+        .1;
+    record.rewrite(state.0, state.1)?;
+    Ok(Container::new(root.to_owned(), record))
+}
+
+/// Moves CRIU into the new cgroup: what it forks is born there.
+fn enter_cgroup(cgroup: &Cgroup, pid: u32) -> std::result::Result<(), CheckpointError> {
+    for d in &cgroup.dirs {
+        let procs = d.path.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string()).map_err(CheckpointError::io(procs))?;
+    }
+    Ok(())
+}
+
+/// Each v1 hierarchy's new cgroup, relative to the hierarchy's root: CRIU
+/// puts the restored processes there rather than where they were dumped.
+fn cgroup_roots(cgroup: &Cgroup, h: &Hierarchies) -> Vec<proto::CgroupRoot> {
+    cgroup
+        .dirs
+        .iter()
+        .filter(|d| !d.is_v2())
+        .filter_map(|d| {
+            let mount = h.v1_of(d.controllers.first()?)?;
+            let rel = d.path.strip_prefix(&mount.mount_point).ok()?;
+            Some(proto::CgroupRoot {
+                ctrl: Some(d.controllers.join(",")),
+                path: format!("/{}", rel.display()),
+            })
+        })
+        .collect()
+}
+
+/// prestart and createRuntime hooks, once the namespaces exist (runc runs
+/// them at the same point of a restore).
+fn run_hooks(record: &Record, pid: i32) -> std::result::Result<(), CheckpointError> {
+    let Some(hooks) = &record.hooks else {
+        return Ok(());
+    };
+    let s = &record.state;
+    let state = crate::hooks::HookState {
+        oci_version: &s.oci_version,
+        id: &s.id,
+        status: "creating",
+        pid,
+        bundle: &s.bundle,
+        annotations: (!s.annotations.is_empty()).then(|| serde_json::json!(s.annotations)),
+    };
+    for (stage, list) in [("prestart", hooks.prestart()), ("createRuntime", hooks.create_runtime())] {
+        if let Some(list) = list {
+            crate::hooks::run(stage, list, &state)
+                .map_err(|e| CheckpointError::Rpc(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Hands the restored terminal's new pty master to the console socket.
+fn send_console(socket: Option<&Path>, master: Option<OwnedFd>) -> std::result::Result<(), CheckpointError> {
+    let master = master.ok_or_else(|| CheckpointError::Rpc("criu sent no pty master".into()))?;
+    let socket = socket.ok_or_else(|| {
+        CheckpointError::invalid("--console-socket", "the container has a terminal; name a socket for it")
+    })?;
+    let stream = UnixStream::connect(socket).map_err(CheckpointError::io(socket))?;
+    let fds = [master.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(b"/dev/ptmx")];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(CheckpointError::rpc("send the pty master"))?;
+    Ok(())
+}
+
+/// Undoes a half-made restore.
+struct Guard {
+    files: Vec<PathBuf>,
+    /// CRIU's root mount point (only ever mounted in CRIU's namespace).
+    dir: Option<PathBuf>,
+    pid: Option<Pid>,
+    cgroup: Option<Cgroup>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cgroup) = &self.cgroup {
+            let _ = cgroup.destroy();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir(dir);
+        }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
