@@ -3,6 +3,7 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=proto/criu-rpc.proto");
-    prost_build::compile_protos(&["proto/criu-rpc.proto"], &["proto"])
-        .expect("generate the CRIU RPC messages (is protoc installed? scripts/deps.sh installs it)");
+    prost_build::compile_protos(&["proto/criu-rpc.proto"], &["proto"]).expect(
+        "generate the CRIU RPC messages (is protoc installed? scripts/deps.sh installs it)",
+    );
 }

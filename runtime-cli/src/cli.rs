@@ -38,8 +38,8 @@ pub struct Cli {
     /// Use the systemd cgroup driver (`cgroupsPath` as `slice:prefix:name`).
     #[arg(long)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility.
-    #[arg(long, hide = true)]
+    /// The CRIU binary `checkpoint` and `restore` run (default: criu on PATH).
+    #[arg(long)]
     pub criu: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -215,6 +215,10 @@ pub enum Command {
     /// Manage bridge networks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Checkpoint a running container with CRIU.
+    Checkpoint(Box<CheckpointArgs>),
+    /// Restore a container from a checkpoint.
+    Restore(Box<RestoreArgs>),
     /// Print what this runtime supports (the OCI features document) as JSON.
     Features,
     /// Write a default config.json.
@@ -279,6 +283,96 @@ pub struct ExecArgs {
     /// The command and its arguments (unless --process).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+// Flags `checkpoint` and `restore` share, as runc names them.
+#[derive(Debug, Args)]
+pub struct CriuFlags {
+    /// Directory of the CRIU image files.
+    #[arg(long)]
+    pub image_path: Option<PathBuf>,
+    /// Directory for CRIU's log and work files (default: the image path).
+    #[arg(long)]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long)]
+    pub tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs.
+    #[arg(long)]
+    pub shell_job: bool,
+    /// Handle file locks.
+    #[arg(long)]
+    pub file_locks: bool,
+    /// How CRIU handles cgroups: soft (default), full, strict or ignore.
+    #[arg(long)]
+    pub manage_cgroups_mode: Option<String>,
+    /// Create a namespace but do not restore its contents (network).
+    #[arg(long)]
+    pub empty_ns: Vec<String>,
+    /// Deduplicate memory images automatically.
+    #[arg(long)]
+    pub auto_dedup: bool,
+    /// Restore memory pages lazily through userfaultfd.
+    #[arg(long)]
+    pub lazy_pages: bool,
+}
+
+// `hull checkpoint`, runc's flags.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub criu: CriuFlags,
+    /// Previous pre-dump images, relative to --image-path.
+    #[arg(long)]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the container running after the checkpoint.
+    #[arg(long)]
+    pub leave_running: bool,
+    /// Dump memory only and leave the container running.
+    #[arg(long)]
+    pub pre_dump: bool,
+    /// CRIU writes a NUL byte to this fd once the lazy-pages server is ready.
+    #[arg(long, allow_negative_numbers = true, default_value_t = -1)]
+    pub status_fd: i32,
+    /// ADDRESS:PORT of a CRIU page server.
+    #[arg(long)]
+    pub page_server: Option<String>,
+    pub id: String,
+}
+
+// `hull restore`, runc's flags.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub criu: CriuFlags,
+    /// Bundle directory (holding config.json).
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Return once the container is restored.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// File to write the restored init's pid to.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket receiving the pty master of a container with a terminal.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Accepted for runc compatibility (hull does not act as a subreaper).
+    #[arg(long)]
+    pub no_subreaper: bool,
+    /// Accepted for runc compatibility (CRIU rebuilds the mount namespace).
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// LSM profile of the restored processes, TYPE:NAME.
+    #[arg(long)]
+    pub lsm_profile: Option<String>,
+    /// LSM mount context of the restored mounts.
+    #[arg(long)]
+    pub lsm_mount_context: Option<String>,
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

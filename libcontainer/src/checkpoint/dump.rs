@@ -55,7 +55,10 @@ fn checkpoint(c: &Container, opts: &CheckpointOptions) -> Result<(), CheckpointE
     check_features(opts)?;
     if let Some(p) = &opts.parent_path {
         if p.is_absolute() {
-            return Err(CheckpointError::invalid("--parent-path", "must be relative"));
+            return Err(CheckpointError::invalid(
+                "--parent-path",
+                "must be relative",
+            ));
         }
         if !opts.image_path.join(p).is_dir() {
             return Err(CheckpointError::invalid(
@@ -65,7 +68,8 @@ fn checkpoint(c: &Container, opts: &CheckpointOptions) -> Result<(), CheckpointE
         }
     }
     let state = c.state();
-    let bundle = Bundle::load(&state.bundle).map_err(|e| CheckpointError::invalid("bundle", e.to_string()))?;
+    let bundle = Bundle::load(&state.bundle)
+        .map_err(|e| CheckpointError::invalid("bundle", e.to_string()))?;
     let image_dir = open_dir(&opts.image_path, true)?;
     let work_dir = opts
         .work_path

@@ -15,7 +15,11 @@ pub enum CheckpointError {
         source: std::io::Error,
     },
     /// CRIU answered that the request failed.
-    #[error("criu {what} failed (errno {errno}){}{}", fmt_message(message), fmt_log(log))]
+    #[error(
+        "criu {what} failed (errno {errno}){}{}",
+        fmt_message(message),
+        fmt_log(log)
+    )]
     Failed {
         what: &'static str,
         errno: i32,

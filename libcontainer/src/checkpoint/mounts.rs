@@ -187,9 +187,10 @@ fn cgroup_source(e: &External, cgroup: &Cgroup) -> Option<PathBuf> {
     let dir = if e.fstype == "cgroup2" {
         cgroup.dirs.iter().find(|d| d.is_v2())
     } else {
-        cgroup.dirs.iter().find(|d| {
-            !d.is_v2() && d.controllers.iter().all(|c| e.super_options.contains(c))
-        })
+        cgroup
+            .dirs
+            .iter()
+            .find(|d| !d.is_v2() && d.controllers.iter().all(|c| e.super_options.contains(c)))
     };
     dir.map(|d| d.path.clone())
 }
@@ -215,7 +216,10 @@ mod tests {
         assert_eq!(m.root, "/c1");
         assert_eq!(m.fstype, "cgroup");
         assert_eq!(m.super_options, vec!["rw", "cpu"]);
-        assert_eq!(parse(INFO.lines().nth(6).unwrap()).unwrap().root, "/data/in dir");
+        assert_eq!(
+            parse(INFO.lines().nth(6).unwrap()).unwrap().root,
+            "/data/in dir"
+        );
     }
 
     #[test]

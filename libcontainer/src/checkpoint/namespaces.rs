@@ -53,7 +53,11 @@ pub(crate) fn external_for_dump(spec: &Spec) -> Result<Vec<String>, CheckpointEr
             let ino = std::fs::metadata(&path)
                 .map_err(CheckpointError::io(&path))?
                 .ino();
-            Ok(format!("{}[{ino}]:{}", criu_name(t).unwrap_or("net"), key(t)))
+            Ok(format!(
+                "{}[{ino}]:{}",
+                criu_name(t).unwrap_or("net"),
+                key(t)
+            ))
         })
         .collect()
 }

@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::wait::waitpid;
@@ -82,10 +83,19 @@ pub fn restore(root: &Path, id: &str, bundle: &Path, opts: &RestoreOptions) -> R
     let mut guard = Guard {
         files: vec![state_path.clone()],
         dir: None,
+        mounted: false,
         pid: None,
         cgroup: None,
     };
-    let container = restore_in(root, id, bundle, &image, opts, (&state_file, &state_path), &mut guard)?;
+    let container = restore_in(
+        root,
+        id,
+        bundle,
+        &image,
+        opts,
+        (&state_file, &state_path),
+        &mut guard,
+    )?;
     guard.files.clear();
     guard.pid = None;
     guard.cgroup = None;
@@ -145,11 +155,25 @@ fn restore_in(
         .map(|p| open_dir(p, true))
         .transpose()?;
     // CRIU wants the root to be a mount point whose parent is not
-    // overmounted: the rootfs is bound onto this directory, in CRIU's own
-    // mount namespace.
+    // overmounted: the rootfs is bound onto this directory for the time of
+    // the restore (the restored container gets a mount namespace of its
+    // own). It is the runtime's mount namespace CRIU resolves the image
+    // directory in (through /proc/<runtime>/fd), so the bind is made there.
     let mount_point = state::companion(root, id, "criu-root");
     std::fs::create_dir(&mount_point).map_err(Error::io(&mount_point))?;
     guard.dir = Some(mount_point.clone());
+    mount(
+        Some(&bundle.rootfs),
+        &mount_point,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(Error::sys(format!(
+        "bind {} for criu",
+        bundle.rootfs.display()
+    )))?;
+    guard.mounted = true;
     let (ns_inherit, ns_fds, join_ns) = namespaces::for_restore(spec, 4)?;
     let mut o = CriuOpts {
         images_dir_fd: image_dir.as_raw_fd(),
@@ -187,7 +211,6 @@ fn restore_in(
         .join("restore.log");
     let spawn = rpc::Spawn {
         stdio: None,
-        root_bind: Some((bundle.rootfs.clone(), mount_point.clone())),
         extra: ns_fds,
     };
     let mut restored = None;
@@ -211,9 +234,8 @@ fn restore_in(
         guard.pid = Some(Pid::from_raw(pid));
     }
     result?;
-    let pid = restored.ok_or_else(|| {
-        CheckpointError::Rpc("criu reported no restored process".into())
-    })?;
+    let pid =
+        restored.ok_or_else(|| CheckpointError::Rpc("criu reported no restored process".into()))?;
     record.state.pid = pid;
     record.state.status = Status::Running;
     record.init_start_time = proc_stat(pid)
@@ -265,7 +287,10 @@ fn run_hooks(record: &Record, pid: i32) -> std::result::Result<(), CheckpointErr
         bundle: &s.bundle,
         annotations: (!s.annotations.is_empty()).then(|| serde_json::json!(s.annotations)),
     };
-    for (stage, list) in [("prestart", hooks.prestart()), ("createRuntime", hooks.create_runtime())] {
+    for (stage, list) in [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+    ] {
         if let Some(list) = list {
             crate::hooks::run(stage, list, &state)
                 .map_err(|e| CheckpointError::Rpc(e.to_string()))?;
@@ -275,10 +300,16 @@ fn run_hooks(record: &Record, pid: i32) -> std::result::Result<(), CheckpointErr
 }
 
 /// Hands the restored terminal's new pty master to the console socket.
-fn send_console(socket: Option<&Path>, master: Option<OwnedFd>) -> std::result::Result<(), CheckpointError> {
+fn send_console(
+    socket: Option<&Path>,
+    master: Option<OwnedFd>,
+) -> std::result::Result<(), CheckpointError> {
     let master = master.ok_or_else(|| CheckpointError::Rpc("criu sent no pty master".into()))?;
     let socket = socket.ok_or_else(|| {
-        CheckpointError::invalid("--console-socket", "the container has a terminal; name a socket for it")
+        CheckpointError::invalid(
+            "--console-socket",
+            "the container has a terminal; name a socket for it",
+        )
     })?;
     let stream = UnixStream::connect(socket).map_err(CheckpointError::io(socket))?;
     let fds = [master.as_raw_fd()];
@@ -297,8 +328,9 @@ fn send_console(socket: Option<&Path>, master: Option<OwnedFd>) -> std::result::
 /// Undoes a half-made restore.
 struct Guard {
     files: Vec<PathBuf>,
-    /// CRIU's root mount point (only ever mounted in CRIU's namespace).
+    /// CRIU's root mount point, and whether the rootfs is bound there.
     dir: Option<PathBuf>,
+    mounted: bool,
     pid: Option<Pid>,
     cgroup: Option<Cgroup>,
 }
@@ -313,6 +345,9 @@ impl Drop for Guard {
             let _ = cgroup.destroy();
         }
         if let Some(dir) = &self.dir {
+            if self.mounted {
+                let _ = umount2(dir, MntFlags::MNT_DETACH);
+            }
             let _ = std::fs::remove_dir(dir);
         }
         for f in &self.files {

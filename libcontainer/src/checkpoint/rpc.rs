@@ -4,11 +4,10 @@
 //! action scripts: `setup-namespaces`, `post-restore`, `orphan-pts-master`
 //! with an fd attached, ...) that are answered before it goes on.
 
-use std::ffi::CString;
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use nix::sys::socket::{
@@ -34,11 +33,6 @@ const MAX_MESSAGE: usize = 10 * 4096;
 pub(crate) struct Spawn {
     /// Fds the child gets at 0, 1, 2 (none: the caller's own).
     pub stdio: Option<[OwnedFd; 3]>,
-    /// Binds this directory (recursively) onto that mount point inside a
-    /// private mount namespace of the child's own: restore wants the
-    /// container's root to be a mount point, and the host's mount table
-    /// stays as it was.
-    pub root_bind: Option<(PathBuf, PathBuf)>,
     /// Fds the child gets at 4, 5, ... (after the socket at 3).
     pub extra: Vec<OwnedFd>,
 }
@@ -72,10 +66,11 @@ pub(crate) fn call(
         return Err(CheckpointError::Failed {
             what,
             errno: resp.cr_errno.unwrap_or(0),
-            message: resp
-                .cr_errmsg
-                .clone()
-                .or_else(|| log.and_then(first_error))
+            // CRIU's own message is its first error, which may be a
+            // harmless one (see `first_error`).
+            message: log
+                .and_then(first_error)
+                .or_else(|| resp.cr_errmsg.clone())
                 .unwrap_or_default(),
             log: log.map(Path::to_owned),
         });
@@ -102,10 +97,6 @@ fn start(criu: &Path, theirs: OwnedFd, spawn: Spawn) -> Result<Child, Checkpoint
             .stdout(Stdio::from(o))
             .stderr(Stdio::from(e));
     }
-    let bind = match &spawn.root_bind {
-        Some((from, to)) => Some((cstring(from)?, cstring(to)?)),
-        None => None,
-    };
     // Every fd the child gets is first moved above the numbers it gets
     // them at, so no dup2 below overwrites another's source.
     let high = |fd: &OwnedFd| {
@@ -115,7 +106,11 @@ fn start(criu: &Path, theirs: OwnedFd, spawn: Spawn) -> Result<Child, Checkpoint
             .map_err(CheckpointError::rpc("duplicate an fd for criu"))
     };
     let sock = high(&theirs)?;
-    let extra = spawn.extra.iter().map(high).collect::<Result<Vec<_>, _>>()?;
+    let extra = spawn
+        .extra
+        .iter()
+        .map(high)
+        .collect::<Result<Vec<_>, _>>()?;
     let fds: Vec<RawFd> = std::iter::once(&sock)
         .chain(&extra)
         .map(AsRawFd::as_raw_fd)
@@ -128,9 +123,6 @@ fn start(criu: &Path, theirs: OwnedFd, spawn: Spawn) -> Result<Child, Checkpoint
                 if libc::dup2(*fd, 3 + i as RawFd) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-            }
-            if let Some((from, to)) = &bind {
-                private_bind(from, to)?;
             }
             Ok(())
         });
@@ -147,42 +139,6 @@ fn start(criu: &Path, theirs: OwnedFd, spawn: Spawn) -> Result<Child, Checkpoint
     })?;
     drop((theirs, sock, extra));
     Ok(child)
-}
-
-/// In the child: a mount namespace of its own, nothing propagated back,
-/// and `from` bound onto `to`.
-fn private_bind(from: &CString, to: &CString) -> std::io::Result<()> {
-    let check = |rc: libc::c_int| {
-        if rc < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
-    };
-    // SAFETY: plain system calls on valid C strings.
-    unsafe {
-        check(libc::unshare(libc::CLONE_NEWNS))?;
-        check(libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ))?;
-        check(libc::mount(
-            from.as_ptr(),
-            to.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        ))
-    }
-}
-
-fn cstring(p: &Path) -> Result<CString, CheckpointError> {
-    use std::os::unix::ffi::OsStrExt;
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| CheckpointError::invalid("path", format!("{} holds a NUL", p.display())))
 }
 
 /// Sends the request and reads answers until the last one.
@@ -229,7 +185,10 @@ fn read(sock: &OwnedFd) -> Result<(CriuResp, Option<OwnedFd>), CheckpointError> 
     )
     .map_err(CheckpointError::rpc("read criu's answer"))?;
     let mut fd = None;
-    for c in msg.cmsgs().map_err(CheckpointError::rpc("read criu's answer"))? {
+    for c in msg
+        .cmsgs()
+        .map_err(CheckpointError::rpc("read criu's answer"))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = c {
             for raw in fds {
                 // SAFETY: the kernel just gave us this fd.
@@ -275,6 +234,13 @@ pub(crate) fn features(
         features: Some(wanted),
         ..Default::default()
     };
-    let resp = call(criu, &req, Spawn::default(), None, |_| Ok(()), |_, _, _| Ok(()))?;
+    let resp = call(
+        criu,
+        &req,
+        Spawn::default(),
+        None,
+        |_| Ok(()),
+        |_, _, _| Ok(()),
+    )?;
     Ok(resp.features.unwrap_or_default())
 }

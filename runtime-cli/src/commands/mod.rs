@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -10,6 +11,7 @@ mod list;
 mod network;
 mod pause;
 mod ps;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -45,6 +47,8 @@ pub fn dispatch(cli: &Cli) -> Outcome {
         } => events::events(&root()?, id, *stats, interval),
         Command::Delete { force, id } => delete::delete(&root()?, id, *force),
         Command::List { format, quiet } => list::list(&root()?, *format, *quiet),
+        Command::Checkpoint(args) => checkpoint::checkpoint(cli, args),
+        Command::Restore(args) => restore::restore(cli, args),
         Command::Features => features::features(),
         Command::Spec { bundle, rootless } => spec::spec(bundle, *rootless),
     }

@@ -1,0 +1,61 @@
+//! `hull restore`: a container rebuilt by CRIU from a checkpoint; in the
+//! foreground (without `--detach`) hull waits for it with signals
+//! forwarded, deletes it and exits with its exit code, as `run` does.
+
+use libcontainer::checkpoint::{self, CheckpointError, RestoreOptions};
+use libcontainer::write_pid_file;
+
+use super::checkpoint::{criu, empty_ns, image_path};
+use super::delete::remove;
+use super::run::{block_forwarded, wait_forwarding};
+use crate::cli::{Cli, RestoreArgs};
+use crate::{Failure, Outcome};
+
+pub fn restore(cli: &Cli, args: &RestoreArgs) -> Outcome {
+    let fail = |e: String| Failure::new(format!("hull restore failed: {e}"));
+    let opts = options(cli, args).map_err(|e| fail(e.to_string()))?;
+    let root = cli.state_root()?;
+    // Blocked before the restore, so no signal is lost in between.
+    let mask = block_forwarded(!args.detach)?;
+    let container = checkpoint::restore(&root, &args.id, &args.bundle, &opts)
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(path) = &args.pid_file {
+        if let Err(e) = write_pid_file(path, container.init_pid()) {
+            let _ = remove(container, true);
+            return Err(fail(e.to_string()));
+        }
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    // The restored init is this process's child until reaped.
+    let pid = Some(container.init_pid());
+    let code = wait_forwarding(pid, || Ok(container.try_wait()?), &mask)?;
+    remove(container, true)?;
+    Ok(code)
+}
+
+fn options(cli: &Cli, args: &RestoreArgs) -> Result<RestoreOptions, CheckpointError> {
+    let f = &args.criu;
+    Ok(RestoreOptions {
+        criu: criu(cli),
+        image_path: image_path(f)?,
+        work_path: f.work_path.clone(),
+        console_socket: args.console_socket.clone(),
+        no_pivot: args.no_pivot,
+        tcp_established: f.tcp_established,
+        ext_unix_sk: f.ext_unix_sk,
+        shell_job: f.shell_job,
+        file_locks: f.file_locks,
+        cgroup_mode: f
+            .manage_cgroups_mode
+            .as_deref()
+            .map(str::parse)
+            .transpose()?,
+        empty_ns: empty_ns(f)?,
+        auto_dedup: f.auto_dedup,
+        lazy_pages: f.lazy_pages,
+        lsm_profile: args.lsm_profile.clone(),
+        lsm_mount_context: args.lsm_mount_context.clone(),
+    })
+}
