@@ -45,6 +45,17 @@ DEPS=(
     "conmon conmon"
     # The CRI client of tests/engines is generated from CRI's .proto at build time.
     "protoc protobuf-compiler"
+    # The run-time libraries of the CRIU build tests/checkpoint.rs runs
+    # (../shared/tools/criu; see its README), by soname.
+    "libbsd.so.0 libbsd0"
+    "libgnutls.so.30 libgnutls30"
+    "libnftables.so.1 libnftables1"
+    "libprotobuf-c.so.1 libprotobuf-c1"
+    "libnl-3.so.200 libnl-3-200"
+    "libnet.so.1 libnet1"
+    "libuuid.so.1 libuuid1"
+    "tar tar"
+    "gzip gzip"
 )
 
 # have NAME: whether NAME is installed as the tests need it.
@@ -58,6 +69,7 @@ have() {
             done
             ;;
         time) [ -x /usr/bin/time ] ;;
+        *.so.*) ldconfig -p | grep -q "^[[:space:]]*$1 " ;;
         systemd) [ -x /usr/lib/systemd/systemd ] ;;
         dbus-daemon) [ -x /usr/bin/dbus-daemon ] ;;
         seccomp-profile) [ -f /usr/share/containers/seccomp.json ] ;;

@@ -41,8 +41,16 @@ impl Container {
     /// Dumps the running (or paused) container into `opts.image_path`.
     /// Unless `leave_running` or `pre_dump`, CRIU kills the processes
     /// afterwards and the caller deletes the container (as runc does).
+    /// A checkpoint refused before CRIU ran leaves no image directory
+    /// behind if it made one; after a CRIU failure the directory stays,
+    /// for its log.
     pub fn checkpoint(&self, opts: &CheckpointOptions) -> crate::Result<()> {
-        Ok(checkpoint(self, opts)?)
+        let made = !opts.image_path.exists();
+        let result = checkpoint(self, opts);
+        if made && matches!(&result, Err(e) if !matches!(e, CheckpointError::Failed { .. })) {
+            let _ = std::fs::remove_dir_all(&opts.image_path);
+        }
+        Ok(result?)
     }
 }
 

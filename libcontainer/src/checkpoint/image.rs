@@ -1,6 +1,9 @@
 //! What hull keeps beside CRIU's images: the init's stdio as it was
 //! (pipes and files from outside the container, which restore hands over
-//! anew) and the external mounts (see [`super::mounts`]).
+//! anew) and the external mounts (see [`super::mounts`]). CRIU checks that
+//! a regular file handed over has the size the dumped one had, so a
+//! container whose stdout went to a log file that grew since restores only
+//! with stdio of that size; engines give containers pipes, which have none.
 
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};

@@ -62,14 +62,25 @@ pub(crate) fn external_for_dump(spec: &Spec) -> Result<Vec<String>, CheckpointEr
         .collect()
 }
 
-/// What restore tells CRIU about joined namespaces: fds to inherit (kept
-/// open in the returned list, to be passed to CRIU at `first_fd`, ...)
-/// and namespaces to join by path.
-pub(crate) fn for_restore(
-    spec: &Spec,
-    first_fd: i32,
-) -> Result<(Vec<InheritFd>, Vec<OwnedFd>, Vec<JoinNamespace>), CheckpointError> {
-    let (mut inherit, mut fds, mut join) = (Vec::new(), Vec::new(), Vec::new());
+/// What restore tells CRIU about joined namespaces.
+#[derive(Default)]
+pub(crate) struct ForRestore {
+    /// The keys of `fds`.
+    pub inherit: Vec<InheritFd>,
+    /// Open namespaces, to be passed to CRIU at `first_fd`, ...
+    pub fds: Vec<OwnedFd>,
+    /// Namespaces to join by path.
+    pub join: Vec<JoinNamespace>,
+}
+
+/// The joined namespaces of `spec` for a restore whose CRIU gets the
+/// namespace fds from `first_fd` on.
+pub(crate) fn for_restore(spec: &Spec, first_fd: i32) -> Result<ForRestore, CheckpointError> {
+    let ForRestore {
+        mut inherit,
+        mut fds,
+        mut join,
+    } = ForRestore::default();
     for (t, path) in joined(spec) {
         match t {
             LinuxNamespaceType::Network | LinuxNamespaceType::Pid => {
@@ -95,5 +106,5 @@ pub(crate) fn for_restore(
             }
         }
     }
-    Ok((inherit, fds, join))
+    Ok(ForRestore { inherit, fds, join })
 }

@@ -174,7 +174,7 @@ fn restore_in(
         bundle.rootfs.display()
     )))?;
     guard.mounted = true;
-    let (ns_inherit, ns_fds, join_ns) = namespaces::for_restore(spec, 4)?;
+    let ns = namespaces::for_restore(spec, 4)?;
     let mut o = CriuOpts {
         images_dir_fd: image_dir.as_raw_fd(),
         work_dir_fd: work_dir.as_ref().map(|d| d.as_raw_fd()),
@@ -185,8 +185,8 @@ fn restore_in(
         lsm_profile: opts.lsm_profile.clone(),
         lsm_mount_context: opts.lsm_mount_context.clone(),
         ext_mnt: mounts::for_restore(&image.mounts, spec, &bundle.dir, Some(&cgroup))?,
-        inherit_fd: ns_inherit,
-        join_ns,
+        inherit_fd: ns.inherit,
+        join_ns: ns.join,
         ..common_opts(spec, &CommonFlags::from(opts))
     };
     // The init's stdio from outside the container becomes ours.
@@ -211,7 +211,7 @@ fn restore_in(
         .join("restore.log");
     let spawn = rpc::Spawn {
         stdio: None,
-        extra: ns_fds,
+        extra: ns.fds,
     };
     let mut restored = None;
     let result = rpc::call(
@@ -219,7 +219,7 @@ fn restore_in(
         &req,
         spawn,
         Some(&log),
-        |criu_pid| Ok(enter_cgroup(&cgroup, criu_pid)?),
+        |criu_pid| enter_cgroup(&cgroup, criu_pid),
         |script, pid, fd| {
             match script {
                 "setup-namespaces" => run_hooks(&record, pid)?,
