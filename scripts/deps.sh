@@ -69,7 +69,7 @@ have() {
             done
             ;;
         time) [ -x /usr/bin/time ] ;;
-        *.so.*) ldconfig -p | grep -q "^[[:space:]]*$1 " ;;
+        *.so.*) [[ $(ldconfig -p) == *$'\t'"$1 ("* ]] ;; # a library, by soname
         systemd) [ -x /usr/lib/systemd/systemd ] ;;
         dbus-daemon) [ -x /usr/bin/dbus-daemon ] ;;
         seccomp-profile) [ -f /usr/share/containers/seccomp.json ] ;;
