@@ -34,6 +34,7 @@ mod id;
 mod identity;
 mod labels;
 mod mount_api;
+mod net_devices;
 mod pid_namespace;
 mod process;
 mod procfs;
