@@ -239,7 +239,7 @@ fn memory_policy(m: &LinuxMemoryPolicy) -> Result<(), SchedError> {
 }
 
 /// A CPU or node list such as `0-3,7`.
-fn cpu_list(list: &str) -> Result<Vec<usize>, String> {
+pub(crate) fn cpu_list(list: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let bad = || format!("invalid list {list:?}");

@@ -75,12 +75,21 @@ pub fn usage(e: clap::Error) -> i32 {
                 .get(ContextKind::InvalidSubcommand)
                 .map(|v| v.to_string())
                 .unwrap_or_default();
-            let msg = format!("No help topic for '{name}'");
+            // runc's checkpoint and restore need CRIU, which hull does not
+            // drive: said so, with a failure (also for `--help`, which
+            // engines run to probe for checkpoint support).
+            let msg = match name.as_str() {
+                "checkpoint" | "restore" => {
+                    format!("{name} is not supported by hull (it has no CRIU support)")
+                }
+                _ => format!("No help topic for '{name}'"),
+            };
+            let code = if msg.starts_with("No help") { 3 } else { 1 };
             eprintln!(
                 "{}",
                 crate::logging::format_line(LogFormat::Text, "error", &msg)
             );
-            3
+            code
         }
         _ => {
             let _ = e.print();

@@ -7,6 +7,7 @@ use std::process::Command;
 use hull_tests::*;
 use serde_json::json;
 
+mod cli;
 mod devices;
 mod net_devices;
 

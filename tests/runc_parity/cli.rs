@@ -1,0 +1,75 @@
+//! Command-line differences found by running hull and runc 1.1.5 side by
+//! side with the same bundle and flags.
+
+use hull_tests::*;
+
+/// `checkpoint` and `restore` (CRIU) are named as unsupported, exit 1,
+/// rather than "No help topic" with exit 3; `checkpoint --help` fails too,
+/// so an engine probing for checkpoint support (podman runs it) is told no.
+#[test]
+fn checkpoint_and_restore_are_refused_by_name() {
+    for args in [
+        &["checkpoint", "x"][..],
+        &["checkpoint", "--help"],
+        &["restore", "--bundle", ".", "x"],
+    ] {
+        let out = super::hull(args);
+        out.fails_with(&format!(
+            "{} is not supported by hull (it has no CRIU support)",
+            args[0]
+        ));
+    }
+}
+
+/// `events --stats` has runc's sections: the per-CPU kernel and user
+/// times, the cpuset settings, and the empty `intel_rdt` and null
+/// `network_interfaces` readers expect.
+#[test]
+fn stats_have_runc_s_sections() {
+    let mut b = TestBundle::new("stats-keys");
+    b.sh("sleep 60");
+    b.detached(&["run", "-d"]);
+    let out = Out::from(b.cmd(&["events", "--stats", &b.id]));
+    let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    let data = &v["data"];
+    let mut keys: Vec<&str> = data
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "blkio",
+            "cpu",
+            "cpuset",
+            "hugetlb",
+            "intel_rdt",
+            "memory",
+            "network_interfaces",
+            "pids"
+        ]
+    );
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let usage = &data["cpu"]["usage"];
+    for k in ["percpu", "percpu_kernel", "percpu_user"] {
+        assert_eq!(
+            usage[k].as_array().map(Vec::len),
+            Some(cpus),
+            "{k}: {usage}"
+        );
+    }
+    let cpuset = &data["cpuset"];
+    assert_eq!(
+        cpuset["cpus"].as_array().map(Vec::len),
+        Some(cpus),
+        "{cpuset}"
+    );
+    assert_eq!(cpuset["mems"][0], 0, "{cpuset}");
+    assert_eq!(cpuset["sched_load_balance"], 1, "{cpuset}");
+    assert_eq!(data["intel_rdt"], serde_json::json!({}));
+    assert!(data["network_interfaces"].is_null());
+    b.delete_and_check(true);
+}
