@@ -34,8 +34,9 @@ pub enum Error {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
-    /// A system call made on the runtime side failed.
-    #[error("{context}: {source}")]
+    /// A system call made on the runtime side failed; the errno worded as
+    /// runc (Go) words it, `invalid argument`, which engines match on.
+    #[error("{context}: {}", go_errno(source))]
     Sys { context: String, source: nix::Error },
     /// A file the runtime owns could not be read or written.
     #[error("{}: {source}", path.display())]
@@ -87,6 +88,17 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
+    }
+}
+
+/// An errno as Go prints it: the C library's text, lower-cased first
+/// letter, without nix's `EINVAL: ` prefix.
+fn go_errno(e: &nix::Error) -> String {
+    let desc = e.desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => desc.to_owned(),
     }
 }
 

@@ -73,3 +73,19 @@ fn stats_have_runc_s_sections() {
     assert!(data["network_interfaces"].is_null());
     b.delete_and_check(true);
 }
+
+/// A system call's errno reads as runc (Go) prints it: `kill` with a
+/// signal number the kernel refuses says `unable to signal init: invalid
+/// argument` (nix's wording was `EINVAL: Invalid argument`); engines match
+/// such texts (containerd: "no such process", case-folded).
+#[test]
+fn errno_texts_are_go_s() {
+    let mut b = TestBundle::new("errno-text");
+    b.sh("sleep 60");
+    b.detached(&["run", "-d"]);
+    for sig in ["99", "65"] {
+        Out::from(b.cmd(&["kill", &b.id, sig]))
+            .fails_with("msg=\"unable to signal init: invalid argument\"");
+    }
+    b.delete_and_check(true);
+}
