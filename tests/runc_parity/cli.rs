@@ -89,3 +89,20 @@ fn errno_texts_are_go_s() {
     }
     b.delete_and_check(true);
 }
+
+/// An unknown output or log format is refused in runc's words, exit 1,
+/// nothing on stdout.
+#[test]
+fn unknown_formats_are_refused_in_runc_s_words() {
+    for (args, needle) in [
+        (&["list", "--format", "yaml"][..], "invalid format option"),
+        (&["list", "-f", "yaml"], "invalid format option"),
+        (&["ps", "--format", "yaml", "x"], "invalid format option"),
+        (
+            &["--log-format", "xml", "state", "x"],
+            "invalid log-format: xml",
+        ),
+    ] {
+        super::hull(args).fails_with(&format!("msg=\"{needle}\""));
+    }
+}
