@@ -310,6 +310,12 @@ pub struct ExecArgs {
     /// Allow exec into a paused container.
     #[arg(long)]
     pub ignore_paused: bool,
+    /// The AppArmor profile of the process (instead of the container's).
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// The SELinux label of the process (instead of the container's).
+    #[arg(long)]
+    pub process_label: Option<String>,
     /// Run the process in an existing sub-cgroup of the container's:
     /// `[CONTROLLER[,CONTROLLER...]:]PATH`, repeated per controller.
     #[arg(long)]

@@ -106,3 +106,32 @@ fn unknown_formats_are_refused_in_runc_s_words() {
         super::hull(args).fails_with(&format!("msg=\"{needle}\""));
     }
 }
+
+/// `exec --apparmor` and `--process-label` (runc's flags) set the
+/// process's LSM labels; neither LSM is enabled on this host, so each is
+/// refused as the container's own label would be (never ignored), exit 255.
+#[test]
+fn exec_takes_runc_s_label_flags() {
+    let mut b = TestBundle::new("exec-labels");
+    b.sh("sleep 60");
+    b.detached(&["run", "-d"]);
+    // Without the flags the same exec runs.
+    Out::from(b.cmd(&["exec", &b.id, "true"])).ok();
+    for (flag, value, needle) in [
+        (
+            "--apparmor",
+            "hull-test-profile",
+            "unable to apply apparmor profile",
+        ),
+        (
+            "--process-label",
+            "system_u:system_r:container_t:s0",
+            "selinux label is specified in config, but selinux is disabled",
+        ),
+    ] {
+        let out = Out::from(b.cmd(&["exec", flag, value, &b.id, "true"]));
+        assert_eq!(out.code, 255, "{flag}: {}", out.stderr);
+        assert!(out.stderr.contains(needle), "{flag}: {}", out.stderr);
+    }
+    b.delete_and_check(true);
+}
