@@ -39,7 +39,7 @@ pub enum Error {
     #[error("{context}: {}", go_errno(source))]
     Sys { context: String, source: nix::Error },
     /// A file the runtime owns could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {}", path.display(), go_io(source))]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -99,6 +99,15 @@ fn go_errno(e: &nix::Error) -> String {
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => desc.to_owned(),
+    }
+}
+
+/// An I/O error as Go prints it: an errno in [`go_errno`]'s words, without
+/// Rust's ` (os error N)`.
+fn go_io(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => go_errno(&nix::Error::from_raw(n)),
+        None => e.to_string(),
     }
 }
 

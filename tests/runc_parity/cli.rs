@@ -76,8 +76,9 @@ fn stats_have_runc_s_sections() {
 
 /// A system call's errno reads as runc (Go) prints it: `kill` with a
 /// signal number the kernel refuses says `unable to signal init: invalid
-/// argument` (nix's wording was `EINVAL: Invalid argument`); engines match
-/// such texts (containerd: "no such process", case-folded).
+/// argument` (nix's wording was `EINVAL: Invalid argument`), a missing
+/// directory `no such file or directory`; engines match such texts
+/// (containerd: "no such process", case-folded).
 #[test]
 fn errno_texts_are_go_s() {
     let mut b = TestBundle::new("errno-text");
@@ -87,6 +88,21 @@ fn errno_texts_are_go_s() {
         Out::from(b.cmd(&["kill", &b.id, sig]))
             .fails_with("msg=\"unable to signal init: invalid argument\"");
     }
+    // A file the runtime writes: no Rust " (os error 2)".
+    let out = Out::from(b.cmd(&[
+        "exec",
+        "--pid-file",
+        "/nonexistent-hull-test/x.pid",
+        &b.id,
+        "true",
+    ]));
+    assert_eq!(out.code, 255, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("/nonexistent-hull-test/.x.pid: no such file or directory\""),
+        "{}",
+        out.stderr
+    );
     b.delete_and_check(true);
 }
 
