@@ -24,6 +24,7 @@ DEPS=(
     "mount mount"
     "hyperfine hyperfine"
     "time time"                    # /usr/bin/time: peak RSS of a run
+    "strace strace"                # tests/runc_parity: the writes an update makes
     "python3 python3"              # benches/report.py
     "runc runc"                    # the quick benchmark compares against it
     "crun crun"                    # and against crun

@@ -129,6 +129,7 @@ impl ContainerBuilder {
         // Checks that depend on the host, before anything is made.
         crate::sysctl::check(&bundle.spec)?;
         crate::sched::check(&bundle.spec)?;
+        crate::net_devices::check(&bundle.spec)?;
         crate::labels::check(&bundle.spec)?;
         match (bundle.wants_terminal(), &self.console_socket) {
             (true, None) => {
@@ -356,7 +357,9 @@ fn setup_rootless_cgroup(
 }
 
 /// Creates the container's cgroup directories `which` selects (those systemd
-/// has not made) and applies `linux.resources` to them.
+/// has not made) and applies `linux.resources` to them. The device rules
+/// always: with none in the spec the defaults still follow a deny-all (as
+/// in runc), where a v1 cgroup left alone would allow every device.
 fn setup_cgroup(
     cgroup: &mut Cgroup,
     which: impl Fn(&CgroupDir) -> bool,
@@ -366,10 +369,11 @@ fn setup_cgroup(
 ) -> std::result::Result<(), CgroupError> {
     cgroup.create(which)?;
     guard.cgroup = Some(cgroup.clone());
-    if let Some(res) = resources {
-        cgroup.apply(hierarchies, res)?;
+    let mut res = resources.cloned().unwrap_or_default();
+    if res.devices().is_none() {
+        res.set_devices(Some(Vec::new()));
     }
-    Ok(())
+    cgroup.apply(hierarchies, &res)
 }
 
 /// Writes `pid` (no newline, like runc) through a temporary file and a rename,

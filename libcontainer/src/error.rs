@@ -36,11 +36,12 @@ pub enum Error {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
-    /// A system call made on the runtime side failed.
-    #[error("{context}: {source}")]
+    /// A system call made on the runtime side failed; the errno worded as
+    /// runc (Go) words it, `invalid argument`, which engines match on.
+    #[error("{context}: {}", go_errno(source))]
     Sys { context: String, source: nix::Error },
     /// A file the runtime owns could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {}", path.display(), go_io(source))]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -89,6 +90,26 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
+    }
+}
+
+/// An errno as Go prints it: the C library's text, lower-cased first
+/// letter, without nix's `EINVAL: ` prefix.
+fn go_errno(e: &nix::Error) -> String {
+    let desc = e.desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => desc.to_owned(),
+    }
+}
+
+/// An I/O error as Go prints it: an errno in [`go_errno`]'s words, without
+/// Rust's ` (os error N)`.
+fn go_io(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => go_errno(&nix::Error::from_raw(n)),
+        None => e.to_string(),
     }
 }
 

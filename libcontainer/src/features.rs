@@ -122,7 +122,7 @@ pub fn features() -> oci_spec::runtime::Features {
         )
         .net_devices(
             NetDevicesBuilder::default()
-                .enabled(false)
+                .enabled(true)
                 .build()
                 .expect("set"),
         )

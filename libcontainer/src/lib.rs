@@ -35,6 +35,7 @@ mod id;
 mod identity;
 mod labels;
 mod mount_api;
+mod net_devices;
 mod pid_namespace;
 mod process;
 mod procfs;

@@ -33,18 +33,13 @@ fn sys(what: &'static str, r: libc::c_long) -> Result<(), SchedError> {
 }
 
 /// Refuses what hull does not do, before anything is made: Intel RDT (no
-/// resctrl support), moving host network devices in (`linux.netDevices`)
-/// and personality flags; and checks the CPU and node lists.
+/// resctrl support) and personality flags; and checks the CPU and node
+/// lists.
 pub(crate) fn check(spec: &Spec) -> Result<(), crate::SpecError> {
     let invalid = |m: &str| Err(crate::SpecError::Invalid(m.into()));
     if let Some(linux) = spec.linux() {
         if linux.intel_rdt().is_some() {
             return invalid("linux.intelRdt: Intel RDT (resctrl) is not supported by hull");
-        }
-        if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            return invalid(
-                "linux.netDevices: moving host network devices in is not supported by hull",
-            );
         }
         if linux
             .personality()
@@ -244,7 +239,7 @@ fn memory_policy(m: &LinuxMemoryPolicy) -> Result<(), SchedError> {
 }
 
 /// A CPU or node list such as `0-3,7`.
-fn cpu_list(list: &str) -> Result<Vec<usize>, String> {
+pub(crate) fn cpu_list(list: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let bad = || format!("invalid list {list:?}");

@@ -55,6 +55,26 @@ const VERSION: &str = concat!(
     "\nspec: 1.0.2-dev"
 );
 
+/// runc's message for a bad `--format` or `--log-format` value.
+fn invalid_format(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let text = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let arg = text(ContextKind::InvalidArg)?;
+    if arg.starts_with("--log-format") {
+        Some(format!(
+            "invalid log-format: {}",
+            text(ContextKind::InvalidValue)?
+        ))
+    } else if arg.starts_with("--format") {
+        Some("invalid format option".to_owned())
+    } else {
+        None
+    }
+}
+
 /// A command line hull cannot run, handled as runc (urfave/cli) does: help
 /// and version print and exit 0, as does a missing command (after the
 /// help); an unknown command exits 3, any other usage error 1. Returns the
@@ -81,6 +101,16 @@ pub fn usage(e: clap::Error) -> i32 {
                 crate::logging::format_line(LogFormat::Text, "error", &msg)
             );
             3
+        }
+        // runc's words for a format it does not know (`list`/`ps
+        // --format yaml`, `--log-format xml`), which tools match.
+        ErrorKind::InvalidValue if invalid_format(&e).is_some() => {
+            let msg = invalid_format(&e).unwrap_or_default();
+            eprintln!(
+                "{}",
+                crate::logging::format_line(LogFormat::Text, "error", &msg)
+            );
+            1
         }
         _ => {
             let _ = e.print();
@@ -275,6 +305,12 @@ pub struct ExecArgs {
     /// Allow exec into a paused container.
     #[arg(long)]
     pub ignore_paused: bool,
+    /// The AppArmor profile of the process (instead of the container's).
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// The SELinux label of the process (instead of the container's).
+    #[arg(long)]
+    pub process_label: Option<String>,
     /// Run the process in an existing sub-cgroup of the container's:
     /// `[CONTROLLER[,CONTROLLER...]:]PATH`, repeated per controller.
     #[arg(long)]

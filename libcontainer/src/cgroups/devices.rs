@@ -3,6 +3,9 @@
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
+use super::device_transition::{self, Rule};
+use super::CgroupError;
+
 /// Devices always allowed after the spec's rules (runc's `AllowedDevices`):
 /// mknod of any node, the default nodes, /dev/console, pts, ptmx and tun.
 const DEFAULT_ALLOWED: [(char, i64, i64, &str); 12] = [
@@ -35,9 +38,12 @@ fn rule(allow: bool, typ: char, major: i64, minor: i64, access: &str) -> LinuxDe
     r
 }
 
-/// The full rule list: the spec's, then the default allows.
+/// The full rule list: deny everything (runc's starting point, so a spec
+/// without a deny-all rule does not leave every device open), the spec's
+/// rules, then the default allows.
 pub fn effective_rules(spec: &[LinuxDeviceCgroup]) -> Vec<LinuxDeviceCgroup> {
-    let mut rules = spec.to_vec();
+    let mut rules = vec![rule(false, 'a', -1, -1, "rwm")];
+    rules.extend_from_slice(spec);
     rules.extend(
         DEFAULT_ALLOWED
             .iter()
@@ -46,20 +52,14 @@ pub fn effective_rules(spec: &[LinuxDeviceCgroup]) -> Vec<LinuxDeviceCgroup> {
     rules
 }
 
-/// A rule as the v1 devices controller reads it: `c 1:3 rwm`, `a *:* rwm`.
-pub fn device_rule(r: &LinuxDeviceCgroup) -> String {
-    let typ = match r.typ() {
-        Some(LinuxDeviceType::B) => 'b',
-        Some(LinuxDeviceType::C | LinuxDeviceType::U) => 'c',
-        Some(LinuxDeviceType::P) => 'p',
-        Some(LinuxDeviceType::A) | None => 'a',
-    };
-    let num = |n: Option<i64>| match n {
-        Some(n) if n >= 0 => n.to_string(),
-        _ => "*".to_owned(),
-    };
-    let access = r.access().clone().unwrap_or_else(|| "rwm".to_owned());
-    format!("{typ} {}:{} {access}", num(r.major()), num(r.minor()))
+/// The rules in the v1 controller's terms, each checked (see
+/// [`device_transition::from_spec`]).
+pub fn controller_rules(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, CgroupError> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| device_transition::from_spec(i, r))
+        .collect()
 }
 
 #[cfg(test)]
@@ -67,13 +67,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_rules_for_v1() {
-        let deny_all: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
-        assert_eq!(device_rule(&deny_all), "a *:* rwm");
-        let rules = effective_rules(&[deny_all]);
-        assert_eq!(device_rule(&rules[4]), "c 1:8 rwm");
-        assert_eq!(device_rule(&rules[10]), "c 136:* rwm");
-        assert!(!rules[0].allow() && rules[1].allow());
+    fn the_defaults_follow_a_deny_all() {
+        let null: LinuxDeviceCgroup =
+            serde_json::from_str(r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}"#)
+                .unwrap();
+        let rules = controller_rules(&effective_rules(&[null])).unwrap();
+        assert_eq!(rules[0].to_string(), "a *:* rwm");
+        assert!(!rules[0].allow);
+        assert_eq!(rules[1].to_string(), "c 1:3 rw");
+        assert_eq!(rules[5].to_string(), "c 1:8 rwm");
+        assert_eq!(rules[11].to_string(), "c 136:* rwm");
+        assert!(rules[1..].iter().all(|r| r.allow));
     }
 }

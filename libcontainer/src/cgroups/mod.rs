@@ -10,6 +10,7 @@
 //! With the systemd driver the directories are those of a transient scope
 //! (see [`systemd`]); everything else works the same way.
 
+mod device_transition;
 mod devices;
 mod devices_bpf;
 mod fs;
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
-pub use devices::{device_rule, effective_rules};
+pub use devices::{controller_rules, effective_rules};
 use hierarchy::own_cgroup;
 use hierarchy::under;
 pub use hierarchy::{Hierarchies, Layout};
@@ -372,13 +373,17 @@ impl Cgroup {
         self.write(h, &res)
     }
 
-    /// `update`: applies `res` like [`Self::apply`], without the device
-    /// rules (as runc's update), and if a write fails, puts back what the
-    /// earlier ones changed.
+    /// `update`: applies `res` like [`Self::apply`], and if a write fails,
+    /// puts back what the earlier ones changed. Device rules change on v1
+    /// only, by the fewest writes (the list sent again unchanged, as engines
+    /// do, writes nothing); a cgroup2 device program can only be added to,
+    /// each one narrowing the last, so there they stay as created.
     pub fn update(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
         let mut res = unset::effective(res);
         unset::validate(&res)?;
-        res.set_devices(None);
+        if self.v1_dir("devices").is_none() {
+            res.set_devices(None);
+        }
         fs::undo_on_error(|| self.write(h, &res))
     }
 
@@ -489,7 +494,7 @@ impl Cgroup {
         if let Some(rules) = res.devices() {
             let rules = effective_rules(rules);
             if let Some(d) = self.v1_dir("devices") {
-                v1::devices(d, &rules)?;
+                v1::devices(d, &controller_rules(&rules)?)?;
             } else if let Some(d) = v2 {
                 devices_bpf::attach(&open_dir(d)?, &rules)?;
             }

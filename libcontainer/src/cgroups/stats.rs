@@ -18,6 +18,10 @@ pub struct CpuUsage {
     pub total: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub percpu: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub percpu_kernel: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub percpu_user: Vec<u64>,
     pub kernel: u64,
     pub user: u64,
 }
@@ -36,6 +40,24 @@ pub struct Throttling {
 pub struct Cpu {
     pub usage: CpuUsage,
     pub throttling: Throttling,
+}
+
+/// The cpuset controller's settings (v1), as runc reports them.
+#[derive(Debug, Default, Serialize)]
+pub struct CpuSet {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cpus: Vec<u16>,
+    pub cpu_exclusive: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mems: Vec<u16>,
+    pub mem_hardwall: u64,
+    pub mem_exclusive: u64,
+    pub memory_migrate: u64,
+    pub memory_spread_page: u64,
+    pub memory_spread_slab: u64,
+    pub memory_pressure: u64,
+    pub sched_load_balance: u64,
+    pub sched_relax_domain_level: i64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -101,10 +123,17 @@ pub struct Hugetlb {
 #[derive(Debug, Default, Serialize)]
 pub struct Stats {
     pub cpu: Cpu,
+    pub cpuset: CpuSet,
     pub memory: Memory,
     pub pids: Pids,
     pub blkio: Blkio,
     pub hugetlb: BTreeMap<String, Hugetlb>,
+    /// Always empty: hull has no Intel RDT support (runc's key, kept for
+    /// readers that expect it).
+    pub intel_rdt: BTreeMap<String, u64>,
+    /// Always null, as from runc: it reports interfaces only for the
+    /// networks libcontainer itself sets up.
+    pub network_interfaces: Option<Vec<u64>>,
 }
 
 /// `max`/unlimited reads as 0 in runc's limit fields only when absent; keep the number.
@@ -128,6 +157,21 @@ pub fn read(cg: &Cgroup) -> Stats {
             .split_whitespace()
             .filter_map(|v| v.parse().ok())
             .collect();
+        // `cpu user system` then one line per CPU, in nanoseconds.
+        for line in super::fs::read(d, "cpuacct.usage_all")
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let f: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            if let [_, user, system] = f[..] {
+                s.cpu.usage.percpu_user.push(user);
+                s.cpu.usage.percpu_kernel.push(system);
+            }
+        }
         // cpuacct.stat is in USER_HZ (100/s) ticks; runc reports nanoseconds.
         for (k, v) in read_keyed(d, "cpuacct.stat") {
             match k.as_str() {
@@ -162,6 +206,9 @@ pub fn read(cg: &Cgroup) -> Stats {
             }
         }
         None => {}
+    }
+    if let Some(d) = cg.v1_dir("cpuset") {
+        s.cpuset = cpuset(d);
     }
     match pick("memory", "memory.current") {
         Some((true, d)) => {
@@ -235,6 +282,37 @@ pub fn read(cg: &Cgroup) -> Stats {
         }
     }
     s
+}
+
+fn cpuset(d: &Path) -> CpuSet {
+    let list = |file: &str| -> Vec<u16> {
+        super::fs::read(d, file)
+            .ok()
+            .and_then(|l| crate::sched::cpu_list(&l).ok())
+            .map(|l| {
+                l.into_iter()
+                    .filter_map(|n| u16::try_from(n).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let flag = |file: &str| read_u64(d, &format!("cpuset.{file}")).unwrap_or(0);
+    CpuSet {
+        cpus: list("cpuset.cpus"),
+        cpu_exclusive: flag("cpu_exclusive"),
+        mems: list("cpuset.mems"),
+        mem_hardwall: flag("mem_hardwall"),
+        mem_exclusive: flag("mem_exclusive"),
+        memory_migrate: flag("memory_migrate"),
+        memory_spread_page: flag("memory_spread_page"),
+        memory_spread_slab: flag("memory_spread_slab"),
+        memory_pressure: flag("memory_pressure"),
+        sched_load_balance: flag("sched_load_balance"),
+        sched_relax_domain_level: super::fs::read(d, "cpuset.sched_relax_domain_level")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    }
 }
 
 /// `8:0 Read 4096` lines.

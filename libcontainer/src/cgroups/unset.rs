@@ -160,6 +160,9 @@ pub fn validate(res: &LinuxResources) -> Result<(), CgroupError> {
             }
         }
     }
+    if let Some(rules) = res.devices() {
+        super::controller_rules(rules)?;
+    }
     Ok(())
 }
 

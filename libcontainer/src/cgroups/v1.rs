@@ -3,12 +3,12 @@
 use std::path::Path;
 
 use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxHugepageLimit, LinuxMemory, LinuxNetwork,
-    LinuxRdma,
+    LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxNetwork, LinuxRdma,
 };
 
+use super::device_transition::{DeviceState, Rule};
 use super::fs::{self, read, write};
-use super::{device_rule, CgroupError};
+use super::CgroupError;
 
 // Every writer takes `linux.resources` as [`super::unset::effective`] made
 // them: a `Some` is a value to write.
@@ -271,14 +271,43 @@ pub fn rdma(
     Ok(())
 }
 
-/// The allow/deny list, rule by rule, as the devices controller applies it
-/// (one rule per write; each file is opened once).
-pub fn devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
+/// Brings the devices controller from what `devices.list` shows to what
+/// `rules` make, with the fewest writes (see [`super::device_transition`]),
+/// one rule per write; a failure half-way writes the way back.
+pub fn devices(dir: &Path, rules: &[Rule]) -> Result<(), CgroupError> {
+    let target = DeviceState::from_rules(rules)?;
+    let before = DeviceState::from_list(&read(dir, "devices.list")?)?;
+    if let Err(e) = write_device_rules(dir, &before.transition(&target)) {
+        if let Ok(now) = read(dir, "devices.list").and_then(|l| DeviceState::from_list(&l)) {
+            if let Err(back) = write_device_rules(dir, &now.transition(&before)) {
+                tracing::warn!("cannot restore the device rules: {back}");
+            }
+        }
+        return Err(e);
+    }
+    // What the kernel holds now must be what was asked for (an allowing
+    // default's exceptions are not listed: there only the default counts).
+    let after = DeviceState::from_list(&read(dir, "devices.list")?)?;
+    let matches = if target.allows_by_default() {
+        after.allows_by_default()
+    } else {
+        after == target
+    };
+    if !matches {
+        return Err(CgroupError::Invalid(format!(
+            "{}: the devices cgroup does not hold the rules written",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn write_device_rules(dir: &Path, rules: &[Rule]) -> Result<(), CgroupError> {
     let mut allow = fs::Writer::new(dir, "devices.allow");
     let mut deny = fs::Writer::new(dir, "devices.deny");
     for r in rules {
-        let list = if r.allow() { &mut allow } else { &mut deny };
-        list.write(device_rule(r))?;
+        let list = if r.allow { &mut allow } else { &mut deny };
+        list.write(r)?;
     }
     Ok(())
 }

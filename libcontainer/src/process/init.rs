@@ -216,19 +216,22 @@ fn prepare<'a>(
         cgroupns: plan.new_cgroupns(),
     };
     rootfs::prepare(&rootfs_cfg, idmapped)?;
-    if let Some(h) = spec.hooks() {
-        let runtime_hooks = h
-            .create_runtime()
+    // The runtime's steps in its own namespaces: host network devices
+    // moved in, then the createRuntime and prestart hooks.
+    let runtime_hooks = spec.hooks().as_ref().map_or(0, |h| {
+        h.create_runtime()
             .iter()
             .chain(h.prestart())
             .flatten()
-            .count();
-        if runtime_hooks > 0 {
-            chan.send(&Message::RunHooks)?;
-            if !matches!(chan.recv()?, Some(Message::HooksDone)) {
-                return Err(Failure::Other("createRuntime hooks failed".into()));
-            }
+            .count()
+    });
+    if runtime_hooks > 0 || crate::net_devices::any(spec) {
+        chan.send(&Message::RunHooks)?;
+        if !matches!(chan.recv()?, Some(Message::HooksDone)) {
+            return Err(Failure::Other("createRuntime hooks failed".into()));
         }
+    }
+    if let Some(h) = spec.hooks() {
         let create = h.create_container().as_deref().unwrap_or_default();
         hooks::run_in(
             "createContainer",

@@ -196,8 +196,11 @@ pub(crate) fn spawn_init(
     Err(outcome)
 }
 
-/// The createRuntime and prestart hooks, in the runtime's namespaces.
+/// The steps in the runtime's namespaces once the container's exist:
+/// `linux.netDevices` moved in, then the createRuntime and prestart hooks.
 fn runtime_hooks(cfg: &InitConfig, pid: Pid) -> Result<(), ProcessError> {
+    crate::net_devices::move_in(&cfg.spec, pid)
+        .map_err(|e| ProcessError::InitFailed(e.to_string()))?;
     let Some(h) = cfg.spec.hooks() else {
         return Ok(());
     };

@@ -142,6 +142,12 @@ fn process(container: &Container, args: &ExecArgs) -> Result<Process, Failure> {
     if args.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    if let Some(profile) = &args.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &args.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
     Ok(p)
 }
 

@@ -7,6 +7,10 @@ use std::process::Command;
 use hull_tests::*;
 use serde_json::json;
 
+mod cli;
+mod devices;
+mod net_devices;
+
 /// `hull ARGS...` (no state root needed).
 fn hull(args: &[&str]) -> Out {
     Out::from(output_via_files(
@@ -494,7 +498,6 @@ fn newer_spec_process_attributes_are_applied() {
 fn newer_spec_features_hull_lacks_are_refused() {
     let cases = [
         (json!({"intelRdt": {"closID": "x"}}), "intelRdt"),
-        (json!({"netDevices": {"eth9": {}}}), "netDevices"),
         (
             json!({"personality": {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}}),
             "personality.flags",
