@@ -32,7 +32,9 @@ use serde::{Deserialize, Serialize};
 use crate::ipam::Ipam;
 use crate::netlink::Route;
 use crate::nft::{Firewall, NfSocket};
-use crate::{conntrack, link, netns, sysctl, NetError, PortMapping, Protocol, Subnet, Subnet6};
+use crate::{
+    conntrack, link, netns, sysctl, whole_file, NetError, PortMapping, Protocol, Subnet, Subnet6,
+};
 
 /// Default state directory.
 pub const DEFAULT_DIR: &str = "/run/hull-net";
@@ -312,7 +314,7 @@ impl Store {
         }
         remove_file(&self.firewall_marker(&net))?;
         self.ipam(&net).destroy()?;
-        remove_file(&self.network_file(name))
+        remove_json(&self.network_file(name))
     }
 
     /// Connects the container whose network namespace is `netns` to `net` as
@@ -465,7 +467,7 @@ impl Store {
     fn detach_locked(&self, container: &str, ifname: &str) -> Result<(), NetError> {
         let file = self.attachment_file(container, ifname);
         let Some(att) = read_json::<Attachment>(&file)? else {
-            return Ok(());
+            return self.release_orphan_leases(container);
         };
         // One netfilter socket for the firewall and conntrack steps, closed
         // only once the veth is gone: closing it waits for the kernel to free
@@ -488,7 +490,29 @@ impl Store {
         if let Ok(net) = self.get(&att.network) {
             self.ipam(&net).release(container)?;
         }
-        remove_file(&file)
+        remove_json(&file)
+    }
+
+    /// Releases the leases of `container` when it has no attachment record
+    /// at all: an attach killed between its lease and its record leaves
+    /// one, which no record names. (Under the store's lock, so no attach of
+    /// it is under way.)
+    fn release_orphan_leases(&self, container: &str) -> Result<(), NetError> {
+        let prefix = format!("{container}.");
+        let recorded = std::fs::read_dir(self.dir.join("attachments"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix));
+        if recorded {
+            return Ok(());
+        }
+        for net in self.list()? {
+            if self.leases.join(&net.name).exists() {
+                self.ipam(&net).release(container)?;
+            }
+        }
+        Ok(())
     }
 
     /// A published port must be free: not claimed by another container and
@@ -604,7 +628,7 @@ fn check_not_reserved(s: Subnet) -> Result<(), NetError> {
 }
 
 /// A short, stable host-side veth name for a container interface.
-fn veth_name(container: &str, ifname: &str) -> String {
+pub fn veth_name(container: &str, ifname: &str) -> String {
     let key: Vec<u8> = container.bytes().chain([0]).chain(ifname.bytes()).collect();
     format!("vhull{:08x}", fnv1a(&key))
 }
@@ -625,14 +649,37 @@ fn host_routes() -> Result<Vec<Subnet>, NetError> {
     nl.ipv4_route_destinations()
 }
 
+/// Writes `value` to `path` whole: written unnamed (`O_TMPFILE`), then
+/// linked in as `path` when it is new, or as `<path>.tmp` renamed over it
+/// when it is replaced. A kill leaves the old or the new file, at worst
+/// beside the `.tmp` one, which the teardown of what `path` records removes
+/// ([`remove_json`]). Called under the store's lock.
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), NetError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
+    let err = |what: &str| NetError::io(format!("{what} {}", path.display()));
     std::fs::create_dir_all(dir).map_err(NetError::io(format!("create {}", dir.display())))?;
-    let tmp = path.with_extension("json.tmp");
     let json = serde_json::to_vec_pretty(value).expect("serializable");
-    std::fs::write(&tmp, json)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(NetError::io(format!("write {}", path.display())))
+    let file = whole_file::unnamed(dir, &json).map_err(err("write"))?;
+    match whole_file::link(&file, path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        r => return r.map_err(err("link")),
+    }
+    let tmp = temp_of(path);
+    remove_file(&tmp)?;
+    whole_file::link(&file, &tmp).map_err(err("link"))?;
+    std::fs::rename(&tmp, path).map_err(err("rename into"))
+}
+
+/// The name [`write_json`] gives a replacement of `path` before it is
+/// renamed over it.
+fn temp_of(path: &Path) -> PathBuf {
+    path.with_extension("json.tmp")
+}
+
+/// Removes a file [`write_json`] wrote, and its temporary twin.
+fn remove_json(path: &Path) -> Result<(), NetError> {
+    remove_file(&temp_of(path))?;
+    remove_file(path)
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, NetError> {
