@@ -322,9 +322,7 @@ fn network_family(
     let recover = |net: &Net, why: &str| {
         let out = Out::from(net.cmd(&["network", "rm", &net.name]));
         assert!(
-            out.code == 0
-                || out.stderr.contains("no such network")
-                || out.stderr.contains("not found"),
+            out.code == 0 || out.stderr.contains("does not exist"),
             "{why}: network rm: {}",
             out.stderr
         );

@@ -105,8 +105,8 @@ impl Net {
         let pid = std::process::id();
         let net = Self {
             n,
-            root: PathBuf::from(format!("/tmp/hull-test-crashnet-{tag}-{pid}")),
-            table: format!("hull_test_crash_{tag}_{pid}"),
+            root: PathBuf::from(format!("/tmp/hull-test-crashnet-{tag}{n}-{pid}")),
+            table: format!("hull_test_crash_{tag}{n}_{pid}"),
             name: format!("{tag}{n}-{:05}", pid % 100_000),
         };
         net.clean();
@@ -216,7 +216,7 @@ impl Net {
         assert!(!link_exists(&self.bridge()), "{why}: bridge left");
         let rules = self.ruleset();
         assert!(
-            !rules.contains(&self.bridge()) && !rules.contains("10.247."),
+            !rules.contains(&self.bridge()) && !rules.contains(&format!("10.247.{}.", self.n)),
             "{why}: rules of the network left:\n{rules}"
         );
         for dir in ["networks", "attachments", "firewall"] {
