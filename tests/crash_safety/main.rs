@@ -5,4 +5,6 @@
 
 mod injected;
 mod kit;
+mod parallel;
 mod timed;
+mod torn;
