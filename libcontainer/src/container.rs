@@ -17,6 +17,9 @@ use crate::id::validate_id;
 use crate::process::{spawn_exec, ExecConfig};
 use crate::state::{self, Record, State, Status, EXEC_FIFO};
 
+/// A state file that names no container that can be loaded: its id, and why.
+pub type Broken = (String, Error);
+
 /// What [`Container::exec`] starts.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -116,7 +119,7 @@ impl Container {
     /// container that can be loaded, with why: left empty by a create that
     /// died, or unreadable. Both sorted by id; a create under way is in
     /// neither.
-    pub fn list_all(root: impl AsRef<Path>) -> Result<(Vec<Self>, Vec<(String, Error)>)> {
+    pub fn list_all(root: impl AsRef<Path>) -> Result<(Vec<Self>, Vec<Broken>)> {
         let root = root.as_ref();
         let entries = match std::fs::read_dir(root) {
             Ok(e) => e,

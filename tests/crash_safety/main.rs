@@ -6,5 +6,6 @@
 mod injected;
 mod kit;
 mod parallel;
+mod soak;
 mod timed;
 mod torn;

@@ -74,7 +74,10 @@ fn a_hundred_networked_containers_at_once() {
         let err = std::fs::read_to_string(err).unwrap_or_default();
         // `state` may come before its container's record.
         assert!(matches!(status.code(), Some(0 | 1)), "{status}: {err}");
-        assert!(!err.contains("panicked") && !err.contains("corrupt"), "{err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("corrupt"),
+            "{err}"
+        );
     }
 
     let inspect = Out::from(net.cmd(&["network", "inspect", &net.name]));

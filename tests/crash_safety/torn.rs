@@ -35,7 +35,10 @@ fn half_written_and_garbage_state_files_are_named_listed_and_removed() {
         let (me, warning) = listed(&b, &id);
         let me = me.unwrap_or_else(|| panic!("{id} not listed"));
         assert_eq!(me["status"], "stopped");
-        assert!(warning.contains(&id), "list says nothing of {id}: {warning}");
+        assert!(
+            warning.contains(&id),
+            "list says nothing of {id}: {warning}"
+        );
         Out::from(b.cmd(&["delete", &id])).fails_with("corrupt");
         Out::from(b.cmd(&["delete", "--force", &id])).ok();
         assert!(!path.exists(), "{id}: state file left");
@@ -58,7 +61,10 @@ fn an_empty_state_file_is_abandoned_unless_its_create_holds_it() {
     // The create died: nobody holds the file any more.
     drop(file);
     let (me, warning) = listed(&b, &b.id);
-    assert_eq!(me.expect("an abandoned create is listed")["status"], "stopped");
+    assert_eq!(
+        me.expect("an abandoned create is listed")["status"],
+        "stopped"
+    );
     assert!(warning.contains("did not finish"), "{warning}");
     Out::from(b.cmd(&["delete", "--force", &b.id])).ok();
     b.assert_no_state();
