@@ -1,7 +1,7 @@
 //! hull killed at every step that changes something, found and hit with
 //! strace: one traced run of a command lists its state-changing syscalls
 //! (`openat` with `O_CREAT`, `mkdir`, `write`, `rename`, `sendmsg`,
-//! `clone`, `mount`, ...); then, for each of them, the command runs again
+//! `clone`, `mount`, ..., and the waits for hooks); then, for each of them, the command runs again
 //! under `strace -e inject=SYSCALL:signal=SIGKILL:when=N`, which kills hull
 //! as it enters that call. The clean-up command (`delete --force`,
 //! `network rm`) must then leave nothing: no process, state or temporary
@@ -21,10 +21,11 @@ use hull_tests::*;
 
 use crate::kit::*;
 
-/// The syscalls a kill point may be: those that change the host.
+/// The syscalls a kill point may be: those that change the host, and the
+/// waits (a hook or the init running meanwhile).
 const CHANGES: &str = "openat,mkdir,mkdirat,write,pwrite64,writev,rename,renameat,\
 renameat2,link,linkat,unlink,unlinkat,rmdir,ftruncate,mount,umount2,clone,clone3,\
-sendmsg,sendto,kill,setns";
+sendmsg,sendto,kill,setns,wait4,waitid";
 
 /// How many kills run at once.
 const WORKERS: usize = 4;
@@ -75,7 +76,10 @@ fn kill_points(cmd: &Command, log: &std::path::Path) -> Vec<Point> {
             "write" | "writev" => !args.starts_with("1,") && !args.starts_with("2,"),
             _ => true,
         };
-        if changes {
+        // A wait polled in a loop is one point: its first call.
+        let polled =
+            name.starts_with("wait") && points.last().is_some_and(|p: &Point| p.syscall == name);
+        if changes && !polled {
             points.push(Point {
                 syscall: name.to_owned(),
                 nth: *nth,
@@ -105,12 +109,27 @@ fn tag(i: usize) -> String {
     format!("41.{}{i:04}", std::process::id())
 }
 
-/// A fresh bundle for kill `i` of family `name`, running `sleep TAG`.
+/// A fresh bundle for kill `i` of family `name`, running `sleep TAG`, with
+/// createRuntime, poststart and poststop hooks whose descendant `sleep`
+/// carries a tag of its own; the tag returned names both.
 fn bundle(name: &str, i: usize) -> (TestBundle, String) {
     let mut b = TestBundle::new(&format!("ki-{name}{i}"));
     let tag = tag(i);
+    let hook = serde_json::json!({
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("sleep 0.0{tag} & wait", tag = &tag[3..])]
+    });
     b.args(&["sleep", &tag]);
-    (b, tag)
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [hook.clone()],
+            "poststart": [hook.clone()],
+            "poststop": [hook],
+        })
+    });
+    // `&tag[3..]` is in both the container's and the hooks' sleep.
+    let both = tag[3..].to_owned();
+    (b, both)
 }
 
 impl Family<'_> {
