@@ -32,9 +32,8 @@ use serde::{Deserialize, Serialize};
 use crate::ipam::Ipam;
 use crate::netlink::Route;
 use crate::nft::{Firewall, NfSocket};
-use crate::{
-    conntrack, link, netns, sysctl, whole_file, NetError, PortMapping, Protocol, Subnet, Subnet6,
-};
+use crate::whole_file::{remove_json, write_json};
+use crate::{conntrack, link, netns, sysctl, NetError, PortMapping, Protocol, Subnet, Subnet6};
 
 /// Default state directory.
 pub const DEFAULT_DIR: &str = "/run/hull-net";
@@ -647,39 +646,6 @@ fn pick_subnet(taken: &[Subnet]) -> Result<Subnet, NetError> {
 fn host_routes() -> Result<Vec<Subnet>, NetError> {
     let mut nl = Route::open()?;
     nl.ipv4_route_destinations()
-}
-
-/// Writes `value` to `path` whole: written unnamed (`O_TMPFILE`), then
-/// linked in as `path` when it is new, or as `<path>.tmp` renamed over it
-/// when it is replaced. A kill leaves the old or the new file, at worst
-/// beside the `.tmp` one, which the teardown of what `path` records removes
-/// ([`remove_json`]). Called under the store's lock.
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), NetError> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let err = |what: &str| NetError::io(format!("{what} {}", path.display()));
-    std::fs::create_dir_all(dir).map_err(NetError::io(format!("create {}", dir.display())))?;
-    let json = serde_json::to_vec_pretty(value).expect("serializable");
-    let file = whole_file::unnamed(dir, &json).map_err(err("write"))?;
-    match whole_file::link(&file, path) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        r => return r.map_err(err("link")),
-    }
-    let tmp = temp_of(path);
-    remove_file(&tmp)?;
-    whole_file::link(&file, &tmp).map_err(err("link"))?;
-    std::fs::rename(&tmp, path).map_err(err("rename into"))
-}
-
-/// The name [`write_json`] gives a replacement of `path` before it is
-/// renamed over it.
-fn temp_of(path: &Path) -> PathBuf {
-    path.with_extension("json.tmp")
-}
-
-/// Removes a file [`write_json`] wrote, and its temporary twin.
-fn remove_json(path: &Path) -> Result<(), NetError> {
-    remove_file(&temp_of(path))?;
-    remove_file(path)
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, NetError> {
