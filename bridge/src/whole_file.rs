@@ -50,7 +50,7 @@ pub(crate) fn link(file: &File, to: &Path) -> io::Result<()> {
 /// when it is replaced. A kill leaves the old or the new file, at worst
 /// beside the `.tmp` one, which the teardown of what `path` records removes
 /// ([`remove_json`]). Called under the store's lock.
-pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), NetError> {
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), NetError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     let err = |what: &str| NetError::io(format!("{what} {}", path.display()));
     std::fs::create_dir_all(dir).map_err(NetError::io(format!("create {}", dir.display())))?;
@@ -73,7 +73,7 @@ fn temp_of(path: &Path) -> PathBuf {
 }
 
 /// Removes a file [`write_json`] wrote, and its temporary twin.
-pub(crate) fn remove_json(path: &Path) -> Result<(), NetError> {
+pub fn remove_json(path: &Path) -> Result<(), NetError> {
     remove_file(&temp_of(path))?;
     remove_file(path)
 }
