@@ -18,6 +18,7 @@ DEPS=(
     "nft nftables"
     "iptables iptables"
     "socat socat"
+    "strace strace"                # tests/crash_safety: kills hull at each system call
     "cni-plugins containernetworking-plugins" # tests/coexist.rs: bridge, portmap, host-local
     "unshare util-linux"
     "nsenter util-linux"

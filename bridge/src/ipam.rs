@@ -8,9 +8,10 @@
 //! - `lock`: taken with `flock(LOCK_EX)` around every change, so parallel
 //!   hull processes and threads never hand out one address twice.
 //!
-//! Files are written under a temporary name and renamed into place, so a
-//! crash of hull leaves either the old or the new state: the files are the
-//! truth, there is no other state to recover.
+//! A lease file is written unnamed (`O_TMPFILE`) and linked in whole, so a
+//! crash of hull leaves either no lease or a complete one, and never a
+//! temporary file: the files are the truth, there is no other state to
+//! recover.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::Subnet;
+use crate::{whole_file, Subnet};
 
 /// The file locked around every change.
 const LOCK_FILE: &str = "lock";
@@ -94,8 +95,11 @@ impl Ipam {
             return Ok(*ip);
         }
         let ip = self.next_free(&leases)?;
-        self.write_atomic(&ip.to_string(), owner)?;
-        self.write_atomic(LAST_FILE, &ip.to_string())?;
+        self.create_whole(&ip.to_string(), owner)?;
+        // Only a hint: a kill half-way leaves it garbled, which restarts
+        // the scan at the subnet's start.
+        let last = self.dir.join(LAST_FILE);
+        fs::write(&last, ip.to_string()).map_err(io_err("write", &last))?;
         Ok(ip)
     }
 
@@ -163,7 +167,7 @@ impl Ipam {
     }
 
     /// The lease files of the directory: address to owner. Other files
-    /// (`lock`, `last`, temporary files) are skipped.
+    /// (`lock`, `last`) are skipped.
     fn read_leases(&self) -> Result<BTreeMap<Ipv4Addr, String>, IpamError> {
         let entries = fs::read_dir(&self.dir).map_err(io_err("read", &self.dir))?;
         let mut leases = BTreeMap::new();
@@ -218,14 +222,15 @@ impl Ipam {
         (self.subnet.contains(last) && (1..=self.host_count()).contains(&n)).then(|| n - 1)
     }
 
-    /// Writes `contents` to the file `name` of the directory atomically:
-    /// into a temporary file, then renamed over it. Only called under the
-    /// lock, so the temporary name cannot collide.
-    fn write_atomic(&self, name: &str, contents: &str) -> Result<(), IpamError> {
+    /// Creates the file `name` of the directory with `contents`, whole or
+    /// not at all: written unnamed (`O_TMPFILE`), then linked in, so a kill
+    /// at any point leaves neither a half-written lease nor a temporary
+    /// file. Only called under the lock, for a name not taken.
+    fn create_whole(&self, name: &str, contents: &str) -> Result<(), IpamError> {
         let path = self.dir.join(name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        fs::write(&tmp, contents).map_err(io_err("write", &tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err("rename into", &path))
+        let file = whole_file::unnamed(&self.dir, contents.as_bytes())
+            .map_err(io_err("write a file in", &self.dir))?;
+        whole_file::link(&file, &path).map_err(io_err("link", &path))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod netns;
 pub mod network;
 pub mod nft;
 mod sysctl;
+pub mod whole_file;
 
 pub use error::NetError;
 pub use network::{Attachment, Network, NetworkOptions, Store};

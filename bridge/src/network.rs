@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::ipam::Ipam;
 use crate::netlink::Route;
 use crate::nft::{Firewall, NfSocket};
+use crate::whole_file::{remove_json, write_json};
 use crate::{conntrack, link, netns, sysctl, NetError, PortMapping, Protocol, Subnet, Subnet6};
 
 /// Default state directory.
@@ -312,7 +313,7 @@ impl Store {
         }
         remove_file(&self.firewall_marker(&net))?;
         self.ipam(&net).destroy()?;
-        remove_file(&self.network_file(name))
+        remove_json(&self.network_file(name))
     }
 
     /// Connects the container whose network namespace is `netns` to `net` as
@@ -465,7 +466,7 @@ impl Store {
     fn detach_locked(&self, container: &str, ifname: &str) -> Result<(), NetError> {
         let file = self.attachment_file(container, ifname);
         let Some(att) = read_json::<Attachment>(&file)? else {
-            return Ok(());
+            return self.release_orphan_leases(container);
         };
         // One netfilter socket for the firewall and conntrack steps, closed
         // only once the veth is gone: closing it waits for the kernel to free
@@ -488,7 +489,29 @@ impl Store {
         if let Ok(net) = self.get(&att.network) {
             self.ipam(&net).release(container)?;
         }
-        remove_file(&file)
+        remove_json(&file)
+    }
+
+    /// Releases the leases of `container` when it has no attachment record
+    /// at all: an attach killed between its lease and its record leaves
+    /// one, which no record names. (Under the store's lock, so no attach of
+    /// it is under way.)
+    fn release_orphan_leases(&self, container: &str) -> Result<(), NetError> {
+        let prefix = format!("{container}.");
+        let recorded = std::fs::read_dir(self.dir.join("attachments"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix));
+        if recorded {
+            return Ok(());
+        }
+        for net in self.list()? {
+            if self.leases.join(&net.name).exists() {
+                self.ipam(&net).release(container)?;
+            }
+        }
+        Ok(())
     }
 
     /// A published port must be free: not claimed by another container and
@@ -604,7 +627,7 @@ fn check_not_reserved(s: Subnet) -> Result<(), NetError> {
 }
 
 /// A short, stable host-side veth name for a container interface.
-fn veth_name(container: &str, ifname: &str) -> String {
+pub fn veth_name(container: &str, ifname: &str) -> String {
     let key: Vec<u8> = container.bytes().chain([0]).chain(ifname.bytes()).collect();
     format!("vhull{:08x}", fnv1a(&key))
 }
@@ -623,16 +646,6 @@ fn pick_subnet(taken: &[Subnet]) -> Result<Subnet, NetError> {
 fn host_routes() -> Result<Vec<Subnet>, NetError> {
     let mut nl = Route::open()?;
     nl.ipv4_route_destinations()
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), NetError> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(NetError::io(format!("create {}", dir.display())))?;
-    let tmp = path.with_extension("json.tmp");
-    let json = serde_json::to_vec_pretty(value).expect("serializable");
-    std::fs::write(&tmp, json)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(NetError::io(format!("write {}", path.display())))
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, NetError> {

@@ -1,6 +1,5 @@
 //! Creating a container from a bundle.
 
-use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -147,13 +146,14 @@ impl ContainerBuilder {
             _ => {}
         }
         tracing::debug!(id = %self.id, bundle = %bundle.dir.display(), "creating the container");
-        let (state_file, state_path) = state::claim(&self.root, &self.id)?;
+        // The claim's lock is held until this returns (see `state::is_abandoned`).
+        let (_claim, state_path) = state::claim(&self.root, &self.id)?;
         let mut guard = Cleanup {
-            files: vec![state_path.clone()],
+            files: vec![state_path.clone(), state::temp_path(&state_path)],
             pid: None,
             cgroup: None,
         };
-        let container = self.create_in((&state_file, &state_path), bundle, &mut guard)?;
+        let container = self.create_in(&state_path, bundle, &mut guard)?;
         tracing::debug!(id = %self.id, "created: the init waits for start");
         guard.files.clear();
         guard.pid = None;
@@ -162,12 +162,7 @@ impl ContainerBuilder {
     }
 
     /// Creates the container whose state file is `state` (claimed, empty).
-    fn create_in(
-        &self,
-        state: (&File, &Path),
-        bundle: Bundle,
-        guard: &mut Cleanup,
-    ) -> Result<Container> {
+    fn create_in(&self, state: &Path, bundle: Bundle, guard: &mut Cleanup) -> Result<Container> {
         let (for_init, start_line) = if self.start_in_process {
             let (read, write) = exec_fifo::pipe()?;
             (read, Some(write))
@@ -244,7 +239,7 @@ impl ContainerBuilder {
             cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
             hooks: cfg.spec.hooks().clone(),
         };
-        record.write_to(state.0, state.1)?;
+        record.save(state)?;
         let (pid, handover) = if cgroup.systemd.is_some() {
             // systemd makes the scope around the waiting init, then we fill it.
             let for_init = cgroup.clone();
@@ -293,7 +288,7 @@ impl ContainerBuilder {
         record.state.status = Status::Created;
         record.init_start_time = start_time;
         record.cgroup = (!cgroup.dirs.is_empty()).then_some(cgroup);
-        record.rewrite(state.0, state.1)?;
+        record.save(state)?;
         if let Some(path) = &self.pid_file {
             write_pid_file(path, pid)?;
         }

@@ -17,6 +17,9 @@ use crate::id::validate_id;
 use crate::process::{spawn_exec, ExecConfig};
 use crate::state::{self, Record, State, Status, EXEC_FIFO};
 
+/// A state file that names no container that can be loaded: its id, and why.
+pub type Broken = (String, Error);
+
 /// What [`Container::exec`] starts.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -77,35 +80,79 @@ impl Container {
     }
 
     /// Removes what a create of `id` that never finished left under `root`
-    /// (its empty state file and exec fifo), as runc's delete removes a
-    /// container directory without `state.json`. A container that exists is
-    /// left alone.
+    /// (its empty state file, exec fifo and the state's temporary twin), as
+    /// runc's delete removes a container directory without `state.json`.
+    /// A create still under way, or a container that exists, is left alone.
     pub fn remove_unfinished(root: impl AsRef<Path>, id: &str) -> Result<()> {
         validate_id(id)?;
         let root = root.as_ref();
         let path = state::state_path(root, id);
         match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() && m.len() == 0 => {}
+            Ok(m) if m.is_file() && m.len() == 0 && state::is_abandoned(&path) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             _ => return Ok(()),
         }
+        Self::remove_files(root, id)
+    }
+
+    /// Removes the state file of `id` that cannot be read (see
+    /// [`Container::list_all`]) and the files that go with it; what it
+    /// recorded (cgroups) is not known any more.
+    pub fn remove_broken(root: impl AsRef<Path>, id: &str) -> Result<()> {
+        validate_id(id)?;
+        Self::remove_files(root.as_ref(), id)
+    }
+
+    fn remove_files(root: &Path, id: &str) -> Result<()> {
+        let path = state::state_path(root, id);
         state::remove_if_present(&state::companion(root, id, EXEC_FIFO))?;
+        state::remove_if_present(&state::temp_path(&path))?;
         state::remove_if_present(&path)
     }
 
     /// Every container under `root`, sorted by id. A missing root is empty.
     pub fn list(root: impl AsRef<Path>) -> Result<Vec<Self>> {
+        Ok(Self::list_all(root)?.0)
+    }
+
+    /// Every container under `root`, and the ids whose state file names no
+    /// container that can be loaded, with why: left empty by a create that
+    /// died, or unreadable. Both sorted by id; a create under way is in
+    /// neither.
+    pub fn list_all(root: impl AsRef<Path>) -> Result<(Vec<Self>, Vec<Broken>)> {
         let root = root.as_ref();
         let entries = match std::fs::read_dir(root) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), Vec::new()))
+            }
             Err(e) => return Err(Error::io(root)(e)),
         };
-        let mut all: Vec<Self> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| Self::load(root, &e.file_name().to_string_lossy()).ok())
-            .collect();
+        let (mut all, mut broken) = (Vec::new(), Vec::new());
+        for e in entries.filter_map(|e| e.ok()) {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if validate_id(&id).is_err() {
+                continue;
+            }
+            match Self::load(root, &id) {
+                Ok(c) => all.push(c),
+                Err(Error::NotExist) => {
+                    if state::is_abandoned(&e.path()) {
+                        broken.push((id, Error::NotExist));
+                    }
+                }
+                Err(err) => broken.push((id, err)),
+            }
+        }
         all.sort_by(|a, b| a.id().cmp(b.id()));
-        Ok(all)
+        broken.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((all, broken))
+    }
+
+    /// [`Container::companion_path`] of container `id` under `root`, for
+    /// one whose state cannot be loaded.
+    pub fn companion_in(root: impl AsRef<Path>, id: &str, what: &str) -> PathBuf {
+        state::companion(root.as_ref(), id, what)
     }
 
     /// The file `what` kept with the container's state,
@@ -425,6 +472,7 @@ impl Container {
         // interrupted delete can be run again.
         state::remove_if_present(&self.companion_path(EXEC_FIFO))?;
         let path = state::state_path(&self.root, self.id());
+        state::remove_if_present(&state::temp_path(&path))?;
         std::fs::remove_file(&path).map_err(Error::io(&path))?;
         self.run_hooks("poststop", |h| h.poststop(), "stopped");
         Ok(())

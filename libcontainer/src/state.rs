@@ -113,29 +113,28 @@ impl Record {
         })
     }
 
-    /// Writes the record into the state file `file` ([`claim`]ed, still
-    /// empty; `path` names it in errors), in one write: it is written once,
-    /// when the container is created, and readers take a state file they
-    /// cannot parse for one still being created.
-    pub fn write_to(&self, mut file: &File, path: &Path) -> Result<(), StateError> {
+    /// Writes the record to the state file `path` whole: into its
+    /// temporary twin ([`temp_path`]), renamed over it, so a reader or a
+    /// kill never meets a half-written record, only the empty file
+    /// [`claim`] made, the old record or the new one. (No fsync: the state
+    /// root is a tmpfs under /run that a host crash empties anyway.) A
+    /// twin a kill leaves before the rename goes with the container.
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
         let json = serde_json::to_vec(self).expect("state serializes");
-        file.write_all(&json).map_err(|source| StateError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    }
-
-    /// Replaces the record in `file` (written by [`Record::write_to`]) in
-    /// one write from its start, then cuts what is left of the old one.
-    pub fn rewrite(&self, file: &File, path: &Path) -> Result<(), StateError> {
-        use std::os::unix::fs::FileExt;
-        let json = serde_json::to_vec(self).expect("state serializes");
+        let tmp = temp_path(path);
         let io = |source| StateError::Io {
-            path: path.to_owned(),
+            path: tmp.clone(),
             source,
         };
-        file.write_all_at(&json, 0).map_err(io)?;
-        file.set_len(json.len() as u64).map_err(io)
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        file.write_all(&json).map_err(io)?;
+        fs::rename(&tmp, path).map_err(io)
     }
 
     /// Derives the live status the way runc does: stopped if the init is gone
@@ -181,6 +180,29 @@ pub fn companion(root: &Path, id: &str, what: &str) -> PathBuf {
     root.join(format!("{id}@{what}"))
 }
 
+/// The temporary twin [`Record::save`] writes before renaming it over the
+/// state file `path`: `<root>/<id>@state.tmp`.
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push("@state.tmp");
+    path.with_file_name(name)
+}
+
+/// Whether the empty state file `path` was left by a create that died:
+/// the create holds a lock on it ([`claim`]) until it has saved the
+/// record, so an empty file nobody locks is abandoned, not in progress.
+pub(crate) fn is_abandoned(path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return false;
+    }
+    // SAFETY: flock on a descriptor we own.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) == 0 }
+}
+
 /// Removes the file `path` if it is there.
 pub(crate) fn remove_if_present(path: &Path) -> crate::Result<()> {
     match fs::remove_file(path) {
@@ -190,7 +212,7 @@ pub(crate) fn remove_if_present(path: &Path) -> crate::Result<()> {
 }
 
 /// Creates the state root if needed (mode 0700) and claims `id` with an
-/// empty state file (mode 0600), failing with [`crate::Error::Exists`] if
+/// empty state file (mode 0600), locked while the file is open, failing with [`crate::Error::Exists`] if
 /// the container is already there.
 pub(crate) fn claim(root: &Path, id: &str) -> crate::Result<(File, PathBuf)> {
     let path = state_path(root, id);
@@ -213,7 +235,16 @@ pub(crate) fn claim(root: &Path, id: &str) -> crate::Result<(File, PathBuf)> {
         made => made,
     };
     match made {
-        Ok(file) => Ok((file, path)),
+        Ok(file) => {
+            use std::os::fd::AsRawFd;
+            // Held until the record is saved (see `is_abandoned`); the file
+            // is new, so nobody else holds it.
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                return Err(crate::Error::io(&path)(std::io::Error::last_os_error()));
+            }
+            Ok((file, path))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             Err(crate::Error::Exists(id.to_owned()))
         }
@@ -317,8 +348,13 @@ mod tests {
         let r = record();
         let (file, path) = claim(&root, "t").unwrap();
         assert!(matches!(claim(&root, "t"), Err(crate::Error::Exists(_))));
-        r.write_to(&file, &path).unwrap();
+        assert!(!is_abandoned(&path), "a claim in progress is locked");
+        r.save(&path).unwrap();
         assert_eq!(Record::load(&path).unwrap(), r);
+        assert!(!temp_path(&path).exists());
+        drop(file);
+        let (_, empty) = claim(&root, "dead").unwrap();
+        assert!(is_abandoned(&empty), "an empty claim whose owner is gone");
         assert_eq!(companion(&root, "t", EXEC_FIFO), root.join("t@exec.fifo"));
         fs::remove_dir_all(&root).unwrap();
     }

@@ -27,16 +27,21 @@ fn file(layout: &Layout, att: &Attachment) -> Option<PathBuf> {
     Some(dir.join(&att.network).join(ip6.to_string()))
 }
 
-/// Writes the IPv6 lease file of `att` (through a temporary file and a
-/// rename, as hull's IPAM writes the IPv4 one).
+/// Writes the IPv6 lease file of `att` whole (see `whole_file`), in place
+/// of a stale one: a kill leaves no temporary file.
 pub fn write(layout: &Layout, att: &Attachment) -> Result<(), CniError> {
     let Some(path) = file(layout, att) else {
         return Ok(());
     };
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    fs::write(&tmp, &att.container).map_err(|e| state::io_error("write", &tmp, &e))?;
-    fs::rename(&tmp, &path).map_err(|e| state::io_error("rename into", &path, &e))
+    let create = || bridge::whole_file::create(&path, att.container.as_bytes());
+    match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            state::remove(&path)?;
+            create()
+        }
+        r => r,
+    }
+    .map_err(|e| state::io_error("write", &path, &e))
 }
 
 /// Removes the IPv6 lease file of `att` if it is the container's; fine if

@@ -83,7 +83,7 @@ fn add(spec: &PortmapSpec, target: &Target) -> Result<CniResult, CniError> {
         for ip in record.addresses() {
             let _ = fw.remove_ports(ip, &record.ports);
         }
-        let _ = state::remove(&path);
+        let _ = state::remove_json(&path);
         return Err(e);
     }
     Ok(prev)
@@ -104,7 +104,7 @@ fn del(spec: &PortmapSpec, target: &Target) -> Result<(), CniError> {
         conntrack::flush(ip)
             .map_err(|e| CniError::net("flush conntrack entries", NetError::Firewall(e)))?;
     }
-    state::remove(&path)
+    state::remove_json(&path)
 }
 
 /// Checks that the configured ports are recorded as published to the

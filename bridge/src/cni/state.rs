@@ -1,4 +1,4 @@
-//! Small state-file helpers: JSON files written atomically, and flock'd
+//! Small state-file helpers: JSON files written whole, and flock'd
 //! lock files.
 
 use std::fs::{self, File};
@@ -20,15 +20,18 @@ pub fn io_error(action: &str, path: &Path, err: &io::Error) -> CniError {
     )
 }
 
-/// Writes `value` as JSON to `path` through a temporary file and a rename,
-/// creating the directory if needed.
+/// Writes `value` as JSON to `path` whole (see `whole_file`), creating
+/// the directory if needed.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CniError> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
-    let tmp = path.with_extension("json.tmp");
-    let json = serde_json::to_vec_pretty(value).expect("state is serializable");
-    fs::write(&tmp, json).map_err(|e| io_error("write", &tmp, &e))?;
-    fs::rename(&tmp, path).map_err(|e| io_error("rename into", path, &e))
+    bridge::whole_file::write_json(path, value)
+        .map_err(|e| CniError::new(code::NETWORKING, e.to_string()))
+}
+
+/// Removes a file [`write_json`] wrote, and the temporary twin a kill may
+/// have left; fine if they are gone.
+pub fn remove_json(path: &Path) -> Result<(), CniError> {
+    bridge::whole_file::remove_json(path)
+        .map_err(|e| CniError::new(code::NETWORKING, e.to_string()))
 }
 
 /// The JSON in `path`, or `None` if there is no such file.

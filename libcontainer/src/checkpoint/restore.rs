@@ -1,7 +1,6 @@
 //! `restore`: a new container, state record and cgroup as `create` makes
 //! them, whose processes CRIU rebuilds from an image directory.
 
-use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -79,23 +78,16 @@ pub fn restore(root: &Path, id: &str, bundle: &Path, opts: &RestoreOptions) -> R
         )
         .into());
     }
-    let (state_file, state_path) = state::claim(root, id)?;
+    // The claim's lock is held until this returns (see `state::is_abandoned`).
+    let (_claim, state_path) = state::claim(root, id)?;
     let mut guard = Guard {
-        files: vec![state_path.clone()],
+        files: vec![state_path.clone(), state::temp_path(&state_path)],
         dir: None,
         mounted: false,
         pid: None,
         cgroup: None,
     };
-    let container = restore_in(
-        root,
-        id,
-        bundle,
-        &image,
-        opts,
-        (&state_file, &state_path),
-        &mut guard,
-    )?;
+    let container = restore_in(root, id, bundle, &image, opts, &state_path, &mut guard)?;
     guard.files.clear();
     guard.pid = None;
     guard.cgroup = None;
@@ -108,7 +100,7 @@ fn restore_in(
     bundle: Bundle,
     image: &Image,
     opts: &RestoreOptions,
-    state: (&File, &Path),
+    state: &Path,
     guard: &mut Guard,
 ) -> Result<Container> {
     let spec = &bundle.spec;
@@ -146,7 +138,7 @@ fn restore_in(
         cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
         hooks: spec.hooks().clone(),
     };
-    record.write_to(state.0, state.1)?;
+    record.save(state)?;
 
     let image_dir = open_dir(&opts.image_path, false)?;
     let work_dir = opts
@@ -241,7 +233,7 @@ fn restore_in(
     record.init_start_time = proc_stat(pid)
         .ok_or(Error::Process(crate::ProcessError::InitDied))?
         .1;
-    record.rewrite(state.0, state.1)?;
+    record.save(state)?;
     Ok(Container::new(root.to_owned(), record))
 }
 

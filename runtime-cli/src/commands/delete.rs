@@ -20,6 +20,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Outcome {
                 return Err(Error::NotExist.into());
             }
         }
+        // A state file that cannot be read (a garbled disk): `--force`
+        // removes it with what is recorded beside it.
+        Err(e @ Error::State(_)) if force => {
+            eprintln!("hull: {e}; removing it");
+            network::disconnect(network::recorded_by_id(root, id))?;
+            Container::remove_broken(root, id)?;
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(0)

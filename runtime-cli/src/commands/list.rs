@@ -3,21 +3,24 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use libcontainer::{Container, State};
+use libcontainer::{Container, State, Status};
 
 use crate::cli::ListFormat;
 use crate::{Failure, Outcome};
 
 pub fn list(root: &Path, format: ListFormat, quiet: bool) -> Outcome {
-    let containers = Container::list(root)?;
+    let (containers, broken) = Container::list_all(root)?;
     let mut out = String::new();
     if quiet {
-        for c in &containers {
-            out.push_str(c.id());
+        let mut ids: Vec<&str> = containers.iter().map(|c| c.id()).collect();
+        ids.extend(broken.iter().map(|(id, _)| id.as_str()));
+        ids.sort();
+        for id in ids {
+            out.push_str(id);
             out.push('\n');
         }
     } else {
-        let states: Vec<State> = containers
+        let mut states: Vec<State> = containers
             .iter()
             .map(|c| {
                 let mut s = c.state();
@@ -25,6 +28,8 @@ pub fn list(root: &Path, format: ListFormat, quiet: bool) -> Outcome {
                 s
             })
             .collect();
+        states.extend(broken.iter().map(|(id, why)| stopped(root, id, why)));
+        states.sort_by(|a, b| a.id.cmp(&b.id));
         match format {
             ListFormat::Json if states.is_empty() => out.push_str("null\n"),
             ListFormat::Json => {
@@ -36,6 +41,28 @@ pub fn list(root: &Path, format: ListFormat, quiet: bool) -> Outcome {
     }
     print!("{out}");
     Ok(0)
+}
+
+/// A container whose state file cannot be loaded (left empty by a create
+/// that was killed, or unreadable), shown as stopped so that it is not
+/// forgotten, with why on stderr.
+fn stopped(root: &Path, id: &str, why: &libcontainer::Error) -> State {
+    let why = match why {
+        libcontainer::Error::NotExist => "a create that did not finish left it".to_owned(),
+        e => e.to_string(),
+    };
+    eprintln!("hull: container {id} is broken ({why}); `hull delete --force {id}` removes it");
+    State {
+        oci_version: String::new(),
+        id: id.to_owned(),
+        pid: 0,
+        status: Status::Stopped,
+        bundle: Default::default(),
+        rootfs: Default::default(),
+        created: String::new(),
+        annotations: Default::default(),
+        owner: owner(&root.join(id)),
+    }
 }
 
 /// The user owning a container's state file, by name where known.

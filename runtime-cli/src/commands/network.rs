@@ -165,7 +165,8 @@ pub fn connect(cli: &Cli, request: Option<Request>, container: &Container) -> Re
         ifname: IFNAME.into(),
     };
     let path = container.companion_path(RECORD);
-    std::fs::write(&path, serde_json::to_vec(&record).expect("serializable"))
+    // Whole or not at all: a kill never leaves a record delete cannot read.
+    bridge::whole_file::create(&path, &serde_json::to_vec(&record).expect("serializable"))
         .map_err(|e| Failure::new(format!("write {}: {e}", path.display())))?;
     store
         .attach(&net, container.id(), IFNAME, &netns, &req.ports)
@@ -183,12 +184,21 @@ pub struct Attachment {
 
 /// Reads a container's attachment record.
 pub fn recorded(container: &Container) -> Option<Attachment> {
-    let record = container.companion_path(RECORD);
+    recorded_at(container.companion_path(RECORD), container.id())
+}
+
+/// Reads the attachment record of container `id` under the state root
+/// `root` whose state cannot be loaded (see `delete`).
+pub fn recorded_by_id(root: &Path, id: &str) -> Option<Attachment> {
+    recorded_at(Container::companion_in(root, id, RECORD), id)
+}
+
+fn recorded_at(record: PathBuf, id: &str) -> Option<Attachment> {
     let bytes = std::fs::read(&record).ok()?;
     let r: Record = serde_json::from_slice(&bytes).ok()?;
     Some(Attachment {
         store: Store::new(r.net_root, &r.net_table),
-        id: container.id().to_owned(),
+        id: id.to_owned(),
         ifname: r.ifname,
         record,
     })

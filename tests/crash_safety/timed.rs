@@ -1,6 +1,5 @@
-//! hull killed half-way: an engine kills its runtime when a timeout fires.
-//! Whatever the kill interrupts, no process is left, `list` shows the
-//! container, and `delete --force` removes everything hull made.
+//! Kills at timed points and while a hook runs, and many creates of one id
+//! at once.
 
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -8,6 +7,8 @@ use std::time::Duration;
 
 use hull_tests::*;
 use serde_json::json;
+
+use crate::kit::{cgroup_dirs, kill, no_process, start};
 
 /// A hook that marks `marker` and then runs for a while as the hook's own
 /// process (`exec`): `sleep <tag>`, a tag of digits that names the test.
@@ -23,20 +24,6 @@ fn tag(n: u32) -> String {
     format!("30.{n}{}", std::process::id())
 }
 
-/// Starts `hull ARGS... --bundle DIR ID`, its output thrown away.
-fn start(b: &TestBundle, args: &[&str]) -> Child {
-    b.hull()
-        .args(args)
-        .arg("--bundle")
-        .arg(&b.dir)
-        .arg(&b.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// [`start`], returned once `marker` exists.
 fn start_until(b: &TestBundle, args: &[&str], marker: &Path) -> Child {
     let child = start(b, args);
@@ -45,32 +32,6 @@ fn start_until(b: &TestBundle, args: &[&str], marker: &Path) -> Child {
         || marker.exists(),
     );
     child
-}
-
-/// SIGKILLs `child` (hull) and reaps it.
-fn kill(mut child: Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
-/// Every cgroup directory named `id`, in any hierarchy (the default
-/// cgroupsPath lies below the runtime's own cgroup).
-fn cgroup_dirs(id: &str) -> Vec<String> {
-    fn walk(dir: &Path, id: &str, depth: u32, found: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            if e.file_name() == id {
-                found.push(e.path().display().to_string());
-            } else if depth > 0 {
-                walk(&e.path(), id, depth - 1, found);
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(Path::new("/sys/fs/cgroup"), id, 5, &mut found);
-    found
 }
 
 /// After the kill: nothing runs, the container is listed as stopped, and
@@ -98,25 +59,6 @@ fn assert_recoverable(b: &TestBundle, tag: &str) {
         "files left in the state root"
     );
     assert_eq!(cgroup_dirs(&b.id), Vec::<String>::new());
-}
-
-/// Whether no process but this one has `needle` in its command line.
-fn no_process(needle: &str) -> bool {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-                .is_some_and(|p| p != std::process::id())
-        })
-        .all(|e| {
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            !String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .contains(needle)
-        })
 }
 
 /// Killed while the init runs a createContainer hook: the init dies with
