@@ -21,7 +21,7 @@ use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::id::validate_id;
 use crate::spec::Bundle;
-use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status};
+use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status, CHECKPOINTED};
 
 /// How to restore (runc's `restore` flags).
 #[derive(Debug, Clone, Default)]
@@ -45,6 +45,30 @@ pub struct RestoreOptions {
     /// `TYPE:NAME` of the LSM profile the restored processes get.
     pub lsm_profile: Option<String>,
     pub lsm_mount_context: Option<String>,
+    /// Where the host ends of the checkpoint's veth interfaces go back.
+    pub veths: Vec<VethPair>,
+}
+
+/// A veth pair CRIU recreates: `inside` is the container's interface (as
+/// dumped), `outside` the name its peer gets on the host, enslaved to
+/// `bridge` if one is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VethPair {
+    pub inside: String,
+    pub outside: String,
+    pub bridge: Option<String>,
+}
+
+impl VethPair {
+    /// CRIU's `--external veth[IN]:OUT[@BRIDGE]`.
+    fn external(&self) -> String {
+        let mut s = format!("veth[{}]:{}", self.inside, self.outside);
+        if let Some(b) = &self.bridge {
+            s.push('@');
+            s.push_str(b);
+        }
+        s
+    }
 }
 
 impl From<&RestoreOptions> for CommonFlags {
@@ -63,13 +87,22 @@ impl From<&RestoreOptions> for CommonFlags {
 }
 
 /// Restores the checkpoint in `opts.image_path` as container `id` of the
-/// bundle `bundle`, under the state root `root`. The restored init is a
-/// child of the caller. On error nothing is left behind: no state file,
-/// cgroup, mount or process.
+/// bundle `bundle`, under the state root `root`: a new container, or the
+/// place of a container `id` a checkpoint stopped
+/// ([`Container::is_checkpointed`]). The restored init is a child of the
+/// caller. On error nothing is left behind (no state file, cgroup, mount or
+/// process) and a checkpointed container is left as it was.
 pub fn restore(root: &Path, id: &str, bundle: &Path, opts: &RestoreOptions) -> Result<Container> {
     validate_id(id)?;
     let bundle = Bundle::load(bundle)?;
     let image = Image::load(&opts.image_path)?;
+    if let Some(veth) = image
+        .veths
+        .iter()
+        .find(|v| !opts.veths.iter().any(|p| &p.inside == *v))
+    {
+        return Err(CheckpointError::UnplacedVeth(veth.clone()).into());
+    }
     if opts.lazy_pages {
         super::check_lazy_pages(&opts.criu)?;
     }
@@ -79,9 +112,20 @@ pub fn restore(root: &Path, id: &str, bundle: &Path, opts: &RestoreOptions) -> R
         )
         .into());
     }
-    let (state_file, state_path) = state::claim(root, id)?;
+    let (state_file, state_path, replaces) = match state::claim(root, id) {
+        Ok((file, path)) => (file, path, false),
+        Err(Error::Exists(_)) => {
+            let (file, path) = take_over(root, id)?;
+            (file, path, true)
+        }
+        Err(e) => return Err(e),
+    };
     let mut guard = Guard {
-        files: vec![state_path.clone()],
+        files: if replaces {
+            Vec::new()
+        } else {
+            vec![state_path.clone()]
+        },
         dir: None,
         mounted: false,
         pid: None,
@@ -93,13 +137,37 @@ pub fn restore(root: &Path, id: &str, bundle: &Path, opts: &RestoreOptions) -> R
         bundle,
         &image,
         opts,
-        (&state_file, &state_path),
+        (&state_file, &state_path, replaces),
         &mut guard,
     )?;
+    if replaces {
+        state::remove_if_present(&state::companion(root, id, CHECKPOINTED))?;
+    }
     guard.files.clear();
     guard.pid = None;
     guard.cgroup = None;
     Ok(container)
+}
+
+/// Opens the state file of the checkpointed container `id` for a restore
+/// to take its place, locked so that only one restore does; any other
+/// container of that id is [`Error::Exists`].
+fn take_over(root: &Path, id: &str) -> Result<(File, PathBuf)> {
+    let old = Container::load(root, id)?;
+    if !old.is_checkpointed() {
+        return Err(Error::Exists(id.to_owned()));
+    }
+    let path = state::state_path(root, id);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(Error::io(&path))?;
+    // Held while the file is open: a second restore of the id fails here.
+    // SAFETY: flock on an fd this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Error::Exists(id.to_owned()));
+    }
+    Ok((file, path))
 }
 
 fn restore_in(
@@ -108,7 +176,7 @@ fn restore_in(
     bundle: Bundle,
     image: &Image,
     opts: &RestoreOptions,
-    state: (&File, &Path),
+    state: (&File, &Path, bool),
     guard: &mut Guard,
 ) -> Result<Container> {
     let spec = &bundle.spec;
@@ -146,7 +214,10 @@ fn restore_in(
         cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
         hooks: spec.hooks().clone(),
     };
-    record.write_to(state.0, state.1)?;
+    // A checkpointed container's record stays until the restore is done.
+    if !state.2 {
+        record.write_to(state.0, state.1)?;
+    }
 
     let image_dir = open_dir(&opts.image_path, false)?;
     let work_dir = opts
@@ -198,6 +269,7 @@ fn restore_in(
             });
         }
     }
+    o.external.extend(opts.veths.iter().map(VethPair::external));
     o.cg_root = cgroup_roots(&cgroup, &hierarchies);
     let req = CriuReq {
         r#type: CriuReqType::Restore as i32,
