@@ -499,3 +499,28 @@ pub fn assert_no_mount(needle: &str) {
     let hits: Vec<&str> = info.lines().filter(|l| l.contains(needle)).collect();
     assert!(hits.is_empty(), "mounts left behind: {hits:?}");
 }
+
+/// Receives one fd sent with SCM_RIGHTS on `stream` (a console socket's
+/// pty master).
+pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg on the console socket");
+    for cmsg in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            assert_eq!(fds.len(), 1, "expected one fd, got {fds:?}");
+            // SAFETY: the fd was just received and belongs to nobody else.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no SCM_RIGHTS message on the console socket");
+}

@@ -18,12 +18,17 @@ pub fn checkpoint(cli: &Cli, args: &CheckpointArgs) -> Outcome {
     let mut opts = options(cli, args).map_err(|e| fail(e.to_string()))?;
     let container =
         Container::load(cli.state_root()?, &args.id).map_err(|e| fail(e.to_string()))?;
-    if let Some(a) = network::recorded(&container) {
-        opts.veths.push(network::ifname(&a).to_owned());
+    let attachment = network::recorded(&container);
+    if let Some(a) = &attachment {
+        opts.veths.push(network::ifname(a).to_owned());
     }
     container
         .checkpoint(&opts)
         .map_err(|e| fail(e.to_string()))?;
+    match &attachment {
+        Some(a) if !(args.leave_running || args.pre_dump) => network::checkpointed(a)?,
+        _ => {}
+    }
     Ok(0)
 }
 

@@ -236,6 +236,11 @@ pub fn veth_pair(a: &Attachment) -> Result<VethPair, Failure> {
     })
 }
 
+/// After a checkpoint ended the container's processes: frees its veth.
+pub fn checkpointed(a: &Attachment) -> Result<(), Failure> {
+    a.store.checkpointed(&a.id, &a.ifname).map_err(net_err)
+}
+
 /// After a restore put the veth pair back: what CRIU does not restore.
 pub fn restored(a: &Attachment) -> Result<(), Failure> {
     a.store.restored(&a.id, &a.ifname).map_err(net_err)
