@@ -11,29 +11,6 @@ use std::time::Duration;
 
 use hull_tests::*;
 
-/// The CRIU binary the tests run.
-fn criu() -> PathBuf {
-    let path = std::env::var_os("HULL_TEST_CRIU")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared/tools/criu/bin/criu"));
-    assert!(
-        path.is_file(),
-        "no CRIU at {} (the checkpoint tests need CRIU 4.1 or newer: set HULL_TEST_CRIU, \
-         or see ../shared/tools/criu/README.md)",
-        path.display()
-    );
-    // Its run-time libraries, which scripts/deps.sh installs.
-    for lib in [
-        "libnet.so.1",
-        "libnl-3.so.200",
-        "libprotobuf-c.so.1",
-        "libnftables.so.1",
-    ] {
-        require(lib);
-    }
-    path
-}
-
 /// `hull --root <root> --criu <criu> ARGS...`.
 fn hull(b: &TestBundle, args: &[&str]) -> Out {
     let mut cmd = b.hull();

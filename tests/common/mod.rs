@@ -524,3 +524,28 @@ pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd 
     }
     panic!("no SCM_RIGHTS message on the console socket");
 }
+
+/// The CRIU binary the checkpoint tests run: `$HULL_TEST_CRIU`, else the
+/// shared build beside the workspace (CRIU 4.1 or newer is needed on this
+/// kernel); fails the test, saying so, if there is none.
+pub fn criu() -> PathBuf {
+    let path = std::env::var_os("HULL_TEST_CRIU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared/tools/criu/bin/criu"));
+    assert!(
+        path.is_file(),
+        "no CRIU at {} (the checkpoint tests need CRIU 4.1 or newer: set HULL_TEST_CRIU, \
+         or see ../shared/tools/criu/README.md)",
+        path.display()
+    );
+    // Its run-time libraries, which scripts/deps.sh installs.
+    for lib in [
+        "libnet.so.1",
+        "libnl-3.so.200",
+        "libprotobuf-c.so.1",
+        "libnftables.so.1",
+    ] {
+        require(lib);
+    }
+    path
+}
