@@ -153,7 +153,7 @@ pub fn restore(root: &Path, id: &str, bundle: &Path, opts: &RestoreOptions) -> R
 /// to take its place, locked so that only one restore does; any other
 /// container of that id is [`Error::Exists`].
 fn take_over(root: &Path, id: &str) -> Result<(File, PathBuf)> {
-    let old = Container::load(root, id)?;
+    let old = Container::load(root, id).map_err(|_| Error::Exists(id.to_owned()))?;
     if !old.is_checkpointed() {
         return Err(Error::Exists(id.to_owned()));
     }

@@ -28,8 +28,17 @@ pub fn restore(cli: &Cli, args: &RestoreArgs) -> Outcome {
     }
     // Blocked before the restore, so no signal is lost in between.
     let mask = block_forwarded(!args.detach)?;
-    let container = checkpoint::restore(&root, &args.id, &args.bundle, &opts)
-        .map_err(|e| fail(e.to_string()))?;
+    let container = match checkpoint::restore(&root, &args.id, &args.bundle, &opts) {
+        Ok(c) => c,
+        Err(e) => {
+            // A veth CRIU made before it failed goes now, so a retry finds
+            // its name free; the address and ports stay the container's.
+            if let Some(a) = &attachment {
+                let _ = network::checkpointed(a);
+            }
+            return Err(fail(e.to_string()));
+        }
+    };
     let finish = || -> Result<(), String> {
         if let Some(a) = &attachment {
             network::restored(a).map_err(|e| e.message)?;
