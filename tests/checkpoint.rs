@@ -11,34 +11,20 @@ use std::time::Duration;
 
 use hull_tests::*;
 
-/// The CRIU binary the tests run.
-fn criu() -> PathBuf {
-    let path = std::env::var_os("HULL_TEST_CRIU")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared/tools/criu/bin/criu"));
-    assert!(
-        path.is_file(),
-        "no CRIU at {} (the checkpoint tests need CRIU 4.1 or newer: set HULL_TEST_CRIU, \
-         or see ../shared/tools/criu/README.md)",
-        path.display()
-    );
-    // Its run-time libraries, which scripts/deps.sh installs.
-    for lib in [
-        "libnet.so.1",
-        "libnl-3.so.200",
-        "libprotobuf-c.so.1",
-        "libnftables.so.1",
-    ] {
-        require(lib);
-    }
-    path
-}
-
 /// `hull --root <root> --criu <criu> ARGS...`.
 fn hull(b: &TestBundle, args: &[&str]) -> Out {
     let mut cmd = b.hull();
     cmd.arg("--criu").arg(criu()).args(args);
     Out::from(output_via_files(&mut cmd))
+}
+
+/// `hull checkpoint FLAGS... --image-path <image> ID`, asserted to succeed.
+fn checkpoint(b: &TestBundle, flags: &[&str]) {
+    let image = image_dir(b);
+    let mut args = vec!["checkpoint"];
+    args.extend(flags);
+    args.extend(["--image-path", image.to_str().unwrap(), &b.id]);
+    hull(b, &args).ok();
 }
 
 /// A shell loop counting in memory and writing each value to `file`.
@@ -77,23 +63,25 @@ fn alive(pid: i32) -> bool {
 
 /// `hull restore -d --pid-file` of the image into `id`; returns the pid.
 fn restore(b: &TestBundle, id: &str) -> i32 {
+    restore_with(b, id, &[])
+}
+
+/// [`restore`] with more flags.
+fn restore_with(b: &TestBundle, id: &str, flags: &[&str]) -> i32 {
     let pid_file = b.dir.join(format!("{id}.pid"));
     let image = image_dir(b);
-    hull(
-        b,
-        &[
-            "restore",
-            "-d",
-            "--image-path",
-            image.to_str().unwrap(),
-            "--pid-file",
-            pid_file.to_str().unwrap(),
-            "--bundle",
-            b.dir.to_str().unwrap(),
-            id,
-        ],
-    )
-    .ok();
+    let mut args = vec!["restore", "-d"];
+    args.extend(flags);
+    args.extend([
+        "--image-path",
+        image.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        id,
+    ]);
+    hull(b, &args).ok();
     std::fs::read_to_string(&pid_file).unwrap().parse().unwrap()
 }
 
@@ -114,9 +102,22 @@ fn counter_continues_after_restore_in_its_pid_namespace() {
         &["checkpoint", "--image-path", image.to_str().unwrap(), &b.id],
     )
     .ok();
-    // The processes are gone and the container with them (as in runc).
+    // The processes and the cgroup are gone; the container stays, stopped
+    // (runc deletes it), until restored or deleted.
     assert!(!alive(pid), "init {pid} still runs after checkpoint");
-    hull(&b, &["state", &b.id]).fails_with("does not exist");
+    let s = b.state();
+    assert_eq!((&s["status"], &s["pid"]), (&"stopped".into(), &0.into()));
+    let list = hull(&b, &["list", "--format", "json"]);
+    let listed: serde_json::Value = serde_json::from_str(list.ok()).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == b.id.as_str() && c["status"] == "stopped"),
+        "{listed}"
+    );
+    assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{}", b.id)).exists());
     let at_dump = std::fs::read_dir(&image).unwrap().count();
     assert!(at_dump > 3, "image directory nearly empty");
 
@@ -331,4 +332,354 @@ fn bad_input_is_refused_and_leaves_nothing() {
     );
     assert_eq!(b.state()["status"], "running");
     b.delete_and_check(true);
+}
+
+/// A hull network of a test's own: state directory, nf_tables table and a
+/// network on 10.250.`n`.0/24, all removed on drop. Declared before the
+/// test's bundle, it is dropped after it: the bundle's `delete --force`
+/// detaches the container first (its attachment record names this state).
+struct Net {
+    root: PathBuf,
+    table: String,
+    name: String,
+    bridge: String,
+}
+
+impl Net {
+    fn new(n: u8) -> Self {
+        let pid = std::process::id();
+        let net = Net {
+            root: std::env::temp_dir().join(format!("hull-test-ckpt-net-{n}-{pid}")),
+            table: format!("hull_test_ckpt{n}_{pid}"),
+            name: format!("c{n:02}-{:05}", pid % 100_000),
+            bridge: format!("hull-c{n:02}-{:05}", pid % 100_000),
+        };
+        net.cmd(&[
+            "network",
+            "create",
+            "--subnet",
+            &format!("10.250.{n}.0/24"),
+            &net.name,
+        ])
+        .ok();
+        net
+    }
+
+    fn cmd(&self, args: &[&str]) -> Out {
+        let mut cmd = std::process::Command::new(hull_bin());
+        cmd.arg("--net-root")
+            .arg(&self.root)
+            .arg("--net-table")
+            .arg(&self.table)
+            .args(args);
+        Out::from(output_via_files(&mut cmd))
+    }
+
+    /// `hull run -d --network <net> -p 127.0.0.1:<host>:<port> ID`.
+    fn run(&self, b: &TestBundle, host: u16, port: u16) {
+        let mut cmd = b.hull();
+        cmd.arg("--net-root")
+            .arg(&self.root)
+            .arg("--net-table")
+            .arg(&self.table)
+            .args(["run", "-d", "--network", &self.name, "-p"])
+            .arg(format!("127.0.0.1:{host}:{port}"))
+            .arg("--bundle")
+            .arg(&b.dir)
+            .arg(&b.id);
+        Out::from(output_via_files(&mut cmd)).ok();
+    }
+
+    /// The attachments of the network, from `network inspect`.
+    fn attachments(&self) -> Vec<serde_json::Value> {
+        let out = self.cmd(&["network", "inspect", &self.name]);
+        let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+        v["containers"].as_array().unwrap().clone()
+    }
+
+    /// The leased addresses of the network.
+    fn leases(&self) -> Vec<String> {
+        let dir = self.root.join("leases").join(&self.name);
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.parse::<std::net::Ipv4Addr>().is_ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// hull's port-forwarding rules (its nf_tables table).
+    fn rules(&self) -> String {
+        let out = std::process::Command::new("nft")
+            .args(["list", "table", "ip", &self.table])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        clean_up("the test network", || {
+            let _ = self.cmd(&["network", "rm", &self.name]);
+            if Path::new("/sys/class/net").join(&self.bridge).exists() {
+                let _ = std::process::Command::new("ip")
+                    .args(["link", "del", &self.bridge])
+                    .status();
+            }
+            let _ = std::process::Command::new("nft")
+                .args(["delete", "table", "ip", &self.table])
+                .stderr(std::process::Stdio::null())
+                .status();
+            let _ = std::fs::remove_dir_all(&self.root);
+        });
+    }
+}
+
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// A checkpointed container on a hull network keeps its address, lease and
+/// published port while its process, cgroup and veth are gone; restored, it
+/// answers on the port again from the same address; checkpointed again and
+/// deleted, it frees them all.
+#[test]
+fn web_server_on_a_published_port_answers_after_restore() {
+    use hull_tests::net::{assert_serves, port, sock, try_get, web_script, with_srv};
+    let net = Net::new(30);
+    let mut b = TestBundle::new("ckpt-web");
+    with_srv(&mut b);
+    b.sh(&format!(
+        "exec >/dev/null 2>&1; {}",
+        web_script("hull-ckpt-web")
+    ));
+    let h = port(30);
+    net.run(&b, h, 80);
+    let site = sock(std::net::Ipv4Addr::LOCALHOST, h);
+    assert_serves(site, "hull-ckpt-web");
+    let attached = net.attachments();
+    assert_eq!(attached.len(), 1, "{attached:?}");
+    let ip = attached[0]["ip"].as_str().unwrap().to_owned();
+    let veth = attached[0]["host_veth"].as_str().unwrap().to_owned();
+    assert!(net.rules().contains(&ip), "no forward to {ip}");
+
+    checkpoint(&b, &[]);
+    assert_eq!(b.state()["status"], "stopped");
+    assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{}", b.id)).exists());
+    assert!(!link_exists(&veth), "veth {veth} left while checkpointed");
+    // What the restore gives back stays: attachment, lease, forward.
+    assert_eq!(net.attachments(), attached);
+    assert_eq!(net.leases(), vec![ip.clone()]);
+    assert!(net.rules().contains(&ip), "forward to {ip} dropped");
+    assert!(try_get(site).is_err(), "port answers while checkpointed");
+    // Another container cannot take the id meanwhile.
+    let taken = hull(
+        &b,
+        &["run", "-d", "--bundle", b.dir.to_str().unwrap(), &b.id],
+    );
+    taken.fails_with("already exists");
+
+    // Under another id nothing would give it an address: refused, by name.
+    let copy = format!("{}-copy", b.id);
+    let image = image_dir(&b);
+    hull(
+        &b,
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            image.to_str().unwrap(),
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &copy,
+        ],
+    )
+    .fails_with("interface eth0 of the checkpoint is one end of a veth pair");
+    hull(&b, &["state", &copy]).fails_with("does not exist");
+    assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{copy}")).exists());
+
+    let pid = restore(&b, &b.id.clone());
+    assert_serves(site, "hull-ckpt-web");
+    assert_eq!(b.state()["status"], "running");
+    assert_eq!(b.state()["pid"], pid);
+    let addr = hull(
+        &b,
+        &["exec", &b.id, "ip", "-o", "-4", "addr", "show", "eth0"],
+    );
+    assert!(
+        addr.ok().contains(&format!("inet {ip}/")),
+        "{}",
+        addr.stdout
+    );
+    // The host end is back on the bridge, in hairpin mode.
+    let master = std::fs::read_link(format!("/sys/class/net/{veth}/master")).unwrap();
+    assert!(master.ends_with(&net.bridge), "{}", master.display());
+    let hairpin = std::fs::read_to_string(format!("/sys/class/net/{veth}/brport/hairpin_mode"));
+    assert_eq!(hairpin.unwrap().trim(), "1");
+
+    // Checkpointed again, then deleted: everything goes.
+    checkpoint(&b, &[]);
+    hull(&b, &["delete", &b.id]).ok();
+    b.assert_no_state();
+    assert_eq!(net.attachments(), Vec::<serde_json::Value>::new());
+    assert!(net.leases().is_empty(), "lease left: {:?}", net.leases());
+    assert!(!net.rules().contains(&ip), "forward to {ip} left");
+    assert!(!link_exists(&veth));
+}
+
+/// A TCP connection from the host to the published port of a container
+/// survives `--tcp-established` checkpoint and restore: the same socket
+/// talks before and after.
+#[test]
+fn established_tcp_connection_survives() {
+    use std::io::{BufRead, BufReader, Write};
+    let net = Net::new(31);
+    let mut b = TestBundle::new("ckpt-tcp");
+    // One connection, echoed line by line by `cat` on the socket.
+    b.sh("exec >/dev/null 2>&1; exec nc -l -p 7000 -e cat");
+    let h = hull_tests::net::port(31);
+    net.run(&b, h, 7000);
+    let addr = hull_tests::net::sock(std::net::Ipv4Addr::LOCALHOST, h);
+    let mut conn = None;
+    wait_for(
+        || format!("the echo server on {addr}"),
+        || {
+            let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+                return false;
+            };
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut line = String::new();
+            let echoed = s.write_all(b"before\n").is_ok()
+                && BufReader::new(&s).read_line(&mut line).is_ok()
+                && line == "before\n";
+            if echoed {
+                conn = Some(s);
+            }
+            echoed
+        },
+    );
+    let mut conn = conn.unwrap();
+    let local = conn.local_addr().unwrap();
+
+    checkpoint(&b, &["--tcp-established"]);
+    assert_eq!(b.state()["status"], "stopped");
+    restore_with(&b, &b.id.clone(), &["--tcp-established"]);
+    conn.write_all(b"after\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(&conn).read_line(&mut line).unwrap();
+    assert_eq!(line, "after\n", "the connection did not survive");
+    assert_eq!(conn.local_addr().unwrap(), local);
+    drop(conn);
+    b.delete_and_check(true);
+}
+
+/// Reads `master` in a thread; each chunk comes on the channel.
+fn reader(master: std::os::fd::OwnedFd) -> std::sync::mpsc::Receiver<String> {
+    use std::io::Read;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut f = std::fs::File::from(master);
+        let mut buf = [0u8; 1024];
+        // Ends with EIO once the slave is closed.
+        while let Ok(n @ 1..) = f.read(&mut buf) {
+            if tx.send(text(&buf[..n])).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads ticks from `rx` until one is at least `n`; the ticks seen.
+fn ticks_to(rx: &std::sync::mpsc::Receiver<String>, n: u64) -> Vec<u64> {
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ticks: Vec<u64> = seen
+            .split("tick ")
+            .skip(1)
+            .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+            .collect();
+        if ticks.last().is_some_and(|&t| t >= n) {
+            return ticks;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => seen.push_str(&chunk),
+            Err(_) => panic!("no tick {n} on the terminal; got {seen:?}"),
+        }
+    }
+}
+
+/// A container with a terminal restores with `--console-socket`: the new
+/// pty master goes there, and the shell goes on ticking on its terminal.
+#[test]
+fn terminal_restores_through_the_console_socket() {
+    use std::os::unix::net::UnixListener;
+    let mut b = TestBundle::new("ckpt-tty");
+    b.edit(|c| c["process"]["terminal"] = serde_json::json!(true));
+    b.sh("i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done");
+    let first = b.dir.join("console-1.sock");
+    let listener = UnixListener::bind(&first).unwrap();
+    hull(
+        &b,
+        &[
+            "create",
+            "--console-socket",
+            first.to_str().unwrap(),
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &b.id,
+        ],
+    )
+    .ok();
+    let master = recv_fd(&listener.accept().unwrap().0);
+    hull(&b, &["start", &b.id]).ok();
+    let before = reader(master);
+    let seen = ticks_to(&before, 5);
+    let last = *seen.last().unwrap();
+
+    checkpoint(&b, &[]);
+    // The old master's reader ends: the terminal is gone with the processes.
+    drop(before);
+
+    let second = b.dir.join("console-2.sock");
+    let listener = UnixListener::bind(&second).unwrap();
+    let pid = restore_with(
+        &b,
+        &b.id.clone(),
+        &["--console-socket", second.to_str().unwrap()],
+    );
+    let master = recv_fd(&listener.accept().unwrap().0);
+    let after = ticks_to(&reader(master), last + 10);
+    assert!(
+        after.iter().all(|&t| t > last),
+        "the count went back: {last} before, {after:?} after"
+    );
+    let tty = std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
+    assert!(tty.starts_with("/dev/pts/"), "{}", tty.display());
+    b.delete_and_check(true);
+}
+
+/// `hull features` says checkpoint is enabled where runc's does (an
+/// annotation: runc's document lists no commands), and `hull --help` lists
+/// both commands.
+#[test]
+fn features_and_help_list_checkpoint_and_restore() {
+    let b = TestBundle::new("ckpt-features");
+    let doc: serde_json::Value = serde_json::from_str(hull(&b, &["features"]).ok()).unwrap();
+    assert_eq!(doc["annotations"]["dev.hull.checkpoint.enabled"], "true");
+    let help = hull(&b, &["--help"]);
+    for command in ["checkpoint", "restore"] {
+        assert!(
+            help.ok()
+                .lines()
+                .any(|l| l.trim_start().starts_with(command)),
+            "{command} missing from --help: {}",
+            help.stdout
+        );
+    }
 }

@@ -2,9 +2,9 @@
 //! capabilities, file descriptors, terminal, keyring and namespaces.
 
 use std::fs::{File, OpenOptions};
-use std::io::{IoSliceMut, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use hull_tests::*;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::unistd::dup2;
 use serde_json::{json, Value};
 
@@ -311,28 +310,6 @@ fn create_of_a_missing_executable_fails() {
     assert!(err.contains("executable file not found in $PATH"), "{err}");
     b.assert_no_state();
     assert_no_process(&b.id);
-}
-
-/// Receives one fd sent with SCM_RIGHTS on `stream`.
-fn recv_fd(stream: &UnixStream) -> OwnedFd {
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg on the console socket");
-    for cmsg in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            assert_eq!(fds.len(), 1, "expected one fd, got {fds:?}");
-            // SAFETY: the fd was just received and belongs to nobody else.
-            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
-        }
-    }
-    panic!("no SCM_RIGHTS message on the console socket");
 }
 
 /// Reads `master` until `marker` shows up (or 10s pass); returns what was read.

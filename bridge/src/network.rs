@@ -514,6 +514,31 @@ impl Store {
         Ok(())
     }
 
+    /// Frees the veth of a container interface whose processes a
+    /// checkpoint ended, now rather than when the kernel gets round to
+    /// the dead namespace (its name must be free for the restore). The
+    /// lease, published ports and their conntrack entries stay, for the
+    /// restore: an established connection goes on through them.
+    pub fn checkpointed(&self, container: &str, ifname: &str) -> Result<(), NetError> {
+        let file = self.attachment_file(container, ifname);
+        let att = read_json::<Attachment>(&file)?
+            .ok_or_else(|| NetError::Missing(format!("{container}'s attachment")))?;
+        link::delete(&mut Route::open()?, &att.host_veth)
+    }
+
+    /// Sets on the host end of a container interface that a restore
+    /// recreated (CRIU puts it back on the bridge, up) what CRIU does not
+    /// keep: hairpin mode. The lease and published ports were never let go.
+    pub fn restored(&self, container: &str, ifname: &str) -> Result<(), NetError> {
+        let file = self.attachment_file(container, ifname);
+        let att = read_json::<Attachment>(&file)?
+            .ok_or_else(|| NetError::Missing(format!("{container}'s attachment")))?;
+        let mut nl = Route::open()?;
+        let host = link::index(&mut nl, &att.host_veth)?
+            .ok_or_else(|| NetError::Missing(att.host_veth.clone()))?;
+        link::set_hairpin(&mut nl, host, &att.host_veth)
+    }
+
     /// A published port must be free: not claimed by another container and
     /// not bound by a host socket.
     fn check_ports(&self, ports: &[PortMapping]) -> Result<(), NetError> {

@@ -471,6 +471,7 @@ impl Container {
         // A created container's fifo first: the state goes last, so an
         // interrupted delete can be run again.
         state::remove_if_present(&self.companion_path(EXEC_FIFO))?;
+        state::remove_if_present(&self.companion_path(state::CHECKPOINTED))?;
         let path = state::state_path(&self.root, self.id());
         state::remove_if_present(&state::temp_path(&path))?;
         std::fs::remove_file(&path).map_err(Error::io(&path))?;

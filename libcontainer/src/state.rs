@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 /// What the fifo whose presence marks a created-but-not-started container is
 /// (see [`companion`]).
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// The companion marking a container stopped by a checkpoint; it holds the
+/// image directory's path.
+pub const CHECKPOINTED: &str = "checkpointed";
 
 /// A state file that cannot be read or written.
 #[derive(Debug, thiserror::Error)]

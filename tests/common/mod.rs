@@ -499,3 +499,53 @@ pub fn assert_no_mount(needle: &str) {
     let hits: Vec<&str> = info.lines().filter(|l| l.contains(needle)).collect();
     assert!(hits.is_empty(), "mounts left behind: {hits:?}");
 }
+
+/// Receives one fd sent with SCM_RIGHTS on `stream` (a console socket's
+/// pty master).
+pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg on the console socket");
+    for cmsg in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            assert_eq!(fds.len(), 1, "expected one fd, got {fds:?}");
+            // SAFETY: the fd was just received and belongs to nobody else.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no SCM_RIGHTS message on the console socket");
+}
+
+/// The CRIU binary the checkpoint tests run: `$HULL_TEST_CRIU`, else the
+/// shared build beside the workspace (CRIU 4.1 or newer is needed on this
+/// kernel); fails the test, saying so, if there is none.
+pub fn criu() -> PathBuf {
+    let path = std::env::var_os("HULL_TEST_CRIU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared/tools/criu/bin/criu"));
+    assert!(
+        path.is_file(),
+        "no CRIU at {} (the checkpoint tests need CRIU 4.1 or newer: set HULL_TEST_CRIU, \
+         or see ../shared/tools/criu/README.md)",
+        path.display()
+    );
+    // Its run-time libraries, which scripts/deps.sh installs.
+    for lib in [
+        "libnet.so.1",
+        "libnl-3.so.200",
+        "libprotobuf-c.so.1",
+        "libnftables.so.1",
+    ] {
+        require(lib);
+    }
+    path
+}

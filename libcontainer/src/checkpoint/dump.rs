@@ -2,13 +2,14 @@
 
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use super::image::{outside_stdio, Image};
 use super::rpc::{self, proto, CriuOpts, CriuReq, CriuReqType};
 use super::{common_opts, mounts, namespaces, open_dir, CgroupMode, CheckpointError, Criu};
 use crate::container::Container;
 use crate::spec::Bundle;
-use crate::state::Status;
+use crate::state::{Status, CHECKPOINTED};
 
 /// How to checkpoint (runc's `checkpoint` flags).
 #[derive(Debug, Clone, Default)]
@@ -35,12 +36,19 @@ pub struct CheckpointOptions {
     pub status_fd: Option<i32>,
     /// `ADDRESS:PORT` of a page server to send the memory to.
     pub page_server: Option<(String, i32)>,
+    /// The container's interfaces that are one end of a veth pair whose
+    /// other end the runtime made on the host: a restore must say where
+    /// that end goes back ([`super::VethPair`]).
+    pub veths: Vec<String>,
 }
 
 impl Container {
     /// Dumps the running (or paused) container into `opts.image_path`.
     /// Unless `leave_running` or `pre_dump`, CRIU kills the processes
-    /// afterwards and the caller deletes the container (as runc does).
+    /// afterwards and the container stays, `stopped`, with its cgroup
+    /// gone, until a restore under its id takes its place or it is deleted
+    /// (runc deletes it instead; keeping it lets the caller keep what the
+    /// restore gives back, such as a network attachment).
     /// A checkpoint refused before CRIU ran leaves no image directory
     /// behind if it made one; after a CRIU failure the directory stays,
     /// for its log.
@@ -50,7 +58,38 @@ impl Container {
         if made && matches!(&result, Err(e) if !matches!(e, CheckpointError::Failed { .. })) {
             let _ = std::fs::remove_dir_all(&opts.image_path);
         }
-        Ok(result?)
+        result?;
+        if !(opts.leave_running || opts.pre_dump) {
+            self.release_checkpointed(&opts.image_path)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the container is a stopped one a checkpoint left (see
+    /// [`Container::checkpoint`]).
+    pub fn is_checkpointed(&self) -> bool {
+        self.status() == Status::Stopped && self.companion_path(CHECKPOINTED).exists()
+    }
+
+    /// Once CRIU has killed the processes: waits for the init to be gone,
+    /// removes the cgroup and marks the container checkpointed.
+    fn release_checkpointed(&self, image: &std::path::Path) -> crate::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.status() != Status::Stopped {
+            if Instant::now() > deadline {
+                return Err(CheckpointError::Rpc(
+                    "the container's init still runs after criu dumped it".into(),
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Ok(cg) = self.cgroup() {
+            cg.destroy()?;
+        }
+        let marker = self.companion_path(CHECKPOINTED);
+        std::fs::write(&marker, image.as_os_str().as_encoded_bytes())
+            .map_err(crate::Error::io(&marker))
     }
 }
 
@@ -123,6 +162,7 @@ fn checkpoint(c: &Container, opts: &CheckpointOptions) -> Result<(), CheckpointE
         Image {
             stdio,
             mounts: externals,
+            veths: opts.veths.clone(),
         }
         .save(&opts.image_path)?;
     }

@@ -42,6 +42,9 @@ pub enum CheckpointError {
     /// A mount the checkpoint names as external has no source in the bundle.
     #[error("cannot restore the mount on {0}: its source is outside the container and the bundle does not name one")]
     UnknownMount(String),
+    /// The checkpoint has a veth interface whose host end nothing places.
+    #[error("interface {0} of the checkpoint is one end of a veth pair whose other end was on the host: restore it under the id of the container whose network attachment it was")]
+    UnplacedVeth(String),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,

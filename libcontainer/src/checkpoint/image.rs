@@ -24,6 +24,9 @@ pub(crate) struct Image {
     /// be replaced on restore by the restoring runtime's own fd.
     pub stdio: Vec<Option<String>>,
     pub mounts: Vec<External>,
+    /// The container's interfaces whose veth peer was on the host.
+    #[serde(default)]
+    pub veths: Vec<String>,
 }
 
 impl Image {

@@ -19,6 +19,25 @@
 //! (the freezer for the dump; on restore CRIU runs in the new cgroup and
 //! is given it as the cgroup root) and the console (CRIU keeps the pty
 //! slave and hands over a new master, `orphan_pts_master`).
+//!
+//! The network namespace. A namespace the engine made and the container
+//! joined by path (Podman, containerd, CNI) is the engine's: it is left
+//! out of the dump and the engine hands a new, re-plumbed one to the
+//! restore, as with runc ([`namespaces`]). A namespace the container made
+//! itself is dumped by CRIU with its links, addresses, routes and sockets,
+//! and rebuilt as it was on restore, rather than restored empty
+//! (`--empty-ns network`) and wired again: that keeps whatever the
+//! container set up inside it, and `--tcp-established` needs the sockets'
+//! addresses to exist when CRIU repairs them, before the processes run.
+//! An interface whose veth peer the runtime made on the host (a hull
+//! network's `eth0`) is recorded in the image ([`CheckpointOptions::veths`]);
+//! CRIU recreates the pair on restore with the peer back on the host under
+//! the name and bridge the caller gives ([`VethPair`]). What lives only on
+//! the host (the address lease, the published ports' rules) is the
+//! caller's to keep: a checkpoint without `--leave-running` leaves the
+//! container `stopped` rather than deleted, so that it is kept until a
+//! restore under the same id takes the container's place or a delete
+//! frees it.
 
 mod dump;
 mod error;
@@ -35,7 +54,7 @@ use oci_spec::runtime::Spec;
 
 pub use dump::CheckpointOptions;
 pub use error::CheckpointError;
-pub use restore::{restore, RestoreOptions};
+pub use restore::{restore, RestoreOptions, VethPair};
 
 use dump::CommonFlags;
 use rpc::proto::{self, CriuCgMode, CriuNetworkLockMethod, CriuOpts};

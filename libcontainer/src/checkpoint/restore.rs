@@ -1,6 +1,7 @@
 //! `restore`: a new container, state record and cgroup as `create` makes
 //! them, whose processes CRIU rebuilds from an image directory.
 
+use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::id::validate_id;
 use crate::spec::Bundle;
-use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status};
+use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status, CHECKPOINTED};
 
 /// How to restore (runc's `restore` flags).
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,30 @@ pub struct RestoreOptions {
     /// `TYPE:NAME` of the LSM profile the restored processes get.
     pub lsm_profile: Option<String>,
     pub lsm_mount_context: Option<String>,
+    /// Where the host ends of the checkpoint's veth interfaces go back.
+    pub veths: Vec<VethPair>,
+}
+
+/// A veth pair CRIU recreates: `inside` is the container's interface (as
+/// dumped), `outside` the name its peer gets on the host, enslaved to
+/// `bridge` if one is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VethPair {
+    pub inside: String,
+    pub outside: String,
+    pub bridge: Option<String>,
+}
+
+impl VethPair {
+    /// CRIU's `--external veth[IN]:OUT[@BRIDGE]`.
+    fn external(&self) -> String {
+        let mut s = format!("veth[{}]:{}", self.inside, self.outside);
+        if let Some(b) = &self.bridge {
+            s.push('@');
+            s.push_str(b);
+        }
+        s
+    }
 }
 
 impl From<&RestoreOptions> for CommonFlags {
@@ -62,13 +87,22 @@ impl From<&RestoreOptions> for CommonFlags {
 }
 
 /// Restores the checkpoint in `opts.image_path` as container `id` of the
-/// bundle `bundle`, under the state root `root`. The restored init is a
-/// child of the caller. On error nothing is left behind: no state file,
-/// cgroup, mount or process.
+/// bundle `bundle`, under the state root `root`: a new container, or the
+/// place of a container `id` a checkpoint stopped
+/// ([`Container::is_checkpointed`]). The restored init is a child of the
+/// caller. On error nothing is left behind (no state file, cgroup, mount or
+/// process) and a checkpointed container is left as it was.
 pub fn restore(root: &Path, id: &str, bundle: &Path, opts: &RestoreOptions) -> Result<Container> {
     validate_id(id)?;
     let bundle = Bundle::load(bundle)?;
     let image = Image::load(&opts.image_path)?;
+    if let Some(veth) = image
+        .veths
+        .iter()
+        .find(|v| !opts.veths.iter().any(|p| &p.inside == *v))
+    {
+        return Err(CheckpointError::UnplacedVeth(veth.clone()).into());
+    }
     if opts.lazy_pages {
         super::check_lazy_pages(&opts.criu)?;
     }
@@ -78,20 +112,64 @@ pub fn restore(root: &Path, id: &str, bundle: &Path, opts: &RestoreOptions) -> R
         )
         .into());
     }
-    // The claim's lock is held until this returns (see `state::is_abandoned`).
-    let (_claim, state_path) = state::claim(root, id)?;
+    // The claim's lock is held until this returns (see `state::is_abandoned`);
+    // a checkpointed container's record is taken over instead.
+    let (_claim, state_path, replaces) = match state::claim(root, id) {
+        Ok((file, path)) => (file, path, false),
+        Err(Error::Exists(_)) => {
+            let (file, path) = take_over(root, id)?;
+            (file, path, true)
+        }
+        Err(e) => return Err(e),
+    };
     let mut guard = Guard {
-        files: vec![state_path.clone(), state::temp_path(&state_path)],
+        files: if replaces {
+            Vec::new()
+        } else {
+            vec![state_path.clone(), state::temp_path(&state_path)]
+        },
         dir: None,
         mounted: false,
         pid: None,
         cgroup: None,
     };
-    let container = restore_in(root, id, bundle, &image, opts, &state_path, &mut guard)?;
+    let container = restore_in(
+        root,
+        id,
+        bundle,
+        &image,
+        opts,
+        (&state_path, replaces),
+        &mut guard,
+    )?;
+    if replaces {
+        state::remove_if_present(&state::companion(root, id, CHECKPOINTED))?;
+    }
     guard.files.clear();
     guard.pid = None;
     guard.cgroup = None;
     Ok(container)
+}
+
+/// Opens the state file of the checkpointed container `id` for a restore
+/// to take its place, locked so that only one restore does; any other
+/// container of that id is [`Error::Exists`].
+fn take_over(root: &Path, id: &str) -> Result<(File, PathBuf)> {
+    let old = Container::load(root, id).map_err(|_| Error::Exists(id.to_owned()))?;
+    if !old.is_checkpointed() {
+        return Err(Error::Exists(id.to_owned()));
+    }
+    let path = state::state_path(root, id);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(Error::io(&path))?;
+    // Held while the file is open: a second restore of the id fails here.
+    // SAFETY: flock on an fd this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Error::Exists(id.to_owned()));
+    }
+    Ok((file, path))
 }
 
 fn restore_in(
@@ -100,7 +178,7 @@ fn restore_in(
     bundle: Bundle,
     image: &Image,
     opts: &RestoreOptions,
-    state: &Path,
+    state: (&Path, bool),
     guard: &mut Guard,
 ) -> Result<Container> {
     let spec = &bundle.spec;
@@ -138,7 +216,10 @@ fn restore_in(
         cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
         hooks: spec.hooks().clone(),
     };
-    record.save(state)?;
+    // A checkpointed container's record stays until the restore is done.
+    if !state.1 {
+        record.save(state.0)?;
+    }
 
     let image_dir = open_dir(&opts.image_path, false)?;
     let work_dir = opts
@@ -190,6 +271,7 @@ fn restore_in(
             });
         }
     }
+    o.external.extend(opts.veths.iter().map(VethPair::external));
     o.cg_root = cgroup_roots(&cgroup, &hierarchies);
     let req = CriuReq {
         r#type: CriuReqType::Restore as i32,
@@ -233,7 +315,7 @@ fn restore_in(
     record.init_start_time = proc_stat(pid)
         .ok_or(Error::Process(crate::ProcessError::InitDied))?
         .1;
-    record.save(state)?;
+    record.save(state.0)?;
     Ok(Container::new(root.to_owned(), record))
 }
 

@@ -1,26 +1,33 @@
 //! `hull checkpoint`: dumps a running container with CRIU; unless
-//! `--leave-running` or `--pre-dump`, the container is deleted afterwards
-//! (its processes are gone), as runc does.
+//! `--leave-running` or `--pre-dump`, its processes and cgroup are gone
+//! afterwards and it stays `stopped` (runc deletes it), keeping its network
+//! attachment (address lease, published ports) for `hull restore` of the
+//! same id; `hull delete` frees them.
 
 use std::path::PathBuf;
 
 use libcontainer::checkpoint::{empty_ns_bit, CheckpointError, CheckpointOptions, Criu};
 use libcontainer::Container;
 
-use super::delete::remove;
+use super::network;
 use crate::cli::{CheckpointArgs, Cli, CriuFlags};
 use crate::{Failure, Outcome};
 
 pub fn checkpoint(cli: &Cli, args: &CheckpointArgs) -> Outcome {
     let fail = |e: String| Failure::new(format!("hull checkpoint failed: {e}"));
-    let opts = options(cli, args).map_err(|e| fail(e.to_string()))?;
+    let mut opts = options(cli, args).map_err(|e| fail(e.to_string()))?;
     let container =
         Container::load(cli.state_root()?, &args.id).map_err(|e| fail(e.to_string()))?;
+    let attachment = network::recorded(&container);
+    if let Some(a) = &attachment {
+        opts.veths.push(network::ifname(a).to_owned());
+    }
     container
         .checkpoint(&opts)
         .map_err(|e| fail(e.to_string()))?;
-    if !(args.leave_running || args.pre_dump) {
-        remove(container, true)?;
+    match &attachment {
+        Some(a) if !(args.leave_running || args.pre_dump) => network::checkpointed(a)?,
+        _ => {}
     }
     Ok(0)
 }
@@ -52,6 +59,7 @@ fn options(cli: &Cli, args: &CheckpointArgs) -> Result<CheckpointOptions, Checkp
         lazy_pages: f.lazy_pages,
         status_fd: (args.status_fd >= 0).then_some(args.status_fd),
         page_server,
+        veths: Vec::new(),
     })
 }
 

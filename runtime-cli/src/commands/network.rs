@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bridge::{NetworkOptions, PortMapping, Store};
+use libcontainer::checkpoint::VethPair;
 use libcontainer::Container;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -218,6 +219,41 @@ pub fn disconnect(attachment: Option<Attachment>) -> Result<(), Failure> {
         }
         _ => Ok(()),
     }
+}
+
+/// The interface a checkpoint of an attached container records as a veth
+/// whose peer is on the host.
+pub fn ifname(a: &Attachment) -> &str {
+    &a.ifname
+}
+
+/// The veth pair CRIU recreates when a checkpointed container on a hull
+/// network is restored under its id: the peer goes back on the host under
+/// its name, on the network's bridge; address and ports stay as they were.
+pub fn veth_pair(a: &Attachment) -> Result<VethPair, Failure> {
+    let att = a
+        .store
+        .attachments(None)
+        .map_err(net_err)?
+        .into_iter()
+        .find(|x| x.container == a.id && x.ifname == a.ifname)
+        .ok_or_else(|| Failure::new(format!("{} is attached to no network", a.id)))?;
+    let net = a.store.get(&att.network).map_err(net_err)?;
+    Ok(VethPair {
+        inside: att.ifname,
+        outside: att.host_veth,
+        bridge: Some(net.bridge),
+    })
+}
+
+/// After a checkpoint ended the container's processes: frees its veth.
+pub fn checkpointed(a: &Attachment) -> Result<(), Failure> {
+    a.store.checkpointed(&a.id, &a.ifname).map_err(net_err)
+}
+
+/// After a restore put the veth pair back: what CRIU does not restore.
+pub fn restored(a: &Attachment) -> Result<(), Failure> {
+    a.store.restored(&a.id, &a.ifname).map_err(net_err)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

@@ -1,29 +1,56 @@
-//! `hull restore`: a container rebuilt by CRIU from a checkpoint; in the
-//! foreground (without `--detach`) hull waits for it with signals
-//! forwarded, deletes it and exits with its exit code, as `run` does.
+//! `hull restore`: a container rebuilt by CRIU from a checkpoint, new or
+//! in the place of the checkpointed container of the same id (whose veth
+//! goes back on its hull network, with the address and published ports it
+//! kept); in the foreground (without `--detach`) hull waits for it with
+//! signals forwarded, deletes it and exits with its exit code, as `run`
+//! does.
 
 use libcontainer::checkpoint::{self, CheckpointError, RestoreOptions};
-use libcontainer::write_pid_file;
+use libcontainer::{write_pid_file, Container};
 
 use super::checkpoint::{criu, empty_ns, image_path};
 use super::delete::remove;
+use super::network;
 use super::run::{block_forwarded, wait_forwarding};
 use crate::cli::{Cli, RestoreArgs};
 use crate::{Failure, Outcome};
 
 pub fn restore(cli: &Cli, args: &RestoreArgs) -> Outcome {
     let fail = |e: String| Failure::new(format!("hull restore failed: {e}"));
-    let opts = options(cli, args).map_err(|e| fail(e.to_string()))?;
+    let mut opts = options(cli, args).map_err(|e| fail(e.to_string()))?;
     let root = cli.state_root()?;
+    let attachment = Container::load(&root, &args.id)
+        .ok()
+        .filter(Container::is_checkpointed)
+        .and_then(|c| network::recorded(&c));
+    if let Some(a) = &attachment {
+        opts.veths.push(network::veth_pair(a)?);
+    }
     // Blocked before the restore, so no signal is lost in between.
     let mask = block_forwarded(!args.detach)?;
-    let container = checkpoint::restore(&root, &args.id, &args.bundle, &opts)
-        .map_err(|e| fail(e.to_string()))?;
-    if let Some(path) = &args.pid_file {
-        if let Err(e) = write_pid_file(path, container.init_pid()) {
-            let _ = remove(container, true);
+    let container = match checkpoint::restore(&root, &args.id, &args.bundle, &opts) {
+        Ok(c) => c,
+        Err(e) => {
+            // A veth CRIU made before it failed goes now, so a retry finds
+            // its name free; the address and ports stay the container's.
+            if let Some(a) = &attachment {
+                let _ = network::checkpointed(a);
+            }
             return Err(fail(e.to_string()));
         }
+    };
+    let finish = || -> Result<(), String> {
+        if let Some(a) = &attachment {
+            network::restored(a).map_err(|e| e.message)?;
+        }
+        if let Some(path) = &args.pid_file {
+            write_pid_file(path, container.init_pid()).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+    if let Err(e) = finish() {
+        let _ = remove(container, true);
+        return Err(fail(e));
     }
     if args.detach {
         return Ok(0);
@@ -57,5 +84,6 @@ fn options(cli: &Cli, args: &RestoreArgs) -> Result<RestoreOptions, CheckpointEr
         lazy_pages: f.lazy_pages,
         lsm_profile: args.lsm_profile.clone(),
         lsm_mount_context: args.lsm_mount_context.clone(),
+        veths: Vec::new(),
     })
 }

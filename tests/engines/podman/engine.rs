@@ -119,6 +119,11 @@ impl Podman {
     /// `podman ARGS...` with this instance's roots and runtime (killed
     /// after 120s).
     pub fn cli(&self, args: &[&str]) -> Out {
+        harness::run_for(self.command().args(args), 120)
+    }
+
+    /// `podman` with this instance's roots and runtime.
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new("/usr/bin/podman");
         cmd.env("CONTAINERS_CONF", self.dir.join("containers.conf"))
             .env("CONTAINERS_STORAGE_CONF", self.dir.join("storage.conf"))
@@ -130,9 +135,8 @@ impl Podman {
             .arg(self.runroot.join("tmp"))
             .args(["--cgroup-manager", "cgroupfs"])
             .arg("--runtime")
-            .arg(harness::hull())
-            .args(args);
-        harness::run_for(&mut cmd, 120)
+            .arg(harness::hull());
+        cmd
     }
 
     /// `podman ARGS...`, asserted to exit 0; its trimmed stdout.

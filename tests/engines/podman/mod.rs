@@ -1,7 +1,8 @@
 //! Podman 4.3 with conmon (Debian's podman) driving hull: containers on a
 //! private bridge network with a published port, exec, top, stats, pause,
 //! update and stop, then a pod whose member joins the infra container's
-//! namespaces.
+//! namespaces, and a container checkpointed and restored (CRIU through
+//! hull).
 
 mod engine;
 
@@ -16,6 +17,7 @@ fn podman() {
     web(&p);
     stop_with_trap(&p);
     pod(&p);
+    checkpoint(&p);
     p.finish_and_check();
 }
 
@@ -217,4 +219,77 @@ fn pod(p: &Podman) {
     );
     p.ok(&["pod", "stop", "-t", "5", pod]);
     p.ok(&["pod", "rm", pod]);
+}
+
+/// `podman container checkpoint` and `restore`: Podman runs `hull
+/// checkpoint` and, through conmon, `hull restore`, which find CRIU on
+/// PATH (the shared build first). The container's network namespace is
+/// Podman's (external to the dump): Podman sets up a new one with the same
+/// address for the restore. The count goes on from where it was, and the
+/// published port answers again.
+fn checkpoint(p: &Podman) {
+    let criu = hull_tests::criu();
+    let path = format!(
+        "{}:{}",
+        criu.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let with_criu = |args: &[&str]| {
+        let out = harness::run_for(p.command().env("PATH", &path).args(args), 120);
+        assert_eq!(
+            out.code, 0,
+            "podman {args:?}: stdout={} stderr={}",
+            out.stdout, out.stderr
+        );
+        out.stdout.trim().to_owned()
+    };
+    let name = "hull-test-ckpt";
+    let port = harness::free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let script = "echo hull-podman-ckpt > /tmp/index.html; httpd -p 80 -h /tmp; \
+                  i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done";
+    p.ok(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--cgroup-parent",
+        &p.cgroup_parent(),
+        "-p",
+        &publish,
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    ]);
+    let count = || -> u64 {
+        p.cli(&["exec", name, "cat", "/tmp/c"])
+            .stdout
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    harness::wait(20, "the counter to reach 10", || count() >= 10);
+    assert_eq!(harness::http_get(port).trim(), "hull-podman-ckpt");
+    let ip = p.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name]);
+
+    with_criu(&["container", "checkpoint", name]);
+    assert_eq!(
+        p.ok(&["inspect", "-f", "{{.State.Status}}", name]),
+        "exited"
+    );
+    with_criu(&["container", "restore", name]);
+    assert_eq!(
+        p.ok(&["inspect", "-f", "{{.State.Status}}", name]),
+        "running"
+    );
+    let first = count();
+    assert!(first >= 10, "the count restarted: {first}");
+    harness::wait(20, "the restored counter to go on", || count() > first + 3);
+    assert_eq!(harness::http_get(port).trim(), "hull-podman-ckpt");
+    assert_eq!(
+        p.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name]),
+        ip
+    );
+    p.ok(&["rm", "-f", "-t", "0", name]);
 }
