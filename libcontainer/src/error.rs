@@ -27,7 +27,7 @@ pub enum Error {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
-    Process(#[from] ProcessError),
+    Process(ProcessError),
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
@@ -74,6 +74,17 @@ impl std::fmt::Display for WrongStatus {
             Self::ExecPaused => {
                 f.write_str("cannot exec in a paused container (use --ignore-paused to override)")
             }
+        }
+    }
+}
+
+impl From<ProcessError> for Error {
+    /// A configuration error found while starting the process is reported
+    /// as what it is, a [`SpecError`].
+    fn from(e: ProcessError) -> Self {
+        match e {
+            ProcessError::Spec(e) => Self::Spec(e),
+            e => Self::Process(e),
         }
     }
 }

@@ -21,24 +21,20 @@
 //! ```
 
 mod builder;
-mod capabilities;
 pub mod cgroups;
-mod console;
 mod container;
-pub mod dbus;
+mod dbus;
 mod error;
 mod exec_fifo;
 mod features;
 mod hooks;
 mod id;
-mod identity;
 mod labels;
 mod mount_api;
 mod pid_namespace;
 mod process;
 mod procfs;
 mod pseudo_file;
-mod rlimits;
 mod rootfs;
 pub mod rootless;
 mod sched;
@@ -53,9 +49,10 @@ pub use builder::{write_pid_file, ContainerBuilder};
 pub use container::{Container, ExecOptions, DEFAULT_ROOT};
 pub use error::{Error, Result, WrongStatus};
 pub use features::features;
+pub use hooks::HookError;
 pub use id::validate_id;
 pub use labels::LabelError;
-pub use process::ProcessError;
+pub use process::{InitError, InitStep, ProcessError};
 pub use procfs::ProcfsError;
 pub use rootfs::{rootfs_propagation, MountOptions, RootfsError};
 pub use seal::{ensure_sealed, is_sealed, SealError};
