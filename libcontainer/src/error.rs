@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use crate::process::ProcessError;
-use crate::rootfs::RootfsError;
 use crate::spec::SpecError;
 use crate::state::{StateError, Status};
 
@@ -28,8 +27,6 @@ pub enum Error {
     State(#[from] StateError),
     #[error(transparent)]
     Process(ProcessError),
-    #[error(transparent)]
-    Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]

@@ -26,7 +26,7 @@ const NONE: Option<&str> = None;
 
 /// A step of the filesystem setup that failed.
 #[derive(Debug, thiserror::Error)]
-pub enum RootfsError {
+pub(crate) enum RootfsError {
     #[error("cannot {op} {}: {source}", path.display())]
     At {
         op: &'static str,
