@@ -166,6 +166,7 @@ impl ContainerBuilder {
         bundle: Bundle,
         guard: &mut Cleanup,
     ) -> Result<Container> {
+        // What the init waits on for `start`, and all else it needs.
         let (for_init, start_line) = self.start_line(guard)?;
         let mut cfg = self.init_config(bundle, for_init)?;
         let resources = cfg
@@ -173,6 +174,7 @@ impl ContainerBuilder {
             .linux()
             .as_ref()
             .and_then(|l| l.resources().as_ref());
+        // Where its cgroup goes, checked before anything is made.
         let cgroup = self.resolve_cgroup(&cfg.hierarchies, &cfg.spec)?;
         let mut placement = Placement::new(cgroup, &cfg.hierarchies, resources)?;
         // Recorded before anything is made, with no init yet: a create
@@ -180,17 +182,33 @@ impl ContainerBuilder {
         // `delete --force` finds and removes.
         let mut record = self.record(&cfg, placement.cgroup());
         record.write_to(state.0, state.1)?;
+        // The cgroup as far as it is made before the clone.
         let own_cgroup = placement.before_clone(&cfg.hierarchies, resources);
         guard.cgroup = placement.made().cloned();
         cfg.own_cgroup = own_cgroup?;
+        // The init cloned, placed in its cgroup and set up.
         let spawned = spawn_init(&cfg, &mut placement);
         guard.cgroup = placement.made().cloned();
         let (pid, handover) = spawned?;
         guard.pid = Some(pid);
+        // Recorded as created, then handed over: it outlives us from here.
+        self.record_created(&mut record, state, pid, placement.into_cgroup())?;
+        handover.complete()?;
+        Ok(Container::new(self.root.clone(), record).with_start_line(start_line))
+    }
+
+    /// Rewrites the record with the init's `pid` and the placed `cgroup`,
+    /// status created; writes the pid file.
+    fn record_created(
+        &self,
+        record: &mut Record,
+        state: (&File, &Path),
+        pid: Pid,
+        cgroup: Cgroup,
+    ) -> Result<()> {
         let start_time = proc_stat(pid.as_raw())
             .ok_or(Error::Process(crate::ProcessError::InitDied))?
             .1;
-        let cgroup = placement.into_cgroup();
         record.state.pid = pid.as_raw();
         record.state.status = Status::Created;
         record.init_start_time = start_time;
@@ -199,8 +217,7 @@ impl ContainerBuilder {
         if let Some(path) = &self.pid_file {
             write_pid_file(path, pid)?;
         }
-        handover.complete()?;
-        Ok(Container::new(self.root.clone(), record).with_start_line(start_line))
+        Ok(())
     }
 
     /// What the init waits on for `start`: the exec fifo beside the state
