@@ -282,3 +282,24 @@ fn a_memory_limit_too_low_for_the_init_says_it_was_oom_killed() {
     let cgroup = std::path::Path::new("/sys/fs/cgroup/memory").join(&b.id);
     assert!(!cgroup.exists(), "{} left", cgroup.display());
 }
+
+/// What the init finds wrong with the configuration (here a mount with no
+/// type) is reported as a configuration error, not as a failed start.
+#[test]
+fn a_configuration_error_found_by_the_init_is_a_config_error() {
+    let mut b = TestBundle::new("notype");
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"destination": "/mnt", "source": "none"}))
+    });
+    let out = create(&b, &b.id);
+    assert_fails(&out, 1, &["invalid config", "mount on /mnt has no type"]);
+    assert!(
+        !out.stderr.contains("unable to start container process"),
+        "{}",
+        out.stderr
+    );
+    assert_nothing_left(&b);
+}

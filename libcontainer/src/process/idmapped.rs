@@ -20,7 +20,7 @@ use super::error::ProcessError;
 use super::nsfile::namespace_of;
 use super::userns::{map_text, user_namespace_with};
 use crate::mount_api;
-use crate::rootfs::{bind_source, MountOptions};
+use crate::rootfs::{bind_source, MountOptions, RootfsError};
 use crate::spec::SpecError;
 
 /// The trees of `spec`'s mounts the runtime makes, in order, for the init
@@ -76,7 +76,7 @@ pub(crate) fn trees(
                 }
             }
         };
-        let source = bind_source(m, bundle).map_err(|e| failed(e.to_string()))?;
+        let source = bind_source(m, bundle).map_err(|e| source_failed(e, &failed))?;
         let tree = mount_api::clone_path(&source, opts.recursive)
             .and_then(|tree| mount_api::set_idmap(&tree, userns, recursive).map(|()| tree))
             .and_then(|tree| {
@@ -96,13 +96,21 @@ fn plain_tree(m: &Mount, bundle: &Path, opts: &MountOptions) -> Result<OwnedFd, 
         destination: m.destination().clone(),
         reason,
     };
-    let source = bind_source(m, bundle).map_err(|e| failed(e.to_string()))?;
+    let source = bind_source(m, bundle).map_err(|e| source_failed(e, &failed))?;
     mount_api::clone_path(&source, opts.recursive)
         .and_then(|tree| {
             let flags = opts.flags - MsFlags::MS_REMOUNT;
             mount_api::set_flags(&tree, flags, opts.cleared, false).map(|()| tree)
         })
         .map_err(|e| failed(format!("{}: {e}", source.display())))
+}
+
+/// `bind_source` failed: a mount with no source is a configuration error.
+fn source_failed(e: RootfsError, failed: &impl Fn(String) -> ProcessError) -> ProcessError {
+    match e {
+        RootfsError::Config(text) => SpecError::Invalid(text).into(),
+        e => failed(e.to_string()),
+    }
 }
 
 /// The mount's own `uid_map` and `gid_map` texts, if it has mappings.

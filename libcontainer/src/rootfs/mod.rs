@@ -37,6 +37,9 @@ pub(crate) enum RootfsError {
     NotDevNull,
     #[error("{0}")]
     Invalid(String),
+    /// The configuration asks for a mount or device that cannot be made.
+    #[error("{0}")]
+    Config(String),
     #[error(transparent)]
     Procfs(#[from] crate::procfs::ProcfsError),
 }

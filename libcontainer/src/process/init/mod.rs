@@ -23,7 +23,7 @@ use super::namespaces::Plan;
 use super::InitConfig;
 use crate::cgroups::Cgroup;
 use crate::hooks::{self, HookState};
-use crate::rootfs::{self, RootfsConfig};
+use crate::rootfs::{self, RootfsConfig, RootfsError};
 pub(super) use console::setup as setup_console;
 pub(super) use execve::{become_process, Exec};
 pub(super) use rlimits::apply as apply_rlimits;
@@ -222,15 +222,15 @@ fn prepare<'a>(
         },
         cgroupns: plan.new_cgroupns(),
     };
-    rootfs::prepare(&rootfs_cfg, idmapped).map_err(InitError::at(InitStep::Rootfs))?;
+    rootfs::prepare(&rootfs_cfg, idmapped).map_err(rootfs_failed)?;
     if let Some(h) = spec.hooks() {
         container_hooks(cfg, h, chan)?;
     }
-    rootfs::switch_root(&rootfs_cfg).map_err(InitError::at(InitStep::Rootfs))?;
+    rootfs::switch_root(&rootfs_cfg).map_err(rootfs_failed)?;
     if let Some(socket) = &cfg.console {
         console::setup(socket, process).map_err(InitError::at(InitStep::Console))?;
     }
-    rootfs::finalize(spec).map_err(InitError::at(InitStep::Rootfs))?;
+    rootfs::finalize(spec).map_err(rootfs_failed)?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())
         .map_err(InitError::at(InitStep::Rlimits))?;
     crate::sched::apply_to_container(spec).map_err(InitError::at(InitStep::Scheduling))?;
@@ -246,6 +246,15 @@ fn prepare<'a>(
     }
     let agent = cfg.seccomp_agent.as_ref().map(|a| (a, host_pid()));
     become_process(process, cfg.seccomp.as_ref(), agent, cfg.preserve_fds)
+}
+
+/// A step of the filesystem setup failed; one the configuration asks for
+/// and cannot be made is a configuration error.
+fn rootfs_failed(e: RootfsError) -> InitError {
+    match e {
+        RootfsError::Config(text) => InitError::Config(text),
+        e => InitError::at(InitStep::Rootfs)(e),
+    }
 }
 
 /// The createRuntime and prestart hooks, run by the parent when the init
