@@ -27,6 +27,7 @@ use crate::cgroups::{Cgroup, Hierarchies, Placement};
 
 use channel::{Channel, Message};
 pub use error::{InitError, InitStep, ProcessError};
+pub(crate) use exec::{spawn_exec, ExecConfig};
 
 /// The init, set up and waiting: it dies with the creating process
 /// (PR_SET_PDEATHSIG) until [`Handover::complete`] tells it the container
@@ -45,7 +46,6 @@ impl Handover {
         }
     }
 }
-pub(crate) use exec::{spawn_exec, ExecConfig};
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub(crate) struct InitConfig {
