@@ -234,3 +234,72 @@ fn terminal_without_console_socket() {
     b.edit(|c| c["process"]["terminal"] = Value::from(true));
     assert_create_fails(&b, &["console socket"]);
 }
+
+/// A config whose top level is an array is refused as not a JSON object,
+/// not taken as a config with every field empty.
+#[test]
+fn a_top_level_array_is_not_a_config() {
+    let b = TestBundle::new("toparray");
+    std::fs::write(b.dir.join("config.json"), "[]").unwrap();
+    assert_create_fails(&b, &["config.json", "not a JSON object"]);
+}
+
+/// setgroups(2) takes at most ngroups_max additional gids: the error names
+/// setgroups, how many were asked for and the limit, instead of an init
+/// that exited without a word.
+#[test]
+fn too_many_additional_gids_name_setgroups_and_the_limit() {
+    let limit: u64 = std::fs::read_to_string("/proc/sys/kernel/ngroups_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut b = TestBundle::new("ngroups");
+    let gids: Vec<u64> = (1..=limit + 4464).collect();
+    let count = gids.len().to_string();
+    b.edit(|c| c["process"]["user"]["additionalGids"] = Value::from(gids));
+    assert_create_fails(
+        &b,
+        &[
+            "setgroups",
+            &count,
+            &limit.to_string(),
+            "/proc/sys/kernel/ngroups_max",
+        ],
+    );
+}
+
+/// A memory limit below what the init needs to set itself up: the init is
+/// OOM-killed, and the error says so and names the limit.
+#[test]
+fn a_memory_limit_too_low_for_the_init_says_it_was_oom_killed() {
+    let limit = 16 << 10;
+    let mut b = TestBundle::new("oom-init");
+    b.edit(|c| {
+        c["linux"]["resources"]["memory"] = serde_json::json!({"limit": limit, "swap": limit})
+    });
+    assert_create_fails(&b, &["OOM-killed", &format!("{limit} bytes")]);
+    let cgroup = std::path::Path::new("/sys/fs/cgroup/memory").join(&b.id);
+    assert!(!cgroup.exists(), "{} left", cgroup.display());
+}
+
+/// What the init finds wrong with the configuration (here a mount with no
+/// type) is reported as a configuration error, not as a failed start.
+#[test]
+fn a_configuration_error_found_by_the_init_is_a_config_error() {
+    let mut b = TestBundle::new("notype");
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"destination": "/mnt", "source": "none"}))
+    });
+    let out = create(&b, &b.id);
+    assert_fails(&out, 1, &["invalid config", "mount on /mnt has no type"]);
+    assert!(
+        !out.stderr.contains("unable to start container process"),
+        "{}",
+        out.stderr
+    );
+    assert_nothing_left(&b);
+}

@@ -9,13 +9,12 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use crate::cgroups::{asks_for_limits, Cgroup, CgroupDir, CgroupError, Hierarchies};
+use crate::cgroups::{Cgroup, Hierarchies, Placement};
 use crate::container::{Container, DEFAULT_ROOT};
 use crate::error::{Error, Result};
 use crate::exec_fifo;
 use crate::id::validate_id;
 use crate::process::{spawn_init, InitConfig};
-use crate::rootless;
 use crate::spec::{Bundle, SpecError};
 use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status, EXEC_FIFO};
 
@@ -163,15 +162,76 @@ impl ContainerBuilder {
 
     /// Creates the container whose state file is `state` (claimed, empty).
     fn create_in(&self, state: &Path, bundle: Bundle, guard: &mut Cleanup) -> Result<Container> {
-        let (for_init, start_line) = if self.start_in_process {
+        // What the init waits on for `start`, and all else it needs.
+        let (for_init, start_line) = self.start_line(guard)?;
+        let mut cfg = self.init_config(bundle, for_init)?;
+        let resources = cfg
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref());
+        // Where its cgroup goes, checked before anything is made.
+        let cgroup = self.resolve_cgroup(&cfg.hierarchies, &cfg.spec)?;
+        let mut placement = Placement::new(cgroup, &cfg.hierarchies, resources)?;
+        // Recorded before anything is made, with no init yet: a create
+        // killed from here on leaves a stopped container whose cgroups
+        // `delete --force` finds and removes.
+        let mut record = self.record(&cfg, placement.cgroup());
+        record.save(state)?;
+        // The cgroup as far as it is made before the clone.
+        let own_cgroup = placement.before_clone(&cfg.hierarchies, resources);
+        guard.cgroup = placement.made().cloned();
+        cfg.own_cgroup = own_cgroup?;
+        // The init cloned, placed in its cgroup and set up.
+        let spawned = spawn_init(&cfg, &mut placement);
+        guard.cgroup = placement.made().cloned();
+        let (pid, handover) = spawned?;
+        guard.pid = Some(pid);
+        // Recorded as created, then handed over: it outlives us from here.
+        self.record_created(&mut record, state, pid, placement.into_cgroup())?;
+        handover.complete()?;
+        Ok(Container::new(self.root.clone(), record).with_start_line(start_line))
+    }
+
+    /// Rewrites the record with the init's `pid` and the placed `cgroup`,
+    /// status created; writes the pid file.
+    fn record_created(
+        &self,
+        record: &mut Record,
+        state: &Path,
+        pid: Pid,
+        cgroup: Cgroup,
+    ) -> Result<()> {
+        let start_time = proc_stat(pid.as_raw())
+            .ok_or(Error::Process(crate::ProcessError::InitDied))?
+            .1;
+        record.state.pid = pid.as_raw();
+        record.state.status = Status::Created;
+        record.init_start_time = start_time;
+        record.cgroup = (!cgroup.dirs.is_empty()).then_some(cgroup);
+        record.save(state)?;
+        if let Some(path) = &self.pid_file {
+            write_pid_file(path, pid)?;
+        }
+        Ok(())
+    }
+
+    /// What the init waits on for `start`: the exec fifo beside the state
+    /// file, or with [`Self::start_in_process`] a pipe, whose other end
+    /// (returned second) the caller keeps.
+    fn start_line(&self, guard: &mut Cleanup) -> Result<(OwnedFd, Option<OwnedFd>)> {
+        if self.start_in_process {
             let (read, write) = exec_fifo::pipe()?;
-            (read, Some(write))
-        } else {
-            let fifo = state::companion(&self.root, &self.id, EXEC_FIFO);
-            exec_fifo::create(&fifo)?;
-            guard.files.push(fifo.clone());
-            (exec_fifo::open_for_init(&fifo)?, None)
-        };
+            return Ok((read, Some(write)));
+        }
+        let fifo = state::companion(&self.root, &self.id, EXEC_FIFO);
+        exec_fifo::create(&fifo)?;
+        guard.files.push(fifo.clone());
+        Ok((exec_fifo::open_for_init(&fifo)?, None))
+    }
+
+    /// Everything the init needs but the runtime's own cgroup (rootless).
+    fn init_config(&self, bundle: Bundle, exec_fifo: OwnedFd) -> Result<InitConfig> {
         let console = match &self.console_socket {
             Some(path) => Some(OwnedFd::from(
                 UnixStream::connect(path).map_err(Error::io(path))?,
@@ -186,49 +246,38 @@ impl ContainerBuilder {
             &bundle.dir,
             "creating",
         )?;
-        let runtime_binds = crate::rootfs::binds_made_by_runtime(&bundle.spec);
-        let mut cfg = InitConfig {
-            rootfs: bundle.rootfs.clone(),
-            bundle: bundle.dir.clone(),
+        Ok(InitConfig {
+            rootfs: bundle.rootfs,
+            bundle: bundle.dir,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             id: self.id.clone(),
             console,
-            exec_fifo: for_init,
+            exec_fifo,
             seccomp,
             seccomp_agent,
+            runtime_binds: crate::rootfs::binds_made_by_runtime(&bundle.spec),
             spec: bundle.spec,
             hierarchies: Hierarchies::detect()?,
-            runtime_binds,
             own_cgroup: None,
-        };
-        let hierarchies = &cfg.hierarchies;
-        let mut cgroup = self.resolve_cgroup(hierarchies, &cfg.spec)?;
-        let resources = cfg
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref());
-        cgroup.check_existing()?;
-        if let Some(res) = resources {
-            crate::cgroups::check_unified(hierarchies, res)?;
-        }
-        // Recorded before anything is made, with no init yet: a create
-        // killed from here on leaves a stopped container whose cgroups
-        // `delete --force` finds and removes.
-        let mut record = Record {
+        })
+    }
+
+    /// The container's record while it is being created: no init yet.
+    fn record(&self, cfg: &InitConfig, cgroup: &Cgroup) -> Record {
+        let spec = &cfg.spec;
+        Record {
             state: State {
-                oci_version: cfg.spec.version().clone(),
+                oci_version: spec.version().clone(),
                 id: self.id.clone(),
                 pid: 0,
                 status: Status::Creating,
-                bundle: bundle.dir,
-                rootfs: bundle.rootfs,
+                bundle: cfg.bundle.clone(),
+                rootfs: cfg.rootfs.clone(),
                 created: rfc3339_nanos(std::time::SystemTime::now()),
                 owner: String::new(),
-                annotations: cfg
-                    .spec
+                annotations: spec
                     .annotations()
                     .clone()
                     .unwrap_or_default()
@@ -237,67 +286,10 @@ impl ContainerBuilder {
             },
             init_start_time: 0,
             cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
-            hooks: cfg.spec.hooks().clone(),
-        };
-        record.save(state)?;
-        let (pid, handover) = if cgroup.systemd.is_some() {
-            // systemd makes the scope around the waiting init, then we fill it.
-            let for_init = cgroup.clone();
-            let place = |pid: Pid| -> std::result::Result<(), crate::ProcessError> {
-                cgroup.start_scope(pid.as_raw(), &self.id, hierarchies, resources)?;
-                // Ours to stop from here on (not before: the unit may be another's).
-                guard.cgroup = Some(cgroup.clone());
-                Ok(setup_cgroup(
-                    &mut cgroup,
-                    |_| true,
-                    hierarchies,
-                    resources,
-                    guard,
-                )?)
-            };
-            spawn_init(&cfg, &for_init, Box::new(place))?
-        } else if rootless::euid_is_unprivileged() || v2_refused(&mut cgroup)? {
-            setup_rootless_cgroup(&mut cgroup, hierarchies, resources, guard)?;
-            let own = cgroup.own_where_missing(hierarchies)?;
-            cfg.own_cgroup = Some(own);
-            spawn_init(&cfg, &cgroup.clone(), Box::new(|_| Ok(())))?
-        } else {
-            // The init is cloned straight into the cgroup2 directory, so that
-            // one is made first (by `v2_refused`); the v1 directories and the
-            // limits are set up while the init makes its network namespace,
-            // the costliest part of its start (see `process::namespaces`).
-            guard.cgroup = Some(cgroup.clone());
-            let for_init = cgroup.clone();
-            let place = |_: Pid| -> std::result::Result<(), crate::ProcessError> {
-                let v1 = |d: &CgroupDir| !d.is_v2();
-                Ok(setup_cgroup(
-                    &mut cgroup,
-                    v1,
-                    hierarchies,
-                    resources,
-                    guard,
-                )?)
-            };
-            spawn_init(&cfg, &for_init, Box::new(place))?
-        };
-        guard.pid = Some(pid);
-        let start_time = proc_stat(pid.as_raw())
-            .ok_or(Error::Process(crate::ProcessError::InitDied))?
-            .1;
-        record.state.pid = pid.as_raw();
-        record.state.status = Status::Created;
-        record.init_start_time = start_time;
-        record.cgroup = (!cgroup.dirs.is_empty()).then_some(cgroup);
-        record.save(state)?;
-        if let Some(path) = &self.pid_file {
-            write_pid_file(path, pid)?;
+            hooks: spec.hooks().clone(),
         }
-        handover.complete()?;
-        Ok(Container::new(self.root.clone(), record).with_start_line(start_line))
     }
-}
 
-impl ContainerBuilder {
     /// Where the container's cgroup goes (`cgroupsPath`, the driver).
     fn resolve_cgroup(
         &self,
@@ -316,59 +308,6 @@ impl ContainerBuilder {
             self.systemd_cgroup,
         )?)
     }
-}
-
-/// Makes the cgroup2 directory; true if that was refused because the
-/// runtime is rootless after all (root of a user namespace, say).
-fn v2_refused(cgroup: &mut Cgroup) -> Result<bool> {
-    match cgroup.create(CgroupDir::is_v2) {
-        Ok(()) => Ok(false),
-        Err(e) if e.is_permission_denied() && rootless::is_rootless() => Ok(true),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Rootless: makes every cgroup directory this user may, before the clone.
-/// Without limits in `resources` the others are left out (all of them,
-/// typically: the container then has no cgroup); with limits they are an
-/// error. Device rules are not applied: the user namespace keeps the
-/// container from making nodes, and loading a device program needs privileges.
-fn setup_rootless_cgroup(
-    cgroup: &mut Cgroup,
-    hierarchies: &Hierarchies,
-    resources: Option<&oci_spec::runtime::LinuxResources>,
-    guard: &mut Cleanup,
-) -> std::result::Result<(), CgroupError> {
-    let limits = resources.filter(|r| asks_for_limits(r));
-    let made = cgroup.create_rootless(limits.is_some());
-    guard.cgroup = Some(cgroup.clone());
-    made?;
-    if let Some(res) = limits {
-        let mut res = res.clone();
-        res.set_devices(None);
-        cgroup.apply(hierarchies, &res)?;
-    }
-    Ok(())
-}
-
-/// Creates the container's cgroup directories `which` selects (those systemd
-/// has not made) and applies `linux.resources` to them. The device rules
-/// always: with none in the spec the defaults still follow a deny-all (as
-/// in runc), where a v1 cgroup left alone would allow every device.
-fn setup_cgroup(
-    cgroup: &mut Cgroup,
-    which: impl Fn(&CgroupDir) -> bool,
-    hierarchies: &Hierarchies,
-    resources: Option<&oci_spec::runtime::LinuxResources>,
-    guard: &mut Cleanup,
-) -> std::result::Result<(), CgroupError> {
-    cgroup.create(which)?;
-    guard.cgroup = Some(cgroup.clone());
-    let mut res = resources.cloned().unwrap_or_default();
-    if res.devices().is_none() {
-        res.set_devices(Some(Vec::new()));
-    }
-    cgroup.apply(hierarchies, &res)
 }
 
 /// Writes `pid` (no newline, like runc) through a temporary file and a rename,

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use crate::process::ProcessError;
-use crate::rootfs::RootfsError;
 use crate::spec::SpecError;
 use crate::state::{StateError, Status};
 
@@ -27,9 +26,7 @@ pub enum Error {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
-    Process(#[from] ProcessError),
-    #[error(transparent)]
-    Rootfs(#[from] RootfsError),
+    Process(ProcessError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
@@ -77,6 +74,17 @@ impl std::fmt::Display for WrongStatus {
             Self::ExecPaused => {
                 f.write_str("cannot exec in a paused container (use --ignore-paused to override)")
             }
+        }
+    }
+}
+
+impl From<ProcessError> for Error {
+    /// A configuration error found while starting the process is reported
+    /// as what it is, a [`SpecError`].
+    fn from(e: ProcessError) -> Self {
+        match e {
+            ProcessError::Spec(e) => Self::Spec(e),
+            e => Self::Process(e),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! `create` and `start` are two separate steps (runc's scheme, with the
 //! direction turned around so the init never reopens it after dropping privileges).
 //! When the creating process starts the container itself (`run`), an
-//! anonymous pipe does the same without a file in the state store.
+//! anonymous pipe does the same without a file in the state store. This is
+//! the runtime's side; the init's wait is in `process::init`.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::path::Path;
 use nix::fcntl::{open, OFlag};
 use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use nix::sys::stat::Mode;
-use nix::unistd::{mkfifo, read, write};
+use nix::unistd::{mkfifo, write};
 
 use crate::error::{Error, Result};
 
@@ -54,19 +55,6 @@ pub(crate) fn release_pipe(start_end: OwnedFd) -> Result<()> {
             Err(Error::Process(crate::process::ProcessError::InitDied))
         }
         Err(e) => Err(Error::sys("write start pipe")(e)),
-    }
-}
-
-/// In the init: blocks until `start` writes.
-pub(crate) fn wait_for_start(fifo: &OwnedFd) -> nix::Result<()> {
-    let mut buf = [0u8; 1];
-    loop {
-        match read(fifo.as_raw_fd(), &mut buf) {
-            Ok(1) => return Ok(()),
-            Ok(_) => return Err(nix::Error::EPIPE),
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
     }
 }
 

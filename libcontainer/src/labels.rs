@@ -65,7 +65,7 @@ fn selinux_enabled() -> bool {
 
 /// A label that could not be applied.
 #[derive(Debug, thiserror::Error)]
-pub enum LabelError {
+pub(crate) enum LabelError {
     #[error("unable to apply apparmor profile: apparmor failed to apply profile: {0}")]
     AppArmor(ProcfsError),
     #[error("can't set process label: {0}")]

@@ -21,7 +21,7 @@ const PROC_ROOT_INO: u64 = 1;
 
 /// A procfs write that was refused or failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ProcfsError {
+pub(crate) enum ProcfsError {
     #[error("cannot open /proc: {0}")]
     OpenRoot(nix::Error),
     #[error("/proc is not the root of a procfs mount")]

@@ -12,7 +12,7 @@ use oci_spec::runtime::{
 
 /// An attribute the kernel or the config refused.
 #[derive(Debug, thiserror::Error)]
-pub enum SchedError {
+pub(crate) enum SchedError {
     #[error("cannot set {what}: {source}")]
     Sys {
         what: &'static str,

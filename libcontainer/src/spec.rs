@@ -19,7 +19,8 @@ pub enum SpecError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("malformed {}: expected a JSON object", .0.display())]
+    /// The top level of `config.json` is not an object (an array, say).
+    #[error("malformed {}: the config is not a JSON object", .0.display())]
     NotAnObject(PathBuf),
     #[error("unsupported spec version {0:?}: only 1.x is supported")]
     UnsupportedVersion(String),

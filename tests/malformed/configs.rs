@@ -60,7 +60,7 @@ pub(crate) const CONFIG_CASES: &[ConfigCase] = &[
     ConfigCase {
         name: "json-array",
         how: Bytes(|| b"[]".to_vec()),
-        needles: &["malformed", "config.json", "expected a JSON object"],
+        needles: &["malformed", "config.json", "not a JSON object"],
     },
     ConfigCase {
         name: "not-utf8",

@@ -13,10 +13,14 @@
 mod device_transition;
 mod devices;
 mod devices_bpf;
+mod dirs;
+mod error;
 mod fs;
 mod hierarchy;
 mod limits;
 pub mod oom;
+mod placement;
+mod resources;
 pub mod stats;
 pub mod systemd;
 mod unset;
@@ -31,79 +35,15 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use devices::{controller_rules, effective_rules};
+use dirs::{enable_controllers, kill_procs, open_dir, procs_below, remove_dir};
+use error::is_permission_denied;
+pub use error::CgroupError;
 use hierarchy::own_cgroup;
 use hierarchy::under;
 pub use hierarchy::{Hierarchies, Layout};
 pub use limits::asks_for_limits;
-
-/// A cgroup operation that failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CgroupError {
-    #[error("cannot access {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot write {value:?} to {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        value: String,
-        source: std::io::Error,
-    },
-    #[error("invalid cgroup configuration: {0}")]
-    Invalid(String),
-    /// The kernel refused a memory limit below what is in use (EBUSY).
-    #[error("unable to set memory limit to {limit} (current usage: {usage}, peak usage: {peak})")]
-    MemoryInUse { limit: i64, usage: u64, peak: u64 },
-    #[error("systemd cgroup driver requested for {0:?}, but systemd is not running on this host")]
-    SystemdNotRunning(String),
-    #[error("systemd unit {unit}: {source}")]
-    Systemd {
-        unit: String,
-        source: systemd::ManagerError,
-    },
-    #[error("cannot load the device eBPF program: {0}")]
-    Bpf(std::io::Error),
-    #[error("timed out waiting for {0}")]
-    Timeout(String),
-    /// The container has no cgroup: it was made rootless, where the user
-    /// may not create one.
-    #[error("cannot {0}: the container has no cgroup (it was created rootless, without one)")]
-    Missing(&'static str),
-    /// Rootless, a cgroup could not be made and `linux.resources` needs one.
-    #[error(
-        "rootless: cannot create the cgroup {}: {source}; linux.resources sets limits, which \
-         need a cgroup this user may write (remove them, or delegate a cgroup to the user)",
-        path.display()
-    )]
-    RootlessLimits {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-impl CgroupError {
-    pub(crate) fn io(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.as_ref().to_owned();
-        move |source| Self::Io { path, source }
-    }
-
-    /// Whether this is a cgroup directory that could not be made for want
-    /// of permission (EACCES, EPERM, EROFS), as for an unprivileged user.
-    pub fn is_permission_denied(&self) -> bool {
-        matches!(self, Self::Io { source, .. } if is_permission_denied(source))
-    }
-
-    /// Whether the file or directory this error names no longer exists.
-    fn is_not_found(&self) -> bool {
-        match self {
-            Self::Io { source, .. } | Self::Write { source, .. } => {
-                source.kind() == std::io::ErrorKind::NotFound
-            }
-            _ => false,
-        }
-    }
-}
+pub(crate) use placement::Placement;
+pub use resources::check_unified;
 
 /// One directory of the container's cgroup, in one hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,144 +304,6 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Applies `linux.resources`, each to the hierarchy that has its
-    /// controller, with runc's zeros left out (see [`unset`]); refuses what
-    /// the kernel would refuse before writing anything.
-    pub fn apply(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
-        let res = unset::effective(res);
-        unset::validate(&res)?;
-        self.write(h, &res)
-    }
-
-    /// `update`: applies `res` like [`Self::apply`], and if a write fails,
-    /// puts back what the earlier ones changed. Device rules change on v1
-    /// only, by the fewest writes (the list sent again unchanged, as engines
-    /// do, writes nothing); a cgroup2 device program can only be added to,
-    /// each one narrowing the last, so there they stay as created.
-    pub fn update(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
-        let mut res = unset::effective(res);
-        unset::validate(&res)?;
-        if self.v1_dir("devices").is_none() {
-            res.set_devices(None);
-        }
-        fs::undo_on_error(|| self.write(h, &res))
-    }
-
-    /// Writes resources made [`unset::effective`] and validated.
-    fn write(&self, h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
-        let v2 = self.v2_dir();
-        let route = |ctrl: &str| -> Option<(bool, &Path)> {
-            if let Some(d) = self.v1_dir(ctrl) {
-                Some((true, d))
-            } else if h.on_v2(ctrl) {
-                v2.map(|d| (false, d))
-            } else {
-                None
-            }
-        };
-        // runc's error for a limit of a controller the host has not mounted.
-        let unavailable = |ctrl: &str| {
-            CgroupError::Invalid(format!(
-                "cannot set {ctrl} limit: the {ctrl} controller is not available on this host"
-            ))
-        };
-        if let Some(m) = res.memory() {
-            if m.kernel().is_some() || m.kernel_tcp().is_some() {
-                tracing::warn!("kernel memory settings are ignored (as by runc)");
-            }
-        }
-        if let Some(m) = res.memory() {
-            match route("memory") {
-                Some((true, d)) => v1::memory(d, m)?,
-                Some((false, d)) => v2::memory(d, m)?,
-                None => return Err(unavailable("memory")),
-            }
-        }
-        if let Some(c) = res.cpu() {
-            let wants_cpu = c.shares().is_some()
-                || c.quota().is_some()
-                || c.period().is_some()
-                || c.burst().is_some()
-                || c.idle().is_some()
-                || c.realtime_period().is_some()
-                || c.realtime_runtime().is_some();
-            if wants_cpu {
-                match route("cpu") {
-                    Some((true, d)) => v1::cpu(d, c)?,
-                    Some((false, d)) => v2::cpu(d, c)?,
-                    None => return Err(unavailable("cpu")),
-                }
-            }
-            if c.cpus().is_some() || c.mems().is_some() {
-                match route("cpuset") {
-                    Some((true, d)) => v1::cpuset(d, c)?,
-                    Some((false, d)) => v2::cpuset(d, c)?,
-                    None => return Err(unavailable("cpuset")),
-                }
-            }
-        }
-        if let Some(p) = res.pids() {
-            match route("pids") {
-                Some((true, d)) => v1::pids(d, p.limit())?,
-                Some((false, d)) => v2::pids(d, p.limit())?,
-                None => return Err(unavailable("pids")),
-            }
-        }
-        if let Some(b) = res.block_io() {
-            match route(if self.v1_dir("blkio").is_some() {
-                "blkio"
-            } else {
-                "io"
-            }) {
-                Some((true, d)) => v1::blkio(d, b)?,
-                Some((false, d)) => v2::io(d, b)?,
-                None => return Err(unavailable("blkio")),
-            }
-        }
-        if let Some(limits) = res.hugepage_limits().as_deref().filter(|l| !l.is_empty()) {
-            match route("hugetlb") {
-                Some((true, d)) => v1::hugetlb(d, limits)?,
-                Some((false, d)) => v2::hugetlb(d, limits)?,
-                None => return Err(unavailable("hugetlb")),
-            }
-        }
-        if let Some(n) = res.network() {
-            // v1-only controllers: cgroup2 has no equivalent.
-            if n.class_id().is_some() {
-                match route("net_cls") {
-                    Some((true, d)) => v1::net_cls(d, n)?,
-                    _ => return Err(unavailable("net_cls")),
-                }
-            }
-            if n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
-                match route("net_prio") {
-                    Some((true, d)) => v1::net_prio(d, n)?,
-                    _ => return Err(unavailable("net_prio")),
-                }
-            }
-        }
-        if let Some(r) = res.rdma().as_ref().filter(|r| !r.is_empty()) {
-            let (_, d) = route("rdma").ok_or_else(|| unavailable("rdma"))?;
-            v1::rdma(d, r)?;
-        }
-        if let Some(u) = res.unified().as_ref().filter(|u| !u.is_empty()) {
-            check_unified(h, res)?;
-            let d = v2.ok_or_else(|| {
-                CgroupError::Invalid("linux.resources.unified needs cgroup v2".into())
-            })?;
-            v2::unified(d, u)?;
-        }
-        if let Some(rules) = res.devices() {
-            let rules = effective_rules(rules);
-            if let Some(d) = self.v1_dir("devices") {
-                v1::devices(d, &controller_rules(&rules)?)?;
-            } else if let Some(d) = v2 {
-                devices_bpf::attach(&open_dir(d)?, &rules)?;
-            }
-        }
-        Ok(())
-    }
-
     /// An fd on the cgroup2 directory, for `clone3(CLONE_INTO_CGROUP)`;
     /// none with the systemd driver (the scope does not exist before the init).
     pub fn open_v2(&self) -> Result<Option<OwnedFd>, CgroupError> {
@@ -685,114 +487,6 @@ impl Cgroup {
         }
         stopped
     }
-}
-
-fn is_permission_denied(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EACCES | libc::EPERM | libc::EROFS)
-    )
-}
-
-fn open_dir(path: &Path) -> Result<OwnedFd, CgroupError> {
-    std::fs::File::open(path)
-        .map(OwnedFd::from)
-        .map_err(CgroupError::io(path))
-}
-
-/// Refuses `linux.resources.unified` keys whose controller is not on
-/// cgroup2 on this host (a v1 or hybrid host), before anything is written,
-/// as runc does: the file would not exist in the container's cgroup2
-/// directory.
-pub fn check_unified(h: &Hierarchies, res: &LinuxResources) -> Result<(), CgroupError> {
-    for key in res.unified().iter().flat_map(|u| u.keys()) {
-        let ctrl = key.split('.').next().unwrap_or_default();
-        let on_v2 = match ctrl {
-            "cgroup" => h.v2.is_some(),
-            _ => h.on_v2(ctrl),
-        };
-        if !on_v2 {
-            return Err(CgroupError::Invalid(format!(
-                "linux.resources.unified {key:?}: the {ctrl} controller is not on cgroup v2 on this host"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// How many processes `dir` and the cgroups below it hold.
-fn procs_below(dir: &Path) -> usize {
-    let own = fs::read(dir, "cgroup.procs")
-        .map(|s| s.lines().count())
-        .unwrap_or(0);
-    let below: usize = sub_cgroups(dir).iter().map(|d| procs_below(d)).sum();
-    own + below
-}
-
-/// rmdir of a cgroup; EBUSY means processes or cgroups are left in it: the
-/// ones the container made below its own are removed (deepest first, as
-/// runc does) and the processes killed, then it is tried again.
-fn remove_dir(path: &Path) -> Result<(), CgroupError> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match std::fs::remove_dir(path) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                for child in sub_cgroups(path) {
-                    remove_dir(&child)?;
-                }
-                kill_procs(path);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Err(e) => return Err(CgroupError::io(path)(e)),
-        }
-    }
-}
-
-/// The cgroups directly below `path`.
-fn sub_cgroups(path: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect()
-}
-
-/// SIGKILLs every process in the cgroup at `path` (if it still exists).
-fn kill_procs(path: &Path) {
-    for pid in fs::read(path, "cgroup.procs")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.parse().ok())
-    {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-}
-
-/// Enables on every ancestor of `dir` the controllers it offers, so `dir`
-/// gets their files (runc does the same). Failures only cost those files.
-fn enable_controllers(dir: &Path) -> Result<(), CgroupError> {
-    let ancestors: Vec<&Path> = dir.ancestors().skip(1).collect();
-    for a in ancestors.into_iter().rev() {
-        let Ok(available) = fs::read(a, "cgroup.controllers") else {
-            continue;
-        };
-        let enabled = fs::read(a, "cgroup.subtree_control").unwrap_or_default();
-        for c in available.split_whitespace() {
-            if !enabled.split_whitespace().any(|e| e == c) {
-                if let Err(e) = fs::write(a, "cgroup.subtree_control", format!("+{c}")) {
-                    tracing::debug!("{e}");
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

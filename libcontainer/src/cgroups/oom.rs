@@ -24,6 +24,31 @@ fn oom_kills(dir: &std::path::Path) -> u64 {
         .map_or(0, |(_, v)| v)
 }
 
+/// The limit of a memory cgroup whose processes the kernel OOM-killed.
+pub(crate) struct OomKilled {
+    /// The limit in bytes, where there is one.
+    pub limit: Option<u64>,
+}
+
+/// Whether the kernel has OOM-killed a process of `cg` (counted in
+/// `memory.oom_control` on v1, `memory.events` on v2), with its limit: for
+/// a cgroup made for the init, a kill before it is ready was the init's.
+pub(crate) fn oom_killed(cg: &Cgroup) -> Option<OomKilled> {
+    let (dir, v1) = cg.memory_dir()?;
+    let (kills, limit) = if v1 {
+        let kills = fs::read_keyed(dir, "memory.oom_control")
+            .into_iter()
+            .find(|(k, _)| k == "oom_kill")
+            .map_or(0, |(_, v)| v);
+        (kills, fs::read_u64(dir, "memory.limit_in_bytes"))
+    } else {
+        (oom_kills(dir), fs::read_u64(dir, "memory.max"))
+    };
+    // v1 shows "no limit" as the largest page-aligned value.
+    let limit = limit.filter(|l| *l < i64::MAX as u64 & !0xfff);
+    (kills > 0).then_some(OomKilled { limit })
+}
+
 impl OomWatcher {
     /// A watcher, or `None` if the container has no memory cgroup.
     pub fn new(cg: &Cgroup) -> Result<Option<Self>, CgroupError> {

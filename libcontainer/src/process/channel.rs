@@ -1,5 +1,6 @@
 //! The parent ↔ init sync channel: a SEQPACKET socketpair carrying small
-//! typed messages, one datagram each (a tag byte and a UTF-8 payload).
+//! typed messages, one datagram each (a tag byte, and for a failure the
+//! [`InitError`] as JSON).
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -9,7 +10,7 @@ use nix::sys::socket::{
     SockFlag, SockType,
 };
 
-use super::ProcessError;
+use super::error::{InitError, ProcessError};
 
 /// What the init and its parent tell each other.
 #[derive(Debug)]
@@ -31,9 +32,7 @@ pub(crate) enum Message {
     /// longer dies with the creating process.
     HandedOver,
     /// Setup failed; the init exits after sending this.
-    Failed(String),
-    /// `process.args[0]` was not found; the init exits after sending this.
-    NotFound(String),
+    Failed(InitError),
 }
 
 const IDMAPPED: u8 = b'I';
@@ -43,7 +42,11 @@ const PLACED: u8 = b'P';
 const READY: u8 = b'R';
 const HANDED_OVER: u8 = b'O';
 const FAILED: u8 = b'F';
-const NOT_FOUND: u8 = b'N';
+
+/// The longest datagram [`Channel::recv`] takes.
+const MAX_DATAGRAM: usize = 8192;
+/// The longest text of an [`InitError`] sent whole; longer ones are cut.
+const MAX_TEXT: usize = 4096;
 
 /// One end of the channel.
 pub(crate) struct Channel(OwnedFd);
@@ -74,13 +77,10 @@ impl Channel {
                 buf.push(IDMAPPED);
                 fds.push(fd.as_raw_fd());
             }
-            Message::Failed(text) | Message::NotFound(text) => {
-                buf.push(if matches!(msg, Message::Failed(_)) {
-                    FAILED
-                } else {
-                    NOT_FOUND
-                });
-                buf.extend_from_slice(text.as_bytes());
+            Message::Failed(e) => {
+                buf.push(FAILED);
+                serde_json::to_writer(&mut buf, &e.clone().shortened(MAX_TEXT))
+                    .map_err(|_| ProcessError::Protocol)?;
             }
         }
         let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
@@ -101,7 +101,7 @@ impl Channel {
 
     /// Receives one message; `None` when the other end closed without sending.
     pub fn recv(&self) -> Result<Option<Message>, ProcessError> {
-        let mut buf = [0u8; 8192];
+        let mut buf = [0u8; MAX_DATAGRAM];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -133,10 +133,9 @@ impl Channel {
             ([IDMAPPED], Some(fd)) => {
                 Some(Message::IdmappedMount(unsafe { OwnedFd::from_raw_fd(fd) }))
             }
-            ([FAILED, text @ ..], _) => Some(Message::Failed(String::from_utf8_lossy(text).into())),
-            ([NOT_FOUND, text @ ..], _) => {
-                Some(Message::NotFound(String::from_utf8_lossy(text).into()))
-            }
+            ([FAILED, json @ ..], _) => Some(Message::Failed(
+                serde_json::from_slice(json).map_err(|_| ProcessError::Protocol)?,
+            )),
             _ => return Err(ProcessError::Protocol),
         })
     }
@@ -149,11 +148,21 @@ mod tests {
     #[test]
     fn messages_and_fds_cross_the_pair() {
         let (a, b) = pair().unwrap();
-        b.send(&Message::Failed("no such file".into())).unwrap();
+        let failed = InitError::Setgroups {
+            count: 70_000,
+            limit: Some(65_536),
+            errno: libc::EINVAL,
+        };
+        b.send(&Message::Failed(failed.clone())).unwrap();
+        let long = InitError::NotFound("x".repeat(100_000));
+        b.send(&Message::Failed(long)).unwrap();
         b.send(&Message::Ready).unwrap();
         let file = std::fs::File::open("/dev/null").unwrap();
         b.send(&Message::IdmappedMount(file.into())).unwrap();
-        assert!(matches!(a.recv().unwrap(), Some(Message::Failed(t)) if t == "no such file"));
+        assert!(matches!(a.recv().unwrap(), Some(Message::Failed(e)) if e == failed));
+        assert!(
+            matches!(a.recv().unwrap(), Some(Message::Failed(InitError::NotFound(t))) if t.len() == MAX_TEXT + 3)
+        );
         assert!(matches!(a.recv().unwrap(), Some(Message::Ready)));
         let Some(Message::IdmappedMount(fd)) = a.recv().unwrap() else {
             panic!("no fd")

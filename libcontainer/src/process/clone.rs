@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
-use super::ProcessError;
+use super::error::ProcessError;
 
 /// struct clone_args (up to `cgroup`, 88 bytes).
 #[repr(C)]

@@ -15,15 +15,15 @@ use nix::unistd::{setsid, Pid};
 use oci_spec::runtime::Process;
 
 use super::channel::{self, Channel, Message};
-use super::init::{self, Exec, Failure};
-use super::namespaces::{self, namespace_of};
+use super::error::{InitError, InitStep, ProcessError};
+use super::init::{self, apply_rlimits, become_process, setup_console, Exec};
+use super::namespaces;
+use super::nsfile::namespace_of;
 use super::userns::clone_from_middle;
-use super::ProcessError;
 use crate::cgroups::Cgroup;
 use crate::rootless::euid_is_unprivileged;
 use crate::seccomp::notify::Agent;
 use crate::seccomp::Filter;
-use crate::{console, rlimits};
 
 /// Everything the exec'd process needs, prepared by the parent.
 pub(crate) struct ExecConfig {
@@ -101,8 +101,7 @@ pub(crate) fn spawn_exec(cfg: &ExecConfig, cgroup: Option<&Cgroup>) -> Result<Pi
     let parent = parent.expect("parent end");
     let outcome = match parent.recv() {
         Ok(Some(Message::Ready)) => return Ok(pid),
-        Ok(Some(Message::Failed(text))) => ProcessError::InitFailed(text),
-        Ok(Some(Message::NotFound(text))) => ProcessError::ExecNotFound(text),
+        Ok(Some(Message::Failed(e))) => e.into(),
         Ok(Some(_)) => ProcessError::Protocol,
         Ok(None) => ProcessError::InitDied,
         Err(e) => e,
@@ -123,11 +122,8 @@ fn run(
     init::record_host_pid();
     let exec = match prepare(cfg, joins, cgroup, cloned_into) {
         Ok(exec) => exec,
-        Err(f) => {
-            let _ = chan.send(&match f {
-                Failure::Other(text) => Message::Failed(text),
-                Failure::NotFound(text) => Message::NotFound(text),
-            });
+        Err(e) => {
+            let _ = chan.send(&Message::Failed(e));
             return 1;
         }
     };
@@ -147,20 +143,26 @@ fn prepare<'a>(
     joins: &[(CloneFlags, OwnedFd)],
     cgroup: Option<&Cgroup>,
     cloned_into: bool,
-) -> Result<Exec<'a>, Failure> {
-    crate::sched::set_affinity(cfg.process.exec_cpu_affinity().as_ref(), true)?;
+) -> Result<Exec<'a>, InitError> {
+    crate::sched::set_affinity(cfg.process.exec_cpu_affinity().as_ref(), true)
+        .map_err(InitError::at(InitStep::CpuAffinity))?;
     if let Some(cg) = cgroup {
-        cg.enter(cloned_into)?;
+        cg.enter(cloned_into)
+            .map_err(InitError::at(InitStep::Cgroup))?;
     }
     for (flag, fd) in joins {
-        setns(fd.as_fd(), *flag).map_err(|e| format!("cannot join namespace: {e}"))?;
+        setns(fd.as_fd(), *flag).map_err(InitError::context(
+            InitStep::JoinNamespace,
+            "cannot join namespace",
+        ))?;
     }
     let process = &cfg.process;
     if let Some(socket) = &cfg.console {
-        setsid().map_err(|e| format!("setsid: {e}"))?;
-        console::setup(socket, process)?;
+        setsid().map_err(InitError::context(InitStep::Session, "setsid"))?;
+        setup_console(socket, process).map_err(InitError::at(InitStep::Console))?;
     }
-    rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
+    apply_rlimits(process.rlimits().as_deref().unwrap_or_default())
+        .map_err(InitError::at(InitStep::Rlimits))?;
     let agent = cfg.seccomp_agent.as_ref().map(|a| (a, cfg.init.as_raw()));
-    init::become_process(process, cfg.seccomp.as_ref(), agent, cfg.preserve_fds)
+    become_process(process, cfg.seccomp.as_ref(), agent, cfg.preserve_fds)
 }

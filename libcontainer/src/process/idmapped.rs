@@ -16,11 +16,12 @@ use nix::mount::MsFlags;
 use nix::unistd::Pid;
 use oci_spec::runtime::{Mount, Spec};
 
-use super::namespaces::namespace_of;
+use super::error::ProcessError;
+use super::nsfile::namespace_of;
 use super::userns::{map_text, user_namespace_with};
-use super::ProcessError;
 use crate::mount_api;
-use crate::rootfs::{bind_source, MountOptions};
+use crate::rootfs::{bind_source, MountOptions, RootfsError};
+use crate::spec::SpecError;
 
 /// The trees of `spec`'s mounts the runtime makes, in order, for the init
 /// `init` (whose user namespace, if it has one, is ready).
@@ -42,17 +43,23 @@ pub(crate) fn trees(
             }
             continue;
         };
-        let failed = |what: String| {
-            ProcessError::InitFailed(format!(
+        let failed = |reason: String| ProcessError::Mount {
+            kind: "idmapped",
+            destination: m.destination().clone(),
+            reason,
+        };
+        let invalid = |what: &str| -> ProcessError {
+            SpecError::Invalid(format!(
                 "idmapped mount on {}: {what}",
                 m.destination().display()
             ))
+            .into()
         };
         if !is_bind {
-            return Err(failed("idmap is for bind mounts only".into()));
+            return Err(invalid("idmap is for bind mounts only"));
         }
         let own;
-        let userns = match own_maps(m).map_err(failed)? {
+        let userns = match own_maps(m).map_err(invalid)? {
             Some((uid_map, gid_map)) => {
                 own = user_namespace_with(&uid_map, &gid_map)?;
                 &own
@@ -62,14 +69,14 @@ pub(crate) fn trees(
                     Some(fd) => &*fd,
                     slot => {
                         let (_, fd) = namespace_of(init, "user", libc::CLONE_NEWUSER)?.ok_or_else(
-                        || failed("needs a user namespace or uidMappings and gidMappings of its own".into()),
+                        || invalid("needs a user namespace or uidMappings and gidMappings of its own"),
                     )?;
                         slot.insert(fd)
                     }
                 }
             }
         };
-        let source = bind_source(m, bundle).map_err(|e| failed(e.to_string()))?;
+        let source = bind_source(m, bundle).map_err(|e| source_failed(e, &failed))?;
         let tree = mount_api::clone_path(&source, opts.recursive)
             .and_then(|tree| mount_api::set_idmap(&tree, userns, recursive).map(|()| tree))
             .and_then(|tree| {
@@ -84,13 +91,12 @@ pub(crate) fn trees(
 
 /// A bind mount's tree with its flags, opened with the runtime's rights.
 fn plain_tree(m: &Mount, bundle: &Path, opts: &MountOptions) -> Result<OwnedFd, ProcessError> {
-    let failed = |what: String| {
-        ProcessError::InitFailed(format!(
-            "bind mount on {}: {what}",
-            m.destination().display()
-        ))
+    let failed = |reason: String| ProcessError::Mount {
+        kind: "bind",
+        destination: m.destination().clone(),
+        reason,
     };
-    let source = bind_source(m, bundle).map_err(|e| failed(e.to_string()))?;
+    let source = bind_source(m, bundle).map_err(|e| source_failed(e, &failed))?;
     mount_api::clone_path(&source, opts.recursive)
         .and_then(|tree| {
             let flags = opts.flags - MsFlags::MS_REMOUNT;
@@ -99,13 +105,21 @@ fn plain_tree(m: &Mount, bundle: &Path, opts: &MountOptions) -> Result<OwnedFd, 
         .map_err(|e| failed(format!("{}: {e}", source.display())))
 }
 
+/// `bind_source` failed: a mount with no source is a configuration error.
+fn source_failed(e: RootfsError, failed: &impl Fn(String) -> ProcessError) -> ProcessError {
+    match e {
+        RootfsError::Config(text) => SpecError::Invalid(text).into(),
+        e => failed(e.to_string()),
+    }
+}
+
 /// The mount's own `uid_map` and `gid_map` texts, if it has mappings.
-fn own_maps(m: &Mount) -> Result<Option<(String, String)>, String> {
+fn own_maps(m: &Mount) -> Result<Option<(String, String)>, &'static str> {
     match (m.uid_mappings().as_deref(), m.gid_mappings().as_deref()) {
         (None, None) => Ok(None),
         (Some(uid), Some(gid)) if !uid.is_empty() && !gid.is_empty() => {
             Ok(Some((map_text(uid), map_text(gid))))
         }
-        _ => Err("uidMappings and gidMappings go together".into()),
+        _ => Err("uidMappings and gidMappings go together"),
     }
 }

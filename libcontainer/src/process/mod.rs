@@ -1,13 +1,19 @@
-//! The container's init process: cloned by the runtime into its new
-//! namespaces, set up in [`init`], and synchronised over a [`channel`].
+//! The container's processes. The runtime's side (this module, [`exec`])
+//! clones the init into its namespaces, places it in its cgroups and waits
+//! over the sync [`channel`]; everything that runs inside the new process
+//! until `execve` (filesystem, identity, capabilities, rlimits, console,
+//! the wait for `start`) is under [`init`], which `exec`'d processes reuse
+//! for their last steps. The two sides share only the channel's messages
+//! and [`InitError`].
 
 mod channel;
 mod clone;
+mod error;
 mod exec;
-mod fds;
 mod idmapped;
 mod init;
 mod namespaces;
+mod nsfile;
 mod userns;
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -17,10 +23,11 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
-use crate::cgroups::{Cgroup, Hierarchies};
+use crate::cgroups::{Cgroup, Hierarchies, Placement};
 
-use channel::Channel;
-pub(crate) use channel::Message;
+use channel::{Channel, Message};
+pub use error::{InitError, InitStep, ProcessError};
+pub(crate) use exec::{spawn_exec, ExecConfig};
 
 /// The init, set up and waiting: it dies with the creating process
 /// (PR_SET_PDEATHSIG) until [`Handover::complete`] tells it the container
@@ -37,42 +44,6 @@ impl Handover {
             None => Ok(()),
             Some(_) => Err(ProcessError::Protocol),
         }
-    }
-}
-pub(crate) use exec::{spawn_exec, ExecConfig};
-
-/// Starting the init failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
-    #[error("{context}: {source}")]
-    Sys {
-        context: &'static str,
-        source: nix::Error,
-    },
-    /// The init reported an error during setup.
-    #[error("unable to start container process: {0}")]
-    InitFailed(String),
-    /// `process.args[0]` does not exist in the container.
-    #[error("unable to start container process: {0}")]
-    ExecNotFound(String),
-    #[error("container init exited before it was ready")]
-    InitDied,
-    #[error("unexpected message on the sync channel")]
-    Protocol,
-    #[error(transparent)]
-    Cgroup(#[from] crate::cgroups::CgroupError),
-    #[error(transparent)]
-    UnmappableIds(#[from] crate::rootless::UnmappableIds),
-    #[error("cannot write the id map {path}: {source}")]
-    IdMap {
-        path: String,
-        source: std::io::Error,
-    },
-}
-
-impl ProcessError {
-    pub(crate) fn sys(context: &'static str) -> impl FnOnce(nix::Error) -> Self {
-        move |source| Self::Sys { context, source }
     }
 }
 
@@ -104,11 +75,6 @@ pub(crate) struct InitConfig {
     pub own_cgroup: Option<Cgroup>,
 }
 
-/// Sets up the cgroup around the freshly cloned init, which waits for it
-/// before entering (the systemd driver: the scope is made around the init's
-/// pid).
-pub(crate) type Place<'a> = Box<dyn FnOnce(Pid) -> Result<(), ProcessError> + 'a>;
-
 impl InitConfig {
     /// The container state hooks read, with the init's host `pid`.
     fn hook_state<'a>(&'a self, status: &'a str, pid: i32) -> crate::hooks::HookState<'a> {
@@ -127,17 +93,17 @@ impl InitConfig {
     }
 }
 
-/// Clones the init into its namespaces, runs `place` while the init makes
-/// its network namespace, lets the init enter its cgroups, and waits until it
-/// is set up and blocked on the exec fifo. On error the init has exited and
-/// been reaped.
+/// Clones the init into its namespaces, places it in its cgroups while it
+/// makes its network namespace, lets it enter them, and waits until it is
+/// set up and blocked on the exec fifo. On error the init has exited and
+/// been reaped; [`Placement::made`] says what is left to remove.
 pub(crate) fn spawn_init(
     cfg: &InitConfig,
-    cgroup: &Cgroup,
-    place: Place,
+    placement: &mut Placement,
 ) -> Result<(Pid, Handover), ProcessError> {
     let plan = namespaces::Plan::new(&cfg.spec)?;
-    let cgroup_fd = cgroup.open_v2()?;
+    let for_init = placement.cgroup().clone();
+    let cgroup_fd = for_init.open_v2()?;
     let (parent, child) = channel::pair()?;
     let (mut parent, mut child) = (Some(parent), Some(child));
     // Only the cloned child runs the closure; the parent keeps both ends until here.
@@ -146,13 +112,18 @@ pub(crate) fn spawn_init(
         init::run(
             cfg,
             &plan,
-            cgroup,
+            &for_init,
             cloned_into,
             child.take().expect("child end"),
         )
     })?;
     drop(child);
     let parent = parent.expect("parent end");
+    let resources = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref());
     let placed = plan
         .write_id_maps(pid)
         .and_then(|()| idmapped::trees(&cfg.spec, &cfg.bundle, pid, cfg.runtime_binds))
@@ -161,7 +132,7 @@ pub(crate) fn spawn_init(
                 .into_iter()
                 .try_for_each(|tree| parent.send(&Message::IdmappedMount(tree)))
         })
-        .and_then(|()| place(pid))
+        .and_then(|()| Ok(placement.around_init(pid, &cfg.id, &cfg.hierarchies, resources)?))
         .and_then(|()| parent.send(&Message::Placed));
     tracing::debug!(pid = pid.as_raw(), "init cloned and placed in its cgroups");
     let outcome = match placed {
@@ -178,15 +149,14 @@ pub(crate) fn spawn_init(
                         Err(e) => break e,
                     }
                 }
-                Ok(Some(Message::Failed(text))) => break ProcessError::InitFailed(text),
-                Ok(Some(Message::NotFound(text))) => break ProcessError::ExecNotFound(text),
+                Ok(Some(Message::Failed(e))) => break e.into(),
                 Ok(Some(
                     Message::HooksDone
                     | Message::Placed
                     | Message::IdmappedMount(_)
                     | Message::HandedOver,
                 )) => break ProcessError::Protocol,
-                Ok(None) => break ProcessError::InitDied,
+                Ok(None) => break died(placement.cgroup()),
                 Err(e) => break e,
             }
         },
@@ -196,11 +166,19 @@ pub(crate) fn spawn_init(
     Err(outcome)
 }
 
+/// Why the init died without a word: the OOM killer, if its memory cgroup
+/// counted a kill.
+fn died(cgroup: &Cgroup) -> ProcessError {
+    match crate::cgroups::oom::oom_killed(cgroup) {
+        Some(oom) => ProcessError::OomKilled { limit: oom.limit },
+        None => ProcessError::InitDied,
+    }
+}
+
 /// The steps in the runtime's namespaces once the container's exist:
 /// `linux.netDevices` moved in, then the createRuntime and prestart hooks.
 fn runtime_hooks(cfg: &InitConfig, pid: Pid) -> Result<(), ProcessError> {
-    crate::net_devices::move_in(&cfg.spec, pid)
-        .map_err(|e| ProcessError::InitFailed(e.to_string()))?;
+    crate::net_devices::move_in(&cfg.spec, pid)?;
     let Some(h) = cfg.spec.hooks() else {
         return Ok(());
     };
@@ -209,8 +187,7 @@ fn runtime_hooks(cfg: &InitConfig, pid: Pid) -> Result<(), ProcessError> {
         ("prestart", h.prestart()),
         ("createRuntime", h.create_runtime()),
     ] {
-        crate::hooks::run(stage, hooks.as_deref().unwrap_or_default(), &state)
-            .map_err(|e| ProcessError::InitFailed(e.to_string()))?;
+        crate::hooks::run(stage, hooks.as_deref().unwrap_or_default(), &state)?;
     }
     Ok(())
 }

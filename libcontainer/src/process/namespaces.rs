@@ -28,17 +28,18 @@
 //! runtime's child) and exits. The mount and cgroup namespaces are joined by
 //! the init as usual, once it is in its cgroups.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::sys::stat::{fstat, stat, FileStat, Mode};
 use nix::unistd::{setresgid, setresuid, Gid, Pid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use super::clone;
+use super::error::{InitError, InitStep, ProcessError};
+use super::nsfile::open_fd;
 use super::userns::{clone_from_middle, id_maps, write_maps};
-use super::{clone, ProcessError};
+use crate::spec::SpecError;
 
 fn flag(t: LinuxNamespaceType) -> CloneFlags {
     use LinuxNamespaceType as T;
@@ -98,11 +99,9 @@ impl Plan {
                 }
                 None => plan.new |= f,
                 Some(path) => {
-                    let fd = open_fd(path).map_err(|e| {
-                        ProcessError::InitFailed(format!(
-                            "cannot open namespace {}: {e}",
-                            path.display()
-                        ))
+                    let fd = open_fd(path).map_err(|source| ProcessError::Namespace {
+                        path: path.clone(),
+                        source,
                     })?;
                     if f == CloneFlags::CLONE_NEWUSER {
                         plan.join_user = Some(fd);
@@ -118,7 +117,7 @@ impl Plan {
             .and_then(|l| l.time_offsets().as_ref());
         if let Some(offsets) = offsets.filter(|o| !o.is_empty()) {
             let text = plan.new_time.as_mut().ok_or_else(|| {
-                ProcessError::InitFailed(
+                SpecError::Invalid(
                     "linux.timeOffsets needs a new time namespace (one without a path)".into(),
                 )
             })?;
@@ -132,10 +131,11 @@ impl Plan {
         if plan.id_maps.is_some() && plan.join.iter().any(|(f, _)| !EARLY.contains(*f)) {
             // The init joins these, and has no capability left in the host's
             // user namespace they belong to.
-            return Err(ProcessError::InitFailed(
+            return Err(SpecError::Invalid(
                 "a mount or cgroup namespace joined by path cannot be combined with a new user namespace"
                     .into(),
-            ));
+            )
+            .into());
         }
         Ok(plan)
     }
@@ -232,45 +232,29 @@ impl Plan {
 
     /// In the init (single-threaded, before `pivot_root`): makes the new
     /// time namespace, sets its clock offsets and enters it.
-    pub fn enter_new_time(&self) -> Result<(), String> {
+    pub fn enter_new_time(&self) -> Result<(), InitError> {
         let Some(offsets) = &self.new_time else {
             return Ok(());
         };
+        let step = InitStep::TimeNamespace;
         let time = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
-        unshare(time).map_err(|e| format!("cannot create a time namespace: {e}"))?;
+        unshare(time).map_err(InitError::context(step, "cannot create a time namespace"))?;
         if !offsets.is_empty() {
             crate::procfs::ProcRoot::open()
                 .and_then(|proc| proc.write(Path::new("self/timens_offsets"), offsets.as_bytes()))
-                .map_err(|e| format!("cannot set the time offsets {offsets:?}: {e}"))?;
+                .map_err(InitError::context(
+                    step,
+                    format!("cannot set the time offsets {offsets:?}"),
+                ))?;
         }
-        let ns = open_fd(Path::new("/proc/self/ns/time_for_children"))
-            .map_err(|e| format!("cannot open the new time namespace: {e}"))?;
-        setns(ns.as_fd(), time).map_err(|e| format!("cannot enter the new time namespace: {e}"))
+        let ns = open_fd(Path::new("/proc/self/ns/time_for_children")).map_err(
+            InitError::context(step, "cannot open the new time namespace"),
+        )?;
+        setns(ns.as_fd(), time).map_err(InitError::context(
+            step,
+            "cannot enter the new time namespace",
+        ))
     }
-}
-
-/// The init's namespace `name`, unless it is the caller's own.
-pub(super) fn namespace_of(
-    init: Pid,
-    name: &str,
-    flag: libc::c_int,
-) -> Result<Option<(CloneFlags, OwnedFd)>, ProcessError> {
-    let theirs = open_fd(Path::new(&format!("/proc/{init}/ns/{name}"))).map_err(
-        ProcessError::sys("open a namespace of the container's init"),
-    )?;
-    let id = |st: FileStat| (st.st_dev, st.st_ino);
-    let ours = stat(format!("/proc/self/ns/{name}").as_str()).map(id);
-    if ours.is_ok() && fstat(theirs.as_raw_fd()).map(id) == ours {
-        return Ok(None);
-    }
-    Ok(Some((CloneFlags::from_bits_retain(flag), theirs)))
-}
-
-/// Opens a namespace file (`/proc/<pid>/ns/<name>` or a bind mount of one).
-pub(crate) fn open_fd(path: &Path) -> nix::Result<OwnedFd> {
-    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
-    // SAFETY: freshly opened, owned here.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
 /// Clones like [`clone::clone_into`], inside the existing pid namespace
@@ -325,15 +309,17 @@ fn timens_offsets(
     let mut text = String::new();
     for (clock, offset) in clocks {
         if clock != "monotonic" && clock != "boottime" {
-            return Err(ProcessError::InitFailed(format!(
+            return Err(SpecError::Invalid(format!(
                 "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
-            )));
+            ))
+            .into());
         }
         let (secs, nanos) = (offset.secs().unwrap_or(0), offset.nanosecs().unwrap_or(0));
         if nanos >= 1_000_000_000 {
-            return Err(ProcessError::InitFailed(format!(
+            return Err(SpecError::Invalid(format!(
                 "linux.timeOffsets: {clock} nanosecs {nanos} is not below one second"
-            )));
+            ))
+            .into());
         }
         text.push_str(&format!("{clock} {secs} {nanos}\n"));
     }

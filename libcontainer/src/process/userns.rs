@@ -12,8 +12,10 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, Spec};
 
-use super::namespaces::open_fd;
-use super::{clone, ProcessError};
+use super::clone;
+use super::error::ProcessError;
+use super::nsfile::open_fd;
+use crate::spec::SpecError;
 
 /// The `uid_map` and `gid_map` texts of `linux.uidMappings` and
 /// `linux.gidMappings`, which a new user namespace needs and nothing else takes.
@@ -35,14 +37,16 @@ pub(super) fn id_maps(
             }
             Ok(Some((map_text(uid), map_text(gid))))
         }
-        (true, ..) => Err(ProcessError::InitFailed(
+        (true, ..) => Err(SpecError::Invalid(
             "a new user namespace needs both linux.uidMappings and linux.gidMappings".into(),
-        )),
+        )
+        .into()),
         (false, true, true) => Ok(None),
-        (false, ..) => Err(ProcessError::InitFailed(
+        (false, ..) => Err(SpecError::Invalid(
             "linux.uidMappings and linux.gidMappings need a new user namespace in linux.namespaces"
                 .into(),
-        )),
+        )
+        .into()),
     }
 }
 

@@ -72,7 +72,7 @@ impl Node {
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
             LinuxDeviceType::A => {
-                return Err(RootfsError::Invalid(format!(
+                return Err(RootfsError::Config(format!(
                     "device {} has type 'a'",
                     d.path().display()
                 )))

@@ -26,7 +26,7 @@ const NONE: Option<&str> = None;
 
 /// A step of the filesystem setup that failed.
 #[derive(Debug, thiserror::Error)]
-pub enum RootfsError {
+pub(crate) enum RootfsError {
     #[error("cannot {op} {}: {source}", path.display())]
     At {
         op: &'static str,
@@ -37,6 +37,9 @@ pub enum RootfsError {
     NotDevNull,
     #[error("{0}")]
     Invalid(String),
+    /// The configuration asks for a mount or device that cannot be made.
+    #[error("{0}")]
+    Config(String),
     #[error(transparent)]
     Procfs(#[from] crate::procfs::ProcfsError),
 }

@@ -22,7 +22,7 @@ pub(crate) fn bind_source(m: &Mount, bundle: &Path) -> Result<PathBuf, RootfsErr
     match m.source() {
         Some(s) if s.is_absolute() => Ok(s.clone()),
         Some(s) => Ok(bundle.join(s)),
-        None => Err(RootfsError::Invalid(format!(
+        None => Err(RootfsError::Config(format!(
             "bind mount on {} has no source",
             m.destination().display()
         ))),
@@ -48,7 +48,7 @@ pub(crate) fn mount_entry(
         // A bind takes no filesystem data: an option hull does not know
         // would be silently lost.
         if !opts.data.is_empty() {
-            return Err(RootfsError::Invalid(format!(
+            return Err(RootfsError::Config(format!(
                 "unknown mount option {:?} for the bind mount on {}",
                 opts.data,
                 dest.display()
@@ -64,7 +64,7 @@ pub(crate) fn mount_entry(
         bind(root, &source, dest, &opts, tree)?;
     } else {
         if typ.is_empty() {
-            return Err(RootfsError::Invalid(format!(
+            return Err(RootfsError::Config(format!(
                 "mount on {} has no type",
                 dest.display()
             )));

@@ -3,7 +3,7 @@
 
 use libcontainer::nix::sys::signal::{kill, SigSet, Signal};
 use libcontainer::nix::unistd::Pid;
-use libcontainer::{Bundle, Container, Error, ProcessError};
+use libcontainer::{Bundle, Container, Error, InitError, ProcessError};
 
 use super::create::{annotations, builder};
 use super::delete::remove;
@@ -88,7 +88,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
 /// executable) binary and 1 otherwise.
 fn launch_failure(cmd: &str, not_found: i32, e: Error) -> Failure {
     let code = match e {
-        Error::Process(ProcessError::ExecNotFound(_)) => not_found,
+        Error::Process(ProcessError::Init(InitError::NotFound(_))) => not_found,
         _ => 1,
     };
     Failure {

@@ -13,7 +13,7 @@ use oci_spec::runtime::Process;
 /// Setting up the terminal failed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up the console: {context}: {source}")]
-pub struct ConsoleError {
+pub(crate) struct ConsoleError {
     context: &'static str,
     source: nix::Error,
 }

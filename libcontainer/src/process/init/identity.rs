@@ -3,12 +3,36 @@
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::User;
 
-/// The user switch failed.
+use crate::process::error::{InitError, InitStep};
+
+/// The user switch failed: the init reports it as an [`InitError`].
 #[derive(Debug, thiserror::Error)]
-#[error("cannot switch to {what}: {source}")]
-pub struct IdentityError {
-    what: String,
-    source: nix::Error,
+pub(crate) enum IdentityError {
+    /// setgroups(2) refused the `count` additional gids.
+    #[error("cannot set {count} additional gids: setgroups: {source}")]
+    Setgroups { count: usize, source: nix::Error },
+    #[error("cannot switch to {what}: {source}")]
+    Switch { what: String, source: nix::Error },
+}
+
+impl From<IdentityError> for InitError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Setgroups { count, source } => InitError::Setgroups {
+                count,
+                limit: ngroups_max(),
+                errno: source as i32,
+            },
+            e @ IdentityError::Switch { .. } => InitError::at(InitStep::User)(e),
+        }
+    }
+}
+
+/// How many supplementary groups the kernel takes (NGROUPS_MAX).
+fn ngroups_max() -> Option<u64> {
+    crate::pseudo_file::read_to_string("/proc/sys/kernel/ngroups_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
 }
 
 /// Sets groups, gid and uid (in that order: after setresuid the right to
@@ -21,14 +45,17 @@ pub(crate) fn switch_user(user: &User) -> Result<(), IdentityError> {
         .flatten()
         .map(|&g| Gid::from_raw(g))
         .collect();
-    let err = |what: String| move |source| IdentityError { what, source };
+    let err = |what: String| move |source| IdentityError::Switch { what, source };
     match setgroups(&groups) {
         // Rootless: the user namespace was made with setgroups denied (as an
         // unprivileged parent must), so the groups stay as they are; runc
         // skips them there too, and rootless podman's `--group-add` counts
         // on that.
         Err(nix::Error::EPERM) if setgroups_denied() => {}
-        done => done.map_err(err(format!("additional gids {:?}", user.additional_gids())))?,
+        done => done.map_err(|source| IdentityError::Setgroups {
+            count: groups.len(),
+            source,
+        })?,
     }
     let gid = Gid::from_raw(user.gid());
     setresgid(gid, gid, gid).map_err(err(format!("gid {gid}")))?;

@@ -5,7 +5,7 @@ use oci_spec::runtime::{PosixRlimit, PosixRlimitType};
 /// An rlimit the kernel refused.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set rlimit {name} to soft {soft} hard {hard}: {source}")]
-pub struct RlimitError {
+pub(crate) struct RlimitError {
     name: String,
     soft: u64,
     hard: u64,

@@ -13,7 +13,7 @@ use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 /// A capability call that failed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set {set} capabilities: {source}")]
-pub struct CapabilityError {
+pub(crate) struct CapabilityError {
     set: &'static str,
     source: caps::errors::CapsError,
 }
