@@ -11,8 +11,11 @@ mod link;
 mod netlink;
 pub mod netns;
 pub mod network;
+mod nfnetlink;
 pub mod nft;
 mod sysctl;
+#[cfg(test)]
+mod testnet;
 
 pub use error::NetError;
 pub use network::{Attachment, Network, NetworkOptions, Store};
