@@ -5,6 +5,7 @@
 //! masquerade and port forwarding in hull's own nf_tables table.
 
 pub mod conntrack;
+mod container;
 mod error;
 pub mod ipam;
 mod link;
@@ -17,6 +18,7 @@ mod sysctl;
 #[cfg(test)]
 mod testnet;
 
+pub use container::{ContainerNetwork, NETWORK_ANNOTATION, PUBLISH_ANNOTATION};
 pub use error::NetError;
 pub use network::{Attachment, Network, NetworkOptions, Store};
 

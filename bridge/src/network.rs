@@ -113,8 +113,8 @@ impl Attachment {
 /// The network state directory.
 #[derive(Debug, Clone)]
 pub struct Store {
-    dir: PathBuf,
-    table: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) table: String,
     leases: PathBuf,
 }
 

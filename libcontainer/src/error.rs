@@ -34,6 +34,9 @@ pub enum Error {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    /// The [`crate::Network`] given to the builder could not connect the container.
+    #[error("{0}")]
+    Network(crate::NetworkError),
     /// A system call made on the runtime side failed.
     #[error("{context}: {source}")]
     Sys { context: String, source: nix::Error },
