@@ -30,7 +30,8 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null
 fi
 
-cargo build --release -p bridge --bin hull-cni --example netbench >&2
+cargo build --release -p hull-cni >&2
+cargo build --release -p bridge --example netbench >&2
 PLUGINS=$(mktemp -d /tmp/hull-bench-cni.XXXXXX)
 trap 'rm -rf "$PLUGINS"' EXIT
 fixtures/cni/make-plugin-dir.sh "$PLUGINS" "$PWD/target/release/hull-cni" >/dev/null

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use bridge::nft::Firewall;
+use bridge::Firewall;
 use hull_tests::*;
 
 /// Removes what the smoke script cannot know about: hull's rules for its

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use bridge::nft::Firewall;
+use bridge::Firewall;
 use bridge::{PortMapping, Protocol, Store};
 
 /// The median of `v` in milliseconds.

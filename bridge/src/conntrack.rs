@@ -19,7 +19,7 @@ use netlink_packet_netfilter::conntrack::{
 };
 use netlink_packet_netfilter::{NetfilterMessageInner, NetfilterProtoFamily, NetfilterSubsystem};
 
-use crate::nft::{NfSocket, NftError};
+use crate::nfnetlink::{NfSocket, NftError};
 use crate::Protocol;
 
 const IPCTNL_MSG_CT_DELETE: u8 = 2;
@@ -218,8 +218,8 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 
     use super::*;
-    use crate::nft::testnet::*;
     use crate::nft::Firewall;
+    use crate::testnet::*;
     use crate::PortMapping;
 
     /// How many entries of the calling thread's namespace contain `needle`

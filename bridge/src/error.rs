@@ -25,6 +25,15 @@ pub enum NetError {
     },
     #[error("host port {0} is already in use")]
     PortInUse(String),
+    /// A `-p` mapping (or `org.hull.publish` entry) that does not parse.
+    #[error("{0}")]
+    BadPort(String),
+    #[error("networking needs the container to have its own network namespace")]
+    SharedNetns,
+    #[error("container init is gone")]
+    NoInit,
+    #[error("{0} is attached to no network")]
+    NotAttached(String),
     #[error("invalid network configuration: {0}")]
     Invalid(String),
     #[error("no free private subnet left for a new network")]

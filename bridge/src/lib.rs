@@ -5,18 +5,29 @@
 //! masquerade and port forwarding in hull's own nf_tables table.
 
 pub mod conntrack;
+mod container;
 mod error;
-pub mod ipam;
+mod ipam;
 mod link;
 mod netlink;
-pub mod netns;
-pub mod network;
-pub mod nft;
+mod netns;
+mod network;
+mod nfnetlink;
+mod nft;
 mod sysctl;
+#[cfg(test)]
+mod testnet;
 pub mod whole_file;
 
+pub use container::{ContainerNetwork, Recorded, NETWORK_ANNOTATION, PUBLISH_ANNOTATION};
 pub use error::NetError;
-pub use network::{Attachment, Network, NetworkOptions, Store};
+pub use ipam::{Ipam, IpamError};
+pub use netns::within as within_netns;
+pub use network::{
+    check_subnet6, veth_name, Attachment, Network, NetworkOptions, Store, DEFAULT_DIR,
+    DEFAULT_NETWORK, DEFAULT_TABLE,
+};
+pub use nft::{Firewall, NftError};
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

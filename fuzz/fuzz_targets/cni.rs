@@ -6,10 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-// The plugin lives in the hull-cni binary, not in the bridge library.
-#[allow(dead_code)]
-#[path = "../../bridge/src/cni/mod.rs"]
-mod cni;
+use hull_cni as cni;
 
 const COMMANDS: [&str; 5] = ["ADD", "DEL", "CHECK", "VERSION", "BOGUS"];
 const PROGRAMS: [&str; 2] = ["/opt/cni/bin/hull-cni", "/opt/cni/bin/host-local"];

@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use bridge::network::check_subnet6;
+use bridge::check_subnet6;
 use bridge::{PortMapping, Subnet, Subnet6};
 use libfuzzer_sys::fuzz_target;
 

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -14,6 +15,7 @@ use crate::container::{Container, DEFAULT_ROOT};
 use crate::error::{Error, Result};
 use crate::exec_fifo;
 use crate::id::validate_id;
+use crate::network::Network;
 use crate::process::{spawn_init, InitConfig};
 use crate::spec::{Bundle, SpecError};
 use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status, EXEC_FIFO};
@@ -33,6 +35,7 @@ pub struct ContainerBuilder {
     systemd_cgroup: bool,
     start_in_process: bool,
     preloaded: Option<Box<Bundle>>,
+    network: Option<Arc<dyn Network>>,
 }
 
 impl ContainerBuilder {
@@ -50,7 +53,17 @@ impl ContainerBuilder {
             systemd_cgroup: false,
             start_in_process: false,
             preloaded: None,
+            network: None,
         }
+    }
+
+    /// Connects the container to `network` once it is created, before
+    /// [`Container::start`] (e.g. `bridge::ContainerNetwork` for a bridge
+    /// network with published ports). If connecting fails, `create` fails
+    /// and leaves nothing behind.
+    pub fn network(mut self, network: impl Network + 'static) -> Self {
+        self.network = Some(Arc::new(network));
+        self
     }
 
     /// Uses a bundle the caller already loaded (with [`Bundle::load`])
@@ -153,6 +166,9 @@ impl ContainerBuilder {
             cgroup: None,
         };
         let container = self.create_in(&state_path, bundle, &mut guard)?;
+        if let Some(network) = &self.network {
+            network.connect(&container).map_err(Error::Network)?;
+        }
         tracing::debug!(id = %self.id, "created: the init waits for start");
         guard.files.clear();
         guard.pid = None;

@@ -33,6 +33,9 @@ pub enum Error {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// The [`crate::Network`] given to the builder could not connect the container.
+    #[error("{0}")]
+    Network(crate::NetworkError),
     /// A system call made on the runtime side failed; the errno worded as
     /// runc (Go) words it, `invalid argument`, which engines match on.
     #[error("{context}: {}", go_errno(source))]

@@ -30,10 +30,10 @@ pub struct Cli {
     #[arg(long)]
     pub debug: bool,
     /// State directory of hull's networks (bridges, leases, attachments).
-    #[arg(long, default_value = bridge::network::DEFAULT_DIR)]
+    #[arg(long, default_value = bridge::DEFAULT_DIR)]
     pub net_root: PathBuf,
     /// nf_tables table holding hull's NAT and port-forwarding rules.
-    #[arg(long, default_value = bridge::network::DEFAULT_TABLE)]
+    #[arg(long, default_value = bridge::DEFAULT_TABLE)]
     pub net_table: String,
     /// Use the systemd cgroup driver (`cgroupsPath` as `slice:prefix:name`).
     #[arg(long)]

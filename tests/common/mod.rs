@@ -2,6 +2,7 @@
 //! state roots (all named `hull-test-*`), removed again when a test ends.
 
 pub mod net;
+pub mod netlab;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

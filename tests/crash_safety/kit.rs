@@ -68,7 +68,7 @@ pub fn no_process(needle: &str) -> bool {
 
 /// The host end of container `id`'s `eth0` (as bridge names it).
 pub fn veth(id: &str) -> String {
-    bridge::network::veth_name(id, "eth0")
+    bridge::veth_name(id, "eth0")
 }
 
 /// Whether the network interface `name` exists.

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use bridge::ContainerNetwork;
 use libcontainer::checkpoint::{empty_ns_bit, CheckpointError, CheckpointOptions, Criu};
 use libcontainer::Container;
 
@@ -18,15 +19,17 @@ pub fn checkpoint(cli: &Cli, args: &CheckpointArgs) -> Outcome {
     let mut opts = options(cli, args).map_err(|e| fail(e.to_string()))?;
     let container =
         Container::load(cli.state_root()?, &args.id).map_err(|e| fail(e.to_string()))?;
-    let attachment = network::recorded(&container);
+    let attachment = ContainerNetwork::recorded(&container);
     if let Some(a) = &attachment {
-        opts.veths.push(network::ifname(a).to_owned());
+        opts.veths.push(a.ifname().to_owned());
     }
     container
         .checkpoint(&opts)
         .map_err(|e| fail(e.to_string()))?;
     match &attachment {
-        Some(a) if !(args.leave_running || args.pre_dump) => network::checkpointed(a)?,
+        Some(a) if !(args.leave_running || args.pre_dump) => {
+            a.checkpointed().map_err(network::net_err)?
+        }
         _ => {}
     }
     Ok(0)

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use libcontainer::{validate_id, Bundle, ContainerBuilder};
 
-use super::delete::remove;
 use super::network;
 use crate::cli::{Cli, CreateArgs};
 use crate::{Failure, Outcome};
@@ -32,15 +31,13 @@ pub fn create(cli: &Cli, args: &CreateArgs) -> Outcome {
     let root = cli.state_root()?;
     validate_id(&args.id).map_err(|e| fail(e.to_string()))?;
     let bundle = Bundle::load(&args.bundle).map_err(|e| fail(e.to_string()))?;
-    let request = network::request(args, &annotations(&bundle)).map_err(|e| fail(e.message))?;
-    let container = builder(&root, args, cli.systemd_cgroup)
-        .preloaded(bundle)
-        .create()
-        .map_err(|e| fail(e.to_string()))?;
-    if let Err(e) = network::connect(cli, request, &container) {
-        let _ = remove(container, true);
-        return Err(fail(e.message));
+    let request =
+        network::request(cli, args, &annotations(&bundle)).map_err(|e| fail(e.message))?;
+    let mut b = builder(&root, args, cli.systemd_cgroup).preloaded(bundle);
+    if let Some(r) = request {
+        b = b.network(r);
     }
+    b.create().map_err(|e| fail(e.to_string()))?;
     Ok(0)
 }
 

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
+use bridge::ContainerNetwork;
 use libcontainer::{Container, Error};
 
-use super::network;
-use crate::Outcome;
+use crate::{Failure, Outcome};
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Outcome {
     match Container::load(root, id) {
@@ -24,7 +24,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Outcome {
         // removes it with what is recorded beside it.
         Err(e @ Error::State(_)) if force => {
             eprintln!("hull: {e}; removing it");
-            network::disconnect(network::recorded_by_id(root, id))?;
+            ContainerNetwork::disconnect_id(root, id).map_err(|e| Failure::new(e.to_string()))?;
             Container::remove_broken(root, id)?;
         }
         Err(e) => return Err(e.into()),
@@ -37,10 +37,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Outcome {
 /// goes last, so a delete killed half-way leaves a container that
 /// `delete --force` finishes.
 pub fn remove(container: Container, force: bool) -> Outcome {
-    let attachment = network::recorded(&container);
-    if attachment.is_some() {
+    if ContainerNetwork::is_connected(&container) {
         container.stop_for_delete(force)?;
-        network::disconnect(attachment)?;
+        ContainerNetwork::disconnect(&container).map_err(|e| Failure::new(e.to_string()))?;
     }
     container.delete(force)?;
     Ok(0)

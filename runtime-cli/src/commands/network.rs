@@ -1,33 +1,20 @@
-//! `hull network create|ls|inspect|rm`, and connecting containers on
-//! `create`/`run` (`--network`, `-p`, or the `org.hull.network` /
-//! `org.hull.publish` annotations) and disconnecting them on delete.
+//! `hull network create|ls|inspect|rm`, and what networking `create`/`run`
+//! ask for (`--network`, `-p`, or the `org.hull.network` /
+//! `org.hull.publish` annotations); `bridge::ContainerNetwork` connects and
+//! disconnects.
 //!
 //! Without any of those, hull does no networking at all, like runc: engines
 //! wire the network namespace themselves.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use bridge::{NetworkOptions, PortMapping, Store};
-use libcontainer::checkpoint::VethPair;
-use libcontainer::Container;
-use serde::{Deserialize, Serialize};
+use bridge::{ContainerNetwork, NetworkOptions, Store};
 use serde_json::json;
 
 use crate::cli::{Cli, CreateArgs, NetworkCommand};
 use crate::{Failure, Outcome};
 
-/// Annotation naming the network to join ("" for the default network).
-pub const NETWORK_ANNOTATION: &str = "org.hull.network";
-/// Annotation with comma-separated port mappings, as `-p` takes them.
-pub const PUBLISH_ANNOTATION: &str = "org.hull.publish";
-/// The container-side interface name.
-const IFNAME: &str = "eth0";
-/// The file beside a container's state where its network attachment is
-/// recorded (see `Container::companion_path`).
-const RECORD: &str = "network.json";
-
-fn net_err(e: bridge::NetError) -> Failure {
+pub(super) fn net_err(e: bridge::NetError) -> Failure {
     Failure::new(e.to_string())
 }
 
@@ -93,173 +80,19 @@ fn network_options(subnets: &[String]) -> Result<NetworkOptions, Failure> {
     Ok(options)
 }
 
-/// What networking a new container asked for, from flags or annotations.
-pub struct Request {
-    network: Option<String>,
-    ports: Vec<PortMapping>,
-}
-
-/// The networking `create`/`run` asks for, with its ports parsed: called
-/// before the container is created, so a bad `-p` leaves nothing behind.
+/// The networking `create`/`run` asks for (flags, else annotations), with
+/// its ports parsed: called before the container is created, so a bad `-p`
+/// leaves nothing behind.
 pub fn request(
+    cli: &Cli,
     args: &CreateArgs,
     annotations: &BTreeMap<String, String>,
-) -> Result<Option<Request>, Failure> {
-    let mut network = args
-        .network
-        .clone()
-        .or_else(|| annotations.get(NETWORK_ANNOTATION).cloned());
-    let mut specs = args.publish.clone();
-    if let Some(list) = annotations.get(PUBLISH_ANNOTATION) {
-        specs.extend(
-            list.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from),
-        );
-    }
-    if network.is_none() && specs.is_empty() {
-        return Ok(None);
-    }
-    let ports = specs
-        .iter()
-        .map(|s| s.parse())
-        .collect::<Result<Vec<PortMapping>, String>>()
-        .map_err(Failure::new)?;
-    network = network.filter(|n| !n.is_empty());
-    Ok(Some(Request { network, ports }))
-}
-
-/// Where a container's attachment lives, so delete finds it whatever flags it gets.
-#[derive(Serialize, Deserialize)]
-struct Record {
-    net_root: PathBuf,
-    net_table: String,
-    ifname: String,
-}
-
-/// Connects a just-created container as `request` asked (its init waits
-/// for `start`, so the process sees `eth0` from its first instruction).
-pub fn connect(cli: &Cli, request: Option<Request>, container: &Container) -> Result<(), Failure> {
-    let Some(req) = request else {
-        return Ok(());
-    };
-    let pid = container
-        .pid()
-        .ok_or_else(|| Failure::new("container init is gone"))?;
-    let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
-    if same_file(&netns, Path::new("/proc/self/ns/net")) {
-        return Err(Failure::new(
-            "networking needs the container to have its own network namespace",
-        ));
-    }
-    let store = store(cli);
-    let net = match &req.network {
-        Some(name) => store.get(name),
-        None => store.default_network(),
-    }
-    .map_err(net_err)?;
-    // Recorded first: a crash half-way still leaves delete something to undo.
-    let record = Record {
-        net_root: cli.net_root.clone(),
-        net_table: cli.net_table.clone(),
-        ifname: IFNAME.into(),
-    };
-    let path = container.companion_path(RECORD);
-    // Whole or not at all: a kill never leaves a record delete cannot read.
-    bridge::whole_file::create(&path, &serde_json::to_vec(&record).expect("serializable"))
-        .map_err(|e| Failure::new(format!("write {}: {e}", path.display())))?;
-    store
-        .attach(&net, container.id(), IFNAME, &netns, &req.ports)
-        .map_err(net_err)?;
-    Ok(())
-}
-
-/// A container's network attachment, as its record says.
-pub struct Attachment {
-    store: Store,
-    id: String,
-    ifname: String,
-    record: PathBuf,
-}
-
-/// Reads a container's attachment record.
-pub fn recorded(container: &Container) -> Option<Attachment> {
-    recorded_at(container.companion_path(RECORD), container.id())
-}
-
-/// Reads the attachment record of container `id` under the state root
-/// `root` whose state cannot be loaded (see `delete`).
-pub fn recorded_by_id(root: &Path, id: &str) -> Option<Attachment> {
-    recorded_at(Container::companion_in(root, id, RECORD), id)
-}
-
-fn recorded_at(record: PathBuf, id: &str) -> Option<Attachment> {
-    let bytes = std::fs::read(&record).ok()?;
-    let r: Record = serde_json::from_slice(&bytes).ok()?;
-    Some(Attachment {
-        store: Store::new(r.net_root, &r.net_table),
-        id: id.to_owned(),
-        ifname: r.ifname,
-        record,
-    })
-}
-
-/// Tears down an attachment [`recorded`] found, then removes its record
-/// (last, so a disconnect killed half-way can be run again: detaching is
-/// idempotent).
-pub fn disconnect(attachment: Option<Attachment>) -> Result<(), Failure> {
-    let Some(a) = attachment else {
-        return Ok(());
-    };
-    a.store.detach(&a.id, &a.ifname).map_err(net_err)?;
-    match std::fs::remove_file(&a.record) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(Failure::new(format!("remove {}: {e}", a.record.display())))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The interface a checkpoint of an attached container records as a veth
-/// whose peer is on the host.
-pub fn ifname(a: &Attachment) -> &str {
-    &a.ifname
-}
-
-/// The veth pair CRIU recreates when a checkpointed container on a hull
-/// network is restored under its id: the peer goes back on the host under
-/// its name, on the network's bridge; address and ports stay as they were.
-pub fn veth_pair(a: &Attachment) -> Result<VethPair, Failure> {
-    let att = a
-        .store
-        .attachments(None)
-        .map_err(net_err)?
-        .into_iter()
-        .find(|x| x.container == a.id && x.ifname == a.ifname)
-        .ok_or_else(|| Failure::new(format!("{} is attached to no network", a.id)))?;
-    let net = a.store.get(&att.network).map_err(net_err)?;
-    Ok(VethPair {
-        inside: att.ifname,
-        outside: att.host_veth,
-        bridge: Some(net.bridge),
-    })
-}
-
-/// After a checkpoint ended the container's processes: frees its veth.
-pub fn checkpointed(a: &Attachment) -> Result<(), Failure> {
-    a.store.checkpointed(&a.id, &a.ifname).map_err(net_err)
-}
-
-/// After a restore put the veth pair back: what CRIU does not restore.
-pub fn restored(a: &Attachment) -> Result<(), Failure> {
-    a.store.restored(&a.id, &a.ifname).map_err(net_err)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.ino() == y.ino() && x.dev() == y.dev(),
-        _ => false,
-    }
+) -> Result<Option<ContainerNetwork>, Failure> {
+    ContainerNetwork::requested(
+        store(cli),
+        args.network.as_deref(),
+        &args.publish,
+        annotations,
+    )
+    .map_err(net_err)
 }

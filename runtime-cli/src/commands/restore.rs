@@ -5,6 +5,7 @@
 //! signals forwarded, deletes it and exits with its exit code, as `run`
 //! does.
 
+use bridge::ContainerNetwork;
 use libcontainer::checkpoint::{self, CheckpointError, RestoreOptions};
 use libcontainer::{write_pid_file, Container};
 
@@ -22,9 +23,9 @@ pub fn restore(cli: &Cli, args: &RestoreArgs) -> Outcome {
     let attachment = Container::load(&root, &args.id)
         .ok()
         .filter(Container::is_checkpointed)
-        .and_then(|c| network::recorded(&c));
+        .and_then(|c| ContainerNetwork::recorded(&c));
     if let Some(a) = &attachment {
-        opts.veths.push(network::veth_pair(a)?);
+        opts.veths.push(a.veth_pair().map_err(network::net_err)?);
     }
     // Blocked before the restore, so no signal is lost in between.
     let mask = block_forwarded(!args.detach)?;
@@ -34,14 +35,14 @@ pub fn restore(cli: &Cli, args: &RestoreArgs) -> Outcome {
             // A veth CRIU made before it failed goes now, so a retry finds
             // its name free; the address and ports stay the container's.
             if let Some(a) = &attachment {
-                let _ = network::checkpointed(a);
+                let _ = a.checkpointed();
             }
             return Err(fail(e.to_string()));
         }
     };
     let finish = || -> Result<(), String> {
         if let Some(a) = &attachment {
-            network::restored(a).map_err(|e| e.message)?;
+            a.restored().map_err(|e| e.to_string())?;
         }
         if let Some(path) = &args.pid_file {
             write_pid_file(path, container.init_pid()).map_err(|e| e.to_string())?;

@@ -30,7 +30,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     let fail = |e: Error| launch_failure("run", 127, e);
     libcontainer::validate_id(&args.create.id).map_err(fail)?;
     let bundle = Bundle::load(&args.create.bundle).map_err(|e| fail(e.into()))?;
-    let request = network::request(&args.create, &annotations(&bundle))
+    let request = network::request(cli, &args.create, &annotations(&bundle))
         .map_err(|e| Failure::new(format!("hull run failed: {}", e.message)))?;
     // A foreground run that wants a terminal but got no console socket
     // gets one of hull's own, proxied to hull's stdio (as runc does).
@@ -46,6 +46,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     if let Some(c) = &console {
         b = b.console_socket(c.path());
     }
+    if let Some(r) = request {
+        b = b.network(r);
+    }
     let container = b.create().map_err(fail)?;
     let master = match &console {
         Some(c) => match c.receive_master() {
@@ -57,10 +60,6 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
         },
         None => None,
     };
-    if let Err(e) = network::connect(cli, request, &container) {
-        let _ = remove(container, true);
-        return Err(Failure::new(format!("hull run failed: {}", e.message)));
-    }
     // Blocked before start, so no signal is lost in between.
     let mask = block_forwarded(!args.detach)?;
     if let Err(e) = container.start() {

@@ -13,8 +13,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 
-use bridge::nft::{Firewall, NftError};
 use bridge::{conntrack, NetError, PortMapping, Protocol};
+use bridge::{Firewall, NftError};
 use serde::{Deserialize, Serialize};
 
 use super::config::PortmapSpec;

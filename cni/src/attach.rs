@@ -14,7 +14,7 @@ use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use bridge::ipam::Ipam;
+use bridge::Ipam;
 use bridge::{Attachment, NetError, Network, NetworkOptions, PortMapping, Store, Subnet6};
 
 use super::config::{Layout, NetSpec, DEFAULT_VERSION};

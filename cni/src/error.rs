@@ -3,7 +3,7 @@
 
 use std::io;
 
-use bridge::ipam::IpamError;
+use bridge::IpamError;
 use bridge::NetError;
 use serde_json::{json, Value};
 

@@ -4,14 +4,12 @@
 //! (hull's native config) and, for compatibility with conflists written for
 //! the reference plugins (so `fixtures/cni/smoke.sh`'s conflist runs
 //! hull's networking unchanged), `bridge`, `portmap`, `loopback` and, by
-//! executable name, `host-local`. See `bridge/src/cni/mod.rs`, and
+//! executable name, `host-local`. See `cni/src/lib.rs`, and
 //! `fixtures/cni/make-plugin-dir.sh` for a plugin directory of symlinks.
 //!
 //! `hull-cni --version` prints the version when run by hand.
 
-#[path = "../cni/mod.rs"]
-mod cni;
-
+use hull_cni as cni;
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use bridge::network::{check_subnet6, DEFAULT_DIR, DEFAULT_TABLE};
+use bridge::{check_subnet6, DEFAULT_DIR, DEFAULT_TABLE};
 use bridge::{PortMapping, Protocol, Subnet, Subnet6};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;

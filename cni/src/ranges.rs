@@ -10,7 +10,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use bridge::network::check_subnet6;
+use bridge::check_subnet6;
 use bridge::{Subnet, Subnet6};
 use serde::Deserialize;
 

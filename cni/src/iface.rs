@@ -110,7 +110,7 @@ pub fn in_netns<T>(
         let msg = format!("open network namespace {}: {e}", netns.display());
         CniError::new(code::NETWORKING, msg)
     })?;
-    bridge::netns::within(&ns, || {
+    bridge::within_netns(&ns, || {
         f().map_err(|source| NetError::Io {
             what: what.to_owned(),
             source,

@@ -1,0 +1,240 @@
+//! A container's networking, from request to teardown: which network it
+//! joins and which ports it publishes (from `--network`/`-p` or the
+//! `org.hull.network`/`org.hull.publish` annotations), connecting it while
+//! its init waits for `start`, the record beside its state that says where
+//! its attachment lives, and disconnecting it on delete.
+//!
+//! Crash safety: the record is written before anything is made and removed
+//! last, and disconnecting is idempotent, so a create or delete killed
+//! half-way leaves something the next delete finishes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use libcontainer::checkpoint::VethPair;
+use libcontainer::{Container, Network as NetworkHook, NetworkError};
+use serde::{Deserialize, Serialize};
+
+use crate::{Attachment, NetError, PortMapping, Store};
+
+/// Annotation naming the network to join ("" for the default network).
+pub const NETWORK_ANNOTATION: &str = "org.hull.network";
+/// Annotation with comma-separated port mappings, as `-p` takes them.
+pub const PUBLISH_ANNOTATION: &str = "org.hull.publish";
+/// The container-side interface name.
+const IFNAME: &str = "eth0";
+/// The file beside a container's state where its connection is recorded
+/// (see [`Container::companion_path`]).
+const RECORD: &str = "network.json";
+
+/// A container's connection to a bridge network: give it to
+/// `ContainerBuilder::network` to connect the container on create, and
+/// call [`ContainerNetwork::disconnect`] before deleting it.
+#[derive(Debug, Clone)]
+pub struct ContainerNetwork {
+    store: Store,
+    /// `None` for the default network.
+    network: Option<String>,
+    ports: Vec<PortMapping>,
+}
+
+/// Where a container's attachment lives, so delete finds it whatever flags
+/// it gets.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    net_root: PathBuf,
+    net_table: String,
+    ifname: String,
+}
+
+impl ContainerNetwork {
+    /// The default network of `store`, no ports published.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            network: None,
+            ports: Vec::new(),
+        }
+    }
+
+    /// Joins the network `name` instead ("" for the default one).
+    pub fn network(mut self, name: &str) -> Self {
+        self.network = Some(name.to_owned()).filter(|n| !n.is_empty());
+        self
+    }
+
+    /// Publishes `port` too.
+    pub fn publish(mut self, port: PortMapping) -> Self {
+        self.ports.push(port);
+        self
+    }
+
+    /// The networking asked for by a network name and `-p` specs (flags)
+    /// or else the annotations, with the ports parsed; `None` when nothing
+    /// asks for networking (hull then does none, like runc). Called before
+    /// the container is created, so a bad port leaves nothing behind.
+    pub fn requested(
+        store: Store,
+        network: Option<&str>,
+        publish: &[String],
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<Option<Self>, NetError> {
+        let network = network.or(annotations.get(NETWORK_ANNOTATION).map(String::as_str));
+        let mut specs: Vec<&str> = publish.iter().map(String::as_str).collect();
+        if let Some(list) = annotations.get(PUBLISH_ANNOTATION) {
+            specs.extend(list.split(',').map(str::trim).filter(|s| !s.is_empty()));
+        }
+        if network.is_none() && specs.is_empty() {
+            return Ok(None);
+        }
+        let mut request = Self::new(store).network(network.unwrap_or_default());
+        for spec in specs {
+            request = request.publish(spec.parse().map_err(NetError::BadPort)?);
+        }
+        Ok(Some(request))
+    }
+
+    /// Connects the created container whose init is `pid` and whose record
+    /// goes to `record`. On error nothing of it is left, record included.
+    fn connect_init(&self, id: &str, pid: i32, record: &Path) -> Result<Attachment, NetError> {
+        let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        if same_file(&netns, Path::new("/proc/self/ns/net")) {
+            return Err(NetError::SharedNetns);
+        }
+        let net = match &self.network {
+            Some(name) => self.store.get(name),
+            None => self.store.default_network(),
+        }?;
+        // Recorded first: a crash half-way still leaves delete something to undo.
+        let entry = Record {
+            net_root: self.store.dir.clone(),
+            net_table: self.store.table.clone(),
+            ifname: IFNAME.into(),
+        };
+        let bytes = serde_json::to_vec(&entry).expect("serializable");
+        // Whole or not at all: a kill never leaves a record delete cannot read.
+        crate::whole_file::create(record, &bytes)
+            .map_err(NetError::io(format!("write {}", record.display())))?;
+        let attached = self.store.attach(&net, id, IFNAME, &netns, &self.ports);
+        if attached.is_err() {
+            // `attach` undid its part; the record is all that is left.
+            let _ = remove_record(record);
+        }
+        attached
+    }
+
+    /// Whether `container` has a connection to undo.
+    pub fn is_connected(container: &Container) -> bool {
+        container.companion_path(RECORD).exists()
+    }
+
+    /// Tears down the connection `container`'s record names, then removes
+    /// the record (last, so a disconnect killed half-way can be run again).
+    /// Fine if there is none. The container should be stopped first.
+    pub fn disconnect(container: &Container) -> Result<(), NetError> {
+        disconnect_recorded(&container.companion_path(RECORD), container.id())
+    }
+
+    /// [`Self::disconnect`] for container `id` under the state root `root`
+    /// whose state cannot be loaded (a broken container `delete --force`
+    /// removes).
+    pub fn disconnect_id(root: &Path, id: &str) -> Result<(), NetError> {
+        disconnect_recorded(&Container::companion_in(root, id, RECORD), id)
+    }
+
+    /// The connection `container`'s record names, for checkpoint and restore.
+    pub fn recorded(container: &Container) -> Option<Recorded> {
+        let bytes = std::fs::read(container.companion_path(RECORD)).ok()?;
+        let r: Record = serde_json::from_slice(&bytes).ok()?;
+        Some(Recorded {
+            store: Store::new(r.net_root, &r.net_table),
+            id: container.id().to_owned(),
+            ifname: r.ifname,
+        })
+    }
+}
+
+/// A container's connection as its record names it: what a checkpoint
+/// describes to CRIU and a restore puts back.
+pub struct Recorded {
+    store: Store,
+    id: String,
+    ifname: String,
+}
+
+impl Recorded {
+    /// The container-side interface, a veth whose peer is on the host.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// The veth pair CRIU recreates when the checkpointed container is
+    /// restored under its id: the peer goes back on the host under its
+    /// name, on the network's bridge; address and ports stay as they were.
+    pub fn veth_pair(&self) -> Result<VethPair, NetError> {
+        let att = self
+            .store
+            .attachments(None)?
+            .into_iter()
+            .find(|x| x.container == self.id && x.ifname == self.ifname)
+            .ok_or_else(|| NetError::NotAttached(self.id.clone()))?;
+        let net = self.store.get(&att.network)?;
+        Ok(VethPair {
+            inside: att.ifname,
+            outside: att.host_veth,
+            bridge: Some(net.bridge),
+        })
+    }
+
+    /// After a checkpoint ended the container's processes: frees its veth
+    /// (the lease and forwards stay for the restore).
+    pub fn checkpointed(&self) -> Result<(), NetError> {
+        self.store.checkpointed(&self.id, &self.ifname)
+    }
+
+    /// After a restore put the veth pair back: what CRIU does not restore.
+    pub fn restored(&self) -> Result<(), NetError> {
+        self.store.restored(&self.id, &self.ifname)
+    }
+}
+
+/// Tears down the connection the record at `path` names for container
+/// `id`, then removes the record.
+fn disconnect_recorded(path: &Path, id: &str) -> Result<(), NetError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(NetError::io(format!("read {}", path.display()))(e)),
+    };
+    // An unreadable record names nothing to undo (as a missing one).
+    if let Ok(r) = serde_json::from_slice::<Record>(&bytes) {
+        Store::new(r.net_root, &r.net_table).detach(id, &r.ifname)?;
+    }
+    remove_record(path)
+}
+
+impl NetworkHook for ContainerNetwork {
+    fn connect(&self, container: &Container) -> Result<(), NetworkError> {
+        let pid = container.pid().ok_or(NetError::NoInit)?;
+        let record = container.companion_path(RECORD);
+        self.connect_init(container.id(), pid.as_raw(), &record)?;
+        Ok(())
+    }
+}
+
+fn remove_record(path: &Path) -> Result<(), NetError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(NetError::io(format!("remove {}", path.display()))(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.ino() == y.ino() && x.dev() == y.dev(),
+        _ => false,
+    }
+}
