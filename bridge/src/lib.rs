@@ -5,6 +5,7 @@
 //! masquerade and port forwarding in hull's own nf_tables table.
 
 pub mod conntrack;
+pub mod dns;
 mod error;
 pub mod ipam;
 mod link;

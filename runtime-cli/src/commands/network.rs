@@ -13,6 +13,7 @@ use libcontainer::Container;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::dns;
 use crate::cli::{Cli, CreateArgs, NetworkCommand};
 use crate::{Failure, Outcome};
 
@@ -37,10 +38,19 @@ fn store(cli: &Cli) -> Store {
 pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
     let store = store(cli);
     match cmd {
-        NetworkCommand::Create { subnet, name } => {
+        NetworkCommand::Create {
+            subnet,
+            dns_host_port,
+            dns_upstream,
+            name,
+        } => {
             let net = store
                 .create_with(name, &network_options(subnet)?)
                 .map_err(net_err)?;
+            if let Err(e) = dns::configure(cli, name, *dns_host_port, dns_upstream) {
+                let _ = store.remove(name);
+                return Err(e);
+            }
             println!("{}", net.name);
         }
         NetworkCommand::Ls => {
@@ -61,7 +71,8 @@ pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
         NetworkCommand::Inspect { name } => {
             let net = store.get(name).map_err(net_err)?;
             let containers = store.attachments(Some(name)).map_err(net_err)?;
-            let out = json!({ "network": net, "containers": containers });
+            let resolver = dns::inspect(cli, &net);
+            let out = json!({ "network": net, "containers": containers, "dns": resolver });
             println!(
                 "{}",
                 serde_json::to_string_pretty(&out).expect("serializable")
@@ -96,6 +107,14 @@ fn network_options(subnets: &[String]) -> Result<NetworkOptions, Failure> {
 pub struct Request {
     network: Option<String>,
     ports: Vec<PortMapping>,
+    dns: Option<bridge::dns::Member>,
+}
+
+impl Request {
+    /// The network asked for (`None`: the default network).
+    pub fn network(&self) -> Option<&str> {
+        self.network.as_deref()
+    }
 }
 
 /// The networking `create`/`run` asks for, with its ports parsed: called
@@ -126,7 +145,13 @@ pub fn request(
         .collect::<Result<Vec<PortMapping>, String>>()
         .map_err(Failure::new)?;
     network = network.filter(|n| !n.is_empty());
-    Ok(Some(Request { network, ports }))
+    let dns = bridge::dns::Member::from_annotations(annotations)
+        .map_err(|e| Failure::new(e.to_string()))?;
+    Ok(Some(Request {
+        network,
+        ports,
+        dns,
+    }))
 }
 
 /// Where a container's attachment lives, so delete finds it whatever flags it gets.
@@ -168,10 +193,15 @@ pub fn connect(cli: &Cli, request: Option<Request>, container: &Container) -> Re
     // Whole or not at all: a kill never leaves a record delete cannot read.
     bridge::whole_file::create(&path, &serde_json::to_vec(&record).expect("serializable"))
         .map_err(|e| Failure::new(format!("write {}: {e}", path.display())))?;
+    if let Some(member) = &req.dns {
+        member
+            .save(store.dir(), &net.name, container.id())
+            .map_err(|e| Failure::new(e.to_string()))?;
+    }
     store
         .attach(&net, container.id(), IFNAME, &netns, &req.ports)
         .map_err(net_err)?;
-    Ok(())
+    dns::start_resolver(cli, &net.name)
 }
 
 /// A container's network attachment, as its record says.
