@@ -128,7 +128,8 @@ pub fn ensure_running(
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| failed(format!("pipe: {e}")))?;
     let wfd = write.as_raw_fd();
     let mut cmd = Command::new(exe);
-    cmd.args(args)
+    cmd.arg0("hull")
+        .args(args)
         .arg("--ready-fd")
         .arg(READY_FD.to_string())
         .stdin(Stdio::null())

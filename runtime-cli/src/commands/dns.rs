@@ -90,8 +90,10 @@ pub fn configure(
 
 /// Starts the network's resolver unless it runs (also after it died).
 pub fn start_resolver(cli: &Cli, net: &str) -> Result<(), Failure> {
-    let exe =
-        std::env::current_exe().map_err(|e| Failure::new(format!("find the hull binary: {e}")))?;
+    // The running binary itself: after the CVE-2019-5736 re-exec it is a
+    // read-only mount or sealed copy with no path of its own, and the
+    // resolver runs from the same protected file.
+    let exe = Path::new("/proc/self/exe");
     let args: Vec<OsString> = vec![
         "--net-root".into(),
         cli.net_root.clone().into(),
@@ -101,7 +103,7 @@ pub fn start_resolver(cli: &Cli, net: &str) -> Result<(), Failure> {
         "serve".into(),
         net.into(),
     ];
-    dns::ensure_running(&cli.net_root, net, &exe, &args).map_err(dns_err)
+    dns::ensure_running(&cli.net_root, net, exe, &args).map_err(dns_err)
 }
 
 /// Before a networked container is created: its resolv.conf mount.
