@@ -137,7 +137,8 @@ fn mount_resolv_conf(store: &Path, net: &Network, bundle: &mut Bundle) -> Result
     text.push_str(&format!("search {}\noptions ndots:1\n", net.name));
     let write = || {
         std::fs::create_dir_all(path.parent().expect("a parent"))?;
-        let tmp = path.with_extension("tmp");
+        // Containers attaching at once each write their own temporary file.
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
         std::fs::write(&tmp, &text)?;
         std::fs::rename(&tmp, &path)
     };
