@@ -55,11 +55,10 @@ impl Net {
         output_via_files(self.hull().args(args))
     }
 
-    /// `hull network create` of the dual-stack network with `extra` flags.
+    /// `hull network create` of the network with `extra` flags.
     fn create(&self, extra: &[&str]) {
         let s4 = format!("10.251.2{}.0/24", self.n);
-        let s6 = format!("fd43:2{}::/64", self.n);
-        let mut args = vec!["network", "create", "--subnet", &s4, "--subnet", &s6];
+        let mut args = vec!["network", "create", "--subnet", &s4];
         args.extend(extra);
         args.push(&self.name);
         let out = self.cmd(&args);
@@ -238,6 +237,40 @@ fn process_gone(pid: i32) -> bool {
         .unwrap_or(true)
 }
 
+/// Runs `body` on a thread in a network namespace of its own, the "host"
+/// of the test: a dual-stack network turns on IPv6 forwarding, which must
+/// not happen in the real host's namespace. Processes it starts (hull,
+/// the resolver, dig, containers) are born there.
+fn in_lab(body: fn()) {
+    let mut lab = Command::new("unshare")
+        .args(["--net", "sleep", "600"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ns = PathBuf::from(format!("/proc/{}/ns/net", lab.id()));
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(wait_until(10, || std::fs::read_link(&ns).is_ok_and(|l| l != ours)));
+    let run = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(&ns).unwrap();
+        // SAFETY: setns on a file we own; it moves only this thread, which
+        // ends with `body`.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let up = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status();
+        assert!(up.unwrap().success());
+        body()
+    });
+    let result = run.join();
+    let _ = lab.kill();
+    let _ = lab.wait();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// Two containers on a network find each other by name, alias and service
 /// (inside, through the resolv.conf hull mounts); SRV answers carry the
 /// declared ports, PTR the names; AAAA and the IPv6 listener on a
@@ -246,8 +279,13 @@ fn process_gone(pid: i32) -> bool {
 #[test]
 fn containers_resolve_each_other() {
     require("dig");
+    in_lab(resolve_each_other_in_lab);
+}
+
+fn resolve_each_other_in_lab() {
     let net = Net::new(1);
-    net.create(&[]);
+    let s6 = format!("fd43:2{}::/64", net.n);
+    net.create(&["--subnet", &s6]);
     let web = json!({
         "org.hull.dns.aliases": "db,primary",
         "org.hull.dns.service": "web",
