@@ -5,10 +5,12 @@
 //! without a restart; the host view of published ports; forwarding to an
 //! upstream (a stub of the test's own on loopback, no internet); malformed
 //! queries; the resolver restarted when dead, surviving the hull that
-//! started it, and gone after `network rm`.
+//! started it, and gone after `network rm`; the CNI plugin's result
+//! pointing at it.
 //!
 //! Isolation: each test has its own `--net-root`, `--net-table` and
-//! network `hull-test-dnsN-<pid>` on 10.251.2N.0/24 (and fd43:2N::/64),
+//! network `hull-test-dnsN-<pid>` on 10.251.2N.0/24 (the dual-stack one,
+//! with fd43:21::/64, in a network namespace of its own),
 //! host ports 28900+10·N…; a guard removes all of it, also on failure.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
@@ -676,4 +678,71 @@ fn bad_annotations_are_refused() {
     b.assert_no_state();
     assert!(net.inspect()["containers"].as_array().unwrap().is_empty());
     assert_eq!(net.resolver(), None);
+}
+
+/// Runs hull-cni `command` for `eth0` of `container` in `netns` with
+/// `conf`: whether it succeeded, and its JSON output.
+fn cni(command: &str, container: &str, netns: &str, conf: &Value) -> (bool, Value) {
+    use std::io::Write;
+    let mut child = Command::new(workspace().join("target/debug/hull-cni"))
+        .env("CNI_COMMAND", command)
+        .env("CNI_CONTAINERID", container)
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_NETNS", netns)
+        .env("CNI_PATH", "/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(conf.to_string().as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (out.status.success(), json)
+}
+
+/// The CNI plugin's `hull` role: ADD starts the network's resolver and
+/// points the result's `dns` at it, which answers for the container's id;
+/// DEL removes the name; `network rm` of the plugin's store stops it.
+#[test]
+fn cni_plugin_result_points_at_the_resolver() {
+    require("dig");
+    let net = Net::new(8);
+    let mut sandbox = Command::new("unshare")
+        .args(["--net", "sleep", "600"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ns = format!("/proc/{}/ns/net", sandbox.id());
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(wait_until(10, || std::fs::read_link(&ns).is_ok_and(|l| l != ours)));
+    let id = unique("dns-cni");
+    let conf = json!({
+        "cniVersion": "1.0.0", "name": net.name, "type": "hull",
+        "subnet": "10.251.28.0/24", "dataDir": net.root, "table": net.table
+    });
+    let (ok, r) = cni("ADD", &id, &ns, &conf);
+    assert!(ok, "ADD failed: {r}");
+    assert_eq!(
+        r["dns"],
+        json!({"nameservers": [net.gateway()], "search": [net.name]}),
+        "{r:#}"
+    );
+    let name = format!("{id}.{}", net.name);
+    assert_eq!(answers(&net.gateway(), &name, "A"), ["A 10.251.28.2"]);
+    let pid = net.resolver().expect("the plugin started a resolver");
+    let (ok, r) = cni("DEL", &id, &ns, &conf);
+    assert!(ok, "DEL failed: {r}");
+    assert!(wait_until(1, || dig(&net.gateway(), 53, &[&name, "A"]).0 == "NXDOMAIN"));
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
+    let out = net.cmd(&["network", "rm", &net.name]);
+    assert!(out.status.success(), "network rm: {}", text(&out.stderr));
+    assert!(
+        wait_until(5, || process_gone(pid)),
+        "the resolver outlived network rm"
+    );
 }
