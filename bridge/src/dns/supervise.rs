@@ -136,7 +136,7 @@ pub fn ensure_running(
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: between fork and exec only async-signal-safe calls are made
-    // (dup2, fcntl, close_range, setsid, fork, _exit), on fds this process owns.
+    // (dup2, fcntl, close_range, setsid, chdir, fork, _exit), on fds this process owns.
     unsafe {
         cmd.pre_exec(move || {
             if wfd == READY_FD {
@@ -153,6 +153,8 @@ pub fn ensure_running(
                 libc::CLOSE_RANGE_CLOEXEC,
             );
             libc::setsid();
+            // Not holding the caller's directory (a bundle's mount) busy.
+            libc::chdir(c"/".as_ptr());
             match libc::fork() {
                 -1 => Err(std::io::Error::last_os_error()),
                 0 => Ok(()),
