@@ -665,10 +665,24 @@ fn resolver_lifecycle() {
     );
 }
 
-/// A bad DNS annotation fails the create, naming it, and leaves nothing.
+/// Bad DNS options of `network create` and a bad DNS annotation fail,
+/// naming what is wrong, and leave nothing.
 #[test]
-fn bad_annotations_are_refused() {
+fn bad_options_and_annotations_are_refused() {
     let net = Net::new(7);
+    for (flags, needle) in [
+        (["--dns-upstream", "nowhere"], "--dns-upstream"),
+        (["--dns-host-port", "0"], "--dns-host-port"),
+    ] {
+        let mut args = vec!["network", "create", "--subnet", "10.251.27.0/24"];
+        args.extend(flags);
+        args.push(&net.name);
+        let out = net.cmd(&args);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+        let left = net.root.join("networks").join(format!("{}.json", net.name));
+        assert!(!left.exists(), "network left after {flags:?}");
+    }
     net.create(&[]);
     let mut b = TestBundle::new("dns-bad");
     b.args(&["true"])

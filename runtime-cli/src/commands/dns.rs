@@ -61,13 +61,12 @@ pub fn command(cli: &Cli, cmd: &DnsCommand) -> Outcome {
     Ok(0)
 }
 
-/// Saves the network's DNS options given to `network create`.
-pub fn configure(
-    cli: &Cli,
-    net: &str,
-    host_port: Option<u16>,
-    upstreams: &[String],
-) -> Result<(), Failure> {
+/// The network's DNS options given to `network create`, checked before
+/// the network is made.
+pub fn options(host_port: Option<u16>, upstreams: &[String]) -> Result<Config, Failure> {
+    if host_port == Some(0) {
+        return Err(Failure::new("--dns-host-port: ports are 1-65535"));
+    }
     let upstreams = upstreams
         .iter()
         .map(|u| {
@@ -78,11 +77,15 @@ pub fn configure(
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let config = Config {
+    Ok(Config {
         host_port,
         upstreams,
-    };
-    if config != Config::default() {
+    })
+}
+
+/// Saves `config` for network `net`, unless it is all defaults.
+pub fn configure(cli: &Cli, net: &str, config: &Config) -> Result<(), Failure> {
+    if *config != Config::default() {
         config.save(&cli.net_root, net).map_err(dns_err)?;
     }
     Ok(())

@@ -44,10 +44,11 @@ pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
             dns_upstream,
             name,
         } => {
+            let dns_options = dns::options(*dns_host_port, dns_upstream)?;
             let net = store
                 .create_with(name, &network_options(subnet)?)
                 .map_err(net_err)?;
-            if let Err(e) = dns::configure(cli, name, *dns_host_port, dns_upstream) {
+            if let Err(e) = dns::configure(cli, name, &dns_options) {
                 let _ = store.remove(name);
                 return Err(e);
             }
