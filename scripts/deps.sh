@@ -19,6 +19,7 @@ DEPS=(
     "iptables iptables"
     "socat socat"
     "strace strace"                # tests/crash_safety: kills hull at each system call
+    "dig dnsutils"                 # tests/dns.rs: queries from the host
     "cni-plugins containernetworking-plugins" # tests/coexist.rs: bridge, portmap, host-local
     "unshare util-linux"
     "nsenter util-linux"

@@ -73,7 +73,7 @@ export HULL ROOT NET_ROOT TABLE NET TAG BUNDLE WORK
 
 # counts: what hull keeps or makes, one "name=count" per word.
 counts() {
-    local state leases atts elems veths cgroups mounts procs fds
+    local state leases atts elems veths cgroups mounts procs fds resolver
     state=$(find "$ROOT" -mindepth 1 -maxdepth 1 ! -name .cache 2>/dev/null | wc -l)
     leases=$(find "$NET_ROOT/leases/$NET" -mindepth 1 ! -name lock ! -name last 2>/dev/null | wc -l)
     atts=$(find "$NET_ROOT/attachments" -mindepth 1 2>/dev/null | wc -l)
@@ -82,9 +82,14 @@ counts() {
     veths=$(find "/sys/class/net/$BRIDGE/brif" -mindepth 1 2>/dev/null | wc -l)
     cgroups=$(find /sys/fs/cgroup -maxdepth 6 -type d -name "$TAG-*" 2>/dev/null | wc -l)
     mounts=$(grep -c "$TAG" /proc/self/mountinfo || true)
+    # The network's resolver (one per network, from its first attach on)
+    # is no leak: its process and files are not counted.
+    resolver=$(cat "$NET_ROOT/dns/$NET/resolver.pid" 2>/dev/null || echo none)
     # "[h]": the grep's own command line does not match.
-    procs=$(grep -l "[h]${TAG#h}" /proc/[0-9]*/cmdline 2>/dev/null | grep -vc "^/proc/$$/" || true)
-    fds=$(find /proc/[0-9]*/fd -lname "$WORK/*" 2>/dev/null | grep -vc "^/proc/$$/" || true)
+    procs=$(grep -l "[h]${TAG#h}" /proc/[0-9]*/cmdline 2>/dev/null |
+        grep -v "^/proc/$$/" | grep -vc "^/proc/$resolver/" || true)
+    fds=$(find /proc/[0-9]*/fd -lname "$WORK/*" 2>/dev/null |
+        grep -v "^/proc/$$/" | grep -vc "^/proc/$resolver/" || true)
     echo "state=$state leases=$leases attachments=$atts elements=$elems veths=$veths" \
         "cgroups=$cgroups mounts=$mounts processes=$procs fds=$fds"
 }

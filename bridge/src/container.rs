@@ -9,12 +9,14 @@
 //! half-way leaves something the next delete finishes.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use libcontainer::checkpoint::VethPair;
 use libcontainer::{Container, Network as NetworkHook, NetworkError};
 use serde::{Deserialize, Serialize};
 
+use crate::dns::Member;
 use crate::{Attachment, NetError, PortMapping, Store};
 
 /// Annotation naming the network to join ("" for the default network).
@@ -36,6 +38,18 @@ pub struct ContainerNetwork {
     /// `None` for the default network.
     network: Option<String>,
     ports: Vec<PortMapping>,
+    /// Its names, service and ports for the network's resolver.
+    dns: Option<Member>,
+    /// How to start the network's resolver (none started without).
+    resolver: Option<Resolver>,
+}
+
+/// The command that runs a network's resolver (`hull dns serve NET`):
+/// the runtime's own binary, which a library cannot know.
+#[derive(Debug, Clone)]
+struct Resolver {
+    exe: PathBuf,
+    args: Vec<OsString>,
 }
 
 /// Where a container's attachment lives, so delete finds it whatever flags
@@ -54,7 +68,24 @@ impl ContainerNetwork {
             store,
             network: None,
             ports: Vec::new(),
+            dns: None,
+            resolver: None,
         }
+    }
+
+    /// The network asked for (`None`: the default network).
+    pub fn network_name(&self) -> Option<&str> {
+        self.network.as_deref()
+    }
+
+    /// Starts the network's resolver, unless it runs, on connect:
+    /// `exe args… NETWORK --ready-fd FD` (see [`crate::dns::ensure_running`]).
+    pub fn resolver(mut self, exe: impl Into<PathBuf>, args: Vec<OsString>) -> Self {
+        self.resolver = Some(Resolver {
+            exe: exe.into(),
+            args,
+        });
+        self
     }
 
     /// Joins the network `name` instead ("" for the default one).
@@ -70,7 +101,8 @@ impl ContainerNetwork {
     }
 
     /// The networking asked for by a network name and `-p` specs (flags)
-    /// or else the annotations, with the ports parsed; `None` when nothing
+    /// or else the annotations, with the ports and the DNS annotations
+    /// parsed; `None` when nothing
     /// asks for networking (hull then does none, like runc). Called before
     /// the container is created, so a bad port leaves nothing behind.
     pub fn requested(
@@ -91,6 +123,7 @@ impl ContainerNetwork {
         for spec in specs {
             request = request.publish(spec.parse().map_err(NetError::BadPort)?);
         }
+        request.dns = Member::from_annotations(annotations)?;
         Ok(Some(request))
     }
 
@@ -115,12 +148,45 @@ impl ContainerNetwork {
         // Whole or not at all: a kill never leaves a record delete cannot read.
         crate::whole_file::create(record, &bytes)
             .map_err(NetError::io(format!("write {}", record.display())))?;
-        let attached = self.store.attach(&net, id, IFNAME, &netns, &self.ports);
+        let attached = self.dns_member(id, &net.name).and_then(|()| {
+            let att = self.store.attach(&net, id, IFNAME, &netns, &self.ports)?;
+            if let Err(e) = self.start_resolver(&net.name) {
+                let _ = self.store.detach(id, IFNAME);
+                return Err(e);
+            }
+            Ok(att)
+        });
         if attached.is_err() {
-            // `attach` undid its part; the record is all that is left.
+            // What was made is undone; the record is all that is left.
+            let _ = Member::remove(&self.store.dir, &net.name, id);
             let _ = remove_record(record);
         }
         attached
+    }
+
+    /// Records the container's names for the network's resolver.
+    fn dns_member(&self, id: &str, net: &str) -> Result<(), NetError> {
+        match &self.dns {
+            Some(member) => Ok(member.save(&self.store.dir, net, id)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the network's resolver unless it runs (also after it died).
+    fn start_resolver(&self, net: &str) -> Result<(), NetError> {
+        match &self.resolver {
+            Some(r) => {
+                let mut args = r.args.clone();
+                args.push(net.into());
+                Ok(crate::dns::ensure_running(
+                    &self.store.dir,
+                    net,
+                    &r.exe,
+                    &args,
+                )?)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Whether `container` has a connection to undo.
@@ -172,18 +238,26 @@ impl Recorded {
     /// restored under its id: the peer goes back on the host under its
     /// name, on the network's bridge; address and ports stay as they were.
     pub fn veth_pair(&self) -> Result<VethPair, NetError> {
-        let att = self
-            .store
-            .attachments(None)?
-            .into_iter()
-            .find(|x| x.container == self.id && x.ifname == self.ifname)
-            .ok_or_else(|| NetError::NotAttached(self.id.clone()))?;
+        let att = self.attachment()?;
         let net = self.store.get(&att.network)?;
         Ok(VethPair {
             inside: att.ifname,
             outside: att.host_veth,
             bridge: Some(net.bridge),
         })
+    }
+
+    /// The network the container is attached to.
+    pub fn network(&self) -> Result<crate::Network, NetError> {
+        self.store.get(&self.attachment()?.network)
+    }
+
+    fn attachment(&self) -> Result<Attachment, NetError> {
+        self.store
+            .attachments(None)?
+            .into_iter()
+            .find(|x| x.container == self.id && x.ifname == self.ifname)
+            .ok_or_else(|| NetError::NotAttached(self.id.clone()))
     }
 
     /// After a checkpoint ended the container's processes: frees its veth

@@ -39,6 +39,8 @@ pub enum NetError {
     #[error("no free private subnet left for a new network")]
     NoSubnet,
     #[error(transparent)]
+    Dns(#[from] crate::dns::DnsError),
+    #[error(transparent)]
     Ipam(#[from] crate::ipam::IpamError),
     #[error(transparent)]
     Firewall(#[from] crate::nft::NftError),

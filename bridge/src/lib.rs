@@ -6,6 +6,7 @@
 
 pub mod conntrack;
 mod container;
+pub mod dns;
 mod error;
 mod ipam;
 mod link;

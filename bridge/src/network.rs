@@ -137,6 +137,11 @@ impl Store {
         self
     }
 
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn firewall(&self) -> Firewall {
         Firewall::new(&self.table)
     }
@@ -306,6 +311,8 @@ impl Store {
                 containers: users,
             });
         }
+        // Its resolver first: it listens on the bridge about to go.
+        crate::dns::stop(&self.dir, name)?;
         let mut nl = Route::open()?;
         link::delete(&mut nl, &net.bridge)?;
         self.firewall().remove_network(&net.bridge, net.subnet)?;
@@ -314,7 +321,8 @@ impl Store {
         }
         remove_file(&self.firewall_marker(&net))?;
         self.ipam(&net).destroy()?;
-        remove_json(&self.network_file(name))
+        remove_json(&self.network_file(name))?;
+        Ok(crate::dns::remove_state(&self.dir, name)?)
     }
 
     /// Connects the container whose network namespace is `netns` to `net` as
@@ -490,7 +498,12 @@ impl Store {
         if let Ok(net) = self.get(&att.network) {
             self.ipam(&net).release(container)?;
         }
-        remove_json(&file)
+        remove_json(&file)?;
+        Ok(crate::dns::Member::remove(
+            &self.dir,
+            &att.network,
+            container,
+        )?)
     }
 
     /// Releases the leases of `container` when it has no attachment record

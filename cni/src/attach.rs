@@ -25,6 +25,9 @@ use super::lease6;
 use super::result::{CniResult, Dns, Interface, IpConfig, RouteConfig};
 use super::state;
 
+/// The first argument that makes the plugin executable a network's
+/// resolver: `hull-cni dns-serve STORE NETWORK --ready-fd FD`.
+pub const DNS_SERVE: &str = "dns-serve";
 /// The lock held while a network is looked up or created, in the store
 /// directory.
 const NETWORK_LOCK: &str = "cni.lock";
@@ -61,14 +64,38 @@ fn add(spec: &NetSpec, target: &Target) -> Result<CniResult, CniError> {
     let att = store
         .attach(&net, &target.container_id, &target.ifname, netns, &ports)
         .map_err(|e| CniError::net(&format!("attach to network {}", net.name), e))?;
-    if let Err(e) = lease6::write(&spec.layout, &att) {
-        let _ = store.detach(&target.container_id, &target.ifname);
-        return Err(e);
-    }
-    let ours = result_of(&net, &att, netns);
+    let dns = lease6::write(&spec.layout, &att).and_then(|()| resolver(spec, &dir, &net));
+    let dns = match dns {
+        Ok(dns) => dns,
+        Err(e) => {
+            let _ = store.detach(&target.container_id, &target.ifname);
+            return Err(e);
+        }
+    };
+    let mut ours = result_of(&net, &att, netns);
+    ours.dns = dns;
     Ok(match spec.prev_result.clone() {
         Some(prev) => prev.merge(ours),
         None => ours,
+    })
+}
+
+/// For the `hull` role, the network's resolver (started unless it runs, by
+/// this executable's `dns-serve` mode) as the result's DNS settings; the
+/// `bridge` role, a stand-in for the reference plugin, has none.
+fn resolver(spec: &NetSpec, dir: &Path, net: &Network) -> Result<Dns, CniError> {
+    if !matches!(spec.layout, Layout::Hull(_)) {
+        return Ok(Dns::default());
+    }
+    let args = [DNS_SERVE.into(), dir.into(), net.name.clone().into()];
+    bridge::dns::ensure_running(dir, &net.name, Path::new("/proc/self/exe"), &args)
+        .map_err(|e| CniError::new(code::NETWORKING, e.to_string()))?;
+    let mut nameservers = vec![net.gateway.to_string()];
+    nameservers.extend(net.gateway6.map(|g| g.to_string()));
+    Ok(Dns {
+        nameservers,
+        search: vec![net.name.clone()],
+        ..Dns::default()
     })
 }
 

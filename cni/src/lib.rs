@@ -22,6 +22,7 @@
 //! Results and errors are printed on stdout; errors exit non-zero.
 
 mod attach;
+pub use attach::DNS_SERVE;
 mod config;
 mod env;
 mod error;

@@ -7,7 +7,9 @@
 //! executable name, `host-local`. See `cni/src/lib.rs`, and
 //! `fixtures/cni/make-plugin-dir.sh` for a plugin directory of symlinks.
 //!
-//! `hull-cni --version` prints the version when run by hand.
+//! `hull-cni --version` prints the version when run by hand;
+//! `hull-cni dns-serve STORE NETWORK --ready-fd FD` is a network's resolver,
+//! which the `hull` role starts on ADD.
 
 use hull_cni as cni;
 use std::io::Write;
@@ -16,6 +18,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let program = args.first().map_or("hull-cni", String::as_str);
+    // Started by an ADD, so with its CNI_COMMAND: checked first.
+    if args.get(1).map(String::as_str) == Some(cni::DNS_SERVE) {
+        return dns_serve(&args[2..]);
+    }
     let by_hand = std::env::var_os("CNI_COMMAND").is_none();
     if by_hand && matches!(args.get(1).map(String::as_str), Some("--version" | "-v")) {
         println!("{}", cni::about(program));
@@ -31,5 +37,24 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `dns-serve STORE NETWORK [--ready-fd FD]`: serves until the network goes.
+fn dns_serve(args: &[String]) -> ExitCode {
+    let (Some(store), Some(net)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: hull-cni dns-serve STORE NETWORK [--ready-fd FD]");
+        return ExitCode::FAILURE;
+    };
+    let ready = match args.get(2..) {
+        Some([flag, fd]) if flag == "--ready-fd" => fd.parse().ok(),
+        _ => None,
+    };
+    match bridge::dns::serve(std::path::Path::new(store), net, ready) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hull-cni dns-serve: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

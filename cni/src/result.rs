@@ -67,7 +67,8 @@ pub struct RouteConfig {
     pub extra: Map<String, Value>,
 }
 
-/// DNS settings; hull sets none, but passes a previous plugin's on.
+/// DNS settings: the `hull` role points at the network's resolver; a
+/// previous plugin's are passed on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dns {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

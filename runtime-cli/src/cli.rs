@@ -249,6 +249,9 @@ pub enum Command {
     Checkpoint(Box<CheckpointArgs>),
     /// Restore a container from a checkpoint.
     Restore(Box<RestoreArgs>),
+    /// The resolver of a network (started by hull itself), and queries to it.
+    #[command(subcommand)]
+    Dns(DnsCommand),
     /// Print what this runtime supports (the OCI features document) as JSON.
     Features,
     /// Write a default config.json.
@@ -528,6 +531,14 @@ pub enum NetworkCommand {
         /// network is dual-stack, as with `docker network create --ipv6`.
         #[arg(long, value_name = "CIDR")]
         subnet: Vec<String>,
+        /// Also serve the host view on 127.0.0.1:PORT: SRV records of
+        /// published ports, with the host's address and port.
+        #[arg(long, value_name = "PORT")]
+        dns_host_port: Option<u16>,
+        /// Forward names not on the network here (ADDR or ADDR:PORT;
+        /// default: the nameservers of the host's /etc/resolv.conf).
+        #[arg(long, value_name = "ADDR")]
+        dns_upstream: Vec<String>,
         name: String,
     },
     /// List networks.
@@ -536,6 +547,28 @@ pub enum NetworkCommand {
     Inspect { name: String },
     /// Remove a network without containers (bridge, rules, leases).
     Rm { name: String },
+}
+
+/// `hull dns ...`
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Run a network's resolver (hull starts it when a container attaches).
+    Serve {
+        /// Report readiness on this inherited fd.
+        #[arg(long, hide = true)]
+        ready_fd: Option<i32>,
+        network: String,
+    },
+    /// Ask a network's resolver for NAME's records (default type A).
+    Query {
+        /// Ask the host view (127.0.0.1:--dns-host-port) instead.
+        #[arg(long)]
+        host: bool,
+        network: String,
+        name: String,
+        #[arg(value_name = "TYPE")]
+        record_type: Option<String>,
+    },
 }
 
 #[cfg(test)]

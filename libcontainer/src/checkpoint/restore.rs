@@ -92,9 +92,8 @@ impl From<&RestoreOptions> for CommonFlags {
 /// ([`Container::is_checkpointed`]). The restored init is a child of the
 /// caller. On error nothing is left behind (no state file, cgroup, mount or
 /// process) and a checkpointed container is left as it was.
-pub fn restore(root: &Path, id: &str, bundle: &Path, opts: &RestoreOptions) -> Result<Container> {
+pub fn restore(root: &Path, id: &str, bundle: Bundle, opts: &RestoreOptions) -> Result<Container> {
     validate_id(id)?;
-    let bundle = Bundle::load(bundle)?;
     let image = Image::load(&opts.image_path)?;
     if let Some(veth) = image
         .veths

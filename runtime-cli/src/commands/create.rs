@@ -5,7 +5,7 @@ use std::path::Path;
 
 use libcontainer::{validate_id, Bundle, ContainerBuilder};
 
-use super::network;
+use super::{dns, network};
 use crate::cli::{Cli, CreateArgs};
 use crate::{Failure, Outcome};
 
@@ -30,9 +30,10 @@ pub fn create(cli: &Cli, args: &CreateArgs) -> Outcome {
     let fail = |e: String| Failure::new(format!("hull create failed: {e}"));
     let root = cli.state_root()?;
     validate_id(&args.id).map_err(|e| fail(e.to_string()))?;
-    let bundle = Bundle::load(&args.bundle).map_err(|e| fail(e.to_string()))?;
+    let mut bundle = Bundle::load(&args.bundle).map_err(|e| fail(e.to_string()))?;
     let request =
         network::request(cli, args, &annotations(&bundle)).map_err(|e| fail(e.message))?;
+    dns::prepare(cli, request.as_ref(), &mut bundle).map_err(|e| fail(e.message))?;
     let mut b = builder(&root, args, cli.systemd_cgroup).preloaded(bundle);
     if let Some(r) = request {
         b = b.network(r);

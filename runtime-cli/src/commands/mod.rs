@@ -3,6 +3,7 @@
 mod checkpoint;
 mod create;
 mod delete;
+mod dns;
 mod events;
 mod exec;
 mod features;
@@ -29,6 +30,7 @@ pub fn dispatch(cli: &Cli) -> Outcome {
         Command::Start { id } => start::start(&root()?, id),
         Command::Run(args) => run::run(cli, args),
         Command::Network(cmd) => network::command(cli, cmd),
+        Command::Dns(cmd) => dns::command(cli, cmd),
         Command::Exec(args) => exec::exec(&root()?, args),
         Command::State { id } => state::state(&root()?, id),
         Command::Kill { all, id, signal } => kill::kill(&root()?, id, signal.as_deref(), *all),

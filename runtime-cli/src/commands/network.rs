@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use bridge::{ContainerNetwork, NetworkOptions, Store};
 use serde_json::json;
 
+use super::dns;
 use crate::cli::{Cli, CreateArgs, NetworkCommand};
 use crate::{Failure, Outcome};
 
@@ -25,10 +26,20 @@ fn store(cli: &Cli) -> Store {
 pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
     let store = store(cli);
     match cmd {
-        NetworkCommand::Create { subnet, name } => {
+        NetworkCommand::Create {
+            subnet,
+            dns_host_port,
+            dns_upstream,
+            name,
+        } => {
+            let dns_options = dns::options(*dns_host_port, dns_upstream)?;
             let net = store
                 .create_with(name, &network_options(subnet)?)
                 .map_err(net_err)?;
+            if let Err(e) = dns::configure(cli, name, &dns_options) {
+                let _ = store.remove(name);
+                return Err(e);
+            }
             println!("{}", net.name);
         }
         NetworkCommand::Ls => {
@@ -49,7 +60,8 @@ pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
         NetworkCommand::Inspect { name } => {
             let net = store.get(name).map_err(net_err)?;
             let containers = store.attachments(Some(name)).map_err(net_err)?;
-            let out = json!({ "network": net, "containers": containers });
+            let resolver = dns::inspect(cli, &net);
+            let out = json!({ "network": net, "containers": containers, "dns": resolver });
             println!(
                 "{}",
                 serde_json::to_string_pretty(&out).expect("serializable")
@@ -88,11 +100,15 @@ pub fn request(
     args: &CreateArgs,
     annotations: &BTreeMap<String, String>,
 ) -> Result<Option<ContainerNetwork>, Failure> {
-    ContainerNetwork::requested(
+    let request = ContainerNetwork::requested(
         store(cli),
         args.network.as_deref(),
         &args.publish,
         annotations,
     )
-    .map_err(net_err)
+    .map_err(net_err)?;
+    Ok(request.map(|r| {
+        let (exe, args) = dns::resolver_command(cli);
+        r.resolver(exe, args)
+    }))
 }

@@ -7,12 +7,12 @@
 
 use bridge::ContainerNetwork;
 use libcontainer::checkpoint::{self, CheckpointError, RestoreOptions};
-use libcontainer::{write_pid_file, Container};
+use libcontainer::{write_pid_file, Bundle, Container};
 
 use super::checkpoint::{criu, empty_ns, image_path};
 use super::delete::remove;
-use super::network;
 use super::run::{block_forwarded, wait_forwarding};
+use super::{dns, network};
 use crate::cli::{Cli, RestoreArgs};
 use crate::{Failure, Outcome};
 
@@ -24,12 +24,16 @@ pub fn restore(cli: &Cli, args: &RestoreArgs) -> Outcome {
         .ok()
         .filter(Container::is_checkpointed)
         .and_then(|c| ContainerNetwork::recorded(&c));
+    let mut bundle = Bundle::load(&args.bundle).map_err(|e| fail(e.to_string()))?;
     if let Some(a) = &attachment {
         opts.veths.push(a.veth_pair().map_err(network::net_err)?);
+        // The resolv.conf mount create added, for CRIU to find its source.
+        let net = a.network().map_err(network::net_err)?;
+        dns::mount_resolv_conf(cli, &net, &mut bundle)?;
     }
     // Blocked before the restore, so no signal is lost in between.
     let mask = block_forwarded(!args.detach)?;
-    let container = match checkpoint::restore(&root, &args.id, &args.bundle, &opts) {
+    let container = match checkpoint::restore(&root, &args.id, bundle, &opts) {
         Ok(c) => c,
         Err(e) => {
             // A veth CRIU made before it failed goes now, so a retry finds

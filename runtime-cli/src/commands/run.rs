@@ -7,7 +7,7 @@ use libcontainer::{Bundle, Container, Error, InitError, ProcessError};
 
 use super::create::{annotations, builder};
 use super::delete::remove;
-use super::{network, tty};
+use super::{dns, network, tty};
 use crate::cli::{Cli, RunArgs};
 use crate::{Failure, Outcome};
 
@@ -29,8 +29,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     // 127 as a shell would (runc: 1), a deliberate difference.
     let fail = |e: Error| launch_failure("run", 127, e);
     libcontainer::validate_id(&args.create.id).map_err(fail)?;
-    let bundle = Bundle::load(&args.create.bundle).map_err(|e| fail(e.into()))?;
+    let mut bundle = Bundle::load(&args.create.bundle).map_err(|e| fail(e.into()))?;
     let request = network::request(cli, &args.create, &annotations(&bundle))
+        .and_then(|r| dns::prepare(cli, r.as_ref(), &mut bundle).map(|()| r))
         .map_err(|e| Failure::new(format!("hull run failed: {}", e.message)))?;
     // A foreground run that wants a terminal but got no console socket
     // gets one of hull's own, proxied to hull's stdio (as runc does).
