@@ -65,6 +65,9 @@ pub fn configure(manifest_dir: &Path) {
         "-static".to_owned(),
         "-no-pie".to_owned(),
         format!("-L{}", dir.display()),
+        // The static archives' debug info; the symbols stay (see the
+        // workspace's release profile).
+        "-Wl,--strip-debug".to_owned(),
     ];
     if uses_lld() {
         let order = manifest_dir.join("start-path.order");
