@@ -7,7 +7,7 @@ ENGINES_DIR/samples.tsv ("engine<TAB>runtime<TAB>us") gives each engine's
 median [min–max] per runtime, the ratio to runc and the time saved against
 runc. With STARTUP_DIR (a benches/startup.sh run directory), the runtime-level
 prediction is printed beside it: runc-v1's median create + start + delete
-(b.csd, the calls an engine makes) minus hull-v1's.
+(the calls an engine makes, summed per iteration) minus hull-v1's.
 
 ENGINES_DIR/trace.tsv (the traced rounds) says where each engine's time goes:
 per engine and runtime, the medians over the rounds of the client's total,
@@ -43,15 +43,16 @@ def load_samples(path):
 
 
 def predicted(startup_dir):
-    """runc-v1's b.csd median minus hull-v1's (ms), or None."""
+    """runc-v1's median create + start + delete minus hull-v1's (ms), or None."""
     medians = {}
     for rt in ("hull", "runc"):
         values = []
         for f in Path(startup_dir).glob(f"{rt}-v1/rep*/samples.tsv"):
+            calls = defaultdict(list)
             for line in f.read_text().splitlines():
                 fig, value, _ = line.split("\t")
-                if fig == "b.csd":
-                    values.append(int(value))
+                calls[fig].append(int(value))
+            values += map(sum, zip(calls["b.create"], calls["b.start"], calls["b.delete"]))
         if not values:
             return None
         medians[rt] = statistics.median(values)
@@ -77,7 +78,7 @@ def starts_table(samples, prediction):
     print(f"\nms, median [min–max] of {n} starts per cell.", end=" ")
     if prediction is not None:
         print(f"Runtime level in the same run: runc-v1's create + start + delete takes "
-              f"{prediction:.1f} ms more than hull-v1's (median b.csd).")
+              f"{prediction:.1f} ms more than hull-v1's (medians).")
     else:
         print()
 

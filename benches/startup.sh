@@ -128,6 +128,7 @@ fi
 # ---- the run ----------------------------------------------------------------------
 read -r load_before _ </proc/loadavg
 started=$(date -Is)
+commit=$(git -C "$WORKSPACE" describe --always --dirty 2>/dev/null || echo 'no git')
 log "REPS=$REPS N=$N PAR=$PAR RSS_N=$RSS_N IDLE_N=$IDLE_N MODES=$MODES, raw results in $OUT"
 # Every variant once per rep, the runtimes' order rotated from rep to rep: the
 # first variants of a rep meet whatever kernel clean-up the previous one left
@@ -179,7 +180,7 @@ read -r load_after _ </proc/loadavg
 
 machine() {
     echo "- date: $started → $(date -Is)"
-    echo "- commit: $(git -C "$WORKSPACE" describe --always --dirty 2>/dev/null || echo 'no git')"
+    echo "- commit: $commit"
     echo "- machine: $(uname -srm), $(nproc) × $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)," \
         "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo);" \
         "cgroup v1 at /sys/fs/cgroup, cgroup2 at /sys/fs/cgroup/unified: $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null || echo none);" \
