@@ -1,8 +1,12 @@
 #!/bin/bash
 # startup.sh — hull vs runc vs crun: container lifecycle timings, one interleaved run.
 #
-#   benches/startup.sh            full run (REPS=5 N=50), writes benches/results/startup-<date>.md
-#   QUICK=1 benches/startup.sh    a few iterations, -v1 variants only (~20 s), prints the table (CI)
+#   benches/startup.sh            full run: the runtimes (REPS=5 N=50), then the same
+#                                 runtimes through docker, ctr, podman and CRI
+#                                 (benches/engines.sh), then network set-up, teardown and
+#                                 throughput (benches/network.sh); writes benches/results/startup.md
+#   QUICK=1 benches/startup.sh    the runtimes only, a few iterations, -v1 variants only
+#                                 (~20 s), prints the table (CI)
 #
 # Runs benches/lifecycle.sh on `target/release/hull`, runc and crun, each in the
 # variants <rt>, <rt>-v1, <rt>-lim and <rt>-v1-lim (-lim: a bundle with memory
@@ -23,11 +27,12 @@
 #   QUICK=1            REPS=1 N=3 PAR=5 RSS_N=2 IDLE_N=2 MODES=v1 (limits + seccomp included)
 #   MODES="plain v1"   which of the plain and -v1 variants to run
 #   REPS N PAR RSS_N IDLE_N   override either mode's sizes (full: 5 50 100 10 20)
-#   HULL=PATH          hull binary to measure (default: build target/release/hull)
+#   HULL=PATH          hull binary to measure (default: `cargo build --release`'s target/release/hull)
+#   ENGINE_ROUNDS=20   engines.sh's rounds (full mode; 0 skips the engines)
+#   NETWORK=1          run network.sh (full mode; 0 skips it)
 #   SECCOMP=0          skip the seccomp variants
 #   OUT=DIR            raw results (default /tmp/hull-bench-results/startup-<time>)
-#   RESULTS=FILE       full mode's markdown (default benches/results/startup-<date>.md)
-#   NOTE="..."         free text added to the results file (e.g. machine was busy)
+#   RESULTS=FILE       full mode's markdown (default benches/results/startup.md, replaced)
 set -euo pipefail
 
 CALLER_PWD=$PWD
@@ -67,9 +72,19 @@ if [ -n "${HULL:-}" ]; then
     [ -z "${HULL##/*}" ] || HULL=$CALLER_PWD/$HULL
     [ -x "$HULL" ] || die "HULL=$HULL is not executable"
 else
-    log "scripts/build-release.sh (static-pie target/release/hull)"
-    "$WORKSPACE/scripts/build-release.sh" || die "building hull failed"
+    log "cargo build --release -p runtime-cli"
+    cargo build -q --release -p runtime-cli || die "building hull failed"
     HULL=$WORKSPACE/target/release/hull
+fi
+# A start maps less of the binary when the functions it runs are together
+# (runtime-cli/start-path.order); names the build lacks mean the list is stale.
+ORDER=$WORKSPACE/runtime-cli/start-path.order
+if nm --defined-only "$HULL" >"$OUT/symbols" 2>/dev/null && [ -s "$OUT/symbols" ]; then
+    missing=$(awk '{print $3}' "$OUT/symbols" | sort -u | comm -13 - <(sort -u "$ORDER") | wc -l)
+    if [ $((missing * 10)) -gt "$(wc -l <"$ORDER")" ]; then
+        log "$missing of the $(wc -l <"$ORDER") functions in start-path.order are not in this build:" \
+            "rerun scripts/order-start-path.sh (until then a start maps more of the binary)"
+    fi
 fi
 
 # ---- bundles: /bin/true; with limits; with podman's seccomp profile ----------
@@ -113,6 +128,7 @@ fi
 # ---- the run ----------------------------------------------------------------------
 read -r load_before _ </proc/loadavg
 started=$(date -Is)
+commit=$(git -C "$WORKSPACE" describe --always --dirty 2>/dev/null || echo 'no git')
 log "REPS=$REPS N=$N PAR=$PAR RSS_N=$RSS_N IDLE_N=$IDLE_N MODES=$MODES, raw results in $OUT"
 # Every variant once per rep, the runtimes' order rotated from rep to rep: the
 # first variants of a rep meet whatever kernel clean-up the previous one left
@@ -137,46 +153,80 @@ for ((k = 1; k <= REPS; k++)); do
         sed -n "s/^FAIL/  [$label rep$k] FAIL/p" "$dir/notes.txt" >&2
     done
 done
-read -r load_after _ </proc/loadavg
-
 report_rc=0
 python3 "$BENCHES/report.py" --runtime "$(basename "$HULL")" "$OUT" >"$OUT/report.md" || report_rc=$?
 
+if [ "$QUICK" != 1 ]; then
+    # The same runtimes through the engines, then the network, in this run.
+    ENGINE_ROUNDS=${ENGINE_ROUNDS:-20}
+    if [ "$ENGINE_ROUNDS" -gt 0 ]; then
+        log "engines: benches/engines.sh $HULL $ENGINE_ROUNDS"
+        if OUT=$OUT/engines "$BENCHES/engines.sh" "$HULL" "$ENGINE_ROUNDS" >"$OUT/engines.log" 2>&1; then
+            python3 "$BENCHES/engines_report.py" "$OUT/engines" "$OUT" >"$OUT/engines.md" || report_rc=1
+        else
+            log "engines.sh failed: $(tail -3 "$OUT/engines.log")"
+            report_rc=1
+        fi
+    fi
+    if [ "${NETWORK:-1}" = 1 ]; then
+        log "network: benches/network.sh"
+        "$BENCHES/network.sh" >"$OUT/network.md" 2>"$OUT/network.log" || {
+            log "network.sh failed: $(tail -3 "$OUT/network.log")"
+            report_rc=1
+        }
+    fi
+fi
+read -r load_after _ </proc/loadavg
+
 machine() {
     echo "- date: $started → $(date -Is)"
-    echo "- host: $(uname -a)"
-    echo "- CPUs: $(nproc) × $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-    echo "- memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-    echo "- kernel: $(uname -r); cgroups: $(stat -f -c %T /sys/fs/cgroup) at /sys/fs/cgroup," \
-        "cgroup2 at /sys/fs/cgroup/unified: $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null || echo none)"
-    echo "- hull: $("$HULL" --version 2>&1 | head -1) ($(git -C "$WORKSPACE" describe --always --dirty 2>/dev/null || echo 'no git'))"
-    echo "- runc: $(runc --version 2>&1 | head -1); crun: $(crun --version 2>&1 | head -1); $(hyperfine --version)"
-    echo "- load average (1 min) before/after: $load_before / $load_after"
-    echo "- sizes: REPS=$REPS N=$N PAR=$PAR RSS_N=$RSS_N IDLE_N=$IDLE_N; raw samples: $OUT"
+    echo "- commit: $commit"
+    echo "- machine: $(uname -srm), $(nproc) × $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)," \
+        "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo);" \
+        "cgroup v1 at /sys/fs/cgroup, cgroup2 at /sys/fs/cgroup/unified: $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null || echo none);" \
+        "load average (1 min) before/after: $load_before / $load_after"
+    echo "- runtimes: $("$HULL" --version 2>&1 | head -1), $(runc --version 2>&1 | head -1)," \
+        "$(crun --version 2>&1 | head -1); $(hyperfine --version)"
+    if [ -s "$OUT/engines/versions.txt" ]; then
+        echo "- engines: $(paste -sd';' "$OUT/engines/versions.txt" | sed 's/;/; /g')"
+    fi
+    echo "- sizes: REPS=$REPS N=$N PAR=$PAR RSS_N=$RSS_N IDLE_N=$IDLE_N ENGINE_ROUNDS=${ENGINE_ROUNDS:-0}"
 }
 
 if [ "$QUICK" = 1 ]; then
     cat "$OUT/report.md"
 else
-    RESULTS=${RESULTS:-$BENCHES/results/startup-$(date +%F).md}
+    RESULTS=${RESULTS:-$BENCHES/results/startup.md}
     [ -z "${RESULTS##/*}" ] || RESULTS=$CALLER_PWD/$RESULTS
-    if [ -e "$RESULTS" ] && [ -z "${RESULTS_OVERWRITE:-}" ]; then
-        RESULTS=${RESULTS%.md}-$(date +%H%M%S).md
-    fi
     mkdir -p "$(dirname "$RESULTS")"
     {
-        echo "# hull startup benchmark — $(date +%F)"
+        echo "# hull benchmark"
         echo
-        echo "Command: \`REPS=$REPS N=$N benches/startup.sh\`" \
-            "(benches/lifecycle.sh for every variant once per rep, interleaved," \
-            "the runtimes' order rotated from rep to rep)."
+        echo "Command: \`sudo benches/startup.sh\` (benches/README.md says what each figure is)."
         echo
         machine
-        if [ -n "${NOTE:-}" ]; then echo; echo "Note: $NOTE"; fi
+        echo
+        echo "## Runtimes: benches/lifecycle.sh for every variant once per rep, interleaved"
         echo
         cat "$OUT/report.md"
+        if [ -s "$OUT/engines.md" ]; then
+            echo
+            echo "## Engines: benches/engines.sh, each engine started once, the runtimes interleaved"
+            echo
+            cat "$OUT/engines.md"
+        fi
+        if [ -s "$OUT/network.md" ]; then
+            echo
+            echo "## Network: benches/network.sh, the CNI reference plugins and hull's"
+            echo
+            echo '```'
+            # The plugin directory is a temporary one: say what it holds.
+            sed -E 's#plugins: /tmp/hull-bench-cni\.[A-Za-z0-9]+#plugins: hull-cni (fixtures/cni/make-plugin-dir.sh)#' "$OUT/network.md"
+            echo '```'
+        fi
     } >"$RESULTS"
     cat "$OUT/report.md"
+    [ ! -s "$OUT/engines.md" ] || cat "$OUT/engines.md"
     log "results: $RESULTS"
 fi
 log "raw results: $OUT"

@@ -1,5 +1,8 @@
 //! Links `hull` with its own entry point ahead of glibc's `_start` (see
-//! src/entry.rs), on x86-64 Linux where that entry is written.
+//! src/entry.rs), on x86-64 Linux where that entry is written; in a release
+//! build, statically and in start-path order (see build_link.rs).
+mod build_link;
+
 fn main() {
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -26,6 +29,7 @@ fn main() {
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
-    // scripts/build-release.sh links with this list: relink when it changes.
-    println!("cargo:rerun-if-changed=start-path.order");
+    println!("cargo:rerun-if-changed=build_link.rs");
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    build_link::configure(std::path::Path::new(&manifest_dir));
 }

@@ -8,7 +8,7 @@ source scripts/as-root.sh
 as_root "$PWD/scripts/demo.sh" "$@"
 
 scripts/deps.sh
-scripts/build-release.sh
+cargo build --release -p runtime-cli
 HULL=$PWD/target/release/hull
 BUNDLE=$PWD/target/demo-bundle
 ID=hull-demo-$$

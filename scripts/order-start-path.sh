@@ -1,14 +1,14 @@
 #!/bin/bash
 # order-start-path.sh: regenerates runtime-cli/start-path.order, the functions a
-# container start executes, which scripts/build-release.sh has the linker place
-# first in the text.
+# container start executes, which a release build has the linker place first
+# in the text (runtime-cli/build_link.rs).
 #
 # Why: the kernel maps a binary's text in runs of whole page-cache folios around
 # each page fault, so a start's peak RSS follows how many folios its code is
 # spread over, not how much of it runs. With the executed functions contiguous
 # the peak RSS of `run` fell from 2.8-4.0 to about 1.5 MiB (benches/results/).
 #
-# How: a release build with symbols gets a uprobe on every function (tracefs);
+# How: a release build (its symbols are kept) gets a uprobe on every function (tracefs);
 # `run`, `create`/`start`/`state`/`delete` and `run -d` of a /bin/true bundle run
 # once on this host's cgroup layout and once with cgroup2 hidden (pure v1, as
 # the benchmark's -v1 variants); the functions hit, in first-hit order, are the
@@ -52,9 +52,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "order-start-path: building a release hull with symbols" >&2
-CARGO_TARGET_DIR="$WS/target/order" cargo rustc --release -q -p runtime-cli --bin hull -- \
-    -C target-feature=+crt-static -C relocation-model=static
+echo "order-start-path: building a release hull" >&2
+CARGO_TARGET_DIR="$WS/target/order" cargo build --release -q -p runtime-cli --bin hull
 cp target/order/release/hull "$BIN"
 fixtures/make-bundle.sh "$WORK/bundle" "$BIN" >/dev/null
 jq '.process.args = ["/bin/true"] | .process.terminal = false' "$WORK/bundle/config.json" >"$WORK/c.json"

@@ -9,7 +9,7 @@ as_root "$PWD/scripts/test.sh" "$@"
 
 scripts/deps.sh
 cargo build --workspace --all-targets
-scripts/build-release.sh
+cargo build --release -p runtime-cli
 # The fixture bundle lives outside the clone, where a container's mapped root
 # and the rootless tests' user can reach it (see fixture() in tests/common).
 HULL_TEST_FIXTURE=${HULL_TEST_FIXTURE:-${TMPDIR:-/tmp}/hull-test-fixture-$(printf %s "$PWD" | sha256sum | cut -c1-16)}

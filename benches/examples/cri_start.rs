@@ -1,0 +1,128 @@
+//! cri_start SOCKET HANDLER NAME CGROUP_PARENT: one pod started the way
+//! kubelet starts it, through containerd's CRI with runtime handler HANDLER:
+//! RunPodSandbox, CreateContainer and StartContainer of a `sleep` container.
+//! Prints the microseconds from the first request to StartContainer's answer
+//! (the container is running), then both moments as microseconds since the
+//! epoch (to place the runtime's calls), then stops and removes both (not
+//! timed).
+//! Uses the CRI client of the engine tests (tests/engines/cri/client.rs).
+
+#[path = "../../tests/engines/cri/client.rs"]
+mod client;
+
+use std::time::Instant;
+
+use k8s_cri::v1 as cri;
+
+/// The image benches/engines.sh imports into containerd's `k8s.io` namespace.
+const IMAGE: &str = "docker.io/library/hull-bench-busybox:latest";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, socket, handler, name, cgroup_parent] = &args[..] else {
+        eprintln!("usage: cri_start SOCKET HANDLER NAME CGROUP_PARENT");
+        std::process::exit(2);
+    };
+    let mut c = client::Cri::connect(std::path::Path::new(socket));
+    let sandbox_config = cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.clone(),
+            uid: name.clone(),
+            namespace: "hull-bench".into(),
+            attempt: 0,
+        }),
+        // The host's UTS namespace goes with its network: no hostname.
+        linux: Some(cri::LinuxPodSandboxConfig {
+            cgroup_parent: cgroup_parent.clone(),
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                // The host's network: no CNI plugin in the figure.
+                namespace_options: Some(cri::NamespaceOption {
+                    network: cri::NamespaceMode::Node as i32,
+                    pid: cri::NamespaceMode::Container as i32,
+                    ipc: cri::NamespaceMode::Pod as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
+    let req = cri::RunPodSandboxRequest {
+        config: Some(sandbox_config.clone()),
+        runtime_handler: handler.clone(),
+    };
+    let sandbox = c
+        .call("RunPodSandbox", |mut s| async move {
+            s.run_pod_sandbox(req).await
+        })
+        .pod_sandbox_id;
+    let req = cri::CreateContainerRequest {
+        pod_sandbox_id: sandbox.clone(),
+        config: Some(cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: "sleep".into(),
+                attempt: 0,
+            }),
+            image: Some(cri::ImageSpec {
+                image: IMAGE.into(),
+                ..Default::default()
+            }),
+            command: vec!["sleep".into(), "3600".into()],
+            linux: Some(cri::LinuxContainerConfig::default()),
+            ..Default::default()
+        }),
+        sandbox_config: Some(sandbox_config),
+    };
+    let container = c
+        .call("CreateContainer", |mut s| async move {
+            s.create_container(req).await
+        })
+        .container_id;
+    let req = cri::StartContainerRequest {
+        container_id: container.clone(),
+    };
+    c.call("StartContainer", |mut s| async move {
+        s.start_container(req).await
+    });
+    let elapsed = started.elapsed();
+    let since_epoch = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros()
+    };
+    println!(
+        "{} {} {}",
+        elapsed.as_micros(),
+        since_epoch(started_at),
+        since_epoch(started_at + elapsed)
+    );
+
+    let req = cri::StopContainerRequest {
+        container_id: container.clone(),
+        timeout: 0,
+    };
+    c.call("StopContainer", |mut s| async move {
+        s.stop_container(req).await
+    });
+    let req = cri::RemoveContainerRequest {
+        container_id: container,
+    };
+    c.call("RemoveContainer", |mut s| async move {
+        s.remove_container(req).await
+    });
+    let req = cri::StopPodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    };
+    c.call("StopPodSandbox", |mut s| async move {
+        s.stop_pod_sandbox(req).await
+    });
+    let req = cri::RemovePodSandboxRequest {
+        pod_sandbox_id: sandbox,
+    };
+    c.call("RemovePodSandbox", |mut s| async move {
+        s.remove_pod_sandbox(req).await
+    });
+}
