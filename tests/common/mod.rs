@@ -530,9 +530,19 @@ pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd 
 /// shared build beside the workspace (CRIU 4.1 or newer is needed on this
 /// kernel); fails the test, saying so, if there is none.
 pub fn criu() -> PathBuf {
+    // `$HULL_TEST_CRIU`, else the shared build in `shared/tools/criu` beside
+    // the clone or beside one of its parents.
+    let beside = |dir: &Path| dir.join("shared/tools/criu/bin/criu");
     let path = std::env::var_os("HULL_TEST_CRIU")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("../shared/tools/criu/bin/criu"));
+        .or_else(|| {
+            workspace()
+                .ancestors()
+                .skip(1)
+                .map(beside)
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| beside(&workspace().join("..")));
     assert!(
         path.is_file(),
         "no CRIU at {} (the checkpoint tests need CRIU 4.1 or newer: set HULL_TEST_CRIU, \
