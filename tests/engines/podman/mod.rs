@@ -247,7 +247,7 @@ fn checkpoint(p: &Podman) {
     let port = harness::free_port();
     let publish = format!("127.0.0.1:{port}:80");
     let script = "echo hull-podman-ckpt > /tmp/index.html; httpd -p 80 -h /tmp; \
-                  i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done";
+                  i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; sleep 0.1; done";
     p.ok(&[
         "run",
         "-d",
@@ -283,7 +283,13 @@ fn checkpoint(p: &Podman) {
         p.ok(&["inspect", "-f", "{{.State.Status}}", name]),
         "running"
     );
-    let first = count();
+    // The first reading that works (an exec racing the restore reads
+    // nothing); the counter is renamed into place, never seen half-written.
+    let mut first = 0;
+    harness::wait(10, "the restored counter to be readable", || {
+        first = count();
+        first > 0
+    });
     assert!(first >= 10, "the count restarted: {first}");
     harness::wait(20, "the restored counter to go on", || count() > first + 3);
     assert_eq!(harness::http_get(port).trim(), "hull-podman-ckpt");
