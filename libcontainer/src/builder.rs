@@ -18,7 +18,7 @@ use crate::id::validate_id;
 use crate::network::Network;
 use crate::process::{spawn_init, InitConfig};
 use crate::spec::{Bundle, SpecError};
-use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status, EXEC_FIFO};
+use crate::state::{self, proc_stat, Record, Status, EXEC_FIFO};
 
 /// Builds a container from an OCI bundle: `ContainerBuilder::new(id, bundle)`,
 /// optional settings, then [`ContainerBuilder::create`].
@@ -192,7 +192,13 @@ impl ContainerBuilder {
         // Recorded before anything is made, with no init yet: a create
         // killed from here on leaves a stopped container whose cgroups
         // `delete --force` finds and removes.
-        let mut record = self.record(&cfg, placement.cgroup());
+        let mut record = Record::creating(
+            &self.id,
+            &cfg.spec,
+            &cfg.bundle,
+            &cfg.rootfs,
+            placement.cgroup(),
+        );
         record.save(state)?;
         // The cgroup as far as it is made before the clone.
         let own_cgroup = placement.before_clone(&cfg.hierarchies, resources);
@@ -278,32 +284,6 @@ impl ContainerBuilder {
             hierarchies: Hierarchies::detect()?,
             own_cgroup: None,
         })
-    }
-
-    /// The container's record while it is being created: no init yet.
-    fn record(&self, cfg: &InitConfig, cgroup: &Cgroup) -> Record {
-        let spec = &cfg.spec;
-        Record {
-            state: State {
-                oci_version: spec.version().clone(),
-                id: self.id.clone(),
-                pid: 0,
-                status: Status::Creating,
-                bundle: cfg.bundle.clone(),
-                rootfs: cfg.rootfs.clone(),
-                created: rfc3339_nanos(std::time::SystemTime::now()),
-                owner: String::new(),
-                annotations: spec
-                    .annotations()
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect(),
-            },
-            init_start_time: 0,
-            cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
-            hooks: spec.hooks().clone(),
-        }
     }
 
     /// Where the container's cgroup goes (`cgroupsPath`, the driver).

@@ -104,6 +104,38 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// The record of container `id` while it is being made (created or
+    /// restored): no init yet, its cgroup as placed.
+    pub(crate) fn creating(
+        id: &str,
+        spec: &oci_spec::runtime::Spec,
+        bundle: &Path,
+        rootfs: &Path,
+        cgroup: &crate::cgroups::Cgroup,
+    ) -> Self {
+        Record {
+            state: State {
+                oci_version: spec.version().clone(),
+                id: id.to_owned(),
+                pid: 0,
+                status: Status::Creating,
+                bundle: bundle.to_owned(),
+                rootfs: rootfs.to_owned(),
+                created: rfc3339_nanos(std::time::SystemTime::now()),
+                owner: String::new(),
+                annotations: spec
+                    .annotations()
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            },
+            init_start_time: 0,
+            cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
+            hooks: spec.hooks().clone(),
+        }
+    }
+
     /// Reads the state file `path`.
     pub fn load(path: &Path) -> Result<Self, StateError> {
         let bytes = fs::read(path).map_err(|source| StateError::Io {

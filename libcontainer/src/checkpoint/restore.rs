@@ -21,7 +21,7 @@ use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::id::validate_id;
 use crate::spec::Bundle;
-use crate::state::{self, proc_stat, rfc3339_nanos, Record, State, Status, CHECKPOINTED};
+use crate::state::{self, proc_stat, Record, Status, CHECKPOINTED};
 
 /// How to restore (runc's `restore` flags).
 #[derive(Debug, Clone, Default)]
@@ -194,27 +194,7 @@ fn restore_in(
     if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         cgroup.apply(&hierarchies, res)?;
     }
-    let mut record = Record {
-        state: State {
-            oci_version: spec.version().clone(),
-            id: id.to_owned(),
-            pid: 0,
-            status: Status::Creating,
-            bundle: bundle.dir.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: rfc3339_nanos(std::time::SystemTime::now()),
-            owner: String::new(),
-            annotations: spec
-                .annotations()
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-        },
-        init_start_time: 0,
-        cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
-        hooks: spec.hooks().clone(),
-    };
+    let mut record = Record::creating(id, spec, &bundle.dir, &bundle.rootfs, &cgroup);
     // A checkpointed container's record stays until the restore is done.
     if !state.1 {
         record.save(state.0)?;
