@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::image::{outside_stdio, Image};
 use super::rpc::{self, proto, CriuOpts, CriuReq, CriuReqType};
-use super::{common_opts, mounts, namespaces, open_dir, CgroupMode, CheckpointError, Criu};
+use super::{common_opts, mounts, namespaces, open_dir, CheckpointError, Criu, CriuFlags};
 use crate::container::Container;
 use crate::spec::Bundle;
 use crate::state::{Status, CHECKPOINTED};
@@ -21,17 +21,9 @@ pub struct CheckpointOptions {
     /// A previous pre-dump's images, relative to `image_path`.
     pub parent_path: Option<PathBuf>,
     pub leave_running: bool,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
     /// Dump memory only, leaving the container running (iterative migration).
     pub pre_dump: bool,
-    pub cgroup_mode: Option<CgroupMode>,
-    /// CLONE_NEW* bits of namespaces made empty on restore.
-    pub empty_ns: u32,
-    pub auto_dedup: bool,
-    pub lazy_pages: bool,
+    pub flags: CriuFlags,
     /// Where CRIU signals that the lazy-pages server is ready (a `\0`).
     pub status_fd: Option<i32>,
     /// `ADDRESS:PORT` of a page server to send the memory to.
@@ -135,7 +127,7 @@ fn checkpoint(c: &Container, opts: &CheckpointOptions) -> Result<(), CheckpointE
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned()),
         track_mem: opts.parent_path.as_ref().map(|_| true),
-        ..common_opts(&bundle.spec, &CommonFlags::from(opts))
+        ..common_opts(&bundle.spec, &opts.flags)
     };
     if let Some((address, port)) = &opts.page_server {
         o.ps = Some(proto::CriuPageServerInfo {
@@ -228,7 +220,7 @@ fn check_features(opts: &CheckpointOptions) -> Result<(), CheckpointError> {
             });
         }
     }
-    if opts.lazy_pages {
+    if opts.flags.lazy_pages {
         super::check_lazy_pages(&opts.criu)?;
         if let Some(fd) = opts.status_fd {
             // SAFETY: F_GETFL on an fd number only reads its flags.
@@ -242,31 +234,4 @@ fn check_features(opts: &CheckpointOptions) -> Result<(), CheckpointError> {
         }
     }
     Ok(())
-}
-
-/// The flags `checkpoint` and `restore` share.
-pub(crate) struct CommonFlags {
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
-    pub cgroup_mode: Option<CgroupMode>,
-    pub empty_ns: u32,
-    pub auto_dedup: bool,
-    pub lazy_pages: bool,
-}
-
-impl From<&CheckpointOptions> for CommonFlags {
-    fn from(o: &CheckpointOptions) -> Self {
-        Self {
-            tcp_established: o.tcp_established,
-            ext_unix_sk: o.ext_unix_sk,
-            shell_job: o.shell_job,
-            file_locks: o.file_locks,
-            cgroup_mode: o.cgroup_mode,
-            empty_ns: o.empty_ns,
-            auto_dedup: o.auto_dedup,
-            lazy_pages: o.lazy_pages,
-        }
-    }
 }

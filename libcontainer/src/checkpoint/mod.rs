@@ -56,8 +56,21 @@ pub use dump::CheckpointOptions;
 pub use error::CheckpointError;
 pub use restore::{restore, RestoreOptions, VethPair};
 
-use dump::CommonFlags;
 use rpc::proto::{self, CriuCgMode, CriuNetworkLockMethod, CriuOpts};
+
+/// What `checkpoint` and `restore` both tell CRIU (runc's shared flags).
+#[derive(Debug, Clone, Default)]
+pub struct CriuFlags {
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub cgroup_mode: Option<CgroupMode>,
+    /// CLONE_NEW* bits of namespaces made empty on restore.
+    pub empty_ns: u32,
+    pub auto_dedup: bool,
+    pub lazy_pages: bool,
+}
 
 /// The CRIU binary to run (runc's `--criu`, default `criu` on `PATH`).
 #[derive(Debug, Clone)]
@@ -114,7 +127,7 @@ pub fn empty_ns_bit(name: &str) -> Result<u32, CheckpointError> {
 }
 
 /// The options dump and restore share.
-fn common_opts(spec: &Spec, f: &CommonFlags) -> CriuOpts {
+fn common_opts(spec: &Spec, f: &CriuFlags) -> CriuOpts {
     let config_file = match spec
         .annotations()
         .as_ref()

@@ -12,10 +12,9 @@ use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
-use super::dump::CommonFlags;
 use super::image::Image;
 use super::rpc::{self, proto, CriuOpts, CriuReq, CriuReqType};
-use super::{common_opts, mounts, namespaces, open_dir, CgroupMode, CheckpointError, Criu};
+use super::{common_opts, mounts, namespaces, open_dir, CheckpointError, Criu, CriuFlags};
 use crate::cgroups::{Cgroup, Hierarchies};
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -34,14 +33,7 @@ pub struct RestoreOptions {
     /// Accepted for runc compatibility: CRIU restores the mount namespace
     /// itself, so there is no pivot_root to leave out.
     pub no_pivot: bool,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
-    pub cgroup_mode: Option<CgroupMode>,
-    pub empty_ns: u32,
-    pub auto_dedup: bool,
-    pub lazy_pages: bool,
+    pub flags: CriuFlags,
     /// `TYPE:NAME` of the LSM profile the restored processes get.
     pub lsm_profile: Option<String>,
     pub lsm_mount_context: Option<String>,
@@ -71,21 +63,6 @@ impl VethPair {
     }
 }
 
-impl From<&RestoreOptions> for CommonFlags {
-    fn from(o: &RestoreOptions) -> Self {
-        Self {
-            tcp_established: o.tcp_established,
-            ext_unix_sk: o.ext_unix_sk,
-            shell_job: o.shell_job,
-            file_locks: o.file_locks,
-            cgroup_mode: o.cgroup_mode,
-            empty_ns: o.empty_ns,
-            auto_dedup: o.auto_dedup,
-            lazy_pages: o.lazy_pages,
-        }
-    }
-}
-
 /// Restores the checkpoint in `opts.image_path` as container `id` of the
 /// bundle `bundle`, under the state root `root`: a new container, or the
 /// place of a container `id` a checkpoint stopped
@@ -102,7 +79,7 @@ pub fn restore(root: &Path, id: &str, bundle: Bundle, opts: &RestoreOptions) -> 
     {
         return Err(CheckpointError::UnplacedVeth(veth.clone()).into());
     }
-    if opts.lazy_pages {
+    if opts.flags.lazy_pages {
         super::check_lazy_pages(&opts.criu)?;
     }
     if bundle.wants_terminal() && opts.console_socket.is_none() {
@@ -239,7 +216,7 @@ fn restore_in(
         ext_mnt: mounts::for_restore(&image.mounts, spec, &bundle.dir, Some(&cgroup))?,
         inherit_fd: ns.inherit,
         join_ns: ns.join,
-        ..common_opts(spec, &CommonFlags::from(opts))
+        ..common_opts(spec, &opts.flags)
     };
     // The init's stdio from outside the container becomes ours.
     for (fd, key) in image.stdio.iter().enumerate() {

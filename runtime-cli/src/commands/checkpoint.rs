@@ -47,11 +47,23 @@ fn options(cli: &Cli, args: &CheckpointArgs) -> Result<CheckpointOptions, Checkp
         work_path: f.work_path.clone(),
         parent_path: args.parent_path.clone(),
         leave_running: args.leave_running,
+        pre_dump: args.pre_dump,
+        flags: criu_flags(f)?,
+        status_fd: (args.status_fd >= 0).then_some(args.status_fd),
+        page_server,
+        veths: Vec::new(),
+    })
+}
+
+/// The flags `checkpoint` and `restore` share, as CRIU takes them.
+pub(super) fn criu_flags(
+    f: &CriuFlags,
+) -> Result<libcontainer::checkpoint::CriuFlags, CheckpointError> {
+    Ok(libcontainer::checkpoint::CriuFlags {
         tcp_established: f.tcp_established,
         ext_unix_sk: f.ext_unix_sk,
         shell_job: f.shell_job,
         file_locks: f.file_locks,
-        pre_dump: args.pre_dump,
         cgroup_mode: f
             .manage_cgroups_mode
             .as_deref()
@@ -60,9 +72,6 @@ fn options(cli: &Cli, args: &CheckpointArgs) -> Result<CheckpointOptions, Checkp
         empty_ns: empty_ns(f)?,
         auto_dedup: f.auto_dedup,
         lazy_pages: f.lazy_pages,
-        status_fd: (args.status_fd >= 0).then_some(args.status_fd),
-        page_server,
-        veths: Vec::new(),
     })
 }
 
@@ -87,7 +96,7 @@ pub(super) fn image_path(f: &CriuFlags) -> Result<PathBuf, CheckpointError> {
     }
 }
 
-pub(super) fn empty_ns(f: &CriuFlags) -> Result<u32, CheckpointError> {
+fn empty_ns(f: &CriuFlags) -> Result<u32, CheckpointError> {
     f.empty_ns
         .iter()
         .try_fold(0, |mask, ns| Ok(mask | empty_ns_bit(ns)?))

@@ -9,7 +9,7 @@ use bridge::ContainerNetwork;
 use libcontainer::checkpoint::{self, CheckpointError, RestoreOptions};
 use libcontainer::{write_pid_file, Bundle, Container};
 
-use super::checkpoint::{criu, empty_ns, image_path};
+use super::checkpoint::{criu, criu_flags, image_path};
 use super::delete::remove;
 use super::run::{block_forwarded, wait_forwarding};
 use super::{dns, network};
@@ -75,18 +75,7 @@ fn options(cli: &Cli, args: &RestoreArgs) -> Result<RestoreOptions, CheckpointEr
         work_path: f.work_path.clone(),
         console_socket: args.console_socket.clone(),
         no_pivot: args.no_pivot,
-        tcp_established: f.tcp_established,
-        ext_unix_sk: f.ext_unix_sk,
-        shell_job: f.shell_job,
-        file_locks: f.file_locks,
-        cgroup_mode: f
-            .manage_cgroups_mode
-            .as_deref()
-            .map(str::parse)
-            .transpose()?,
-        empty_ns: empty_ns(f)?,
-        auto_dedup: f.auto_dedup,
-        lazy_pages: f.lazy_pages,
+        flags: criu_flags(f)?,
         lsm_profile: args.lsm_profile.clone(),
         lsm_mount_context: args.lsm_mount_context.clone(),
         veths: Vec::new(),
