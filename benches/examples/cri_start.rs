@@ -50,43 +50,14 @@ fn main() {
     };
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
-    let req = cri::RunPodSandboxRequest {
-        config: Some(sandbox_config.clone()),
-        runtime_handler: handler.clone(),
-    };
-    let sandbox = c
-        .call("RunPodSandbox", |mut s| async move {
-            s.run_pod_sandbox(req).await
-        })
-        .pod_sandbox_id;
-    let req = cri::CreateContainerRequest {
-        pod_sandbox_id: sandbox.clone(),
-        config: Some(cri::ContainerConfig {
-            metadata: Some(cri::ContainerMetadata {
-                name: "sleep".into(),
-                attempt: 0,
-            }),
-            image: Some(cri::ImageSpec {
-                image: IMAGE.into(),
-                ..Default::default()
-            }),
-            command: vec!["sleep".into(), "3600".into()],
-            linux: Some(cri::LinuxContainerConfig::default()),
-            ..Default::default()
-        }),
-        sandbox_config: Some(sandbox_config),
-    };
-    let container = c
-        .call("CreateContainer", |mut s| async move {
-            s.create_container(req).await
-        })
-        .container_id;
-    let req = cri::StartContainerRequest {
-        container_id: container.clone(),
-    };
-    c.call("StartContainer", |mut s| async move {
-        s.start_container(req).await
-    });
+    let sandbox = c.run_sandbox(&sandbox_config, handler);
+    let container = c.start_container(
+        &sandbox,
+        &sandbox_config,
+        IMAGE,
+        "sleep",
+        &["sleep", "3600"],
+    );
     let elapsed = started.elapsed();
     let since_epoch = |t: std::time::SystemTime| {
         t.duration_since(std::time::UNIX_EPOCH)
@@ -100,29 +71,6 @@ fn main() {
         since_epoch(started_at + elapsed)
     );
 
-    let req = cri::StopContainerRequest {
-        container_id: container.clone(),
-        timeout: 0,
-    };
-    c.call("StopContainer", |mut s| async move {
-        s.stop_container(req).await
-    });
-    let req = cri::RemoveContainerRequest {
-        container_id: container,
-    };
-    c.call("RemoveContainer", |mut s| async move {
-        s.remove_container(req).await
-    });
-    let req = cri::StopPodSandboxRequest {
-        pod_sandbox_id: sandbox.clone(),
-    };
-    c.call("StopPodSandbox", |mut s| async move {
-        s.stop_pod_sandbox(req).await
-    });
-    let req = cri::RemovePodSandboxRequest {
-        pod_sandbox_id: sandbox,
-    };
-    c.call("RemovePodSandbox", |mut s| async move {
-        s.remove_pod_sandbox(req).await
-    });
+    c.remove_container(&container, 0);
+    c.remove_sandbox(&sandbox);
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -75,5 +76,94 @@ impl Cri {
             Ok(result) => result.map(tonic::Response::into_inner),
             Err(_) => panic!("CRI {what}: no answer in 120s"),
         }
+    }
+
+    /// RunPodSandbox of `config` with runtime handler `handler` ("" for
+    /// the default); the sandbox's id.
+    pub fn run_sandbox(&mut self, config: &cri::PodSandboxConfig, handler: &str) -> String {
+        let req = cri::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: handler.into(),
+        };
+        self.call("RunPodSandbox", |mut s| async move {
+            s.run_pod_sandbox(req).await
+        })
+        .pod_sandbox_id
+    }
+
+    /// CreateContainer + StartContainer of `command` in `image`, named
+    /// `name`, in the sandbox; the container's id.
+    pub fn start_container(
+        &mut self,
+        sandbox: &str,
+        sandbox_config: &cri::PodSandboxConfig,
+        image: &str,
+        name: &str,
+        command: &[&str],
+    ) -> String {
+        let config = cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: name.into(),
+                attempt: 0,
+            }),
+            image: Some(cri::ImageSpec {
+                image: image.into(),
+                ..Default::default()
+            }),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            linux: Some(cri::LinuxContainerConfig::default()),
+            ..Default::default()
+        };
+        let req = cri::CreateContainerRequest {
+            pod_sandbox_id: sandbox.into(),
+            config: Some(config),
+            sandbox_config: Some(sandbox_config.clone()),
+        };
+        let id = self
+            .call("CreateContainer", |mut s| async move {
+                s.create_container(req).await
+            })
+            .container_id;
+        let req = cri::StartContainerRequest {
+            container_id: id.clone(),
+        };
+        self.call("StartContainer", |mut s| async move {
+            s.start_container(req).await
+        });
+        id
+    }
+
+    /// StopContainer (with `timeout` seconds before SIGKILL) and
+    /// RemoveContainer.
+    pub fn remove_container(&mut self, id: &str, timeout: i64) {
+        let req = cri::StopContainerRequest {
+            container_id: id.into(),
+            timeout,
+        };
+        self.call("StopContainer", |mut s| async move {
+            s.stop_container(req).await
+        });
+        let req = cri::RemoveContainerRequest {
+            container_id: id.into(),
+        };
+        self.call("RemoveContainer", |mut s| async move {
+            s.remove_container(req).await
+        });
+    }
+
+    /// StopPodSandbox and RemovePodSandbox.
+    pub fn remove_sandbox(&mut self, id: &str) {
+        let req = cri::StopPodSandboxRequest {
+            pod_sandbox_id: id.into(),
+        };
+        self.call("StopPodSandbox", |mut s| async move {
+            s.stop_pod_sandbox(req).await
+        });
+        let req = cri::RemovePodSandboxRequest {
+            pod_sandbox_id: id.into(),
+        };
+        self.call("RemovePodSandbox", |mut s| async move {
+            s.remove_pod_sandbox(req).await
+        });
     }
 }

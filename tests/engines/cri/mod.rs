@@ -19,27 +19,19 @@ fn containerd_cri() {
     let mut c = Cri::connect(&d.socket());
     let port = harness::free_port();
     let sandbox_config = sandbox_config(&d, port);
-    let req = cri::RunPodSandboxRequest {
-        config: Some(sandbox_config.clone()),
-        ..Default::default()
-    };
-    let sandbox = c
-        .call("RunPodSandbox", |mut s| async move {
-            s.run_pod_sandbox(req).await
-        })
-        .pod_sandbox_id;
+    let sandbox = c.run_sandbox(&sandbox_config, "");
 
-    let web = start(
-        &mut c,
+    let web = c.start_container(
         &sandbox,
         &sandbox_config,
+        IMAGE,
         "web",
         &["sh", "-c", HTTPD],
     );
-    let probe = start(
-        &mut c,
+    let probe = c.start_container(
         &sandbox,
         &sandbox_config,
+        IMAGE,
         "probe",
         &["sleep", "100000"],
     );
@@ -91,36 +83,13 @@ fn containerd_cri() {
     assert_eq!(read(&cpu, "cpu.shares"), "512");
 
     for id in [&web, &probe] {
-        let req = cri::StopContainerRequest {
-            container_id: id.clone(),
-            timeout: 2,
-        };
-        c.call("StopContainer", |mut s| async move {
-            s.stop_container(req).await
-        });
-        let req = cri::RemoveContainerRequest {
-            container_id: id.clone(),
-        };
-        c.call("RemoveContainer", |mut s| async move {
-            s.remove_container(req).await
-        });
+        c.remove_container(id, 2);
     }
     assert!(
         !std::path::Path::new(&memory).exists(),
         "cgroup left: {memory}"
     );
-    let req = cri::StopPodSandboxRequest {
-        pod_sandbox_id: sandbox.clone(),
-    };
-    c.call("StopPodSandbox", |mut s| async move {
-        s.stop_pod_sandbox(req).await
-    });
-    let req = cri::RemovePodSandboxRequest {
-        pod_sandbox_id: sandbox.clone(),
-    };
-    c.call("RemovePodSandbox", |mut s| async move {
-        s.remove_pod_sandbox(req).await
-    });
+    c.remove_sandbox(&sandbox);
     let req = cri::ListPodSandboxRequest::default();
     let pods = c.call("ListPodSandbox", |mut s| async move {
         s.list_pod_sandbox(req).await
@@ -164,46 +133,6 @@ fn sandbox_config(d: &CriContainerd, port: u16) -> cri::PodSandboxConfig {
         }),
         ..Default::default()
     }
-}
-
-/// CreateContainer + StartContainer of `command` in the sandbox; its id.
-fn start(
-    c: &mut Cri,
-    sandbox: &str,
-    sandbox_config: &cri::PodSandboxConfig,
-    name: &str,
-    command: &[&str],
-) -> String {
-    let config = cri::ContainerConfig {
-        metadata: Some(cri::ContainerMetadata {
-            name: name.into(),
-            attempt: 0,
-        }),
-        image: Some(cri::ImageSpec {
-            image: IMAGE.into(),
-            ..Default::default()
-        }),
-        command: command.iter().map(|s| s.to_string()).collect(),
-        linux: Some(cri::LinuxContainerConfig::default()),
-        ..Default::default()
-    };
-    let req = cri::CreateContainerRequest {
-        pod_sandbox_id: sandbox.into(),
-        config: Some(config),
-        sandbox_config: Some(sandbox_config.clone()),
-    };
-    let id = c
-        .call("CreateContainer", |mut s| async move {
-            s.create_container(req).await
-        })
-        .container_id;
-    let req = cri::StartContainerRequest {
-        container_id: id.clone(),
-    };
-    c.call("StartContainer", |mut s| async move {
-        s.start_container(req).await
-    });
-    id
 }
 
 /// ExecSync: (exit code, stdout, stderr).
