@@ -504,6 +504,12 @@ pub fn assert_no_mount(needle: &str) {
 /// Receives one fd sent with SCM_RIGHTS on `stream` (a console socket's
 /// pty master).
 pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    recv_master(stream).0
+}
+
+/// The pty master a `--console-socket` receives, with the name hull sends
+/// beside it.
+pub fn recv_master(stream: &std::os::unix::net::UnixStream) -> (std::os::fd::OwnedFd, String) {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     let mut buf = [0u8; 4096];
@@ -516,14 +522,17 @@ pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd 
         MsgFlags::MSG_CMSG_CLOEXEC,
     )
     .expect("recvmsg on the console socket");
+    let len = msg.bytes;
+    let mut fd = None;
     for cmsg in msg.cmsgs().unwrap() {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             assert_eq!(fds.len(), 1, "expected one fd, got {fds:?}");
             // SAFETY: the fd was just received and belongs to nobody else.
-            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+            fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
         }
     }
-    panic!("no SCM_RIGHTS message on the console socket");
+    let fd = fd.expect("no SCM_RIGHTS message on the console socket");
+    (fd, String::from_utf8_lossy(&buf[..len]).into_owned())
 }
 
 /// The CRIU binary the checkpoint tests run: `$HULL_TEST_CRIU`, else the

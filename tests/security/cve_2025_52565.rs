@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use hull_tests::*;
 use serde_json::json;
 
-use super::support::{bind_dev, core_pattern, mknod_char, recv_master};
+use super::support::{bind_dev, core_pattern, mknod_char};
 
 /// The first major number of Unix98 pty peers.
 const PTY_SLAVE_MAJOR: u64 = 136;

@@ -1,18 +1,15 @@
 //! What several escape tests share: a private copy of the hull binary, a
-//! racing renamer in a shared volume, a snapshot of a host directory, and
-//! the receiving end of a console socket.
+//! racing renamer in a shared volume, a snapshot of a host directory.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use hull_tests::TestBundle;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 /// Points `b` at a copy of the hull binary in its bundle, so a guard that
 /// fails damages only the copy; returns the copy's bytes as they started.
@@ -102,33 +99,6 @@ impl Drop for Racer {
             let _ = t.join();
         }
     }
-}
-
-/// The pty master a `--console-socket` receives (with the name hull sends).
-pub fn recv_master(stream: &UnixStream) -> (OwnedFd, String) {
-    let mut buf = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg on the console socket");
-    let len = msg.bytes;
-    let mut fd = None;
-    for cmsg in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: just received, owned by nobody else.
-            fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-        }
-    }
-    let name = String::from_utf8_lossy(&buf[..len]).into_owned();
-    (
-        fd.expect("no SCM_RIGHTS message on the console socket"),
-        name,
-    )
 }
 
 /// Replaces the config's `/dev` tmpfs by a bind of a new directory of the
