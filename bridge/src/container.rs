@@ -210,13 +210,9 @@ impl ContainerNetwork {
 
     /// The connection `container`'s record names, for checkpoint and restore.
     pub fn recorded(container: &Container) -> Option<Recorded> {
-        let bytes = std::fs::read(container.companion_path(RECORD)).ok()?;
-        let r: Record = serde_json::from_slice(&bytes).ok()?;
-        Some(Recorded {
-            store: Store::new(r.net_root, &r.net_table),
-            id: container.id().to_owned(),
-            ifname: r.ifname,
-        })
+        Recorded::read(&container.companion_path(RECORD), container.id())
+            .ok()
+            .flatten()
     }
 }
 
@@ -229,6 +225,22 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// The connection the record at `path` names for container `id`; none
+    /// if there is no record, or one that cannot be parsed (it names
+    /// nothing to undo).
+    fn read(path: &Path, id: &str) -> Result<Option<Self>, NetError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(NetError::io(format!("read {}", path.display()))(e)),
+        };
+        Ok(serde_json::from_slice::<Record>(&bytes).ok().map(|r| Self {
+            store: Store::new(r.net_root, &r.net_table),
+            id: id.to_owned(),
+            ifname: r.ifname,
+        }))
+    }
+
     /// The container-side interface, a veth whose peer is on the host.
     pub fn ifname(&self) -> &str {
         &self.ifname
@@ -275,14 +287,8 @@ impl Recorded {
 /// Tears down the connection the record at `path` names for container
 /// `id`, then removes the record.
 fn disconnect_recorded(path: &Path, id: &str) -> Result<(), NetError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(NetError::io(format!("read {}", path.display()))(e)),
-    };
-    // An unreadable record names nothing to undo (as a missing one).
-    if let Ok(r) = serde_json::from_slice::<Record>(&bytes) {
-        Store::new(r.net_root, &r.net_table).detach(id, &r.ifname)?;
+    if let Some(r) = Recorded::read(path, id)? {
+        r.store.detach(&r.id, &r.ifname)?;
     }
     remove_record(path)
 }
