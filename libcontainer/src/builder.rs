@@ -160,19 +160,13 @@ impl ContainerBuilder {
         tracing::debug!(id = %self.id, bundle = %bundle.dir.display(), "creating the container");
         // The claim's lock is held until this returns (see `state::is_abandoned`).
         let (_claim, state_path) = state::claim(&self.root, &self.id)?;
-        let mut guard = Cleanup {
-            files: vec![state_path.clone(), state::temp_path(&state_path)],
-            pid: None,
-            cgroup: None,
-        };
+        let mut guard = Cleanup::of_files(vec![state_path.clone(), state::temp_path(&state_path)]);
         let container = self.create_in(&state_path, bundle, &mut guard)?;
         if let Some(network) = &self.network {
             network.connect(&container).map_err(Error::Network)?;
         }
         tracing::debug!(id = %self.id, "created: the init waits for start");
-        guard.files.clear();
-        guard.pid = None;
-        guard.cgroup = None;
+        guard.dismiss();
         Ok(container)
     }
 
@@ -318,12 +312,32 @@ pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(Error::io(path))
 }
 
-/// Undoes a half-made container when creation fails.
-struct Cleanup {
+/// Undoes a half-made container when creation (or a restore) fails: kills
+/// its init, removes its cgroup and files.
+#[derive(Default)]
+pub(crate) struct Cleanup {
     /// The state file and the exec fifo.
-    files: Vec<PathBuf>,
-    pid: Option<Pid>,
-    cgroup: Option<Cgroup>,
+    pub(crate) files: Vec<PathBuf>,
+    pub(crate) pid: Option<Pid>,
+    pub(crate) cgroup: Option<Cgroup>,
+}
+
+impl Cleanup {
+    /// Undoes `files` so far (the init and cgroup are added once made).
+    pub(crate) fn of_files(files: Vec<PathBuf>) -> Self {
+        Self {
+            files,
+            pid: None,
+            cgroup: None,
+        }
+    }
+
+    /// The container is made: nothing of it is undone.
+    pub(crate) fn dismiss(&mut self) {
+        self.files.clear();
+        self.pid = None;
+        self.cgroup = None;
+    }
 }
 
 impl Drop for Cleanup {

@@ -7,14 +7,13 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::image::Image;
 use super::rpc::{self, proto, CriuOpts, CriuReq, CriuReqType};
 use super::{common_opts, mounts, namespaces, open_dir, CheckpointError, Criu, CriuFlags};
+use crate::builder::Cleanup;
 use crate::cgroups::{Cgroup, Hierarchies};
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -99,15 +98,13 @@ pub fn restore(root: &Path, id: &str, bundle: Bundle, opts: &RestoreOptions) -> 
         Err(e) => return Err(e),
     };
     let mut guard = Guard {
-        files: if replaces {
+        made: Cleanup::of_files(if replaces {
             Vec::new()
         } else {
             vec![state_path.clone(), state::temp_path(&state_path)]
-        },
+        }),
         dir: None,
         mounted: false,
-        pid: None,
-        cgroup: None,
     };
     let container = restore_in(
         root,
@@ -121,9 +118,7 @@ pub fn restore(root: &Path, id: &str, bundle: Bundle, opts: &RestoreOptions) -> 
     if replaces {
         state::remove_if_present(&state::companion(root, id, CHECKPOINTED))?;
     }
-    guard.files.clear();
-    guard.pid = None;
-    guard.cgroup = None;
+    guard.made.dismiss();
     Ok(container)
 }
 
@@ -167,7 +162,7 @@ fn restore_in(
     let mut cgroup = Cgroup::resolve(&hierarchies, cgroups_path.as_deref(), id, false)?;
     cgroup.check_existing()?;
     cgroup.create(|_| true)?;
-    guard.cgroup = Some(cgroup.clone());
+    guard.made.cgroup = Some(cgroup.clone());
     if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         cgroup.apply(&hierarchies, res)?;
     }
@@ -261,7 +256,7 @@ fn restore_in(
         },
     );
     if let Some(pid) = restored {
-        guard.pid = Some(Pid::from_raw(pid));
+        guard.made.pid = Some(Pid::from_raw(pid));
     }
     result?;
     let pid =
@@ -355,33 +350,24 @@ fn send_console(
     Ok(())
 }
 
-/// Undoes a half-made restore.
+/// Undoes a half-made restore: what a failed create undoes, and CRIU's
+/// root mount point (always: it is only needed during the restore).
 struct Guard {
-    files: Vec<PathBuf>,
+    made: Cleanup,
     /// CRIU's root mount point, and whether the rootfs is bound there.
     dir: Option<PathBuf>,
     mounted: bool,
-    pid: Option<Pid>,
-    cgroup: Option<Cgroup>,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-        }
-        if let Some(cgroup) = &self.cgroup {
-            let _ = cgroup.destroy();
-        }
+        // The restored processes and their cgroup first, as a create's.
+        drop(std::mem::take(&mut self.made));
         if let Some(dir) = &self.dir {
             if self.mounted {
                 let _ = umount2(dir, MntFlags::MNT_DETACH);
             }
             let _ = std::fs::remove_dir(dir);
-        }
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
         }
     }
 }
