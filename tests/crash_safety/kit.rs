@@ -21,6 +21,19 @@ pub fn start(b: &TestBundle, args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// Starts `cmd` (hull) with its stderr in the file `err`, not a pipe: a
+/// container's init holds what it inherits, so a pipe would never reach its
+/// end. The child and `err`.
+pub fn spawn_logged(cmd: &mut Command, err: PathBuf) -> (Child, PathBuf) {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    (child, err)
+}
+
 /// SIGKILLs `child` (hull) and reaps it.
 pub fn kill(mut child: Child) {
     child.kill().unwrap();

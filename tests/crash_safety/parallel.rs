@@ -2,7 +2,7 @@
 //! reading the same state root meanwhile.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Stdio};
+use std::process::Child;
 
 use hull_tests::*;
 use serde_json::Value;
@@ -30,16 +30,7 @@ fn a_hundred_networked_containers_at_once() {
         })
         .collect();
     let spawn = |b: &TestBundle, args: &[&str], log: &str| -> (Child, std::path::PathBuf) {
-        let err = b.dir.join(log);
-        let child = net
-            .hull(b)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap();
-        (child, err)
+        spawn_logged(net.hull(b).args(args), b.dir.join(log))
     };
     let runs: Vec<_> = bundles
         .iter()

@@ -2,13 +2,13 @@
 //! at once.
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use hull_tests::*;
 use serde_json::json;
 
-use crate::kit::{cgroup_dirs, kill, no_process, start};
+use crate::kit::{cgroup_dirs, kill, no_process, spawn_logged, start};
 
 /// A hook that marks `marker` and then runs for a while as the hook's own
 /// process (`exec`): `sleep <tag>`, a tag of digits that names the test.
@@ -121,18 +121,8 @@ fn concurrent_creates_of_one_id() {
     b.args(&["sleep", "60"]);
     // stderr into files: the winner's init holds what it inherits, so a
     // pipe would never reach its end.
-    let spawn = |args: &[&str], n: usize| {
-        let err = b.dir.join(format!("err-{n}"));
-        let child = b
-            .hull()
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap();
-        (child, err)
-    };
+    let spawn =
+        |args: &[&str], n: usize| spawn_logged(b.hull().args(args), b.dir.join(format!("err-{n}")));
     let dir = b.dir.to_str().unwrap().to_owned();
     let creates: Vec<_> = (0..50)
         .map(|n| spawn(&["create", "--bundle", &dir, &b.id], n))
