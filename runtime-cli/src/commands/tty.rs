@@ -174,8 +174,33 @@ pub fn proxy(
         }
         if !master_open || sig_ready {
             if let Some(code) = try_wait()? {
+                if master_open {
+                    drain(&mut master_file, &mut buf);
+                }
                 return Ok(code);
             }
         }
     }
+}
+
+/// Copies what the process wrote before it exited and is still on its way
+/// through the pty: until the master reports the slave closed (EIO), or
+/// until it stays quiet for a moment when a leftover child holds the slave.
+fn drain(master: &mut std::fs::File, buf: &mut [u8]) {
+    let mut out = std::io::stdout().lock();
+    loop {
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u8)) {
+            Err(nix::Error::EINTR) => continue,
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        match master.read(buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let _ = out.write_all(&buf[..n]);
+            }
+        }
+    }
+    let _ = out.flush();
 }
