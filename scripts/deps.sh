@@ -57,6 +57,11 @@ DEPS=(
     "libnl-3.so.200 libnl-3-200"
     "libnet.so.1 libnet1"
     "libuuid.so.1 libuuid1"
+    # blockimg's tests: qemu-img checks and converts the qcow2 images hull
+    # writes; qemu-nbd serves one to hull's NBD client.
+    "qemu-img qemu-utils"
+    "qemu-io qemu-utils"
+    "qemu-nbd qemu-utils"
     "tar tar"
     "gzip gzip"
 )

@@ -1,0 +1,88 @@
+//! The block device a FUSE file serves: qcow2 images, raw files and NBD
+//! exports all read and write at byte offsets of a fixed virtual size.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A fixed-size array of bytes addressed by offset.
+pub trait BlockDevice: Send {
+    /// The virtual size in bytes.
+    fn size(&self) -> u64;
+    /// Fills `buf` from `offset`; the range must lie within [`Self::size`].
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<()>;
+    /// Writes `buf` at `offset`; the range must lie within [`Self::size`].
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()>;
+    /// Makes every completed write durable.
+    fn flush(&mut self) -> Result<()>;
+    /// Whether writes are refused.
+    fn read_only(&self) -> bool;
+}
+
+/// Refuses an access that runs past `size` (or overflows).
+pub(crate) fn check_range(offset: u64, len: usize, size: u64) -> Result<()> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(Error::OutOfRange {
+            offset,
+            len: len as u64,
+            size,
+        }),
+    }
+}
+
+/// A raw image: a plain file whose bytes are the device's.
+pub struct RawFile {
+    file: File,
+    size: u64,
+    read_only: bool,
+}
+
+impl RawFile {
+    /// Opens `path`; its current length is the device's size.
+    pub fn open(path: &Path, read_only: bool) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(!read_only)
+            .open(path)
+            .map_err(|e| Error::file(path, e))?;
+        let size = file.metadata().map_err(|e| Error::file(path, e))?.len();
+        Ok(RawFile {
+            file,
+            size,
+            read_only,
+        })
+    }
+}
+
+impl BlockDevice for RawFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> Result<()> {
+        check_range(offset, buf.len(), self.size)?;
+        self.file.read_exact_at(buf, offset)?;
+        Ok(())
+    }
+
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        check_range(offset, buf.len(), self.size)?;
+        self.file.write_all_at(buf, offset)?;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.file.sync_data()?;
+        Ok(())
+    }
+
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+}
