@@ -62,6 +62,8 @@ DEPS=(
     "qemu-img qemu-utils"
     "qemu-io qemu-utils"
     "qemu-nbd qemu-utils"
+    "mkfs.ext4 e2fsprogs"          # tests/blockimg: a filesystem on a volume
+    "debugfs e2fsprogs"            # and reading it back out of the image
     "tar tar"
     "gzip gzip"
 )

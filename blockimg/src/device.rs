@@ -86,3 +86,12 @@ impl BlockDevice for RawFile {
         self.read_only
     }
 }
+
+/// Opens what a volume's data is: a qcow2 image or a raw file, by its
+/// first bytes.
+pub fn open(source: &Path, read_only: bool) -> Result<Box<dyn BlockDevice>> {
+    Ok(match crate::qcow2::probe_format(source)?.as_str() {
+        "qcow2" => Box::new(crate::qcow2::Image::open(source, read_only)?),
+        _ => Box::new(RawFile::open(source, read_only)?),
+    })
+}

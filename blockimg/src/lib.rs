@@ -5,6 +5,7 @@
 pub mod device;
 pub mod error;
 pub mod qcow2;
+pub mod serve;
 
 pub use device::{BlockDevice, RawFile};
 pub use error::{Error, Result};
