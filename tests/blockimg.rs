@@ -12,23 +12,28 @@ use std::process::{Child, Command, Stdio};
 
 use blockimg::qcow2::{create, CreateOptions, Image};
 use blockimg::{serve, BlockDevice, Error};
-use hull_tests::{assert_no_mount, hull_bin, require, text, unique};
+use hull_tests::{assert_no_mount, hull_bin, require, text};
 
 const MIB: u64 = 1 << 20;
 
-/// A scratch directory `hull-test-*` with an image and an empty file to
-/// mount over; unmounts and removes it all on drop.
+#[path = "../blockimg/tests/support.rs"]
+mod support;
+
+use support::{pattern, qemu_check, QemuNbd};
+
+/// A scratch directory with an image and an empty file to mount over;
+/// unmounts the file and removes it all on drop.
 struct Scratch {
+    base: support::Scratch,
     dir: PathBuf,
 }
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(unique(name));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let base = support::Scratch::new(name);
+        let dir = base.0.clone();
         File::create(dir.join("disk")).unwrap();
-        Scratch { dir }
+        Scratch { base, dir }
     }
 
     fn image(&self) -> PathBuf {
@@ -40,51 +45,21 @@ impl Scratch {
     }
 
     fn qcow2(&self, size: u64) -> PathBuf {
+        require("qemu-img");
         create(&self.image(), size, &CreateOptions::default()).unwrap();
         self.image()
     }
 
     /// The guest bytes as qemu reads them.
     fn qemu_raw(&self) -> Vec<u8> {
-        let raw = self.dir.join("converted.raw");
-        qemu(&["convert", "-O", "raw"], &[&self.image(), &raw]);
-        let data = std::fs::read(&raw).unwrap();
-        std::fs::remove_file(raw).unwrap();
-        data
+        support::qemu_raw(&self.image(), &self.base)
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = serve::unmount(&self.disk());
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn qemu(args: &[&str], paths: &[&Path]) -> String {
-    require("qemu-img");
-    let out = Command::new("qemu-img")
-        .args(args)
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "qemu-img {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn qemu_check(image: &Path) {
-    let out = qemu(&["check", "-f", "qcow2"], &[image]);
-    assert!(out.contains("No errors were found"), "{out}");
-}
-
-fn pattern(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
-        .collect()
 }
 
 /// blockimg's server as a process: started with its "ready" line read.
@@ -138,7 +113,7 @@ fn a_qcow2_image_is_served_as_a_raw_file_of_its_size() {
             .into_iter()
             .enumerate()
         {
-            let data = pattern(i as u8, 70_000);
+            let data = pattern(i as u64, 70_000);
             file.write_all_at(&data, at).unwrap();
             model[at as usize..][..data.len()].copy_from_slice(&data);
         }
@@ -344,11 +319,60 @@ fn an_ext4_filesystem_on_a_loop_device_over_the_file_reaches_the_image() {
     qemu_check(&image);
     // qemu's view of the image holds the filesystem and the file.
     let raw = s.dir.join("fs.raw");
-    qemu(&["convert", "-O", "raw"], &[&image, &raw]);
+    std::fs::write(&raw, s.qemu_raw()).unwrap();
     let out = Command::new("debugfs")
         .args(["-R", "cat /note"])
         .arg(&raw)
         .output()
         .unwrap();
     assert_eq!(text(&out.stdout), "written through loop, FUSE and qcow2\n");
+}
+
+#[test]
+fn a_remote_export_is_served_as_a_file_and_survives_a_server_restart() {
+    let s = Scratch::new("blockimg-nbd");
+    let size = 8 * MIB;
+    let image = s.qcow2(size);
+    let mut nbd = QemuNbd::start(&image, &[]);
+    let server = spawn_server(Path::new(&nbd.url()), &s.disk(), &[]);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(s.disk())
+        .unwrap();
+    assert_eq!(file.metadata().unwrap().len(), size);
+    let data = pattern(77, 300_000);
+    file.write_all_at(&data, 3 * MIB + 1).unwrap();
+    file.sync_all().unwrap();
+    let mut back = vec![0u8; data.len()];
+    file.read_exact_at(&mut back, 3 * MIB + 1).unwrap();
+    assert!(back == data);
+
+    // The storage server goes away: reads fail with EIO, soon, and the
+    // file stays mounted.
+    nbd.stop(libc::SIGKILL);
+    let start = std::time::Instant::now();
+    let err = file.read_exact_at(&mut back, 3 * MIB + 1).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    assert!(mounted(&s.disk()));
+
+    // It comes back on the same port: the same file reads again.
+    nbd.restart();
+    back.fill(0);
+    file.read_exact_at(&mut back, 3 * MIB + 1).unwrap();
+    assert!(back == data, "flushed data is there after the restart");
+    file.write_all_at(b"after restart", 0).unwrap();
+    file.sync_all().unwrap();
+    drop(file);
+
+    signal(&server, libc::SIGTERM);
+    let out = server.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!mounted(&s.disk()));
+    nbd.stop(libc::SIGTERM);
+    qemu_check(&image);
+    let raw = s.qemu_raw();
+    assert_eq!(&raw[..13], b"after restart");
+    assert!(raw[3 * MIB as usize + 1..][..data.len()] == data[..]);
 }

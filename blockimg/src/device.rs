@@ -87,9 +87,16 @@ impl BlockDevice for RawFile {
     }
 }
 
-/// Opens what a volume's data is: a qcow2 image or a raw file, by its
-/// first bytes.
+/// Opens what a volume's data is: an export at an `nbd://` URL, else a
+/// qcow2 image or a raw file by its first bytes.
 pub fn open(source: &Path, read_only: bool) -> Result<Box<dyn BlockDevice>> {
+    if let Some(url) = source.to_str().filter(|s| s.starts_with("nbd://")) {
+        let target = crate::nbd::Target::parse(url)?;
+        let timeouts = crate::nbd::Timeouts::default();
+        return Ok(Box::new(crate::nbd::NbdClient::connect(
+            target, timeouts, read_only,
+        )?));
+    }
     Ok(match crate::qcow2::probe_format(source)?.as_str() {
         "qcow2" => Box::new(crate::qcow2::Image::open(source, read_only)?),
         _ => Box::new(RawFile::open(source, read_only)?),

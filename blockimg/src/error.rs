@@ -42,6 +42,12 @@ impl Error {
             Error::OutOfRange { .. } => libc::ENOSPC,
             Error::ReadOnly => libc::EROFS,
             Error::Invalid(_) => libc::EINVAL,
+            // The server's errno where it means the same to the reader.
+            Error::NbdReply { errno, .. }
+                if [libc::ENOSPC, libc::EPERM, libc::EINVAL].contains(&(*errno as i32)) =>
+            {
+                *errno as i32
+            }
             _ => libc::EIO,
         }
     }

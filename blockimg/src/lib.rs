@@ -4,6 +4,7 @@
 
 pub mod device;
 pub mod error;
+pub mod nbd;
 pub mod qcow2;
 pub mod serve;
 

@@ -96,3 +96,82 @@ pub fn qemu_raw(image: &Path, scratch: &Scratch) -> Vec<u8> {
     std::fs::remove_file(&raw).unwrap();
     data
 }
+
+/// A `qemu-nbd` serving an image on 127.0.0.1, started and stopped by pid.
+pub struct QemuNbd {
+    pub child: Option<std::process::Child>,
+    pub port: u16,
+    image: PathBuf,
+    extra: Vec<String>,
+}
+
+/// A port free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl QemuNbd {
+    /// Serves `image` as export "vol"; `extra` are more qemu-nbd flags.
+    pub fn start(image: &Path, extra: &[&str]) -> QemuNbd {
+        need("qemu-nbd");
+        let mut nbd = QemuNbd {
+            child: None,
+            port: free_port(),
+            image: image.to_owned(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        nbd.restart();
+        nbd
+    }
+
+    /// Starts qemu-nbd (again) on the same port; waits until it listens.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none());
+        let child = Command::new("qemu-nbd")
+            .args([
+                "-f",
+                "qcow2",
+                "-b",
+                "127.0.0.1",
+                "-x",
+                "vol",
+                "--persistent",
+            ])
+            .args(["-p", &self.port.to_string()])
+            .args(&self.extra)
+            .arg(&self.image)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start qemu-nbd");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "qemu-nbd did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Stops it with `signal` (by pid) and reaps it.
+    pub fn stop(&mut self, signal: i32) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as i32, signal) };
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nbd://127.0.0.1:{}/vol", self.port)
+    }
+}
+
+impl Drop for QemuNbd {
+    fn drop(&mut self) {
+        self.stop(libc::SIGTERM);
+    }
+}

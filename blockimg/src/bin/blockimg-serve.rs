@@ -1,5 +1,5 @@
 //! blockimg-serve [--read-only] SOURCE MOUNTPOINT: serves SOURCE (a qcow2
-//! image or a raw file) as a raw file mounted over the regular file
+//! image, a raw file or an nbd://HOST:PORT/EXPORT) as a raw file mounted over the regular file
 //! MOUNTPOINT until SIGTERM, SIGINT or SIGHUP. Prints "ready" on stdout
 //! once the file can be opened; errors go to stderr with exit status 1.
 
