@@ -33,6 +33,27 @@ pub(crate) fn check_range(offset: u64, len: usize, size: u64) -> Result<()> {
     }
 }
 
+/// Locks an image file for the life of `file`: shared for reading,
+/// exclusive for writing, so a second writer (or a writer beside readers,
+/// a snapshot of an image in use) is refused instead of corrupting it.
+pub(crate) fn lock(file: &File, path: &Path, read_only: bool) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let kind = if read_only {
+        libc::LOCK_SH
+    } else {
+        libc::LOCK_EX
+    };
+    // SAFETY: flock(2) on an open descriptor.
+    if unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) } == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        return Err(Error::InUse(path.display().to_string()));
+    }
+    Err(Error::file(path, err))
+}
+
 /// A raw image: a plain file whose bytes are the device's.
 pub struct RawFile {
     file: File,
@@ -48,6 +69,7 @@ impl RawFile {
             .write(!read_only)
             .open(path)
             .map_err(|e| Error::file(path, e))?;
+        lock(&file, path, read_only)?;
         let size = file.metadata().map_err(|e| Error::file(path, e))?.len();
         Ok(RawFile {
             file,

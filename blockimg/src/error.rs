@@ -23,6 +23,8 @@ pub enum Error {
     Invalid(String),
     #[error("access beyond the end of the device: offset {offset}, length {len}, size {size}")]
     OutOfRange { offset: u64, len: u64, size: u64 },
+    #[error("{0}: the image is in use (another writer, or readers while writing)")]
+    InUse(String),
     #[error("the image is read-only")]
     ReadOnly,
     #[error("nbd: {0}")]

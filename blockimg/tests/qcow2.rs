@@ -201,8 +201,18 @@ fn bad_access_and_bad_files_are_errors() {
     assert!(matches!(err, Error::OutOfRange { .. }));
     assert_eq!(err.errno(), libc::ENOSPC);
     assert!(image.read_at(&mut [0u8; 1], u64::MAX).is_err());
+    // One writer at a time, and no reader beside it.
+    assert!(matches!(Image::open(&path, false), Err(Error::InUse(_))));
+    assert!(matches!(Image::open(&path, true), Err(Error::InUse(_))));
+    assert!(matches!(
+        snapshot(&path, &s.path("snap.qcow2")),
+        Err(Error::InUse(_))
+    ));
+    assert!(!s.path("snap.qcow2").exists());
+    drop(image);
     let mut ro = Image::open(&path, true).unwrap();
     assert!(matches!(ro.write_at(b"x", 0), Err(Error::ReadOnly)));
+    let _second_reader = Image::open(&path, true).unwrap();
 
     let junk = s.path("junk");
     std::fs::write(&junk, b"not an image at all").unwrap();

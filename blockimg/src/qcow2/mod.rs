@@ -55,6 +55,7 @@ impl Image {
             .write(!read_only)
             .open(path)
             .map_err(|e| Error::file(path, e))?;
+        crate::device::lock(&file, path, read_only)?;
         let file_len = file.metadata().map_err(|e| Error::file(path, e))?.len();
         let mut first = vec![0u8; (file_len.min(2 << 20)) as usize];
         file.read_exact_at(&mut first, 0)
