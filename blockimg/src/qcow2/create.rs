@@ -128,6 +128,7 @@ fn write_empty(file: &File, size: u64, options: &CreateOptions) -> Result<()> {
         nb_snapshots: 0,
         snapshots_offset: 0,
         refcount_order: 4,
+        autoclear_features: 0,
         backing_file: options.backing_file.clone(),
         backing_format: options.backing_format.clone(),
     };

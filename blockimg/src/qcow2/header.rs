@@ -27,6 +27,10 @@ pub struct Header {
     pub nb_snapshots: u32,
     pub snapshots_offset: u64,
     pub refcount_order: u32,
+    /// Features a writer that does not know them must clear (qemu's
+    /// persistent bitmaps): hull writes none, and refuses to write to an
+    /// image that has some.
+    pub autoclear_features: u64,
     pub backing_file: Option<String>,
     pub backing_format: Option<String>,
 }
@@ -70,13 +74,13 @@ impl Header {
         if be32(buf, 32) != 0 {
             return Err(Error::Unsupported("encryption".into()));
         }
-        let (incompat, refcount_order, header_len) = if version == 3 {
+        let (incompat, autoclear, refcount_order, header_len) = if version == 3 {
             if buf.len() < 104 {
                 return Err(Error::Corrupt("short version 3 header".into()));
             }
-            (be64(buf, 72), be32(buf, 96), be32(buf, 100))
+            (be64(buf, 72), be64(buf, 88), be32(buf, 96), be32(buf, 100))
         } else {
-            (0, 4, 72)
+            (0, 0, 4, 72)
         };
         if incompat & INCOMPAT_DIRTY != 0 {
             return Err(Error::Unsupported(
@@ -112,6 +116,7 @@ impl Header {
             nb_snapshots: be32(buf, 60),
             snapshots_offset: be64(buf, 64),
             refcount_order,
+            autoclear_features: autoclear,
             backing_file: None,
             backing_format: None,
         };
@@ -214,6 +219,7 @@ mod tests {
             nb_snapshots: 0,
             snapshots_offset: 0,
             refcount_order: 4,
+            autoclear_features: 0,
             backing_file: Some("base.qcow2".into()),
             backing_format: Some("qcow2".into()),
         }

@@ -66,6 +66,16 @@ impl Image {
                 "writing to an image with internal snapshots".into(),
             ));
         }
+        if !read_only && header.autoclear_features != 0 {
+            // qemu's persistent bitmaps would go stale with hull's writes;
+            // clearing the bit, as the format allows, leaves their
+            // clusters leaked. Refused instead: qemu can remove them.
+            return Err(Error::Unsupported(
+                "writing to an image with persistent bitmaps \
+                 (qemu-img bitmap --remove them first)"
+                    .into(),
+            ));
+        }
         let cs = header.cluster_size();
         let needed_l1 = header.size.div_ceil(cs * (cs / 8));
         if (header.l1_size as u64) < needed_l1
