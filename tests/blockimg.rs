@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 
 use blockimg::qcow2::{create, CreateOptions, Image};
 use blockimg::{serve, BlockDevice, Error};
-use hull_tests::{assert_no_mount, hull_bin, require, text};
+use hull_tests::{assert_no_mount, require, text, workspace};
 
 const MIB: u64 = 1 << 20;
 
@@ -62,9 +62,17 @@ impl Drop for Scratch {
     }
 }
 
+/// The server binary: `$BLOCKIMG_SERVE`, else the workspace's debug build
+/// (`cargo build` makes it beside hull).
+fn server_bin() -> PathBuf {
+    std::env::var_os("BLOCKIMG_SERVE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/debug/blockimg-serve"))
+}
+
 /// blockimg's server as a process: started with its "ready" line read.
 fn spawn_server(source: &Path, disk: &Path, extra: &[&str]) -> Child {
-    let bin = hull_bin().with_file_name("blockimg-serve");
+    let bin = server_bin();
     let mut child = Command::new(&bin)
         .args(extra)
         .arg(source)
@@ -167,7 +175,7 @@ fn bad_mountpoints_and_sources_are_refused_and_leave_nothing() {
     assert!(err.to_string().contains("regular file"), "{err}");
     assert!(!mounted(&s.dir));
     // The server process names a missing image and exits 1.
-    let bin = hull_bin().with_file_name("blockimg-serve");
+    let bin = server_bin();
     let missing = s.dir.join("missing.qcow2");
     let out = Command::new(bin)
         .arg(&missing)

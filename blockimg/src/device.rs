@@ -33,6 +33,10 @@ pub(crate) fn check_range(offset: u64, len: usize, size: u64) -> Result<()> {
     }
 }
 
+/// How long a lock held elsewhere is waited for before the image counts
+/// as in use: a forked child holds its parent's locks until it execs.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Locks an image file for the life of `file`: shared for reading,
 /// exclusive for writing, so a second writer (or a writer beside readers,
 /// a snapshot of an image in use) is refused instead of corrupting it.
@@ -43,15 +47,21 @@ pub(crate) fn lock(file: &File, path: &Path, read_only: bool) -> Result<()> {
     } else {
         libc::LOCK_EX
     };
-    // SAFETY: flock(2) on an open descriptor.
-    if unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) } == 0 {
-        return Ok(());
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        // SAFETY: flock(2) on an open descriptor.
+        if unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(Error::file(path, err));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::InUse(path.display().to_string()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let err = std::io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        return Err(Error::InUse(path.display().to_string()));
-    }
-    Err(Error::file(path, err))
 }
 
 /// A raw image: a plain file whose bytes are the device's.
