@@ -3,6 +3,12 @@
 //! refcounts, and a chain of backing files under an image for snapshots and
 //! linked clones.
 //!
+//! Writes go to the file in an order that a killed writer cannot make
+//! inconsistent: a cluster's refcount first, then its data, then the L2
+//! entry pointing at it, so a kill leaves at worst a leaked cluster. As
+//! with qemu's writeback cache, only what a flush covered survives a power
+//! loss.
+//!
 //! Not supported (refused with [`Error::Unsupported`], never misread):
 //! encryption, compressed clusters, external data files, extended L2
 //! entries, refcounts other than 16 bits, and writing to an image with
