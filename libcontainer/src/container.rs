@@ -174,12 +174,6 @@ impl Container {
         Ok((all, broken))
     }
 
-    /// [`Container::companion_path`] of container `id` under `root`, for
-    /// one whose state cannot be loaded.
-    pub fn companion_in(root: impl AsRef<Path>, id: &str, what: &str) -> PathBuf {
-        state::companion(root.as_ref(), id, what)
-    }
-
     /// The file `what` kept with the container's state,
     /// `<root>/<id>@<what>`; its owner removes it.
     pub fn companion_path(&self, what: &str) -> PathBuf {
