@@ -13,7 +13,6 @@
 //! the host-global bridge name `hull0`; it holds a file lock for that. Every
 //! resource is removed by a guard, also when a test fails.
 
-use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -1042,57 +1041,4 @@ fn a_delete_killed_during_poststop_leaves_no_attachment() {
     assert_detached(&net, &c, &veth);
     assert_no_process(&format!("sleep 31.13{}", std::process::id()));
     assert!(c.hull_cmd(&["delete", "--force", &c.id]).status.success());
-}
-
-/// The built `publish` example of the bridge crate (built here once, as
-/// `cargo test -p hull-tests` does not build another package's examples).
-fn publish_example() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let ok = Command::new(cargo)
-        .args(["build", "-p", "bridge", "--example", "publish"])
-        .current_dir(workspace())
-        .stdout(Stdio::null())
-        .status()
-        .expect("run cargo build")
-        .success();
-    assert!(ok, "cargo build --example publish failed");
-    workspace().join("target/debug/examples/publish")
-}
-
-/// (14) A port published through the libraries alone
-/// (`ContainerBuilder::network` with `bridge::ContainerNetwork`, the
-/// `publish` example): it serves on 127.0.0.1, and once the example stops,
-/// disconnects and deletes the container, nothing of it is left.
-#[test]
-fn library_example_publishes_a_port() {
-    let net = Net::new("libpub", 14);
-    net.create();
-    let h = port(14);
-    let mut c = net.ctr("net14-lib");
-    with_srv(&mut c);
-    c.sh(&web_script("hello-net14"));
-    let mut example = Command::new(publish_example())
-        .arg(&c.dir)
-        .arg(&c.root)
-        .arg(&c.id)
-        .arg(&net.root)
-        .arg(&net.table)
-        .arg(&net.name)
-        .arg(format!("127.0.0.1:{h}:80"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(example.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    assert!(line.starts_with("address=10.250.14."), "{line:?}");
-    assert_eq!(net.attachment_files().len(), 1);
-    assert_serves(sock(Ipv4Addr::LOCALHOST, h), "hello-net14");
-    drop(example.stdin.take()); // end of input: the example stops the container
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    assert!(example.wait().unwrap().success(), "example failed: {rest}");
-    assert_eq!(rest, "exit=137\n");
-    assert_detached(&net, &c, &veth_name(&c.id));
 }

@@ -1,7 +1,7 @@
 //! A container with a published port through the libraries alone, what
 //! `hull run -d --network NETWORK -p PORT` does: create it connected to a
-//! bridge network, start it, and once a line arrives on stdin stop it,
-//! disconnect it and delete it.
+//! bridge network, start it, and once a line arrives on stdin stop it and
+//! delete it (the delete disconnects it).
 //!
 //! ```text
 //! cargo run -p bridge --example publish -- BUNDLE ROOT ID NET_ROOT NET_TABLE NETWORK PORT
@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use bridge::{ContainerNetwork, PortMapping, Store};
 use libcontainer::nix::sys::signal::Signal;
-use libcontainer::{Container, ContainerBuilder};
+use libcontainer::ContainerBuilder;
 
 fn main() -> ExitCode {
     // Protect this binary (CVE-2019-5736) before anything else; re-executes.
@@ -76,8 +76,6 @@ fn run(
     std::io::stdin().lock().read_line(&mut String::new())?;
     container.kill(Signal::SIGKILL as i32)?;
     let code = container.wait()?;
-    let container = Container::load(root, id)?;
-    ContainerNetwork::disconnect(&container)?;
     container.delete(false)?;
     Ok(code)
 }

@@ -1,12 +1,19 @@
 //! A container's networking, from request to teardown: which network it
 //! joins and which ports it publishes (from `--network`/`-p` or the
 //! `org.hull.network`/`org.hull.publish` annotations), connecting it while
-//! its init waits for `start`, the record beside its state that says where
-//! its attachment lives, and disconnecting it on delete.
+//! its init waits for `start`, and disconnecting it when the container is
+//! deleted.
 //!
-//! Crash safety: the record is written before anything is made and removed
-//! last, and disconnecting is idempotent, so a create or delete killed
-//! half-way leaves something the next delete finishes.
+//! One record: the store's attachment (`attachments/<id>.eth0.json`) is
+//! what the container's connection is. The container's state (through
+//! libcontainer's [`NetworkHook::record`]) only says which store holds it,
+//! so that delete finds it whatever flags it gets.
+//!
+//! Crash safety: the state names the store before anything is made and
+//! goes after the attachment is undone, the attachment is recorded before
+//! its parts are made and removed after they are undone, and disconnecting
+//! is idempotent, so a create or delete killed half-way leaves something
+//! the next delete finishes.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -25,13 +32,14 @@ pub const NETWORK_ANNOTATION: &str = "org.hull.network";
 pub const PUBLISH_ANNOTATION: &str = "org.hull.publish";
 /// The container-side interface name.
 const IFNAME: &str = "eth0";
-/// The file beside a container's state where its connection is recorded
-/// (see [`Container::companion_path`]).
-const RECORD: &str = "network.json";
+/// How a container's state names this networking ([`NetworkHook::kind`]).
+const KIND: &str = "hull-bridge";
 
 /// A container's connection to a bridge network: give it to
-/// `ContainerBuilder::network` to connect the container on create, and
-/// call [`ContainerNetwork::disconnect`] before deleting it.
+/// `ContainerBuilder::network` to connect the container on create; the
+/// container's delete disconnects it. A container loaded from its state
+/// gets one (any store: the state names the one it is attached in) with
+/// `Container::with_network` before its delete.
 #[derive(Debug, Clone)]
 pub struct ContainerNetwork {
     store: Store,
@@ -52,8 +60,8 @@ struct Resolver {
     args: Vec<OsString>,
 }
 
-/// Where a container's attachment lives, so delete finds it whatever flags
-/// it gets.
+/// What a container's state records of its connection: where its
+/// attachment lives, so delete finds it whatever flags it gets.
 #[derive(Serialize, Deserialize)]
 struct Record {
     net_root: PathBuf,
@@ -127,9 +135,9 @@ impl ContainerNetwork {
         Ok(Some(request))
     }
 
-    /// Connects the created container whose init is `pid` and whose record
-    /// goes to `record`. On error nothing of it is left, record included.
-    fn connect_init(&self, id: &str, pid: i32, record: &Path) -> Result<Attachment, NetError> {
+    /// Connects the created container whose init is `pid`. On error
+    /// nothing of it is left.
+    fn connect_init(&self, id: &str, pid: i32) -> Result<Attachment, NetError> {
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
         if same_file(&netns, Path::new("/proc/self/ns/net")) {
             return Err(NetError::SharedNetns);
@@ -138,16 +146,6 @@ impl ContainerNetwork {
             Some(name) => self.store.get(name),
             None => self.store.default_network(),
         }?;
-        // Recorded first: a crash half-way still leaves delete something to undo.
-        let entry = Record {
-            net_root: self.store.dir.clone(),
-            net_table: self.store.table.clone(),
-            ifname: IFNAME.into(),
-        };
-        let bytes = serde_json::to_vec(&entry).expect("serializable");
-        // Whole or not at all: a kill never leaves a record delete cannot read.
-        crate::whole_file::create(record, &bytes)
-            .map_err(NetError::io(format!("write {}", record.display())))?;
         let attached = self.dns_member(id, &net.name).and_then(|()| {
             let att = self.store.attach(&net, id, IFNAME, &netns, &self.ports)?;
             if let Err(e) = self.start_resolver(&net.name) {
@@ -157,9 +155,8 @@ impl ContainerNetwork {
             Ok(att)
         });
         if attached.is_err() {
-            // What was made is undone; the record is all that is left.
+            // The attachment undid itself; its resolver names go too.
             let _ = Member::remove(&self.store.dir, &net.name, id);
-            let _ = remove_record(record);
         }
         attached
     }
@@ -189,30 +186,18 @@ impl ContainerNetwork {
         }
     }
 
-    /// Whether `container` has a connection to undo.
-    pub fn is_connected(container: &Container) -> bool {
-        container.companion_path(RECORD).exists()
+    /// Tears down container `id`'s connection in this store, for a
+    /// container whose state (which names the store it is attached in)
+    /// cannot be read: a broken container `delete --force` removes. Fine if
+    /// there is none.
+    pub fn disconnect_id(&self, id: &str) -> Result<(), NetError> {
+        self.store.detach(id, IFNAME)
     }
 
-    /// Tears down the connection `container`'s record names, then removes
-    /// the record (last, so a disconnect killed half-way can be run again).
-    /// Fine if there is none. The container should be stopped first.
-    pub fn disconnect(container: &Container) -> Result<(), NetError> {
-        disconnect_recorded(&container.companion_path(RECORD), container.id())
-    }
-
-    /// [`Self::disconnect`] for container `id` under the state root `root`
-    /// whose state cannot be loaded (a broken container `delete --force`
-    /// removes).
-    pub fn disconnect_id(root: &Path, id: &str) -> Result<(), NetError> {
-        disconnect_recorded(&Container::companion_in(root, id, RECORD), id)
-    }
-
-    /// The connection `container`'s record names, for checkpoint and restore.
+    /// The connection `container`'s state names, for checkpoint and restore.
     pub fn recorded(container: &Container) -> Option<Recorded> {
-        Recorded::read(&container.companion_path(RECORD), container.id())
-            .ok()
-            .flatten()
+        let record = container.network_record().filter(|r| r.kind == KIND)?;
+        Recorded::read(container.id(), &record.record)
     }
 }
 
@@ -225,20 +210,15 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    /// The connection the record at `path` names for container `id`; none
-    /// if there is no record, or one that cannot be parsed (it names
-    /// nothing to undo).
-    fn read(path: &Path, id: &str) -> Result<Option<Self>, NetError> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(NetError::io(format!("read {}", path.display()))(e)),
-        };
-        Ok(serde_json::from_slice::<Record>(&bytes).ok().map(|r| Self {
+    /// The connection `record` (from container `id`'s state) names; none
+    /// if it cannot be parsed (it names nothing to undo).
+    fn read(id: &str, record: &serde_json::Value) -> Option<Self> {
+        let r = Record::deserialize(record).ok()?;
+        Some(Self {
             store: Store::new(r.net_root, &r.net_table),
             id: id.to_owned(),
             ifname: r.ifname,
-        }))
+        })
     }
 
     /// The container-side interface, a veth whose peer is on the host.
@@ -284,30 +264,37 @@ impl Recorded {
     }
 }
 
-/// Tears down the connection the record at `path` names for container
-/// `id`, then removes the record.
-fn disconnect_recorded(path: &Path, id: &str) -> Result<(), NetError> {
-    if let Some(r) = Recorded::read(path, id)? {
-        r.store.detach(&r.id, &r.ifname)?;
-    }
-    remove_record(path)
-}
-
 impl NetworkHook for ContainerNetwork {
+    fn kind(&self) -> &str {
+        KIND
+    }
+
+    fn record(&self) -> serde_json::Value {
+        let record = Record {
+            net_root: self.store.dir.clone(),
+            net_table: self.store.table.clone(),
+            ifname: IFNAME.into(),
+        };
+        serde_json::to_value(record).expect("serializable")
+    }
+
     fn connect(&self, container: &Container) -> Result<(), NetworkError> {
         let pid = container.pid().ok_or(NetError::NoInit)?;
-        let record = container.companion_path(RECORD);
-        self.connect_init(container.id(), pid.as_raw(), &record)?;
+        self.connect_init(container.id(), pid.as_raw())?;
         Ok(())
     }
-}
 
-fn remove_record(path: &Path) -> Result<(), NetError> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(NetError::io(format!("remove {}", path.display()))(e))
+    /// Detaches the container in the store its state names (not
+    /// necessarily this value's).
+    fn disconnect(
+        &self,
+        container: &Container,
+        recorded: &serde_json::Value,
+    ) -> Result<(), NetworkError> {
+        if let Some(r) = Recorded::read(container.id(), recorded) {
+            r.store.detach(&r.id, &r.ifname)?;
         }
-        _ => Ok(()),
+        Ok(())
     }
 }
 

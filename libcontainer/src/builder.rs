@@ -15,7 +15,7 @@ use crate::container::{Container, DEFAULT_ROOT};
 use crate::error::{Error, Result};
 use crate::exec_fifo;
 use crate::id::validate_id;
-use crate::network::Network;
+use crate::network::{Network, NetworkRecord};
 use crate::process::{spawn_init, InitConfig};
 use crate::spec::{Bundle, SpecError};
 use crate::state::{self, proc_stat, Record, Status, EXEC_FIFO};
@@ -59,8 +59,8 @@ impl ContainerBuilder {
 
     /// Connects the container to `network` once it is created, before
     /// [`Container::start`] (e.g. `bridge::ContainerNetwork` for a bridge
-    /// network with published ports). If connecting fails, `create` fails
-    /// and leaves nothing behind.
+    /// network with published ports); [`Container::delete`] disconnects it.
+    /// If connecting fails, `create` fails and leaves nothing behind.
     pub fn network(mut self, network: impl Network + 'static) -> Self {
         self.network = Some(Arc::new(network));
         self
@@ -161,9 +161,10 @@ impl ContainerBuilder {
         // The claim's lock is held until this returns (see `state::is_abandoned`).
         let (_claim, state_path) = state::claim(&self.root, &self.id)?;
         let mut guard = Cleanup::of_files(vec![state_path.clone(), state::temp_path(&state_path)]);
-        let container = self.create_in(&state_path, bundle, &mut guard)?;
+        let mut container = self.create_in(&state_path, bundle, &mut guard)?;
         if let Some(network) = &self.network {
             network.connect(&container).map_err(Error::Network)?;
+            container = container.with_network_handle(network.clone());
         }
         tracing::debug!(id = %self.id, "created: the init waits for start");
         guard.dismiss();
@@ -193,6 +194,8 @@ impl ContainerBuilder {
             &cfg.rootfs,
             placement.cgroup(),
         );
+        // The network too, before it makes anything (see `crate::network`).
+        record.network = self.network.as_deref().map(NetworkRecord::of);
         record.save(state)?;
         // The cgroup as far as it is made before the clone.
         let own_cgroup = placement.before_clone(&cfg.hierarchies, resources);

@@ -2,7 +2,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -14,6 +14,7 @@ use crate::cgroups::{Cgroup, CgroupError, Hierarchies};
 use crate::error::{Error, Result, WrongStatus};
 use crate::exec_fifo;
 use crate::id::validate_id;
+use crate::network::{Network, NetworkRecord};
 use crate::process::{spawn_exec, ExecConfig};
 use crate::state::{self, Record, State, Status, EXEC_FIFO};
 
@@ -47,6 +48,8 @@ pub struct Container {
     /// The write end of the init's start pipe, until started (see
     /// [`crate::ContainerBuilder::start_in_process`]).
     start_line: Mutex<Option<OwnedFd>>,
+    /// What disconnects the container on delete, if it is connected.
+    network: Option<Arc<dyn Network>>,
 }
 
 impl Container {
@@ -55,6 +58,7 @@ impl Container {
             root,
             record,
             start_line: Mutex::new(None),
+            network: None,
         }
     }
 
@@ -63,6 +67,27 @@ impl Container {
             start_line: Mutex::new(start_line),
             ..self
         }
+    }
+
+    pub(crate) fn with_network_handle(self, network: Arc<dyn Network>) -> Self {
+        Self {
+            network: Some(network),
+            ..self
+        }
+    }
+
+    /// Gives [`Container::delete`] the [`Network`] that connected the
+    /// container: a container loaded from its state (rather than the one
+    /// [`crate::ContainerBuilder::create`] returned) knows from its state
+    /// that it is connected, and what to disconnect, but not the code
+    /// that does it.
+    pub fn with_network(self, network: impl Network + 'static) -> Self {
+        self.with_network_handle(Arc::new(network))
+    }
+
+    /// The network the container is connected by, as its state keeps it.
+    pub fn network_record(&self) -> Option<&NetworkRecord> {
+        self.record.network.as_ref()
     }
 
     /// Opens the container `id` under the state root `root`. A state file
@@ -147,12 +172,6 @@ impl Container {
         all.sort_by(|a, b| a.id().cmp(b.id()));
         broken.sort_by(|a, b| a.0.cmp(&b.0));
         Ok((all, broken))
-    }
-
-    /// [`Container::companion_path`] of container `id` under `root`, for
-    /// one whose state cannot be loaded.
-    pub fn companion_in(root: impl AsRef<Path>, id: &str, what: &str) -> PathBuf {
-        state::companion(root.as_ref(), id, what)
     }
 
     /// The file `what` kept with the container's state,
@@ -461,9 +480,18 @@ impl Container {
     }
 
     /// Removes the container. A created container's init is killed first; a
-    /// running or paused one only with `force`.
+    /// running or paused one only with `force`. A connected container is
+    /// disconnected by its [`Network`] (see [`Container::with_network`]);
+    /// without it, delete refuses before it changes anything.
     pub fn delete(self, force: bool) -> Result<()> {
+        let network = self.network_to_disconnect()?;
         self.stop_for_delete(force)?;
+        // Once no process of it is left; its record in the state goes last.
+        if let Some((network, recorded)) = network {
+            network
+                .disconnect(&self, &recorded.record)
+                .map_err(Error::Network)?;
+        }
         // Also after a crash: whatever is left in the cgroup is killed there.
         if let Some(cg) = &self.record.cgroup {
             cg.destroy()?;
@@ -479,11 +507,25 @@ impl Container {
         Ok(())
     }
 
-    /// The first step of [`Container::delete`], for a caller that removes
-    /// what it keeps beside the container (a network attachment) before the
-    /// state goes: a created container's init is killed, a running or
-    /// paused one only with `force`.
-    pub fn stop_for_delete(&self, force: bool) -> Result<()> {
+    /// The network that disconnects the container on delete and what it
+    /// recorded; none if the container is not connected.
+    fn network_to_disconnect(&self) -> Result<Option<(&dyn Network, &NetworkRecord)>> {
+        let Some(recorded) = &self.record.network else {
+            return Ok(None);
+        };
+        match self.network.as_deref() {
+            Some(n) if n.kind() == recorded.kind => Ok(Some((n, recorded))),
+            given => Err(Error::NetworkNotGiven {
+                id: self.id().to_owned(),
+                kind: recorded.kind.clone(),
+                given: given.map(|n| n.kind().to_owned()),
+            }),
+        }
+    }
+
+    /// The first step of [`Container::delete`]: a created container's init
+    /// is killed, a running or paused one only with `force`.
+    fn stop_for_delete(&self, force: bool) -> Result<()> {
         let status = self.status();
         tracing::debug!(id = %self.id(), ?status, force, "deleting the container");
         match status {

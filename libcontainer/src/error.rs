@@ -33,9 +33,21 @@ pub enum Error {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
-    /// The [`crate::Network`] given to the builder could not connect the container.
+    /// The [`crate::Network`] of the container could not connect or
+    /// disconnect it.
     #[error("{0}")]
     Network(crate::NetworkError),
+    /// A connected container's delete was not given the [`crate::Network`]
+    /// of the kind that connected it (see [`crate::Container::with_network`]).
+    #[error(
+        "container {id} is connected by a {kind} network{}: delete needs that network to disconnect it",
+        instead(.given)
+    )]
+    NetworkNotGiven {
+        id: String,
+        kind: String,
+        given: Option<String>,
+    },
     /// A system call made on the runtime side failed; the errno worded as
     /// runc (Go) words it, `invalid argument`, which engines match on.
     #[error("{context}: {}", go_errno(source))]
@@ -102,6 +114,14 @@ impl Error {
         let path = path.into();
         move |source| Self::Io { path, source }
     }
+}
+
+/// `, not KIND` when a network of another kind was given.
+fn instead(given: &Option<String>) -> String {
+    given
+        .as_ref()
+        .map(|kind| format!(", not {kind}"))
+        .unwrap_or_default()
 }
 
 /// An errno as Go prints it: the C library's text, lower-cased first

@@ -54,7 +54,7 @@ pub use error::{Error, Result, WrongStatus};
 pub use features::features;
 pub use hooks::HookError;
 pub use id::validate_id;
-pub use network::{Network, NetworkError};
+pub use network::{Network, NetworkError, NetworkRecord};
 pub use process::{InitError, InitStep, ProcessError};
 pub use rootfs::{rootfs_propagation, MountOptions};
 pub use seal::{ensure_sealed, is_sealed, SealError};

@@ -17,16 +17,13 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkPayload, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL};
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use netlink_wire::{RouteSocket, WireError};
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, LinuxNetDevice, Spec};
@@ -146,7 +143,7 @@ fn move_one(host: &str, name: &str, pid: Pid) -> Result<(), NetDeviceError> {
     };
     let netns = File::open(format!("/proc/{pid}/ns/net"))
         .map_err(err("open the container's network namespace"))?;
-    let mut nl = Route::open(host).map_err(err("open a netlink socket"))?;
+    let mut nl = Route::open(host)?;
     let mut inside = Route::open_in(&netns, host)?;
     // Checked first: a rename failing after the move would leave the
     // device inside, to be destroyed with the namespace if it is virtual.
@@ -206,8 +203,7 @@ fn matches_template(name: &str, template: &str) -> bool {
 
 /// A route netlink socket in the namespace it was opened in, for one device.
 struct Route {
-    socket: Socket,
-    seq: u32,
+    socket: RouteSocket,
     device: String,
 }
 
@@ -226,7 +222,7 @@ impl Route {
             s.spawn(|| {
                 setns(netns.as_fd(), CloneFlags::CLONE_NEWNET)
                     .map_err(|e| err("enter the container's network namespace")(e.into()))?;
-                Route::open(device).map_err(err("open a netlink socket inside"))
+                Route::open(device)
             })
             .join()
             .unwrap_or_else(|_| {
@@ -237,13 +233,11 @@ impl Route {
         })
     }
 
-    fn open(device: &str) -> std::io::Result<Self> {
-        let mut socket = Socket::new(NETLINK_ROUTE)?;
-        socket.bind_auto()?;
-        socket.connect(&SocketAddr::new(0, 0))?;
+    fn open(device: &str) -> Result<Self, NetDeviceError> {
+        let socket =
+            RouteSocket::open().map_err(|e| wire_error(device, "open a netlink socket", e))?;
         Ok(Self {
             socket,
-            seq: 0,
             device: device.to_owned(),
         })
     }
@@ -262,42 +256,11 @@ impl Route {
         msg: RouteNetlinkMessage,
         flags: u16,
         what: &'static str,
-        mut done: impl FnMut(NetlinkPayload<RouteNetlinkMessage>) -> Result<bool, NetDeviceError>,
+        done: impl FnMut(NetlinkPayload<RouteNetlinkMessage>) -> bool,
     ) -> Result<(), NetDeviceError> {
-        self.seq += 1;
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags;
-        header.sequence_number = self.seq;
-        let mut nl = NetlinkMessage::new(header, NetlinkPayload::from(msg));
-        nl.finalize();
-        let mut buf = vec![0; nl.buffer_len()];
-        nl.serialize(&mut buf);
-        let io = |source| NetDeviceError::Netlink {
-            device: self.device.clone(),
-            what,
-            source,
-        };
-        self.socket.send(&buf, 0).map_err(io)?;
-        loop {
-            let (buf, _) = self.socket.recv_from_full().map_err(io)?;
-            let mut offset = 0;
-            while offset < buf.len() {
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[offset..])
-                    .map_err(|e| NetDeviceError::Decode {
-                        device: self.device.clone(),
-                        what,
-                        message: e.to_string(),
-                    })?;
-                let len = reply.header.length as usize;
-                if reply.header.sequence_number == self.seq && done(reply.payload)? {
-                    return Ok(());
-                }
-                if len == 0 {
-                    break;
-                }
-                offset += (len + 3) & !3;
-            }
-        }
+        self.socket
+            .exchange(msg, flags, done)
+            .map_err(|e| wire_error(&self.device, what, e))
     }
 
     /// A request the kernel acknowledges (or refuses with an errno).
@@ -307,18 +270,10 @@ impl Route {
         flags: u16,
         what: &'static str,
     ) -> Result<(), NetDeviceError> {
-        let mut failed = None;
-        self.exchange(msg, flags | NLM_F_ACK, what, |p| match p {
-            NetlinkPayload::Error(e) => {
-                failed = e.code.map(|c| -c.get());
-                Ok(true)
-            }
-            _ => Ok(false),
-        })?;
-        match failed {
-            Some(errno) => Err(self.netlink_error(what, errno)),
-            None => Ok(()),
-        }
+        self.socket
+            .request(msg, flags)
+            .map_err(|e| wire_error(&self.device, what, e))?
+            .map_err(|errno| self.netlink_error(what, errno))
     }
 
     /// The link `name` or `index` (the other 0) as the kernel has it; none
@@ -334,13 +289,13 @@ impl Route {
         self.exchange(RouteNetlinkMessage::GetLink(m), 0, what, |p| match p {
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
                 link = Some(l);
-                Ok(true)
+                true
             }
             NetlinkPayload::Error(e) => {
-                failed = e.code.map(|c| -c.get());
-                Ok(true)
+                failed = netlink_wire::errno(&e);
+                true
             }
-            _ => Ok(false),
+            _ => false,
         })?;
         match failed {
             Some(libc::ENODEV) | None => Ok(link),
@@ -393,20 +348,36 @@ impl Route {
                     if a.header.index == index && keeps(&a) {
                         found.push(readd(&a));
                     }
-                    Ok(false)
+                    false
                 }
-                NetlinkPayload::Done(_) => Ok(true),
+                NetlinkPayload::Done(_) => true,
                 NetlinkPayload::Error(e) => {
-                    failed = e.code.map(|c| -c.get());
-                    Ok(failed.is_some())
+                    failed = netlink_wire::errno(&e);
+                    failed.is_some()
                 }
-                _ => Ok(false),
+                _ => false,
             },
         )?;
         match failed {
             Some(errno) => Err(self.netlink_error(what, errno)),
             None => Ok(found),
         }
+    }
+}
+
+/// `what` failed for `device` before the kernel answered.
+fn wire_error(device: &str, what: &'static str, e: WireError) -> NetDeviceError {
+    match e {
+        WireError::Io { source, .. } => NetDeviceError::Netlink {
+            device: device.to_owned(),
+            what,
+            source,
+        },
+        WireError::Decode(message) => NetDeviceError::Decode {
+            device: device.to_owned(),
+            what,
+            message,
+        },
     }
 }
 

@@ -101,6 +101,9 @@ pub(crate) struct Record {
     /// The config's hooks, for poststart and poststop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The network the container is connected by, for delete to disconnect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::NetworkRecord>,
 }
 
 impl Record {
@@ -133,6 +136,7 @@ impl Record {
             init_start_time: 0,
             cgroup: (!cgroup.dirs.is_empty()).then(|| cgroup.clone()),
             hooks: spec.hooks().clone(),
+            network: None,
         }
     }
 
@@ -354,6 +358,10 @@ mod tests {
             init_start_time: 7,
             cgroup: None,
             hooks: None,
+            network: Some(crate::network::NetworkRecord {
+                kind: "test".into(),
+                record: serde_json::json!({ "where": "/run/test-net" }),
+            }),
         }
     }
 

@@ -89,14 +89,15 @@ pub fn restore(root: &Path, id: &str, bundle: Bundle, opts: &RestoreOptions) -> 
     }
     // The claim's lock is held until this returns (see `state::is_abandoned`);
     // a checkpointed container's record is taken over instead.
-    let (_claim, state_path, replaces) = match state::claim(root, id) {
-        Ok((file, path)) => (file, path, false),
+    let (_claim, state_path, replaced) = match state::claim(root, id) {
+        Ok((file, path)) => (file, path, None),
         Err(Error::Exists(_)) => {
-            let (file, path) = take_over(root, id)?;
-            (file, path, true)
+            let (file, path, old) = take_over(root, id)?;
+            (file, path, Some(old))
         }
         Err(e) => return Err(e),
     };
+    let replaces = replaced.is_some();
     let mut guard = Guard {
         made: Cleanup::of_files(if replaces {
             Vec::new()
@@ -112,7 +113,10 @@ pub fn restore(root: &Path, id: &str, bundle: Bundle, opts: &RestoreOptions) -> 
         bundle,
         &image,
         opts,
-        (&state_path, replaces),
+        StateFile {
+            path: &state_path,
+            replaced,
+        },
         &mut guard,
     )?;
     if replaces {
@@ -122,10 +126,17 @@ pub fn restore(root: &Path, id: &str, bundle: Bundle, opts: &RestoreOptions) -> 
     Ok(container)
 }
 
+/// The state file a restore writes: a new one, or that of the
+/// checkpointed container it takes the place of.
+struct StateFile<'a> {
+    path: &'a Path,
+    replaced: Option<Container>,
+}
+
 /// Opens the state file of the checkpointed container `id` for a restore
 /// to take its place, locked so that only one restore does; any other
-/// container of that id is [`Error::Exists`].
-fn take_over(root: &Path, id: &str) -> Result<(File, PathBuf)> {
+/// container of that id is [`Error::Exists`]. Returns the container too.
+fn take_over(root: &Path, id: &str) -> Result<(File, PathBuf, Container)> {
     let old = Container::load(root, id).map_err(|_| Error::Exists(id.to_owned()))?;
     if !old.is_checkpointed() {
         return Err(Error::Exists(id.to_owned()));
@@ -140,7 +151,7 @@ fn take_over(root: &Path, id: &str) -> Result<(File, PathBuf)> {
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(Error::Exists(id.to_owned()));
     }
-    Ok((file, path))
+    Ok((file, path, old))
 }
 
 fn restore_in(
@@ -149,7 +160,7 @@ fn restore_in(
     bundle: Bundle,
     image: &Image,
     opts: &RestoreOptions,
-    state: (&Path, bool),
+    state: StateFile,
     guard: &mut Guard,
 ) -> Result<Container> {
     let spec = &bundle.spec;
@@ -167,9 +178,11 @@ fn restore_in(
         cgroup.apply(&hierarchies, res)?;
     }
     let mut record = Record::creating(id, spec, &bundle.dir, &bundle.rootfs, &cgroup);
-    // A checkpointed container's record stays until the restore is done.
-    if !state.1 {
-        record.save(state.0)?;
+    // A checkpointed container's record stays until the restore is done;
+    // the network it kept for the restore stays recorded with the new one.
+    match &state.replaced {
+        Some(old) => record.network = old.network_record().cloned(),
+        None => record.save(state.path)?,
     }
 
     let image_dir = open_dir(&opts.image_path, false)?;
@@ -266,7 +279,7 @@ fn restore_in(
     record.init_start_time = proc_stat(pid)
         .ok_or(Error::Process(crate::ProcessError::InitDied))?
         .1;
-    record.save(state.0)?;
+    record.save(state.path)?;
     Ok(Container::new(root.to_owned(), record))
 }
 

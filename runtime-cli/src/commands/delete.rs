@@ -2,15 +2,16 @@
 
 use std::path::Path;
 
-use bridge::ContainerNetwork;
 use libcontainer::{Container, Error};
 
-use crate::{Failure, Outcome};
+use super::network;
+use crate::cli::Cli;
+use crate::Outcome;
 
-pub fn delete(root: &Path, id: &str, force: bool) -> Outcome {
+pub fn delete(cli: &Cli, root: &Path, id: &str, force: bool) -> Outcome {
     match Container::load(root, id) {
         Ok(c) => {
-            remove(c, force)?;
+            remove(cli, c, force)?;
         }
         Err(Error::NotExist) => {
             // What a create that never finished left (runc removes it too).
@@ -21,10 +22,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Outcome {
             }
         }
         // A state file that cannot be read (a garbled disk): `--force`
-        // removes it with what is recorded beside it.
+        // removes it, and the container's attachment in the network store
+        // of this call's flags (the state named the store; it is lost).
         Err(e @ Error::State(_)) if force => {
             eprintln!("hull: {e}; removing it");
-            ContainerNetwork::disconnect_id(root, id).map_err(|e| Failure::new(e.to_string()))?;
+            network::teardown(cli)
+                .disconnect_id(id)
+                .map_err(network::net_err)?;
             Container::remove_broken(root, id)?;
         }
         Err(e) => return Err(e.into()),
@@ -32,15 +36,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Outcome {
     Ok(0)
 }
 
-/// Deletes the container and its network attachment if it has one: the
-/// attachment goes once the container is stopped, before the state, which
-/// goes last, so a delete killed half-way leaves a container that
-/// `delete --force` finishes.
-pub fn remove(container: Container, force: bool) -> Outcome {
-    if ContainerNetwork::is_connected(&container) {
-        container.stop_for_delete(force)?;
-        ContainerNetwork::disconnect(&container).map_err(|e| Failure::new(e.to_string()))?;
-    }
-    container.delete(force)?;
+/// Deletes the container; one hull connected is disconnected by the
+/// delete, once stopped and before its state goes (last, so a delete
+/// killed half-way leaves a container that `delete --force` finishes).
+pub fn remove(cli: &Cli, container: Container, force: bool) -> Outcome {
+    container
+        .with_network(network::teardown(cli))
+        .delete(force)?;
     Ok(0)
 }

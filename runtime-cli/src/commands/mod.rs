@@ -47,7 +47,7 @@ pub fn dispatch(cli: &Cli) -> Outcome {
             interval,
             id,
         } => events::events(&root()?, id, *stats, interval),
-        Command::Delete { force, id } => delete::delete(&root()?, id, *force),
+        Command::Delete { force, id } => delete::delete(cli, &root()?, id, *force),
         Command::List { format, quiet } => list::list(&root()?, *format, *quiet),
         Command::Checkpoint(args) => checkpoint::checkpoint(cli, args),
         Command::Restore(args) => restore::restore(cli, args),

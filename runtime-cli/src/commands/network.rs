@@ -1,7 +1,7 @@
 //! `hull network create|ls|inspect|rm`, and what networking `create`/`run`
 //! ask for (`--network`, `-p`, or the `org.hull.network` /
 //! `org.hull.publish` annotations); `bridge::ContainerNetwork` connects and
-//! disconnects.
+//! disconnects (the latter on the container's delete).
 //!
 //! Without any of those, hull does no networking at all, like runc: engines
 //! wire the network namespace themselves.
@@ -90,6 +90,12 @@ fn network_options(subnets: &[String]) -> Result<NetworkOptions, Failure> {
         }
     }
     Ok(options)
+}
+
+/// What disconnects a container on delete: its state names the store it is
+/// attached in; this call's flags serve only when that state is lost.
+pub fn teardown(cli: &Cli) -> ContainerNetwork {
+    ContainerNetwork::new(store(cli))
 }
 
 /// The networking `create`/`run` asks for (flags, else annotations), with

@@ -54,7 +54,7 @@ pub fn restore(cli: &Cli, args: &RestoreArgs) -> Outcome {
         Ok(())
     };
     if let Err(e) = finish() {
-        let _ = remove(container, true);
+        let _ = remove(cli, container, true);
         return Err(fail(e));
     }
     if args.detach {
@@ -63,7 +63,7 @@ pub fn restore(cli: &Cli, args: &RestoreArgs) -> Outcome {
     // The restored init is this process's child until reaped.
     let pid = Some(container.init_pid());
     let code = wait_forwarding(pid, || Ok(container.try_wait()?), &mask)?;
-    remove(container, true)?;
+    remove(cli, container, true)?;
     Ok(code)
 }
 

@@ -55,7 +55,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
         Some(c) => match c.receive_master() {
             Ok(m) => Some(m),
             Err(e) => {
-                let _ = remove(container, true);
+                let _ = remove(cli, container, true);
                 return Err(e);
             }
         },
@@ -65,7 +65,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     let mask = block_forwarded(!args.detach)?;
     if let Err(e) = container.start() {
         if let Ok(c) = Container::load(root, &args.create.id) {
-            let _ = remove(c, true);
+            let _ = remove(cli, c, true);
         }
         return Err(fail(e));
     }
@@ -79,7 +79,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
         None => wait_forwarding(pid, || Ok(container.try_wait()?), &mask)?,
     };
     if !args.keep {
-        remove(container, true)?;
+        remove(cli, container, true)?;
     }
     Ok(code)
 }
