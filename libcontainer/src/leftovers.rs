@@ -6,9 +6,12 @@
 //! default cgroup (`<runtime's own cgroup>/<id>` in every hierarchy), the
 //! files `<root>/<id>@<what>` beside the state and the bind mount a restore
 //! makes among them. A custom `cgroupsPath` (or a systemd scope) was known
-//! only to the lost record and cannot be found; while the record survives,
-//! even as the intent a create saves before it makes anything
-//! (`Record::creating`), the container loads and is deleted the usual way.
+//! only to the lost record and cannot be found; nor can the default cgroup
+//! when `delete` runs in another cgroup than the `create` did (the default
+//! lies below the creating runtime's own cgroup; an engine runs both from
+//! one place). While the record survives, even as the intent a create saves
+//! before it makes anything (`Record::creating`), the container loads and
+//! is deleted the usual way, with the cgroup it records.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -130,6 +133,9 @@ impl Leftovers {
                 None => found.push((id.to_owned(), vec![name.clone()])),
             }
         }
+        for (_, left) in &mut found {
+            left.sort();
+        }
         found.sort();
         found
     }
@@ -198,5 +204,29 @@ fn remove_mount_point(path: &Path) -> Result<()> {
     match std::fs::remove_dir(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path)(e)),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orphans_are_ids_with_companions_but_no_state_file() {
+        let root = std::env::temp_dir().join(format!("hull-unit-orphans-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("lost@criu-root")).unwrap();
+        for name in [
+            "lost@network.json",
+            "alive",
+            "alive@exec.fifo",
+            "bad id@x",
+            "x",
+        ] {
+            std::fs::write(root.join(name), b"").unwrap();
+        }
+        let found = Leftovers::orphans(&root);
+        std::fs::remove_dir_all(&root).unwrap();
+        let left = vec!["lost@criu-root".to_owned(), "lost@network.json".to_owned()];
+        assert_eq!(found, vec![("lost".to_owned(), left)]);
     }
 }
