@@ -74,7 +74,9 @@ fn throughput(
         .status();
     assert!(lo.is_ok_and(|s| s.success()), "ip link set lo up");
     let port: PortMapping = "127.0.0.1:15301:5201".parse().unwrap();
-    let att = store.attach(net, "iperf", "eth0", netns, &[port]).unwrap();
+    let att = store
+        .attach(net, "iperf", "eth0", netns, &[port], None)
+        .unwrap();
     let mut server = Command::new("nsenter")
         .args(["-t", &pid.to_string(), "-n", "iperf3", "-s", "-p", "5201"])
         .stdout(std::process::Stdio::null())
@@ -122,13 +124,17 @@ fn main() {
     let netns = PathBuf::from(format!("/proc/{}/ns/net", sb.id()));
     let port: PortMapping = "18080:80".parse().unwrap();
     // Warm-up: creates the bridge and the firewall table.
-    store.attach(&net, "warm", "eth0", &netns, &[]).unwrap();
+    store
+        .attach(&net, "warm", "eth0", &netns, &[], None)
+        .unwrap();
     store.detach("warm", "eth0").unwrap();
 
     let (mut add, mut del) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let t = Instant::now();
-        store.attach(&net, "c1", "eth0", &netns, &[port]).unwrap();
+        store
+            .attach(&net, "c1", "eth0", &netns, &[port], None)
+            .unwrap();
         add.push(t.elapsed());
         let t = Instant::now();
         store.detach("c1", "eth0").unwrap();

@@ -137,7 +137,7 @@ impl ContainerNetwork {
 
     /// Connects the created container whose init is `pid`. On error
     /// nothing of it is left.
-    fn connect_init(&self, id: &str, pid: i32) -> Result<Attachment, NetError> {
+    fn connect_init(&self, id: &str, root: &Path, pid: i32) -> Result<Attachment, NetError> {
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
         if same_file(&netns, Path::new("/proc/self/ns/net")) {
             return Err(NetError::SharedNetns);
@@ -147,7 +147,9 @@ impl ContainerNetwork {
             None => self.store.default_network(),
         }?;
         let attached = self.dns_member(id, &net.name).and_then(|()| {
-            let att = self.store.attach(&net, id, IFNAME, &netns, &self.ports)?;
+            let att = self
+                .store
+                .attach(&net, id, IFNAME, &netns, &self.ports, Some(root))?;
             if let Err(e) = self.start_resolver(&net.name) {
                 let _ = self.store.detach(id, IFNAME);
                 return Err(e);
@@ -192,6 +194,23 @@ impl ContainerNetwork {
     /// there is none.
     pub fn disconnect_id(&self, id: &str) -> Result<(), NetError> {
         self.store.detach(id, IFNAME)
+    }
+
+    /// The ids attached in this store from state root `root` that have no
+    /// state file there: containers whose state was lost, which that
+    /// root's `list` shows and `delete --force` removes.
+    pub fn lost_in(&self, root: &Path) -> Result<Vec<String>, NetError> {
+        let mut ids: Vec<String> = self
+            .store
+            .attachments(None)?
+            .into_iter()
+            .filter(|a| a.state_root.as_deref() == Some(root))
+            .map(|a| a.container)
+            .filter(|id| !root.join(id).exists())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
     }
 
     /// The connection `container`'s state names, for checkpoint and restore.
@@ -280,7 +299,7 @@ impl NetworkHook for ContainerNetwork {
 
     fn connect(&self, container: &Container) -> Result<(), NetworkError> {
         let pid = container.pid().ok_or(NetError::NoInit)?;
-        self.connect_init(container.id(), pid.as_raw())?;
+        self.connect_init(container.id(), container.root(), pid.as_raw())?;
         Ok(())
     }
 

@@ -100,6 +100,10 @@ pub struct Attachment {
     /// without looking each up first (a crash before leaves it unset).
     #[serde(default)]
     pub published: bool,
+    /// The state root of the hull container attached, so that root's
+    /// `list` still shows the container when its state file is lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_root: Option<PathBuf>,
 }
 
 impl Attachment {
@@ -334,6 +338,7 @@ impl Store {
         ifname: &str,
         netns: &Path,
         ports: &[PortMapping],
+        state_root: Option<&Path>,
     ) -> Result<Attachment, NetError> {
         let ns = File::open(netns).map_err(NetError::io(format!(
             "open network namespace {}",
@@ -354,6 +359,7 @@ impl Store {
             gateway6: net.gateway6,
             ports: ports.to_vec(),
             published: false,
+            state_root: state_root.map(Path::to_path_buf),
         };
         // Recorded first, so a crash half-way leaves something to detach.
         let file = self.attachment_file(container, ifname);

@@ -62,7 +62,14 @@ fn add(spec: &NetSpec, target: &Target) -> Result<CniResult, CniError> {
     let netns = target.netns()?;
     let ports = spec.ports.clone().unwrap_or_default();
     let att = store
-        .attach(&net, &target.container_id, &target.ifname, netns, &ports)
+        .attach(
+            &net,
+            &target.container_id,
+            &target.ifname,
+            netns,
+            &ports,
+            None,
+        )
         .map_err(|e| CniError::net(&format!("attach to network {}", net.name), e))?;
     let dns = lease6::write(&spec.layout, &att).and_then(|()| resolver(spec, &dir, &net));
     let dns = match dns {

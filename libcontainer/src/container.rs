@@ -18,7 +18,7 @@ use crate::network::{Network, NetworkRecord};
 use crate::process::{spawn_exec, ExecConfig};
 use crate::state::{self, Record, State, Status, EXEC_FIFO};
 
-/// A state file that names no container that can be loaded: its id, and why.
+/// An id whose state names no container that can be loaded, and why.
 pub type Broken = (String, Error);
 
 /// What [`Container::exec`] starts.
@@ -120,14 +120,6 @@ impl Container {
         Self::remove_files(root, id)
     }
 
-    /// Removes the state file of `id` that cannot be read (see
-    /// [`Container::list_all`]) and the files that go with it; what it
-    /// recorded (cgroups) is not known any more.
-    pub fn remove_broken(root: impl AsRef<Path>, id: &str) -> Result<()> {
-        validate_id(id)?;
-        Self::remove_files(root.as_ref(), id)
-    }
-
     fn remove_files(root: &Path, id: &str) -> Result<()> {
         let path = state::state_path(root, id);
         state::remove_if_present(&state::companion(root, id, EXEC_FIFO))?;
@@ -140,10 +132,10 @@ impl Container {
         Ok(Self::list_all(root)?.0)
     }
 
-    /// Every container under `root`, and the ids whose state file names no
+    /// Every container under `root`, and the ids whose state names no
     /// container that can be loaded, with why: left empty by a create that
-    /// died, or unreadable. Both sorted by id; a create under way is in
-    /// neither.
+    /// died, unreadable, or gone while files beside it are left. Both
+    /// sorted by id; a create under way is in neither.
     pub fn list_all(root: impl AsRef<Path>) -> Result<(Vec<Self>, Vec<Broken>)> {
         let root = root.as_ref();
         let entries = match std::fs::read_dir(root) {
@@ -169,9 +161,17 @@ impl Container {
                 Err(err) => broken.push((id, err)),
             }
         }
+        for (id, left) in crate::Leftovers::orphans(root) {
+            broken.push((id, Error::StateLost(left)));
+        }
         all.sort_by(|a, b| a.id().cmp(b.id()));
         broken.sort_by(|a, b| a.0.cmp(&b.0));
         Ok((all, broken))
+    }
+
+    /// The state root the container is kept in.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The file `what` kept with the container's state,
@@ -496,12 +496,10 @@ impl Container {
         if let Some(cg) = &self.record.cgroup {
             cg.destroy()?;
         }
-        // A created container's fifo first: the state goes last, so an
-        // interrupted delete can be run again.
-        state::remove_if_present(&self.companion_path(EXEC_FIFO))?;
-        state::remove_if_present(&self.companion_path(state::CHECKPOINTED))?;
+        // A created container's fifo (and what a killed restore left) first:
+        // the state goes last, so an interrupted delete can be run again.
+        crate::leftovers::remove_companions(&self.root, self.id())?;
         let path = state::state_path(&self.root, self.id());
-        state::remove_if_present(&state::temp_path(&path))?;
         std::fs::remove_file(&path).map_err(Error::io(&path))?;
         self.run_hooks("poststop", |h| h.poststop(), "stopped");
         Ok(())

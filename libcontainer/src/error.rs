@@ -18,6 +18,10 @@ pub enum Error {
     /// No container with this id exists under the state root.
     #[error("container does not exist")]
     NotExist,
+    /// The container's state file is gone but files of it are left (named
+    /// here), found by [`crate::Container::list_all`].
+    #[error("its state file is gone but {} is left", .0.join(", "))]
+    StateLost(Vec<String>),
     /// The operation is not allowed in the container's current status.
     #[error("{0}")]
     WrongStatus(WrongStatus),

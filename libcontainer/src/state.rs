@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 /// What the fifo whose presence marks a created-but-not-started container is
 /// (see [`companion`]).
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// The companion [`Record::save`] writes before renaming it over the state.
+pub(crate) const STATE_TMP: &str = "state.tmp";
 /// The companion marking a container stopped by a checkpoint; it holds the
 /// image directory's path.
 pub const CHECKPOINTED: &str = "checkpointed";
@@ -223,7 +225,7 @@ pub fn companion(root: &Path, id: &str, what: &str) -> PathBuf {
 /// state file `path`: `<root>/<id>@state.tmp`.
 pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push("@state.tmp");
+    name.push(format!("@{STATE_TMP}"));
     path.with_file_name(name)
 }
 

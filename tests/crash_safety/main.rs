@@ -5,6 +5,7 @@
 
 mod injected;
 mod kit;
+mod lost_state;
 mod parallel;
 mod soak;
 mod timed;

@@ -281,6 +281,7 @@ mod tests {
             gateway6: n.gateway6,
             ports,
             published: true,
+            state_root: None,
         }
     }
 

@@ -121,6 +121,7 @@ fn detach_recovers_from_a_crash_after_every_step() {
             gateway6: None,
             ports: ports.clone(),
             published: false,
+            state_root: None,
         };
         write_json(&store.attachment_file("crashy", "eth0"), &att).unwrap();
         store.wire_steps(net, &att, &ns, steps).unwrap();
@@ -157,11 +158,15 @@ fn attach_restores_a_table_that_vanished() {
     let lab = Lab::new("vanish", "10.250.201.0/24", "hulltv");
     let (store, net, netns) = (&lab.store, &lab.net, lab.netns());
     let ports: Vec<PortMapping> = vec!["127.0.0.1:28992:80".parse().unwrap()];
-    store.attach(net, "first", "eth0", &netns, &ports).unwrap();
+    store
+        .attach(net, "first", "eth0", &netns, &ports, None)
+        .unwrap();
     assert!(store.firewall_marker(net).exists());
     store.detach("first", "eth0").unwrap();
     Firewall::new(&lab.table).delete_table().unwrap();
-    let att = store.attach(net, "second", "eth0", &netns, &ports).unwrap();
+    let att = store
+        .attach(net, "second", "eth0", &netns, &ports, None)
+        .unwrap();
     // Published again: the same mapping for another address now clashes.
     let other = Ipv4Addr::new(10, 250, 201, 250);
     let clash = store.firewall().add_ports(other, &ports).unwrap_err();

@@ -196,7 +196,7 @@ fn restore_in(
     // the restore (the restored container gets a mount namespace of its
     // own). It is the runtime's mount namespace CRIU resolves the image
     // directory in (through /proc/<runtime>/fd), so the bind is made there.
-    let mount_point = state::companion(root, id, "criu-root");
+    let mount_point = state::companion(root, id, crate::leftovers::CRIU_ROOT);
     std::fs::create_dir(&mount_point).map_err(Error::io(&mount_point))?;
     guard.dir = Some(mount_point.clone());
     mount(

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use libcontainer::{Container, Error};
+use libcontainer::{Container, Error, Leftovers};
 
 use super::network;
 use crate::cli::Cli;
@@ -13,26 +13,46 @@ pub fn delete(cli: &Cli, root: &Path, id: &str, force: bool) -> Outcome {
         Ok(c) => {
             remove(cli, c, force)?;
         }
-        Err(Error::NotExist) => {
-            // What a create that never finished left (runc removes it too).
+        // containerd's shim deletes twice; runc answers the second call
+        // with success, after removing what a create that never finished
+        // left beside the state (runc removes such a directory too).
+        Err(Error::NotExist) if !force => {
             Container::remove_unfinished(root, id)?;
-            // containerd's shim deletes twice; runc answers the second call with success.
-            if !force {
-                return Err(Error::NotExist.into());
-            }
+            return Err(Error::NotExist.into());
         }
-        // A state file that cannot be read (a garbled disk): `--force`
-        // removes it, and the container's attachment in the network store
-        // of this call's flags (the state named the store; it is lost).
+        // No state, or one that cannot be read (a garbled disk, a file
+        // removed by hand): `--force` removes what is derivable from the id.
+        Err(Error::NotExist) => {
+            remove_leftovers(cli, root, id)?;
+        }
         Err(e @ Error::State(_)) if force => {
             eprintln!("hull: {e}; removing it");
-            network::teardown(cli)
-                .disconnect_id(id)
-                .map_err(network::net_err)?;
-            Container::remove_broken(root, id)?;
+            remove_leftovers(cli, root, id)?;
         }
         Err(e) => return Err(e.into()),
     }
+    Ok(0)
+}
+
+/// Removes what container `id` left without a usable state, in the order
+/// of a delete: its processes and cgroups, its attachment in the network
+/// store of this call's flags (the state named the store; it is lost), the
+/// files beside the state, the state file last. An id a create or restore
+/// is busy with is left alone.
+fn remove_leftovers(cli: &Cli, root: &Path, id: &str) -> Outcome {
+    let Some(left) = Leftovers::claim(root, id)? else {
+        // Busy, or a container again: the usual delete (a no-op for a
+        // create under way, which is not stopped for it).
+        return match Container::load(root, id) {
+            Ok(c) => remove(cli, c, true),
+            Err(_) => Ok(0),
+        };
+    };
+    left.remove_cgroups()?;
+    network::teardown(cli)
+        .disconnect_id(id)
+        .map_err(network::net_err)?;
+    left.finish()?;
     Ok(0)
 }
 

@@ -5,11 +5,25 @@ use std::path::Path;
 
 use libcontainer::{Container, State, Status};
 
-use crate::cli::ListFormat;
+use super::network;
+use crate::cli::{Cli, ListFormat};
 use crate::{Failure, Outcome};
 
-pub fn list(root: &Path, format: ListFormat, quiet: bool) -> Outcome {
-    let (containers, broken) = Container::list_all(root)?;
+pub fn list(cli: &Cli, root: &Path, format: ListFormat, quiet: bool) -> Outcome {
+    let (containers, mut broken) = Container::list_all(root)?;
+    // A container whose state file is gone while its network attachment
+    // (which names this root) is left: shown, so `delete --force` is run.
+    match network::teardown(cli).lost_in(root) {
+        Ok(lost) => {
+            for id in lost {
+                if !broken.iter().any(|(b, _)| *b == id) {
+                    let what = vec!["its network attachment".to_owned()];
+                    broken.push((id, libcontainer::Error::StateLost(what)));
+                }
+            }
+        }
+        Err(e) => eprintln!("hull: cannot read the network store: {e}"),
+    }
     let mut out = String::new();
     if quiet {
         let mut ids: Vec<&str> = containers.iter().map(|c| c.id()).collect();

@@ -48,7 +48,7 @@ pub fn dispatch(cli: &Cli) -> Outcome {
             id,
         } => events::events(&root()?, id, *stats, interval),
         Command::Delete { force, id } => delete::delete(cli, &root()?, id, *force),
-        Command::List { format, quiet } => list::list(&root()?, *format, *quiet),
+        Command::List { format, quiet } => list::list(cli, &root()?, *format, *quiet),
         Command::Checkpoint(args) => checkpoint::checkpoint(cli, args),
         Command::Restore(args) => restore::restore(cli, args),
         Command::Features => features::features(),
