@@ -4,7 +4,6 @@
 //! leaves nothing behind: no state, process, mount, cgroup directory,
 //! veth, bridge, nf_tables table or IPAM lease.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hull_tests::*;
@@ -21,37 +20,12 @@ use commands::{Held, StateCase, BAD_IDS, UNKNOWN_ID_CASES, WRONG_STATE_CASES};
 use configs::{Break, ConfigCase, CONFIG_CASES};
 use net::{hull_veths, NetState, BAD_PORTS, BAD_SUBNETS};
 
-/// Every cgroup directory under /sys/fs/cgroup (a few levels deep) whose
-/// name mentions `needle`.
-fn cgroup_dirs_named(needle: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, depth: u32, needle: &str, hits: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.filter_map(|e| e.ok()) {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let path = e.path();
-            if e.file_name().to_string_lossy().contains(needle) {
-                hits.push(path.clone());
-            }
-            if depth > 0 {
-                walk(&path, depth - 1, needle, hits);
-            }
-        }
-    }
-    let mut hits = Vec::new();
-    walk(Path::new("/sys/fs/cgroup"), 4, needle, &mut hits);
-    hits
-}
-
 /// No state, process, mount or cgroup of `b`'s container is left.
 fn assert_nothing_left(b: &TestBundle, what: &str) {
     b.assert_no_state();
     assert_no_process(&b.id);
     assert_no_mount(b.dir.to_str().unwrap());
-    let cgroups = cgroup_dirs_named(&b.id);
+    let cgroups = cgroup_dirs_mentioning(&b.id);
     assert!(cgroups.is_empty(), "{what}: cgroups left: {cgroups:?}");
 }
 

@@ -60,14 +60,6 @@ fn chown_r(path: &Path) {
     assert!(ok, "chown {}", path.display());
 }
 
-fn hull(b: &TestBundle, args: &[&str]) -> Out {
-    Out::from(b.cmd(args))
-}
-
-fn bundle_arg(b: &TestBundle) -> &str {
-    b.dir.to_str().unwrap()
-}
-
 /// The uid line of `/proc/<pid>/status` (real, effective, saved, fs).
 fn host_uids(pid: i32) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -95,20 +87,6 @@ fn assert_exec_sees_the_container(hull: impl Fn(&[&str]) -> Out, id: &str) {
         lines[1], "sleep\u{0}1000\u{0}",
         "exec sees the init as pid 1"
     );
-}
-
-/// Waits until `hull state` says stopped.
-fn wait_stopped(b: &TestBundle) {
-    wait_for(
-        || format!("{} to stop: {}", b.id, b.state()),
-        || b.state()["status"] == "stopped",
-    );
-}
-
-/// Whether `pid` exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
 }
 
 /// Waits until the dead init `pid` is reaped (by whoever it was reparented to).
