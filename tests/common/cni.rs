@@ -18,14 +18,22 @@ pub fn plugin() -> PathBuf {
 /// Runs hull-cni `command` for `eth0` of `container`, whose network
 /// namespace is `netns`, with `conf` on stdin: whether it exited 0, and the
 /// JSON it printed (Null for none). The plugin runs in the calling thread's
-/// network namespace, with a sysfs of that namespace mounted in a mount
-/// namespace of its own (as `ip netns exec` does), as a runtime's plugin
-/// sees the host's.
+/// network namespace. When that is not the process's own (a lab's), it
+/// gets a sysfs of that namespace, mounted in a mount namespace of its own
+/// (as `ip netns exec` does), so that it sees its "host" as a runtime's
+/// plugin sees the real one.
 pub fn cni(command: &str, container: &str, netns: &Path, conf: &Value) -> (bool, Value) {
-    let own_sysfs = r#"mount -t sysfs sysfs /sys && exec "$0""#;
-    let mut child = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", own_sysfs])
-        .arg(plugin())
+    let ns = |p: &str| std::fs::read_link(p).unwrap();
+    let mut cmd = if ns("/proc/thread-self/ns/net") == ns("/proc/self/ns/net") {
+        Command::new(plugin())
+    } else {
+        let own_sysfs = r#"mount -t sysfs sysfs /sys && exec "$0""#;
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c", own_sysfs])
+            .arg(plugin());
+        c
+    };
+    let mut child = cmd
         .env("CNI_COMMAND", command)
         .env("CNI_CONTAINERID", container)
         .env("CNI_IFNAME", "eth0")
@@ -45,6 +53,10 @@ pub fn cni(command: &str, container: &str, netns: &Path, conf: &Value) -> (bool,
         _ => drop(stdin),
     }
     let out = child.wait_with_output().unwrap();
+    if !out.status.success() {
+        // Shown with a failing test's output.
+        eprintln!("hull-cni {command}: {}", text(&out.stderr).trim());
+    }
     let stdout = text(&out.stdout);
     let json = if stdout.trim().is_empty() {
         Value::Null
