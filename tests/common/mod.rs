@@ -537,6 +537,18 @@ fn cgroup_dirs_where(wanted: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
     hits
 }
 
+/// `chown -R uid:uid path` (a rootless test's bundle or runtime dir).
+pub fn chown_r(path: &Path, uid: u32) {
+    let ok = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{uid}"))
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chown {}", path.display());
+}
+
 /// Waits (up to 20s) until `cond` holds, else panics with `what()`.
 pub fn wait_for(what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
