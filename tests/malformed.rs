@@ -18,7 +18,8 @@ mod net;
 
 use commands::{Held, StateCase, BAD_IDS, UNKNOWN_ID_CASES, WRONG_STATE_CASES};
 use configs::{Break, ConfigCase, CONFIG_CASES};
-use net::{hull_veths, NetState, BAD_PORTS, BAD_SUBNETS};
+use hull_tests::netlab::Net;
+use net::{assert_no_network_state, hull_veths, BAD_PORTS, BAD_SUBNETS};
 
 /// No state, process, mount or cgroup of `b`'s container is left.
 fn assert_nothing_left(b: &TestBundle, what: &str) {
@@ -217,7 +218,8 @@ fn commands_in_the_wrong_state() {
 
 #[test]
 fn bad_ports_and_subnets() {
-    let net = NetState::new();
+    // The tests' own `--net-root` and table, removed when the test ends.
+    let net = Net::new("malformed", 0);
     let name = format!("mf{}", std::process::id());
     let veths = hull_veths();
     let mut b = TestBundle::new("mf-ports");
@@ -227,17 +229,18 @@ fn bad_ports_and_subnets() {
     // nothing; without --network not even the default network "hull"
     // (bridge hull0) may be made.
     let mut run_fails = |b: &TestBundle, opts: &[&str], what: &str, needles: &[&str]| {
-        let mut args: Vec<String> = net.flags().into();
         let root = b.root.to_string_lossy().into_owned();
-        args.extend(["--root".into(), root, "run".into(), "-d".into()]);
+        let mut args: Vec<String> = vec!["--root".into(), root, "run".into(), "-d".into()];
         args.extend(opts.iter().map(|o| o.to_string()));
         args.extend(["--bundle".into(), b.dir.to_string_lossy().into_owned()]);
         args.push(b.id.clone());
-        let out = Out::from(output_via_files(Command::new(hull_bin()).args(&args)));
+        let out = Out::from(output_via_files(
+            net.flags(&mut Command::new(hull_bin())).args(&args),
+        ));
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             assert_fails(&out, what, needles);
             assert_nothing_left(b, what);
-            net.assert_empty(what, "hull0");
+            assert_no_network_state(&net, what, "hull0");
             assert_eq!(hull_veths(), veths, "{what}: veth left");
         }));
         if checked.is_err() {
@@ -258,17 +261,18 @@ fn bad_ports_and_subnets() {
     let what = "org.hull.publish";
     run_fails(&b, &[], what, &["invalid port mapping", "bogus"]);
     for (subnets, needles) in BAD_SUBNETS {
-        let mut args: Vec<String> = net.flags().into();
-        args.extend(["network".into(), "create".into()]);
+        let mut args: Vec<String> = vec!["network".into(), "create".into()];
         for s in *subnets {
             args.extend(["--subnet".into(), s.to_string()]);
         }
         args.push(name.clone());
-        let out = Out::from(output_via_files(Command::new(hull_bin()).args(&args)));
+        let out = Out::from(output_via_files(
+            net.flags(&mut Command::new(hull_bin())).args(&args),
+        ));
         let what = subnets.join(" ");
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             assert_fails(&out, &what, needles);
-            net.assert_empty(&what, &format!("hull-{name}"));
+            assert_no_network_state(&net, &what, &format!("hull-{name}"));
         }));
         if checked.is_err() {
             failures.push(what);
