@@ -20,7 +20,7 @@ DEPS=(
     "socat socat"
     "strace strace"                # tests/crash_safety: kills hull at each system call
     "dig dnsutils"                 # tests/dns.rs: queries from the host
-    "cni-plugins containernetworking-plugins" # tests/coexist.rs: bridge, portmap, host-local
+    "cni-plugins containernetworking-plugins" # tests/cni/coexist.rs: bridge, portmap, host-local
     "unshare util-linux"
     "nsenter util-linux"
     "mount mount"

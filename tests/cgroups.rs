@@ -59,33 +59,6 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-fn find_named(dir: &Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {
-    if depth == 0 {
-        return;
-    }
-    for d in subdirs(dir) {
-        if d.file_name().is_some_and(|n| n == name) {
-            out.push(d);
-        } else {
-            find_named(&d, name, depth - 1, out);
-        }
-    }
-}
-
-/// Every cgroup directory called `name`, at any depth, in every hierarchy.
-fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for h in hierarchies() {
-        find_named(&h, name, 12, &mut out);
-    }
-    out
-}
-
-fn assert_no_cgroup(name: &str) {
-    let left = cgroup_dirs_named(name);
-    assert!(left.is_empty(), "cgroups left behind: {left:?}");
-}
-
 /// `dir` and everything below it, deepest first.
 fn tree_deepest_first(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -247,13 +220,6 @@ fn status(b: &TestBundle) -> String {
     b.state()["status"].as_str().unwrap().to_owned()
 }
 
-fn wait_status(b: &TestBundle, want: &str) {
-    wait_for(
-        || format!("status is {} not {want}", status(b)),
-        || status(b) == want,
-    );
-}
-
 /// Runs `hull ARGS` and asserts success; returns stdout.
 fn hull_ok(b: &TestBundle, args: &[&str]) -> String {
     let out = b.cmd(args);
@@ -275,16 +241,6 @@ fn cg_read(hierarchy: &str, cgroup: &str, file: &str) -> String {
         .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
         .trim()
         .to_owned()
-}
-
-/// A process is gone once it no longer exists or is a zombie.
-fn is_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-    }
 }
 
 /// Deletes the container and checks that no state, process or cgroup of it
@@ -714,10 +670,10 @@ fn kill_all_signals_every_process() {
         || {
             format!(
                 "left: {:?}",
-                pids.iter().filter(|p| !is_gone(**p)).collect::<Vec<_>>()
+                pids.iter().filter(|p| alive(**p)).collect::<Vec<_>>()
             )
         },
-        || pids.iter().all(|p| is_gone(*p)),
+        || pids.iter().all(|p| !alive(*p)),
     );
     assert!(procs(&dir).is_empty(), "{:?}", procs(&dir));
     wait_status(&b, "stopped");
@@ -788,11 +744,11 @@ fn delete_after_a_crash_kills_what_is_left_in_the_cgroup() {
     let other = *procs(&dir).iter().find(|p| **p != init).unwrap();
     kill(Pid::from_raw(init), Signal::SIGKILL).unwrap();
     wait_status(&b, "stopped");
-    assert!(!is_gone(other), "the second process should still run");
+    assert!(alive(other), "the second process should still run");
     assert_eq!(procs(&dir), vec![other]);
 
     delete_and_check(&b, false);
-    wait_for(|| format!("{other} still runs"), || is_gone(other));
+    wait_for(|| format!("{other} still runs"), || !alive(other));
 }
 
 /// The hierarchy directory under /sys/fs/cgroup for a /proc/<pid>/cgroup
@@ -1193,7 +1149,7 @@ fn pure_v2_view_pauses_resumes_and_deletes() {
     assert!(!host_dir.exists(), "{} left behind", host_dir.display());
     wait_for(
         || format!("{pids:?} still run"),
-        || pids.iter().all(|p| is_gone(*p)),
+        || pids.iter().all(|p| !alive(*p)),
     );
     b.assert_no_state();
     assert_no_cgroup(&b.id);

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hull_tests::netlab::{link_exists, Net};
 use hull_tests::*;
 
 /// `hull --root <root> --criu <criu> ARGS...`.
@@ -52,13 +53,6 @@ fn count_to(pid: i32, file: &str, n: u64) {
 
 fn image_dir(b: &TestBundle) -> PathBuf {
     b.dir.join("image")
-}
-
-fn alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
 }
 
 /// `hull restore -d --pid-file` of the image into `id`; returns the pid.
@@ -334,112 +328,30 @@ fn bad_input_is_refused_and_leaves_nothing() {
     b.delete_and_check(true);
 }
 
-/// A hull network of a test's own: state directory, nf_tables table and a
-/// network on 10.250.`n`.0/24, all removed on drop. Declared before the
-/// test's bundle, it is dropped after it: the bundle's `delete --force`
-/// detaches the container first (its attachment record names this state).
-struct Net {
-    root: PathBuf,
-    table: String,
-    name: String,
-    bridge: String,
+/// Test `n`'s hull network (the network lab's [`Net`] on 10.250.`n`.0/24),
+/// created. Declared before the test's bundle, it is dropped after it: the
+/// bundle's `delete --force` detaches the container first (its attachment
+/// record names this state).
+fn ckpt_net(n: u8) -> Net {
+    let net = Net::new(&format!("ckpt{n}"), n);
+    net.create();
+    net
 }
 
-impl Net {
-    fn new(n: u8) -> Self {
-        let pid = std::process::id();
-        let net = Net {
-            root: std::env::temp_dir().join(format!("hull-test-ckpt-net-{n}-{pid}")),
-            table: format!("hull_test_ckpt{n}_{pid}"),
-            name: format!("c{n:02}-{:05}", pid % 100_000),
-            bridge: format!("hull-c{n:02}-{:05}", pid % 100_000),
-        };
-        net.cmd(&[
-            "network",
-            "create",
-            "--subnet",
-            &format!("10.250.{n}.0/24"),
-            &net.name,
-        ])
-        .ok();
-        net
-    }
-
-    fn cmd(&self, args: &[&str]) -> Out {
-        let mut cmd = std::process::Command::new(hull_bin());
-        cmd.arg("--net-root")
-            .arg(&self.root)
-            .arg("--net-table")
-            .arg(&self.table)
-            .args(args);
-        Out::from(output_via_files(&mut cmd))
-    }
-
-    /// `hull run -d --network <net> -p 127.0.0.1:<host>:<port> ID`.
-    fn run(&self, b: &TestBundle, host: u16, port: u16) {
-        let mut cmd = b.hull();
-        cmd.arg("--net-root")
-            .arg(&self.root)
-            .arg("--net-table")
-            .arg(&self.table)
-            .args(["run", "-d", "--network", &self.name, "-p"])
-            .arg(format!("127.0.0.1:{host}:{port}"))
-            .arg("--bundle")
-            .arg(&b.dir)
-            .arg(&b.id);
-        Out::from(output_via_files(&mut cmd)).ok();
-    }
-
-    /// The attachments of the network, from `network inspect`.
-    fn attachments(&self) -> Vec<serde_json::Value> {
-        let out = self.cmd(&["network", "inspect", &self.name]);
-        let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
-        v["containers"].as_array().unwrap().clone()
-    }
-
-    /// The leased addresses of the network.
-    fn leases(&self) -> Vec<String> {
-        let dir = self.root.join("leases").join(&self.name);
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.parse::<std::net::Ipv4Addr>().is_ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// hull's port-forwarding rules (its nf_tables table).
-    fn rules(&self) -> String {
-        let out = std::process::Command::new("nft")
-            .args(["list", "table", "ip", &self.table])
-            .output()
-            .unwrap();
-        text(&out.stdout)
-    }
+/// `hull run -d --network <net> -p 127.0.0.1:<host>:<port> ID`.
+fn run_published(net: &Net, b: &TestBundle, host: u16, port: u16) {
+    let mut cmd = net.hull(b);
+    cmd.args(["run", "-d", "--network", &net.name, "-p"])
+        .arg(format!("127.0.0.1:{host}:{port}"))
+        .arg("--bundle")
+        .arg(&b.dir)
+        .arg(&b.id);
+    Out::from(output_via_files(&mut cmd)).ok();
 }
 
-impl Drop for Net {
-    fn drop(&mut self) {
-        clean_up("the test network", || {
-            let _ = self.cmd(&["network", "rm", &self.name]);
-            if Path::new("/sys/class/net").join(&self.bridge).exists() {
-                let _ = std::process::Command::new("ip")
-                    .args(["link", "del", &self.bridge])
-                    .status();
-            }
-            let _ = std::process::Command::new("nft")
-                .args(["delete", "table", "ip", &self.table])
-                .stderr(std::process::Stdio::null())
-                .status();
-            let _ = std::fs::remove_dir_all(&self.root);
-        });
-    }
-}
-
-fn link_exists(name: &str) -> bool {
-    Path::new("/sys/class/net").join(name).exists()
+/// The attachments of the network, from `network inspect`.
+fn attachments(net: &Net) -> Vec<serde_json::Value> {
+    net.inspect()["containers"].as_array().unwrap().clone()
 }
 
 /// A checkpointed container on a hull network keeps its address, lease and
@@ -449,7 +361,7 @@ fn link_exists(name: &str) -> bool {
 #[test]
 fn web_server_on_a_published_port_answers_after_restore() {
     use hull_tests::net::{assert_serves, port, sock, try_get, web_script, with_srv};
-    let net = Net::new(30);
+    let net = ckpt_net(30);
     let mut b = TestBundle::new("ckpt-web");
     with_srv(&mut b);
     b.sh(&format!(
@@ -457,23 +369,23 @@ fn web_server_on_a_published_port_answers_after_restore() {
         web_script("hull-ckpt-web")
     ));
     let h = port(30);
-    net.run(&b, h, 80);
+    run_published(&net, &b, h, 80);
     let site = sock(std::net::Ipv4Addr::LOCALHOST, h);
     assert_serves(site, "hull-ckpt-web");
-    let attached = net.attachments();
+    let attached = attachments(&net);
     assert_eq!(attached.len(), 1, "{attached:?}");
     let ip = attached[0]["ip"].as_str().unwrap().to_owned();
     let veth = attached[0]["host_veth"].as_str().unwrap().to_owned();
-    assert!(net.rules().contains(&ip), "no forward to {ip}");
+    assert!(net.ruleset().contains(&ip), "no forward to {ip}");
 
     checkpoint(&b, &[]);
     assert_eq!(b.state()["status"], "stopped");
     assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{}", b.id)).exists());
     assert!(!link_exists(&veth), "veth {veth} left while checkpointed");
     // What the restore gives back stays: attachment, lease, forward.
-    assert_eq!(net.attachments(), attached);
+    assert_eq!(attachments(&net), attached);
     assert_eq!(net.leases(), vec![ip.clone()]);
-    assert!(net.rules().contains(&ip), "forward to {ip} dropped");
+    assert!(net.ruleset().contains(&ip), "forward to {ip} dropped");
     assert!(try_get(site).is_err(), "port answers while checkpointed");
     // Another container cannot take the id meanwhile.
     let taken = hull(
@@ -524,9 +436,9 @@ fn web_server_on_a_published_port_answers_after_restore() {
     checkpoint(&b, &[]);
     hull(&b, &["delete", &b.id]).ok();
     b.assert_no_state();
-    assert_eq!(net.attachments(), Vec::<serde_json::Value>::new());
+    assert_eq!(attachments(&net), Vec::<serde_json::Value>::new());
     assert!(net.leases().is_empty(), "lease left: {:?}", net.leases());
-    assert!(!net.rules().contains(&ip), "forward to {ip} left");
+    assert!(!net.ruleset().contains(&ip), "forward to {ip} left");
     assert!(!link_exists(&veth));
 }
 
@@ -536,12 +448,12 @@ fn web_server_on_a_published_port_answers_after_restore() {
 #[test]
 fn established_tcp_connection_survives() {
     use std::io::{BufRead, BufReader, Write};
-    let net = Net::new(31);
+    let net = ckpt_net(31);
     let mut b = TestBundle::new("ckpt-tcp");
     // One connection, echoed line by line by `cat` on the socket.
     b.sh("exec >/dev/null 2>&1; exec nc -l -p 7000 -e cat");
     let h = hull_tests::net::port(31);
-    net.run(&b, h, 7000);
+    run_published(&net, &b, h, 7000);
     let addr = hull_tests::net::sock(std::net::Ipv4Addr::LOCALHOST, h);
     let mut conn = None;
     wait_for(

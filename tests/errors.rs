@@ -4,11 +4,6 @@
 use hull_tests::*;
 use serde_json::Value;
 
-/// `hull --root <root> ARGS...`, output captured through files.
-fn hull(b: &TestBundle, args: &[&str]) -> Out {
-    Out::from(b.cmd(args))
-}
-
 /// `hull create --bundle <dir> <id>`.
 fn create(b: &TestBundle, id: &str) -> Out {
     hull(b, &["create", "--bundle", b.dir.to_str().unwrap(), id])

@@ -7,15 +7,6 @@ use std::time::{Duration, Instant};
 use hull_tests::*;
 use serde_json::{json, Value};
 
-/// `hull --root <root> ARGS...` of this bundle.
-fn hull(b: &TestBundle, args: &[&str]) -> Out {
-    Out::from(b.cmd(args))
-}
-
-fn bundle_arg(b: &TestBundle) -> &str {
-    b.dir.to_str().unwrap()
-}
-
 /// `hull create --bundle <dir> [EXTRA...] <id>`; asserts success.
 fn create(b: &TestBundle, extra: &[&str]) {
     let mut args = vec!["create", "--bundle", bundle_arg(b)];
@@ -35,39 +26,9 @@ fn state(b: &TestBundle) -> Value {
     serde_json::from_str(out.ok()).unwrap()
 }
 
-/// Polls until `cond` holds (10 s at most).
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Polls `hull state` until it reports `status`; returns that state.
-fn wait_status(b: &TestBundle, status: &str) -> Value {
-    let mut last = Value::Null;
-    wait_until(&format!("status {status}"), || {
-        let out = hull(b, &["state", &b.id]);
-        if out.code == 0 {
-            last = serde_json::from_str(&out.stdout).unwrap();
-        }
-        last["status"] == status
-    });
-    last
-}
-
 /// Waits for a (possibly reparented) process to be gone or a zombie.
 fn wait_process_gone(pid: i64) {
-    wait_until(
-        &format!("pid {pid} to exit"),
-        || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => true,
-            Ok(stat) => stat
-                .rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
-        },
-    );
+    wait_for(|| format!("pid {pid} to exit"), || !alive(pid as i32));
 }
 
 /// Waits for a child with a deadline, killing it if it does not exit.
@@ -281,7 +242,10 @@ fn usr1_container(name: &str) -> (TestBundle, PathBuf) {
          while :; do sleep 0.05; done",
     );
     run_detached(&b);
-    wait_until("the trap to be set", || shared.join("ready").exists());
+    wait_for(
+        || "the trap to be set".into(),
+        || shared.join("ready").exists(),
+    );
     (b, shared)
 }
 
@@ -294,7 +258,7 @@ fn kill_delivers_usr1_in_every_spelling() {
         let out = hull(&b, &["kill", &b.id, sig]);
         assert_eq!(out.code, 0, "kill {sig}: {}", out.stderr);
         assert_eq!(out.stdout, "");
-        wait_until(&format!("{sig} to reach the trap"), || flag.exists());
+        wait_for(|| format!("{sig} to reach the trap"), || flag.exists());
     }
     assert_eq!(state(&b)["status"], "running");
 }

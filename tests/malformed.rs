@@ -4,7 +4,6 @@
 //! leaves nothing behind: no state, process, mount, cgroup directory,
 //! veth, bridge, nf_tables table or IPAM lease.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hull_tests::*;
@@ -19,39 +18,15 @@ mod net;
 
 use commands::{Held, StateCase, BAD_IDS, UNKNOWN_ID_CASES, WRONG_STATE_CASES};
 use configs::{Break, ConfigCase, CONFIG_CASES};
-use net::{hull_veths, NetState, BAD_PORTS, BAD_SUBNETS};
-
-/// Every cgroup directory under /sys/fs/cgroup (a few levels deep) whose
-/// name mentions `needle`.
-fn cgroup_dirs_named(needle: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, depth: u32, needle: &str, hits: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.filter_map(|e| e.ok()) {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let path = e.path();
-            if e.file_name().to_string_lossy().contains(needle) {
-                hits.push(path.clone());
-            }
-            if depth > 0 {
-                walk(&path, depth - 1, needle, hits);
-            }
-        }
-    }
-    let mut hits = Vec::new();
-    walk(Path::new("/sys/fs/cgroup"), 4, needle, &mut hits);
-    hits
-}
+use hull_tests::netlab::Net;
+use net::{assert_no_network_state, hull_veths, BAD_PORTS, BAD_SUBNETS};
 
 /// No state, process, mount or cgroup of `b`'s container is left.
 fn assert_nothing_left(b: &TestBundle, what: &str) {
     b.assert_no_state();
     assert_no_process(&b.id);
     assert_no_mount(b.dir.to_str().unwrap());
-    let cgroups = cgroup_dirs_named(&b.id);
+    let cgroups = cgroup_dirs_mentioning(&b.id);
     assert!(cgroups.is_empty(), "{what}: cgroups left: {cgroups:?}");
 }
 
@@ -243,7 +218,8 @@ fn commands_in_the_wrong_state() {
 
 #[test]
 fn bad_ports_and_subnets() {
-    let net = NetState::new();
+    // The tests' own `--net-root` and table, removed when the test ends.
+    let net = Net::new("malformed", 0);
     let name = format!("mf{}", std::process::id());
     let veths = hull_veths();
     let mut b = TestBundle::new("mf-ports");
@@ -253,17 +229,18 @@ fn bad_ports_and_subnets() {
     // nothing; without --network not even the default network "hull"
     // (bridge hull0) may be made.
     let mut run_fails = |b: &TestBundle, opts: &[&str], what: &str, needles: &[&str]| {
-        let mut args: Vec<String> = net.flags().into();
         let root = b.root.to_string_lossy().into_owned();
-        args.extend(["--root".into(), root, "run".into(), "-d".into()]);
+        let mut args: Vec<String> = vec!["--root".into(), root, "run".into(), "-d".into()];
         args.extend(opts.iter().map(|o| o.to_string()));
         args.extend(["--bundle".into(), b.dir.to_string_lossy().into_owned()]);
         args.push(b.id.clone());
-        let out = Out::from(output_via_files(Command::new(hull_bin()).args(&args)));
+        let out = Out::from(output_via_files(
+            net.flags(&mut Command::new(hull_bin())).args(&args),
+        ));
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             assert_fails(&out, what, needles);
             assert_nothing_left(b, what);
-            net.assert_empty(what, "hull0");
+            assert_no_network_state(&net, what, "hull0");
             assert_eq!(hull_veths(), veths, "{what}: veth left");
         }));
         if checked.is_err() {
@@ -284,17 +261,18 @@ fn bad_ports_and_subnets() {
     let what = "org.hull.publish";
     run_fails(&b, &[], what, &["invalid port mapping", "bogus"]);
     for (subnets, needles) in BAD_SUBNETS {
-        let mut args: Vec<String> = net.flags().into();
-        args.extend(["network".into(), "create".into()]);
+        let mut args: Vec<String> = vec!["network".into(), "create".into()];
         for s in *subnets {
             args.extend(["--subnet".into(), s.to_string()]);
         }
         args.push(name.clone());
-        let out = Out::from(output_via_files(Command::new(hull_bin()).args(&args)));
+        let out = Out::from(output_via_files(
+            net.flags(&mut Command::new(hull_bin())).args(&args),
+        ));
         let what = subnets.join(" ");
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             assert_fails(&out, &what, needles);
-            net.assert_empty(&what, &format!("hull-{name}"));
+            assert_no_network_state(&net, &what, &format!("hull-{name}"));
         }));
         if checked.is_err() {
             failures.push(what);

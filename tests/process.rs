@@ -64,15 +64,6 @@ fn data_file(b: &TestBundle, content: &str) -> File {
     File::open(path).unwrap()
 }
 
-/// Waits (up to 10s) until `hull state` says stopped.
-fn wait_stopped(b: &TestBundle) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while b.state()["status"] != "stopped" {
-        assert!(Instant::now() < deadline, "container did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Sets `process.capabilities.<set>` for every set.
 fn set_caps(b: &mut TestBundle, sets: &[(&str, &[&str])]) {
     b.edit(|c| {

@@ -23,7 +23,7 @@ fn rootless_bundle(name: &str) -> TestBundle {
     b.user = Some((USER, USER));
     let spec_dir = b.dir.join("spec");
     std::fs::create_dir(&spec_dir).unwrap();
-    chown_r(&b.dir);
+    chown_r(&b.dir, USER);
     // The binary under test may be out of the user's reach (a clone in a
     // private home): then the user cannot even start it.
     let reachable = try_output_via_files(b.hull_without_root().arg("--version"))
@@ -45,27 +45,8 @@ fn rootless_bundle(name: &str) -> TestBundle {
     b.config["root"] = json!({ "path": "rootfs", "readonly": false });
     b.config["process"]["terminal"] = json!(false);
     b.save();
-    chown_r(&b.dir);
+    chown_r(&b.dir, USER);
     b
-}
-
-fn chown_r(path: &Path) {
-    let ok = Command::new("chown")
-        .arg("-R")
-        .arg(format!("{USER}:{USER}"))
-        .arg(path)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "chown {}", path.display());
-}
-
-fn hull(b: &TestBundle, args: &[&str]) -> Out {
-    Out::from(b.cmd(args))
-}
-
-fn bundle_arg(b: &TestBundle) -> &str {
-    b.dir.to_str().unwrap()
 }
 
 /// The uid line of `/proc/<pid>/status` (real, effective, saved, fs).
@@ -95,20 +76,6 @@ fn assert_exec_sees_the_container(hull: impl Fn(&[&str]) -> Out, id: &str) {
         lines[1], "sleep\u{0}1000\u{0}",
         "exec sees the init as pid 1"
     );
-}
-
-/// Waits until `hull state` says stopped.
-fn wait_stopped(b: &TestBundle) {
-    wait_for(
-        || format!("{} to stop: {}", b.id, b.state()),
-        || b.state()["status"] == "stopped",
-    );
-}
-
-/// Whether `pid` exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
 }
 
 /// Waits until the dead init `pid` is reaped (by whoever it was reparented to).
@@ -272,7 +239,7 @@ fn the_default_state_root_is_in_xdg_runtime_dir() {
     b.args(&["sleep", "1000"]);
     let xdg = b.dir.join("xdg");
     std::fs::create_dir(&xdg).unwrap();
-    chown_r(&xdg);
+    chown_r(&xdg, USER);
     // Where the container lives, so the bundle's cleanup finds it.
     b.root = xdg.join("hull");
     let hull_xdg = |args: &[&str]| {
@@ -397,7 +364,7 @@ fn root_of_a_held_user_namespace_as_rootless_podman_runs_hull() {
     });
     let xdg = b.dir.join("xdg");
     std::fs::create_dir(&xdg).unwrap();
-    chown_r(&xdg);
+    chown_r(&xdg, USER);
     // Where the container lives, so the bundle's cleanup finds it.
     b.root = xdg.join("hull");
     let userns = HeldUserNamespace::new();

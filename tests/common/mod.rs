@@ -1,6 +1,7 @@
 //! Test harness: the hull binary, the fixture bundle, per-test bundles and
 //! state roots (all named `hull-test-*`), removed again when a test ends.
 
+pub mod cni;
 pub mod net;
 pub mod netlab;
 
@@ -457,6 +458,97 @@ impl From<std::process::Output> for Out {
     }
 }
 
+/// `hull --root <root> ARGS...` of bundle `b`, its output as an [`Out`].
+pub fn hull(b: &TestBundle, args: &[&str]) -> Out {
+    Out::from(b.cmd(args))
+}
+
+/// `b`'s directory, as the argument of `--bundle`.
+pub fn bundle_arg(b: &TestBundle) -> &str {
+    b.dir.to_str().unwrap()
+}
+
+/// Polls `hull state` (up to 20s) until it reports `status`; returns that
+/// state.
+pub fn wait_status(b: &TestBundle, status: &str) -> Value {
+    let last = std::cell::RefCell::new(Value::Null);
+    wait_for(
+        || format!("{} to be {status}; last state: {}", b.id, last.borrow()),
+        || {
+            let out = hull(b, &["state", &b.id]);
+            if out.code == 0 {
+                *last.borrow_mut() = serde_json::from_str(&out.stdout).unwrap();
+            }
+            last.borrow()["status"] == status
+        },
+    );
+    last.into_inner()
+}
+
+/// Waits (up to 20s) until `hull state` says stopped.
+pub fn wait_stopped(b: &TestBundle) {
+    wait_status(b, "stopped");
+}
+
+/// Whether process `pid` exists and is neither a zombie nor dead.
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+    })
+}
+
+/// Every directory under /sys/fs/cgroup (twelve levels deep at most) whose
+/// name is `name`.
+pub fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
+    cgroup_dirs_where(&|n| n == name)
+}
+
+/// Every directory under /sys/fs/cgroup (twelve levels deep at most) whose
+/// name mentions `needle`.
+pub fn cgroup_dirs_mentioning(needle: &str) -> Vec<PathBuf> {
+    cgroup_dirs_where(&|n| n.contains(needle))
+}
+
+/// No cgroup directory's name mentions `needle` (a container's id).
+pub fn assert_no_cgroup(needle: &str) {
+    let left = cgroup_dirs_mentioning(needle);
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
+
+/// The cgroup directories whose names satisfy `wanted`; below a match the
+/// walk does not go on.
+fn cgroup_dirs_where(wanted: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
+    fn walk(dir: &Path, depth: u32, wanted: &dyn Fn(&str) -> bool, hits: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if wanted(&e.file_name().to_string_lossy()) {
+                hits.push(e.path());
+            } else if depth > 0 {
+                walk(&e.path(), depth - 1, wanted, hits);
+            }
+        }
+    }
+    let mut hits = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), 12, wanted, &mut hits);
+    hits
+}
+
+/// `chown -R uid:uid path` (a rootless test's bundle or runtime dir).
+pub fn chown_r(path: &Path, uid: u32) {
+    let ok = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{uid}"))
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chown {}", path.display());
+}
+
 /// Waits (up to 20s) until `cond` holds, else panics with `what()`.
 pub fn wait_for(what: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -477,6 +569,19 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// No process whose command line mentions `needle` exists (a leaked init).
 pub fn assert_no_process(needle: &str) {
+    let left = processes_mentioning(needle);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+/// Whether no process but this one mentions `needle` in its command line.
+pub fn no_process(needle: &str) -> bool {
+    processes_mentioning(needle).is_empty()
+}
+
+/// The processes but this one whose command line mentions `needle`: (pid,
+/// command line with spaces for NULs).
+pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
@@ -487,11 +592,11 @@ pub fn assert_no_process(needle: &str) {
         }
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        assert!(
-            !cmdline.contains(needle),
-            "process {pid} left behind: {cmdline}"
-        );
+        if cmdline.contains(needle) {
+            found.push((pid, cmdline));
+        }
     }
+    found
 }
 
 /// No mount of the host mentions `needle`.

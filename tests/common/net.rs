@@ -1,14 +1,15 @@
-//! Network test helpers shared by network.rs and coexist.rs: the per-test
-//! host ports, HTTP probes of published ports, and busybox web server and
-//! client scripts for containers.
+//! Network test helpers shared by the networking tests: the per-test host
+//! ports, HTTP probes of published ports, DNS probes of hull's resolver
+//! (`dig`), and busybox web server and client scripts for containers.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::TestBundle;
+use crate::{text, TestBundle};
 
 /// The first host port of test `n`; a test uses `port(n)..port(n) + 10`.
 pub fn port(n: u8) -> u16 {
@@ -109,4 +110,50 @@ pub fn with_srv(b: &mut TestBundle) {
             "options": ["nosuid", "nodev", "mode=755", "size=1m"]
         }))
     });
+}
+
+/// `dig @server -p port ARGS`: (status, answer lines, additional lines).
+pub fn dig(server: &str, port: u16, args: &[&str]) -> (String, Vec<String>, Vec<String>) {
+    let out = Command::new("dig")
+        .arg(format!("@{server}"))
+        .args(["-p", &port.to_string(), "+tries=1", "+time=2", "+noall"])
+        .args(["+comments", "+answer", "+additional"])
+        .args(args)
+        .output()
+        .unwrap();
+    let all = text(&out.stdout);
+    let status = all
+        .split("status: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or_else(|| panic!("dig {args:?}: no status in {all}"))
+        .to_owned();
+    let (mut answers, mut additional, mut section) = (Vec::new(), Vec::new(), "");
+    for line in all.lines() {
+        if line.starts_with(";; ANSWER") {
+            section = "answer";
+        } else if line.starts_with(";; ADDITIONAL") {
+            section = "additional";
+        } else if line.starts_with(';') || line.trim().is_empty() {
+            continue;
+        } else {
+            // "name ttl IN type data…" → "type data…"
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let rec = f[3..].join(" ");
+            match section {
+                "answer" => answers.push(rec),
+                "additional" => additional.push(rec),
+                _ => {}
+            }
+        }
+    }
+    answers.sort();
+    (status, answers, additional)
+}
+
+/// The answers to `dig @server NAME TYPE`, asserting NOERROR.
+pub fn answers(server: &str, name: &str, ty: &str) -> Vec<String> {
+    let (status, answers, _) = dig(server, 53, &[name, ty]);
+    assert_eq!(status, "NOERROR", "{name} {ty}: {answers:?}");
+    answers
 }

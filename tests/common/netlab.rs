@@ -18,8 +18,23 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Whether the host link `name` exists (sysfs shows the host's
+/// namespace; see [`link_in_netns`] for a lab's).
 pub fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
+}
+
+/// Whether link `name` exists in the calling thread's network namespace
+/// (`/sys/class/net` shows the namespace sysfs was mounted in, not this).
+pub fn link_in_netns(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", "dev", name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
 }
 
 /// Runs `ip ARGS` (or any tool); panics on failure.
@@ -36,14 +51,14 @@ pub fn sh(prog: &str, args: &[&str]) {
     );
 }
 
-/// Deletes host link `name` if it exists (only names this file made).
+/// Deletes link `name` of the calling thread's network namespace if it
+/// exists (only names this file made).
 pub fn del_link(name: &str) {
-    if link_exists(name) {
-        let _ = Command::new("ip")
-            .args(["link", "del", name])
-            .stderr(Stdio::null())
-            .status();
-    }
+    let _ = Command::new("ip")
+        .args(["link", "del", name])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// The interfaces of the network namespace of process `pid`.
@@ -133,7 +148,8 @@ pub fn accept_one(ns: PathBuf, addr: SocketAddr) -> JoinHandle<Option<(SocketAdd
 // ---------------------------------------------------------------- guards
 
 /// A test's network state: its `--net-root`, `--net-table` and (unless it
-/// is the default network) its network `tNN-<pid mod 100000>` on 10.250.NN.0/24.
+/// is the default network) its network `tNN-<pid mod 100000>` on
+/// 10.250.NN.0/24 (or the /24 a test file chose with [`Net::on`]).
 /// Dropping it removes whatever is left: veths of leftover attachments, the
 /// network, its bridge, the nf_tables table and the state directory.
 pub struct Net {
@@ -142,12 +158,20 @@ pub struct Net {
     pub table: String,
     pub name: String,
     pub bridge: String,
+    /// The first three octets of the network's IPv4 /24.
+    pub prefix: [u8; 3],
 }
 
 impl Net {
-    /// The state of test `test` (letters and digits) number `n`; creates
-    /// nothing yet.
+    /// The state of test `test` (letters and digits) number `n`, on
+    /// 10.250.`n`.0/24; creates nothing yet.
     pub fn new(test: &str, n: u8) -> Self {
+        Self::on(test, n, [10, 250, n])
+    }
+
+    /// Like [`Net::new`], on the /24 `prefix`.0 (a test file's own range,
+    /// so that its networks never overlap another file's).
+    pub fn on(test: &str, n: u8, prefix: [u8; 3]) -> Self {
         let pid = std::process::id();
         let net = Self {
             n,
@@ -156,6 +180,7 @@ impl Net {
             // Short enough that the bridge is `hull-<name>` (IFNAMSIZ).
             name: format!("t{n:02}-{:05}", pid % 100_000),
             bridge: format!("hull-t{n:02}-{:05}", pid % 100_000),
+            prefix,
         };
         net.clean();
         net
@@ -172,6 +197,7 @@ impl Net {
             table: format!("hull_test_{test}_{pid}"),
             name: "hull".into(),
             bridge: "hull0".into(),
+            prefix: [10, 250, n],
         };
         net.clean();
         net
@@ -179,19 +205,19 @@ impl Net {
 
     /// `hull network create --subnet 10.250.n.0/24 NAME`.
     pub fn create(&self) {
-        let out = self.cmd(&["network", "create", "--subnet", &self.subnet(), &self.name]);
-        assert!(
-            out.status.success(),
-            "network create: {}",
-            text(&out.stderr)
-        );
+        self.create_with(&[]);
     }
 
     /// `hull network create --subnet 10.250.n.0/24 --subnet fd42:n::/64 NAME`.
     pub fn create_dual_stack(&self) {
-        let subnet6 = format!("fd42:{}::/64", self.n);
-        let args = ["network", "create", "--subnet", &self.subnet()];
-        let out = self.cmd(&[&args[..], &["--subnet", &subnet6, &self.name]].concat());
+        self.create_with(&["--subnet", &format!("fd42:{}::/64", self.n)]);
+    }
+
+    /// `hull network create --subnet <subnet> EXTRA… NAME`; asserts success.
+    pub fn create_with(&self, extra: &[&str]) {
+        let subnet = self.subnet();
+        let args = ["network", "create", "--subnet", &subnet];
+        let out = self.cmd(&[&args[..], extra, &[&self.name]].concat());
         assert!(
             out.status.success(),
             "network create: {}",
@@ -199,8 +225,15 @@ impl Net {
         );
     }
 
+    /// The network's IPv4 subnet, `a.b.c.0/24`.
     pub fn subnet(&self) -> String {
-        format!("10.250.{}.0/24", self.n)
+        format!("{}.0/24", self.prefix_str())
+    }
+
+    /// The first three octets of the subnet as text, `a.b.c`.
+    pub fn prefix_str(&self) -> String {
+        let [a, b, c] = self.prefix;
+        format!("{a}.{b}.{c}")
     }
 
     pub fn gateway(&self) -> Ipv4Addr {
@@ -211,18 +244,25 @@ impl Net {
             .unwrap()
     }
 
-    pub fn flags(&self, c: &mut Command) {
+    /// `--net-root R --net-table T` on `c`.
+    pub fn flags<'a>(&self, c: &'a mut Command) -> &'a mut Command {
         c.arg("--net-root")
             .arg(&self.root)
             .arg("--net-table")
-            .arg(&self.table);
+            .arg(&self.table)
     }
 
-    /// `hull --net-root … --net-table … ARGS` (a network command).
+    /// `hull --net-root … --net-table … ARGS` (a network command), its
+    /// output through files (a resolver it starts keeps what it inherits).
     pub fn cmd(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(hull_bin());
+        output_via_files(self.flags(&mut Command::new(hull_bin())).args(args))
+    }
+
+    /// `hull --root … --net-root … --net-table …` for bundle `b`.
+    pub fn hull(&self, b: &TestBundle) -> Command {
+        let mut c = b.hull();
         self.flags(&mut c);
-        c.args(args).stdin(Stdio::null()).output().unwrap()
+        c
     }
 
     /// `hull network inspect NAME` parsed.
@@ -253,11 +293,32 @@ impl Net {
         self.attachment(id)["ip"].as_str().unwrap().parse().unwrap()
     }
 
+    /// The resolver's pid, as `network inspect` reports it (None: not running).
+    pub fn resolver(&self) -> Option<i32> {
+        let dns = &self.inspect()["dns"];
+        dns["running"]
+            .as_bool()
+            .unwrap()
+            .then(|| dns["pid"].as_i64().unwrap() as i32)
+    }
+
     /// The leased addresses (files named by an address) of the network.
     pub fn leases(&self) -> Vec<String> {
         self.dir_names(&self.root.join("leases").join(&self.name))
             .into_iter()
             .filter(|n| n.parse::<Ipv4Addr>().is_ok())
+            .collect()
+    }
+
+    /// The leases of the network: (address, the container holding it).
+    pub fn lease_owners(&self) -> Vec<(String, String)> {
+        let dir = self.root.join("leases").join(&self.name);
+        self.leases()
+            .into_iter()
+            .map(|ip| {
+                let owner = std::fs::read_to_string(dir.join(&ip)).unwrap_or_default();
+                (ip, owner)
+            })
             .collect()
     }
 
@@ -281,6 +342,16 @@ impl Net {
     /// The ports enslaved to the network's bridge.
     pub fn bridge_ports(&self) -> Vec<String> {
         self.dir_names(&Path::new("/sys/class/net").join(&self.bridge).join("brif"))
+    }
+
+    /// `nft list table ip TABLE` as text, or "" without the table.
+    pub fn ruleset(&self) -> String {
+        let out = Command::new("nft")
+            .args(["list", "table", "ip", &self.table])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        text(&out.stdout)
     }
 
     /// `nft -j list table ip TABLE`, or None if there is no such table.
@@ -555,6 +626,23 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Runs `body` on a thread in a [`Sandbox`] of its own (whose namespace
+/// it is given, lo up), the "host" of the test: a dual-stack network turns
+/// on IPv6 forwarding, which must not happen in the real host's namespace.
+/// Processes it starts (hull, a resolver, plugins, containers) are born
+/// there.
+pub fn in_lab(body: fn(PathBuf)) {
+    let lab = Sandbox::new();
+    let ns = lab.netns();
+    let run = in_netns(lab.netns(), move || {
+        sh("ip", &["link", "set", "lo", "up"]);
+        body(ns)
+    });
+    if let Err(panic) = run.join() {
+        std::panic::resume_unwind(panic);
     }
 }
 

@@ -229,7 +229,7 @@ fn container_family(
     command: &(dyn Fn(&Net, &TestBundle, u16) -> Command + Sync),
 ) {
     require("strace");
-    let net = Net::new(tag, n);
+    let net = crash_net(tag, n);
     net.create();
     Family {
         name: tag,
@@ -323,7 +323,9 @@ fn network_family(
     args: &[&str],
 ) {
     require("strace");
-    let nets: Vec<Net> = (0..=WORKERS as u8).map(|w| Net::new(tag, n0 + w)).collect();
+    let nets: Vec<Net> = (0..=WORKERS as u8)
+        .map(|w| crash_net(tag, n0 + w))
+        .collect();
     let command = |net: &Net| {
         let subnet = net.subnet();
         let args: Vec<&str> = args

@@ -18,7 +18,7 @@ const N: usize = 100;
 /// deleting them all at once leaves nothing.
 #[test]
 fn a_hundred_networked_containers_at_once() {
-    let net = Net::new("p", 30);
+    let net = crash_net("p", 30);
     net.create();
     let root = std::env::temp_dir().join(format!("{}-state", unique("crash-par")));
     let bundles: Vec<TestBundle> = (0..N)
@@ -84,7 +84,7 @@ fn a_hundred_networked_containers_at_once() {
         .collect();
     let ips: BTreeSet<&String> = attached.iter().map(|(ip, _)| ip).collect();
     assert_eq!(ips.len(), N, "addresses shared or missing: {attached:?}");
-    let mut leases = net.leases();
+    let mut leases = net.lease_owners();
     let mut want = attached.clone();
     leases.sort();
     want.sort();
@@ -103,9 +103,9 @@ fn a_hundred_networked_containers_at_once() {
     }
     for (i, b) in bundles.iter().enumerate() {
         net.assert_nothing_of(&b.id, 30_100 + i as u16, "after delete");
-        assert_eq!(cgroup_dirs(&b.id), Vec::<String>::new());
+        assert_eq!(cgroup_dirs_named(&b.id), Vec::<std::path::PathBuf>::new());
     }
-    assert_eq!(net.leases(), Vec::new(), "leases left");
+    assert_eq!(net.leases(), Vec::<String>::new(), "leases left");
     let left: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .flatten()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hull_tests::*;
 use serde_json::json;
 
-use crate::kit::{cgroup_dirs, kill, no_process, spawn_logged, start};
+use crate::kit::{kill, spawn_logged, start};
 
 /// A hook that marks `marker` and then runs for a while as the hook's own
 /// process (`exec`): `sleep <tag>`, a tag of digits that names the test.
@@ -49,7 +49,7 @@ fn assert_recoverable(b: &TestBundle, tag: &str) {
         .unwrap_or_else(|| panic!("not listed: {listed}"));
     assert_eq!(me["status"], "stopped", "{me}");
     assert!(
-        !cgroup_dirs(&b.id).is_empty(),
+        !cgroup_dirs_named(&b.id).is_empty(),
         "the kill came before the cgroups"
     );
     Out::from(b.cmd(&["delete", "--force", &b.id])).ok();
@@ -58,7 +58,7 @@ fn assert_recoverable(b: &TestBundle, tag: &str) {
         std::fs::read_dir(&b.root).unwrap().next().is_none(),
         "files left in the state root"
     );
-    assert_eq!(cgroup_dirs(&b.id), Vec::<String>::new());
+    assert_eq!(cgroup_dirs_named(&b.id), Vec::<std::path::PathBuf>::new());
 }
 
 /// Killed while the init runs a createContainer hook: the init dies with
@@ -108,7 +108,11 @@ fn run_detached_killed_at_timed_points() {
             || no_process(&b.id),
         );
         b.assert_no_state();
-        assert_eq!(cgroup_dirs(&b.id), Vec::<String>::new(), "{ms} ms");
+        assert_eq!(
+            cgroup_dirs_named(&b.id),
+            Vec::<std::path::PathBuf>::new(),
+            "{ms} ms"
+        );
     }
 }
 
@@ -152,5 +156,5 @@ fn concurrent_creates_of_one_id() {
     Out::from(b.cmd(&["delete", "--force", &b.id])).ok();
     b.assert_no_state();
     wait_for(|| "a process is left".into(), || no_process(&b.id));
-    assert_eq!(cgroup_dirs(&b.id), Vec::<String>::new());
+    assert_eq!(cgroup_dirs_named(&b.id), Vec::<std::path::PathBuf>::new());
 }

@@ -1,66 +1,21 @@
 //! hull's network state for the `-p` and `--subnet` cases, and the cases.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-/// hull's network state for these tests: its own `--net-root` and
-/// nf_tables table, checked empty and removed at the end.
-pub(crate) struct NetState {
-    root: PathBuf,
-    table: String,
-}
+use hull_tests::netlab::{link_exists, Net};
 
-impl NetState {
-    pub fn new() -> Self {
-        let pid = std::process::id();
-        Self {
-            root: PathBuf::from(format!("/tmp/hull-test-net-malformed-{pid}")),
-            table: format!("hull_test_malformed_{pid}"),
-        }
-    }
-
-    pub fn flags(&self) -> [String; 4] {
-        [
-            "--net-root".into(),
-            self.root.to_string_lossy().into_owned(),
-            "--net-table".into(),
-            self.table.clone(),
-        ]
-    }
-
-    /// No network, lease, attachment, bridge, veth or table exists.
-    pub fn assert_empty(&self, what: &str, bridge: &str) {
-        let files: Vec<_> = walk_files(&self.root);
-        assert!(files.is_empty(), "{what}: network state left: {files:?}");
+/// No network, lease, attachment, bridge, veth or table of `net` (the
+/// tests' own `--net-root` and table) exists.
+pub(crate) fn assert_no_network_state(net: &Net, what: &str, bridge: &str) {
+    let files: Vec<_> = walk_files(&net.root);
+    assert!(files.is_empty(), "{what}: network state left: {files:?}");
+    assert!(!link_exists(bridge), "{what}: bridge {bridge} created");
+    for family in ["ip", "ip6"] {
         assert!(
-            !Path::new("/sys/class/net").join(bridge).exists(),
-            "{what}: bridge {bridge} created"
+            net.nft_family(family).is_none(),
+            "{what}: table {family} {} made",
+            net.table
         );
-        for family in ["ip", "ip6"] {
-            let listed = Command::new("nft")
-                .args(["list", "table", family, &self.table])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(
-                !listed.success(),
-                "{what}: table {family} {} made",
-                self.table
-            );
-        }
-    }
-}
-
-impl Drop for NetState {
-    fn drop(&mut self) {
-        for family in ["ip", "ip6"] {
-            let _ = Command::new("nft")
-                .args(["delete", "table", family, &self.table])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

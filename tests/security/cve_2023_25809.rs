@@ -18,9 +18,6 @@
 //! allowed to unmount it found them writable, so they are made read-only
 //! as well (`make_covered_read_only`).
 
-use std::path::Path;
-use std::process::Command;
-
 use hull_tests::*;
 use serde_json::json;
 
@@ -59,17 +56,6 @@ fn assert_read_only(out: &str) {
     );
 }
 
-fn chown_r(path: &Path) {
-    let ok = Command::new("chown")
-        .arg("-R")
-        .arg(format!("{USER}:{USER}"))
-        .arg(path)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "chown {}", path.display());
-}
-
 /// A bundle for [`USER`] with the config of `hull spec --rootless` (no
 /// cgroup namespace), hull run as the user from a copy it can reach, and
 /// `script` as the process.
@@ -86,7 +72,7 @@ fn rootless_bundle(
     b.bin = copy;
     let spec_dir = b.dir.join("spec");
     std::fs::create_dir(&spec_dir).unwrap();
-    chown_r(&b.dir);
+    chown_r(&b.dir, USER);
     let spec = Out::from(output_via_files(
         b.hull_without_root()
             .args(["spec", "--rootless", "--bundle"])
@@ -104,7 +90,7 @@ fn rootless_bundle(
     b.config["process"]["terminal"] = json!(false);
     edit(&mut b.config);
     b.sh(script);
-    chown_r(&b.dir);
+    chown_r(&b.dir, USER);
     b
 }
 

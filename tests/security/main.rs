@@ -65,29 +65,6 @@ fn assert_fails(out: &Out, needles: &[&str]) {
     }
 }
 
-/// No directory named after `id` in any cgroup hierarchy (searched a few
-/// levels deep: the container's cgroup sits directly below the runtime's own).
-fn assert_no_cgroup(id: &str) {
-    let mut left = Vec::new();
-    let mut dirs = vec![(Path::new("/sys/fs/cgroup").to_owned(), 0)];
-    while let Some((dir, depth)) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.filter_map(|e| e.ok()) {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            if e.file_name().to_string_lossy().contains(id) {
-                left.push(e.path());
-            } else if depth < 6 {
-                dirs.push((e.path(), depth + 1));
-            }
-        }
-    }
-    assert!(left.is_empty(), "cgroups left behind: {left:?}");
-}
-
 /// The config's namespaces without the one of type `typ`.
 fn drop_namespace(config: &mut Value, typ: &str) {
     let ns = config["linux"]["namespaces"].as_array_mut().unwrap();

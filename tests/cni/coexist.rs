@@ -24,8 +24,8 @@
 //! iptables-nft creates, both bridges and hull's table are the namespace's
 //! own and go with it. The host's links, routes and firewall are never
 //! touched (the main thread checks at the end that none of the test's links
-//! or its hull table showed up on the host). Names still follow
-//! network.rs's conventions, test number 40: hull network `t40-<pid mod 100000>`
+//! or its hull table showed up on the host). hull's side is a
+//! [`Net`] of the network lab, test number 40: hull network `t40-<pid mod 100000>`
 //! (bridge `hull-t40-<pid mod 100000>`, 10.250.40.0/24), CNI bridge `hulltestcni40`
 //! (10.251.40.0/24), host ports 28400…; a guard removes everything also
 //! when the test fails.
@@ -37,6 +37,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use hull_tests::net::*;
+use hull_tests::netlab::{del_link, link_in_netns, Ctr, Net};
 use hull_tests::*;
 use serde_json::{json, Value};
 
@@ -82,12 +83,6 @@ fn ipt(table: &str, args: &[&str]) -> Output {
     let mut all = vec!["-w", "-t", table];
     all.extend_from_slice(args);
     run("iptables", &all)
-}
-
-/// Whether link `name` exists in the calling thread's network namespace
-/// (not /sys/class/net: that shows the namespace sysfs was mounted in).
-fn link_exists(name: &str) -> bool {
-    run("ip", &["link", "show", "dev", name]).status.success()
 }
 
 /// `iptables-save` without its timestamped comment lines.
@@ -146,10 +141,7 @@ fn own_netns() -> PathBuf {
 /// the bridges, and the state directories.
 struct Lab {
     /// hull's `--net-root` and `--net-table`, the network and its bridge.
-    net_root: PathBuf,
-    table: String,
-    net: String,
-    hull_bridge: String,
+    net: Net,
     /// The CNI side: state dir (ipam, www), container id, the server
     /// holding the container's netns, the final ADD result (for DEL).
     cni_dir: PathBuf,
@@ -169,11 +161,7 @@ impl Lab {
         }
         let pid = std::process::id();
         let lab = Self {
-            net_root: PathBuf::from(format!("/tmp/hull-test-net-coexist-{pid}")),
-            table: format!("hull_test_coexist_{pid}"),
-            // Short enough that the bridge is `hull-<name>` (IFNAMSIZ).
-            net: format!("t{N}-{:05}", pid % 100_000),
-            hull_bridge: format!("hull-t{N}-{:05}", pid % 100_000),
+            net: Net::new("coexist", N),
             cni_dir: PathBuf::from(format!("/tmp/hull-test-cni-coexist-{pid}")),
             cni_cid: format!("hull-test-coexist-{pid}"),
             cni_server: None,
@@ -181,56 +169,15 @@ impl Lab {
             jumps: Vec::new(),
             chains: Vec::new(),
         };
-        let _ = std::fs::remove_dir_all(&lab.net_root);
         let _ = std::fs::remove_dir_all(&lab.cni_dir);
         lab
     }
 
     // ------------------------------------------------------------ hull
 
-    fn flags(&self, c: &mut Command) {
-        c.arg("--net-root")
-            .arg(&self.net_root)
-            .arg("--net-table")
-            .arg(&self.table);
-    }
-
     /// `hull --net-root … --net-table … ARGS` (a network command).
     fn hull(&self, args: &[&str]) -> Out {
-        let mut c = Command::new(hull_bin());
-        self.flags(&mut c);
-        Out::from(output_via_files(c.args(args)))
-    }
-
-    fn network_create(&self) {
-        self.hull(&[
-            "network",
-            "create",
-            "--subnet",
-            &format!("10.250.{N}.0/24"),
-            &self.net,
-        ])
-        .ok();
-    }
-
-    fn network_rm(&self) {
-        self.hull(&["network", "rm", &self.net]).ok();
-    }
-
-    /// Container `id`'s address on the hull network.
-    fn hull_ip(&self, id: &str) -> Ipv4Addr {
-        let v: Value = serde_json::from_str(self.hull(&["network", "inspect", &self.net]).ok())
-            .expect("network inspect JSON");
-        v["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["container"] == id)
-            .unwrap_or_else(|| panic!("{id} not attached: {v:#}"))["ip"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap()
+        Out::from(self.net.cmd(args))
     }
 
     fn hull_gateway(&self) -> Ipv4Addr {
@@ -239,27 +186,16 @@ impl Lab {
 
     /// hull's table, stateless JSON (None: no table).
     fn hull_rules(&self) -> Option<String> {
-        nft_table("ip", &self.table)
-    }
-
-    /// A hull container `hull-test-<name>-<pid>` using this lab's network
-    /// state.
-    fn ctr(&self, name: &str) -> HullCtr {
-        HullCtr {
-            b: TestBundle::new(name),
-            net_root: self.net_root.clone(),
-            table: self.table.clone(),
-        }
+        nft_table("ip", &self.net.table)
     }
 
     /// A hull web server container on the lab's network, published on
     /// host port `port`.
-    fn start_web(&self, name: &str, port: u16) -> HullCtr {
-        let mut web = self.ctr(name);
-        with_srv(&mut web.b);
-        web.b.sh(&web_script(HULL_TAG));
-        web.run(true, &["--network", &self.net, "-p", &format!("{port}:80")])
-            .ok();
+    fn start_web(&self, name: &str, port: u16) -> Ctr {
+        let mut web = self.net.ctr(name);
+        with_srv(&mut web);
+        web.sh(&web_script(HULL_TAG));
+        web.run_detached(&["--network", &self.net.name, "-p", &format!("{port}:80")]);
         web
     }
 
@@ -269,7 +205,7 @@ impl Lab {
     /// plus `iptables-save` (nft's JSON shows iptables' xt matches only by
     /// name; iptables-save shows them in full).
     fn foreign_rules(&self) -> Vec<(String, String)> {
-        let ours = format!("table ip {}", self.table);
+        let ours = format!("table ip {}", self.net.table);
         let mut v: Vec<(String, String)> = must("nft", &["list", "tables"])
             .lines()
             .filter(|l| *l != ours)
@@ -486,12 +422,7 @@ impl Lab {
     fn cleanup(&mut self) {
         // hull: the network (its containers are gone: their guards drop
         // first), then anything a failed rm left.
-        if self.net_root.join("networks").exists() {
-            let _ = self.hull(&["network", "rm", &self.net]);
-        }
-        if self.hull_rules().is_some() {
-            let _ = run("nft", &["delete", "table", "ip", &self.table]);
-        }
+        self.net.clean();
         // CNI: DEL while the netns still exists, then the server.
         let _ = self.cni_del();
         if let Some(mut c) = self.cni_server.take() {
@@ -499,12 +430,7 @@ impl Lab {
             let _ = c.wait();
         }
         self.remove_docker_rules();
-        for link in [CNI_BRIDGE, self.hull_bridge.as_str()] {
-            if link_exists(link) {
-                let _ = run("ip", &["link", "del", link]);
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.net_root);
+        del_link(CNI_BRIDGE);
         let _ = std::fs::remove_dir_all(&self.cni_dir);
     }
 }
@@ -512,49 +438,6 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         clean_up("the lab", || self.cleanup());
-    }
-}
-
-/// A test bundle whose hull calls carry the lab's `--net-root` and
-/// `--net-table`; `delete --force` with them on drop.
-struct HullCtr {
-    b: TestBundle,
-    net_root: PathBuf,
-    table: String,
-}
-
-impl HullCtr {
-    fn hull(&self, args: &[&str]) -> Out {
-        let mut c = self.b.hull();
-        c.arg("--net-root")
-            .arg(&self.net_root)
-            .arg("--net-table")
-            .arg(&self.table);
-        Out::from(output_via_files(c.args(args)))
-    }
-
-    /// `hull run [-d] --bundle DIR OPTS… ID`.
-    fn run(&self, detach: bool, opts: &[&str]) -> Out {
-        let mut args = vec!["run"];
-        if detach {
-            args.push("-d");
-        }
-        args.extend(["--bundle", self.b.dir.to_str().unwrap()]);
-        args.extend_from_slice(opts);
-        args.push(&self.b.id);
-        self.hull(&args)
-    }
-
-    fn delete(&self) {
-        self.hull(&["delete", "--force", &self.b.id]).ok();
-    }
-}
-
-impl Drop for HullCtr {
-    fn drop(&mut self) {
-        clean_up("hull delete --force", || {
-            let _ = self.hull(&["delete", "--force", &self.b.id]);
-        });
     }
 }
 
@@ -620,9 +503,9 @@ fn scenario_in_own_netns() {
     assert_serves(sock(localhost, h_cni), CNI_TAG);
 
     // ---- hull, at the same time.
-    lab.network_create();
+    lab.net.create();
     let web = lab.start_web("coexist-web", h_hull);
-    let hull_ip = lab.hull_ip(&web.b.id);
+    let hull_ip = lab.net.ip(&web.id);
     let hull_gw = lab.hull_gateway();
 
     // ---- (A) both in force.
@@ -635,17 +518,19 @@ fn scenario_in_own_netns() {
     assert_serves(sock(hull_gw, h_docker), CNI_TAG);
     // Forwarded from a hull container: DNATed by the Docker-style rule,
     // accepted by its FORWARD rule, masqueraded by hull...
-    let mut cli = lab.ctr("coexist-cli");
-    cli.b.sh(&fetch_script(hull_gw, h_docker, CNI_TAG));
-    cli.run(false, &["--network", &lab.net]).ok();
+    let mut cli = lab.net.ctr("coexist-cli");
+    cli.sh(&fetch_script(hull_gw, h_docker, CNI_TAG));
+    let (code, out, err) = cli.run_fg(&["--network", &lab.net.name]);
+    assert_eq!(code, 0, "stdout={out} stderr={err}");
     // ...and dropped by its isolation rule when not DNATed.
-    cli.b.sh(&format!(
+    cli.sh(&format!(
         "r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {cni_ip} 80 2>&1); \
          case \"$r\" in *{CNI_TAG}*) echo REACHED; exit 1;; esac; echo BLOCKED"
     ));
-    let out = cli.run(false, &["--network", &lab.net]);
+    let (code, out, err) = cli.run_fg(&["--network", &lab.net.name]);
+    assert_eq!(code, 0, "stdout={out} stderr={err}");
     assert_eq!(
-        out.ok().trim(),
+        out.trim(),
         "BLOCKED",
         "the Docker-style DROP let a hull container through"
     );
@@ -679,15 +564,15 @@ fn scenario_in_own_netns() {
         assert!(all.contains(needle), "{needle} missing: {before:#?}");
     }
     assert!(lab.hull_rules().is_some(), "hull has no table");
-    web.delete();
+    web.delete(true);
     drop(web);
     drop(cli);
-    lab.network_rm();
+    lab.hull(&["network", "rm", &lab.net.name]).ok();
     assert!(
         lab.hull_rules().is_none(),
         "hull's table left after network rm"
     );
-    assert!(!link_exists(&lab.hull_bridge), "hull's bridge left");
+    assert!(!link_in_netns(&lab.net.bridge), "hull's bridge left");
     let after = lab.foreign_rules();
     assert_eq!(
         before.iter().map(|(t, _)| t).collect::<Vec<_>>(),
@@ -715,9 +600,9 @@ fn scenario_in_own_netns() {
     assert_serves(sock(CNI_GW, h_docker), CNI_TAG);
 
     // ---- (C) hull again, then the CNI DEL: hull's table stays as it was.
-    lab.network_create();
+    lab.net.create();
     let web = lab.start_web("coexist-web2", h_hull);
-    let hull_ip = lab.hull_ip(&web.b.id);
+    let hull_ip = lab.net.ip(&web.id);
     assert_serves(sock(localhost, h_hull), HULL_TAG);
     assert_serves(sock(localhost, h_cni), CNI_TAG);
     let hull_before = lab.hull_rules().expect("hull's table");
@@ -768,17 +653,17 @@ fn scenario_in_own_netns() {
     assert_serves(sock(localhost, h_hull), HULL_TAG);
 
     // ---- the end: everything goes, as the guard would do it.
-    web.delete();
+    web.delete(true);
     drop(web);
     lab.cleanup();
     let left = iptables_save();
     assert!(!left.contains(CHAIN), "{CHAIN} left: {left}");
-    for link in [CNI_BRIDGE, lab.hull_bridge.as_str()] {
-        assert!(!link_exists(link), "{link} left");
+    for link in [CNI_BRIDGE, lab.net.bridge.as_str()] {
+        assert!(!link_in_netns(link), "{link} left");
     }
     assert!(lab.hull_rules().is_none(), "hull's table left");
     assert!(
-        !lab.net_root.exists() && !lab.cni_dir.exists(),
+        !lab.net.root.exists() && !lab.cni_dir.exists(),
         "state left"
     );
 }
