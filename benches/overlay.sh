@@ -25,8 +25,10 @@ if [ "${QUICK:-0}" = 1 ]; then
 fi
 SECS=${SECS:-10} REPS=${REPS:-3} RUNS=${RUNS:-10}
 
-cargo build --release -p runtime-cli >&2
-HULL=$PWD/target/release/hull
+if [ -z "${HULL:-}" ]; then    # HULL=path/to/hull measures that binary instead
+    cargo build --release -p runtime-cli >&2
+    HULL=$PWD/target/release/hull
+fi
 WORK=$(mktemp -d /tmp/hull-test-ovb.XXXXXX)
 NET=ovb STORE=etcd://10.246.0.254:2379
 ETCD_PID=

@@ -258,8 +258,9 @@ impl Host {
         )
     }
 
-    /// Runs a container of `script` detached on the network; its IP.
-    fn run(&mut self, name: &str, script: &str, srv: bool) -> Ipv4Addr {
+    /// Runs a container of `script` detached on the network (with `opts`
+    /// for `run`); its IP.
+    fn run(&mut self, name: &str, script: &str, srv: bool, opts: &[&str]) -> Ipv4Addr {
         let mut b = TestBundle::new(&format!("ovl-{}-{name}", self.name));
         b.root = self.root.clone();
         if srv {
@@ -277,8 +278,8 @@ impl Host {
         let dir = b.dir.to_str().unwrap().to_owned();
         let id = b.id.clone();
         self.containers.push(b);
-        self.hull(&["run", "-d", "--bundle", &dir, "--network", NET, &id])
-            .ok();
+        let run = ["run", "-d", "--bundle", &dir, "--network", NET];
+        self.hull(&[&run[..], opts, &[&id]].concat()).ok();
         let v: Value = serde_json::from_str(self.hull(&["network", "inspect", NET]).ok()).unwrap();
         let att = v["containers"]
             .as_array()
@@ -386,6 +387,7 @@ fn route_to(subnet: &str) -> String {
 /// Containers on host A and host C reach each other by address across the
 /// overlay (ping from the host, a TCP transfer between containers, the
 /// client's own address seen by the server), through the VXLAN devices;
+/// a port published on C answers on C's underlay address;
 /// a host that leaves is removed from the others' tables; an agent killed
 /// and started again converges; after `network rm` on every host nothing
 /// is left, here or in the store.
@@ -442,6 +444,7 @@ fn containers_on_two_hosts_reach_each_other() {
         "dd if=/dev/zero of=/srv/big bs=1024 count=1024 2>/dev/null && \
          echo hello-ovl > /srv/index.html && exec httpd -f -p 80 -h /srv",
         true,
+        &["-p", "18080:80"],
     );
     assert!(sc.starts_with(&srv.to_string()[..7]), "{srv} in {sc}");
     let before_c = c.vxlan_bytes();
@@ -486,6 +489,15 @@ fn containers_on_two_hosts_reach_each_other() {
         after_c.1 - before_c.1 > 1_048_576,
         "C's VXLAN TX: {before_c:?} → {after_c:?}"
     );
+
+    // C's published port answers on C's underlay address, from host A.
+    let a_ns = lab.host("a").sandbox.netns();
+    let got = in_netns(a_ns, || http_get(sock(Ipv4Addr::new(10, 247, 0, 3), 18080)));
+    let page = got
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("published port: {e}"));
+    assert!(page.contains("hello-ovl"), "{page}");
 
     // Not masqueraded: C's container sees A's container's own address.
     let c_pid = {
@@ -535,7 +547,7 @@ fn containers_on_two_hosts_reach_each_other() {
     let sb2 = node_subnet(lab.host("b"));
     // A container run on A starts the agent again, which converges.
     let a = lab.host("a");
-    a.run("again", "exec sleep 600", false);
+    a.run("again", "exec sleep 600", false, &[]);
     let new = a.agent_pid().expect("the agent was started again");
     assert_ne!(new, old);
     wait_for(
