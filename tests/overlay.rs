@@ -721,3 +721,46 @@ fn bad_input_leaves_nothing() {
     }
     assert_eq!(lab.keys(), Vec::<String>::new());
 }
+
+/// The store goes away and comes back: meanwhile an attach on A starts
+/// A's (killed) agent all the same and the container runs; once the store
+/// is back, the agent is in step with it again (B leaving is seen).
+#[test]
+fn the_agent_rides_out_a_store_outage() {
+    let mut lab = Lab::new("outage");
+    lab.hosts[0].create(&[]).ok();
+    lab.hosts[1].create(&[]).ok();
+    let a = &lab.hosts[0];
+    wait_for(|| a.tables(), || a.tables().contains("dst 10.247.0.2"));
+    let old = a.agent_pid().unwrap();
+    kill(Pid::from_raw(old), Signal::SIGKILL).unwrap();
+    assert!(wait_until(5, || !agent_running(old)));
+    let mut etcd = lab.etcd.take().unwrap();
+    etcd.kill().unwrap();
+    etcd.wait().unwrap();
+
+    let a = lab.host("a");
+    let ip = a.run("outage", "exec sleep 600", false, &[]);
+    assert!(ip.to_string().starts_with("10.250."), "{ip}");
+    let v = a.inspect();
+    assert_eq!(v["overlay"]["agent"]["running"], true, "{v}");
+    assert!(v["overlay"]["store_error"].is_string(), "{v}");
+    // What was programmed stays while the store is away.
+    assert!(a.tables().contains("dst 10.247.0.2"), "{}", a.tables());
+
+    lab.etcd = Some(lab.start_etcd());
+    // B withdraws (its agent also reconnects): A drops it.
+    lab.host("b").hull(&["network", "rm", NET]).ok();
+    let a = lab.host("a");
+    wait_for(
+        || format!("A still has B: {}", a.tables()),
+        || !a.tables().contains("10.247.0.2"),
+    );
+    let v = a.inspect();
+    assert_eq!(peers(&v).len(), 0, "{v}");
+    for out in a.delete_containers() {
+        out.ok();
+    }
+    a.hull(&["network", "rm", NET]).ok();
+    assert_eq!(lab.keys(), Vec::<String>::new());
+}

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::store::{EtcdStore, Peer, PeerRecord, LEASE_TTL};
 use super::vxlan::{self, Remote};
-use super::{load, save_lease, supervise};
+use super::{load, save_lease, supervise, OverlayError};
 use crate::netlink::Route;
 use crate::{link, NetError, Network, Store};
 
@@ -39,7 +39,8 @@ pub fn remote_of(peer: &Peer) -> Option<Remote> {
 
 /// Runs the agent of network `name` until the network is removed. With
 /// `ready_fd`, reports `ok` there once it has joined the store and
-/// programmed the device, or why it could not (and exits).
+/// programmed the device (or, the store being unreachable, will keep
+/// trying), or why it cannot run (and exits).
 pub fn run(store: &Store, name: &str, ready_fd: Option<i32>) -> Result<(), NetError> {
     // SAFETY: the fd is the one the starting hull passed us for this.
     let mut ready = ready_fd.map(|fd| unsafe { File::from_raw_fd(fd) });
@@ -99,10 +100,24 @@ impl Agent {
             log,
             _pid: pid,
         };
-        let mut etcd = EtcdStore::connect(&agent.endpoint, name)?;
-        agent.hold_lease(&mut etcd)?;
-        agent.sync(&mut etcd, &mut nl)?;
-        Ok(agent)
+        match agent.join(&mut nl) {
+            // The store being away is no reason not to run (containers
+            // of this host still reach each other): serve() tries again.
+            Err(NetError::Overlay(
+                e @ (OverlayError::Unreachable { .. } | OverlayError::Store { .. }),
+            )) => {
+                agent.say(&format!("{e}; trying again"));
+                Ok(agent)
+            }
+            r => r.map(|()| agent),
+        }
+    }
+
+    /// Holds the lease and programs the device once.
+    fn join(&mut self, nl: &mut Route) -> Result<(), NetError> {
+        let mut etcd = EtcdStore::connect(&self.endpoint, &self.net.name)?;
+        self.hold_lease(&mut etcd)?;
+        self.sync(&mut etcd, nl)
     }
 
     fn say(&mut self, what: &str) {
