@@ -705,6 +705,10 @@ fn bad_input_leaves_nothing() {
     // A full range: a /23 holds two /24s, for A and B; C gets none.
     let small = "10.250.0.0/23";
     with(a, small, &vni, STORE).ok();
+    // Twice on one host: the first stays as it was.
+    with(a, small, &vni, STORE).fails_with("already exists");
+    assert_eq!(a.inspect()["overlay"]["agent"]["running"], true);
+    assert_eq!(lab.keys().len(), 2, "{:?}", lab.keys());
     with(b, small, &vni, STORE).ok();
     with(c, small, &vni, STORE).fails_with("no free /24 left in 10.250.0.0/23");
     nothing_left(c);

@@ -183,3 +183,12 @@ fn an_unreachable_store_is_a_timeout() {
     assert!(start.elapsed() < Duration::from_secs(10));
     assert!(err.to_string().contains("192.0.2.1:2379"), "{err}");
 }
+
+#[test]
+fn a_refused_connection_is_an_error_naming_the_store() {
+    let endpoint = format!("127.0.0.1:{}", free_port());
+    let start = Instant::now();
+    let err = EtcdStore::connect(&endpoint, "n4").err().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(err.to_string().contains(&endpoint), "{err}");
+}

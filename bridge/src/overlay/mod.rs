@@ -161,7 +161,7 @@ pub fn create(
     let mut nl = Route::open()?;
     // Checked before the store is asked for anything.
     vxlan::uplink(&mut nl, underlay)?;
-    if let Some(other) = vxlan::vni_user(&mut nl, config.vni, "")? {
+    if let Some(other) = vxlan::vni_user(&mut nl, config.vni)? {
         return Err(OverlayError::VniInUse {
             vni: config.vni,
             device: other,
@@ -202,14 +202,21 @@ pub fn create(
         underlay,
         device,
     };
+    // Recorded first and exclusively: a create of the same name racing
+    // this one fails here, before it touches anything the other made.
+    if let Err(e) = claim_record(store, name, &overlay) {
+        let _ = etcd.withdraw(node, lease);
+        return Err(e);
+    }
+    let mut recorded = false;
     let made = (|| -> Result<Network, NetError> {
-        write_json(&overlay_file(store, name), &overlay)?;
         save_lease(store, name, lease)?;
         let options = NetworkOptions {
             subnet: Some(node),
             ..NetworkOptions::default()
         };
         let net = store.create_with(name, &options)?;
+        recorded = true;
         let spec = vxlan::DeviceSpec {
             name: overlay.device.clone(),
             vni: config.vni,
@@ -227,13 +234,27 @@ pub fn create(
     })();
     if made.is_err() {
         let _ = etcd.withdraw(node, lease);
-        if store.get(name).is_ok() {
-            let _ = store.remove(name);
+        let _ = if recorded {
+            store.remove(name)
         } else {
-            let _ = teardown(store, name);
-        }
+            teardown(store, name)
+        };
     }
     made
+}
+
+/// Creates network `name`'s overlay record; `NetworkExists` if there is one.
+fn claim_record(store: &Store, name: &str, overlay: &Overlay) -> Result<(), NetError> {
+    let path = overlay_file(store, name);
+    let dir = state_dir(store, name);
+    std::fs::create_dir_all(&dir).map_err(NetError::io(format!("create {}", dir.display())))?;
+    let json = serde_json::to_vec_pretty(overlay).expect("serializable");
+    match crate::whole_file::create(&path, &json) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(NetError::NetworkExists(name.to_owned()))
+        }
+        r => r.map_err(NetError::io(format!("write {}", path.display()))),
+    }
 }
 
 /// Stops network `net`'s agent, withdraws this host from the store and

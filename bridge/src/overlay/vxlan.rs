@@ -88,8 +88,8 @@ pub fn uplink(nl: &mut Route, addr: Ipv4Addr) -> Result<(u32, u32), NetError> {
     Ok((idx, mtu.unwrap_or(1500)))
 }
 
-/// The VXLAN device (other than `except`) that already uses `vni`.
-pub fn vni_user(nl: &mut Route, vni: u32, except: &str) -> Result<Option<String>, NetError> {
+/// The VXLAN device that already uses `vni`, if any.
+pub fn vni_user(nl: &mut Route, vni: u32) -> Result<Option<String>, NetError> {
     for m in nl.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))? {
         let RouteNetlinkMessage::NewLink(l) = m else {
             continue;
@@ -106,9 +106,8 @@ pub fn vni_user(nl: &mut Route, vni: u32, except: &str) -> Result<Option<String>
             _ => false,
         }
         });
-        match name {
-            Some(n) if uses && n != except => return Ok(Some(n)),
-            _ => {}
+        if uses {
+            return Ok(name);
         }
     }
     Ok(None)
