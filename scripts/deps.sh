@@ -18,6 +18,12 @@ DEPS=(
     "nft nftables"
     "iptables iptables"
     "socat socat"
+    # tests/overlay.rs: a private etcd (v3 API) the hosts of an overlay
+    # network agree through; iperf3 across it (benches/overlay.sh).
+    "etcd etcd-server"
+    "etcdctl etcd-client"
+    "bridge iproute2"
+    "iperf3 iperf3"
     "strace strace"                # tests/crash_safety: kills hull at each system call
     "dig dnsutils"                 # tests/dns.rs: queries from the host
     "cni-plugins containernetworking-plugins" # tests/cni/coexist.rs: bridge, portmap, host-local

@@ -171,10 +171,14 @@ impl ContainerNetwork {
         }
     }
 
-    /// Starts the network's resolver unless it runs (also after it died).
+    /// Starts the network's resolver unless it runs (also after it died),
+    /// and an overlay network's agent likewise.
     fn start_resolver(&self, net: &str) -> Result<(), NetError> {
         match &self.resolver {
             Some(r) => {
+                if crate::overlay::load(&self.store, net)?.is_some() {
+                    crate::overlay::supervise::ensure_running(&self.store, net, &r.exe)?;
+                }
                 let mut args = r.args.clone();
                 args.push(net.into());
                 Ok(crate::dns::ensure_running(

@@ -44,6 +44,8 @@ pub enum NetError {
     Ipam(#[from] crate::ipam::IpamError),
     #[error(transparent)]
     Firewall(#[from] crate::nft::NftError),
+    #[error(transparent)]
+    Overlay(#[from] crate::overlay::OverlayError),
 }
 
 impl NetError {

@@ -2,7 +2,8 @@
 //! network with a gateway address, an IP address manager with leases on
 //! disk, a veth pair per container (host end on the bridge with hairpin,
 //! container end moved into its network namespace as `eth0`), outbound
-//! masquerade and port forwarding in hull's own nf_tables table.
+//! masquerade and port forwarding in hull's own nf_tables table; and
+//! multi-host VXLAN overlay networks coordinated through etcd ([`overlay`]).
 
 pub mod conntrack;
 mod container;
@@ -15,6 +16,7 @@ mod netns;
 mod network;
 mod nfnetlink;
 mod nft;
+pub mod overlay;
 mod sysctl;
 #[cfg(test)]
 mod testnet;

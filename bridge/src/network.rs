@@ -317,6 +317,8 @@ impl Store {
         }
         // Its resolver first: it listens on the bridge about to go.
         crate::dns::stop(&self.dir, name)?;
+        // An overlay network's agent, its VXLAN device and its lease.
+        crate::overlay::teardown(self, name)?;
         let mut nl = Route::open()?;
         link::delete(&mut nl, &net.bridge)?;
         self.firewall().remove_network(&net.bridge, net.subnet)?;
@@ -395,16 +397,7 @@ impl Store {
         if steps < 1 {
             return Ok(());
         }
-        let mut gateways = vec![(IpAddr::V4(net.gateway), net.subnet.prefix)];
-        if let (Some(gw6), Some(s6)) = (net.gateway6, net.subnet6) {
-            gateways.push((IpAddr::V6(gw6), s6.prefix));
-            sysctl::enable_ipv6_forwarding()?;
-        }
-        let bridge = link::ensure_bridge(&mut nl, &net.bridge, &gateways)?;
-        sysctl::enable_forwarding(&net.bridge)?;
-        if !self.firewall_marker(net).exists() {
-            self.ensure_firewall(net)?;
-        }
+        let bridge = self.prepare_bridge(&mut nl, net)?;
         if steps < 2 {
             return Ok(());
         }
@@ -451,6 +444,22 @@ impl Store {
         Ok(())
     }
 
+    /// The network's bridge with its gateways, forwarding on and its
+    /// firewall rules in place; returns the bridge's index.
+    pub(crate) fn prepare_bridge(&self, nl: &mut Route, net: &Network) -> Result<u32, NetError> {
+        let mut gateways = vec![(IpAddr::V4(net.gateway), net.subnet.prefix)];
+        if let (Some(gw6), Some(s6)) = (net.gateway6, net.subnet6) {
+            gateways.push((IpAddr::V6(gw6), s6.prefix));
+            sysctl::enable_ipv6_forwarding()?;
+        }
+        let bridge = link::ensure_bridge(nl, &net.bridge, &gateways)?;
+        sysctl::enable_forwarding(&net.bridge)?;
+        if !self.firewall_marker(net).exists() {
+            self.ensure_firewall(net)?;
+        }
+        Ok(bridge)
+    }
+
     /// Records that `net`'s firewall rules are in place, so later attaches
     /// skip re-reading the ruleset (which costs ~10 ms here).
     fn firewall_marker(&self, net: &Network) -> PathBuf {
@@ -459,7 +468,11 @@ impl Store {
 
     /// Makes the network's rules right and records it.
     fn ensure_firewall(&self, net: &Network) -> Result<(), NetError> {
-        self.firewall().ensure_network(&net.bridge, net.subnet)?;
+        // An overlay network's containers reach those of its other hosts,
+        // anywhere in its range, unmasqueraded.
+        let inside = crate::overlay::range_of(self, &net.name)?.unwrap_or(net.subnet);
+        self.firewall()
+            .ensure_network_within(&net.bridge, net.subnet.into(), inside.into())?;
         if let Some(s6) = net.subnet6 {
             self.firewall().ensure_network(&net.bridge, s6)?;
         }

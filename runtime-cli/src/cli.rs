@@ -539,6 +539,12 @@ pub enum NetworkCommand {
         /// default: the nameservers of the host's /etc/resolv.conf).
         #[arg(long, value_name = "ADDR")]
         dns_upstream: Vec<String>,
+        /// `bridge` (this host only) or `vxlan` (an overlay across the
+        /// hosts sharing --store).
+        #[arg(long, value_enum, default_value_t = NetworkDriver::Bridge)]
+        driver: NetworkDriver,
+        #[command(flatten)]
+        overlay: OverlayArgs,
         name: String,
     },
     /// List networks.
@@ -547,6 +553,41 @@ pub enum NetworkCommand {
     Inspect { name: String },
     /// Remove a network without containers (bridge, rules, leases).
     Rm { name: String },
+    /// Run an overlay network's agent (hull starts it with the network).
+    #[command(hide = true)]
+    Agent {
+        /// Report readiness on this inherited fd.
+        #[arg(long)]
+        ready_fd: Option<i32>,
+        name: String,
+    },
+}
+
+/// The kind of network `network create` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkDriver {
+    Bridge,
+    Vxlan,
+}
+
+/// The options of `network create --driver vxlan`.
+#[derive(Debug, Args)]
+pub struct OverlayArgs {
+    /// The shared store the hosts agree through: etcd://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The VXLAN network identifier (default 1).
+    #[arg(long)]
+    pub vni: Option<u32>,
+    /// Prefix length of each host's node subnet (default 24).
+    #[arg(long, value_name = "LEN")]
+    pub node_prefix: Option<u8>,
+    /// The VXLAN UDP port (default 4789).
+    #[arg(long, value_name = "PORT")]
+    pub vxlan_port: Option<u16>,
+    /// This host's underlay address (default: the one it reaches the store from).
+    #[arg(long, value_name = "ADDR")]
+    pub underlay: Option<std::net::Ipv4Addr>,
 }
 
 /// `hull dns ...`

@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use hull_tests::netlab::{link_exists, veth_name};
 use hull_tests::*;
 use serde_json::Value;
 
@@ -44,10 +45,13 @@ fn listed(mut hull: Command, id: &str) -> (Option<Value>, String) {
 fn assert_made(net: &Net, b: &TestBundle, tag: &str, port: u16) {
     // `run -d` returns once the init is let go, maybe before it execs.
     wait_for(|| "the container does not run".into(), || !no_process(tag));
-    assert!(!cgroup_dirs(&b.id).is_empty(), "no cgroup of the container");
-    assert!(link_exists(&veth(&b.id)), "no veth of the container");
     assert!(
-        net.leases().iter().any(|(_, owner)| owner == &b.id),
+        !cgroup_dirs_named(&b.id).is_empty(),
+        "no cgroup of the container"
+    );
+    assert!(link_exists(&veth_name(&b.id)), "no veth of the container");
+    assert!(
+        net.lease_owners().iter().any(|(_, owner)| owner == &b.id),
         "no lease"
     );
     assert!(
@@ -155,7 +159,7 @@ fn another_containers_cgroup_at_the_lost_ids_path_is_left_alone() {
     other.edit(|c| c["linux"]["cgroupsPath"] = Value::from(lost.id.as_str()));
     let dir = other.dir.to_str().unwrap().to_owned();
     Out::from(other.cmd(&["run", "-d", "--bundle", &dir, &other.id])).ok();
-    let dirs = cgroup_dirs(&lost.id);
+    let dirs = cgroup_dirs_named(&lost.id);
     assert!(!dirs.is_empty(), "the other container has no cgroup");
     // Leftovers of the lost id beside the state: its exec fifo.
     std::fs::write(lost.root.join(format!("{}@exec.fifo", lost.id)), b"").unwrap();
@@ -165,7 +169,7 @@ fn another_containers_cgroup_at_the_lost_ids_path_is_left_alone() {
         "the lost id's fifo is left"
     );
     assert_eq!(
-        cgroup_dirs(&lost.id),
+        cgroup_dirs_named(&lost.id),
         dirs,
         "another container's cgroup went"
     );
@@ -176,7 +180,10 @@ fn another_containers_cgroup_at_the_lost_ids_path_is_left_alone() {
         || "the other container outlived its delete".into(),
         || no_process(&tag),
     );
-    assert_eq!(cgroup_dirs(&lost.id), Vec::<String>::new());
+    assert_eq!(
+        cgroup_dirs_named(&lost.id),
+        Vec::<std::path::PathBuf>::new()
+    );
     other.assert_no_state();
 }
 

@@ -24,7 +24,7 @@
 //!         ip saddr 10.88.0.0/16 ip daddr != 10.88.0.0/16 masquerade            # outbound
 //!         ip saddr 127.0.0.0/8 oifname "hull0" masquerade                        # localhost
 //!         ip saddr 10.88.0.0/16 ip daddr 10.88.0.0/16 ct status dnat masquerade  # hairpin
-//!     }
+//!     }                       # (an overlay network's outbound rule: ip daddr != its whole range)
 //!     chain dnat {
 //!         dnat ip to ip daddr . meta l4proto . th dport map @addr_ports
 //!         dnat ip to meta l4proto . th dport map @any_ports
@@ -101,6 +101,19 @@ impl Firewall {
         subnet: impl Into<AnySubnet>,
     ) -> Result<(), NftError> {
         let subnet = subnet.into();
+        self.ensure_network_within(bridge, subnet, subnet)
+    }
+
+    /// [`Firewall::ensure_network`] for a network whose containers reach
+    /// `inside` (a range holding `subnet`: an overlay network's, whose other
+    /// hosts' containers are there) by their own addresses: only traffic
+    /// leaving `inside` is masqueraded.
+    pub fn ensure_network_within(
+        &self,
+        bridge: &str,
+        subnet: AnySubnet,
+        inside: AnySubnet,
+    ) -> Result<(), NftError> {
         let family = Family::of(subnet.addr());
         self.transact(|sock| {
             let listed = self.list_rules(sock, family)?.unwrap_or_default();
@@ -111,7 +124,7 @@ impl Firewall {
             batch.replace_rules(
                 &listed,
                 |c| network_of(c) == Some(bridge),
-                network_rules(bridge, subnet),
+                network_rules(bridge, subnet, inside),
             );
             Ok(batch)
         })

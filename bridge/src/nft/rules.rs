@@ -75,17 +75,19 @@ pub(super) fn shared_rules(family: Family) -> Vec<Rule> {
     rules
 }
 
-/// The masquerade rules of the network on `bridge` with `subnet`. The
-/// localhost rule is IPv4's only: IPv6 has no `route_localnet`, so nothing
-/// from `::1` is ever forwarded to a container.
-pub(super) fn network_rules(bridge: &str, subnet: AnySubnet) -> Vec<Rule> {
+/// The masquerade rules of the network on `bridge` with `subnet`, whose
+/// traffic to `inside` (the subnet itself, or an overlay network's whole
+/// range) keeps its source address. The localhost rule is IPv4's only: IPv6
+/// has no `route_localnet`, so nothing from `::1` is ever forwarded to a
+/// container.
+pub(super) fn network_rules(bridge: &str, subnet: AnySubnet, inside: AnySubnet) -> Vec<Rule> {
     use super::expr::*;
     let family = Family::of(subnet.addr());
     let comment = |what: &str| format!("{NETWORK_TAG}{bridge} {subnet}: {what}");
     let from_subnet = || addr_in(family, saddr, subnet, true);
     let outbound = [
         from_subnet(),
-        addr_in(family, daddr, subnet, false),
+        addr_in(family, daddr, inside, false),
         vec![masquerade()],
     ];
     let hairpin = [

@@ -10,6 +10,7 @@ mod features;
 mod kill;
 mod list;
 mod network;
+mod overlay;
 mod pause;
 mod ps;
 mod restore;

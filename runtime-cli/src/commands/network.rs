@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use bridge::{ContainerNetwork, NetworkOptions, Store};
 use serde_json::json;
 
-use super::dns;
-use crate::cli::{Cli, CreateArgs, NetworkCommand};
+use super::{dns, overlay};
+use crate::cli::{Cli, CreateArgs, NetworkCommand, NetworkDriver};
 use crate::{Failure, Outcome};
 
 pub(super) fn net_err(e: bridge::NetError) -> Failure {
@@ -30,12 +30,23 @@ pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
             subnet,
             dns_host_port,
             dns_upstream,
+            driver,
+            overlay: overlay_args,
             name,
         } => {
             let dns_options = dns::options(*dns_host_port, dns_upstream)?;
-            let net = store
-                .create_with(name, &network_options(subnet)?)
-                .map_err(net_err)?;
+            let net = match driver {
+                NetworkDriver::Bridge => {
+                    overlay::refuse_options(overlay_args)?;
+                    store.create_with(name, &network_options(subnet)?)
+                }
+                NetworkDriver::Vxlan => {
+                    let options = overlay::options(subnet, overlay_args)?;
+                    let exe = std::path::Path::new("/proc/self/exe");
+                    bridge::overlay::create(&store, name, &options, exe)
+                }
+            }
+            .map_err(net_err)?;
             if let Err(e) = dns::configure(cli, name, &dns_options) {
                 let _ = store.remove(name);
                 return Err(e);
@@ -61,13 +72,20 @@ pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
             let net = store.get(name).map_err(net_err)?;
             let containers = store.attachments(Some(name)).map_err(net_err)?;
             let resolver = dns::inspect(cli, &net);
-            let out = json!({ "network": net, "containers": containers, "dns": resolver });
+            let overlay = bridge::overlay::inspect(&store, &net).map_err(net_err)?;
+            let mut out = json!({ "network": net, "containers": containers, "dns": resolver });
+            if let Some(o) = overlay {
+                out["overlay"] = json!(o);
+            }
             println!(
                 "{}",
                 serde_json::to_string_pretty(&out).expect("serializable")
             );
         }
         NetworkCommand::Rm { name } => store.remove(name).map_err(net_err)?,
+        NetworkCommand::Agent { ready_fd, name } => {
+            bridge::overlay::agent::run(&store, name, *ready_fd).map_err(net_err)?
+        }
     }
     Ok(0)
 }
