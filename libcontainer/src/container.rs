@@ -108,16 +108,19 @@ impl Container {
     /// (its empty state file, exec fifo and the state's temporary twin), as
     /// runc's delete removes a container directory without `state.json`.
     /// A create still under way, or a container that exists, is left alone.
-    pub fn remove_unfinished(root: impl AsRef<Path>, id: &str) -> Result<()> {
+    /// Returns whether it found no create under way and no container (so
+    /// what such a create recorded beside the state may be undone).
+    pub fn remove_unfinished(root: impl AsRef<Path>, id: &str) -> Result<bool> {
         validate_id(id)?;
         let root = root.as_ref();
         let path = state::state_path(root, id);
         match std::fs::metadata(&path) {
             Ok(m) if m.is_file() && m.len() == 0 && state::is_abandoned(&path) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            _ => return Ok(()),
+            _ => return Ok(false),
         }
-        Self::remove_files(root, id)
+        Self::remove_files(root, id)?;
+        Ok(true)
     }
 
     /// Removes the state file of `id` that cannot be read (see
@@ -172,6 +175,13 @@ impl Container {
         all.sort_by(|a, b| a.id().cmp(b.id()));
         broken.sort_by(|a, b| a.0.cmp(&b.0));
         Ok((all, broken))
+    }
+
+    /// [`Container::companion_path`] of container `id` under `root`, for
+    /// a caller that records beside the state before the container can be
+    /// loaded (a volume attached during create).
+    pub fn companion_in(root: impl AsRef<Path>, id: &str, what: &str) -> PathBuf {
+        state::companion(root.as_ref(), id, what)
     }
 
     /// The file `what` kept with the container's state,
