@@ -16,10 +16,10 @@ use crate::error::{Error, Result};
 use crate::exec_fifo;
 use crate::id::validate_id;
 use crate::network::{Network, NetworkRecord};
-use crate::volumes::Volumes;
 use crate::process::{spawn_init, InitConfig};
 use crate::spec::{Bundle, SpecError};
 use crate::state::{self, proc_stat, Record, Status, EXEC_FIFO};
+use crate::volumes::Volumes;
 
 /// Builds a container from an OCI bundle: `ContainerBuilder::new(id, bundle)`,
 /// optional settings, then [`ContainerBuilder::create`].

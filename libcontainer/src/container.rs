@@ -190,6 +190,11 @@ impl Container {
         state::companion(&self.root, self.id(), what)
     }
 
+    /// The state root this container lives under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn id(&self) -> &str {
         &self.record.state.id
     }
@@ -534,8 +539,10 @@ impl Container {
     }
 
     /// The first step of [`Container::delete`]: a created container's init
-    /// is killed, a running or paused one only with `force`.
-    fn stop_for_delete(&self, force: bool) -> Result<()> {
+    /// is killed, a running or paused one only with `force`. Public for a
+    /// caller that removes what it keeps beside the container (its
+    /// volumes) once no process of it is left and before the state goes.
+    pub fn stop_for_delete(&self, force: bool) -> Result<()> {
         let status = self.status();
         tracing::debug!(id = %self.id(), ?status, force, "deleting the container");
         match status {

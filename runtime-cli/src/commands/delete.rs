@@ -4,7 +4,7 @@ use std::path::Path;
 
 use libcontainer::{Container, Error};
 
-use super::network;
+use super::{network, volume};
 use crate::cli::Cli;
 use crate::Outcome;
 
@@ -14,8 +14,11 @@ pub fn delete(cli: &Cli, root: &Path, id: &str, force: bool) -> Outcome {
             remove(cli, c, force)?;
         }
         Err(Error::NotExist) => {
-            // What a create that never finished left (runc removes it too).
-            Container::remove_unfinished(root, id)?;
+            // What a create that never finished left (runc removes it too),
+            // volumes last: their record goes after the state.
+            if Container::remove_unfinished(root, id)? {
+                volume::detach(root, id)?;
+            }
             // containerd's shim deletes twice; runc answers the second call with success.
             if !force {
                 return Err(Error::NotExist.into());
@@ -29,6 +32,7 @@ pub fn delete(cli: &Cli, root: &Path, id: &str, force: bool) -> Outcome {
             network::teardown(cli)
                 .disconnect_id(id)
                 .map_err(network::net_err)?;
+            volume::detach(root, id)?;
             Container::remove_broken(root, id)?;
         }
         Err(e) => return Err(e.into()),
@@ -36,10 +40,15 @@ pub fn delete(cli: &Cli, root: &Path, id: &str, force: bool) -> Outcome {
     Ok(0)
 }
 
-/// Deletes the container; one hull connected is disconnected by the
-/// delete, once stopped and before its state goes (last, so a delete
-/// killed half-way leaves a container that `delete --force` finishes).
+/// Deletes the container; its volumes are detached and one hull
+/// connected is disconnected, once it is stopped and before its state goes
+/// (last, so a delete killed half-way leaves a container that
+/// `delete --force` finishes).
 pub fn remove(cli: &Cli, container: Container, force: bool) -> Outcome {
+    if volume::holds_volumes(container.root(), container.id()) {
+        container.stop_for_delete(force)?;
+        volume::detach(container.root(), container.id())?;
+    }
     container
         .with_network(network::teardown(cli))
         .delete(force)?;
