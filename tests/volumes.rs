@@ -20,6 +20,7 @@ struct Vols {
 
 impl Vols {
     fn new(name: &str) -> Self {
+        require("mkfs.ext4");
         let root = std::env::temp_dir().join(unique(&format!("vols-{name}")));
         let _ = std::fs::remove_dir_all(&root);
         Self { root }
@@ -344,6 +345,35 @@ fn bad_requests_fail_clearly_and_leave_nothing() {
     v.assert_detached("after the errors");
 }
 
+#[test]
+fn xfs_clones_of_one_snapshot_are_mounted_side_by_side() {
+    require("mkfs.xfs");
+    let v = Vols::new("xfs");
+    let mut a = TestBundle::new("vol-xfs-a");
+    let mut b = TestBundle::new("vol-xfs-b");
+    v.cmd(
+        &a,
+        &["volume", "create", "x", "--fs", "xfs", "--size", "320M"],
+    )
+    .ok();
+    v.cmd(
+        &a,
+        &["volume", "create", "tiny", "--fs", "xfs", "--size", "64M"],
+    )
+    .fails_with("must be at least");
+    a.sh("echo xfs > /data/f");
+    v.run(&a, &["x:/data"]).ok();
+    v.cmd(&a, &["volume", "snapshot", "x", "xs"]).ok();
+    v.cmd(&a, &["volume", "clone", "xs", "x2"]).ok();
+    // The clone's filesystem has the original's UUID: both are mounted at once.
+    a.args(&["sleep", "60"]);
+    assert_eq!(v.run_detached(&a, &["x:/data:ro"]), 0, "{}", a.log());
+    b.sh("grep ' /data ' /proc/mounts | cut -d' ' -f3; cat /data/f");
+    assert_eq!(v.run(&b, &["x2:/data"]).ok(), "xfs\nxfs\n");
+    a.delete_and_check(true);
+    v.assert_detached("after the xfs containers");
+}
+
 /// A 1 MiB tmpfs of our own, filled up: the host disk is full.
 struct FullDisk {
     dir: PathBuf,
@@ -420,8 +450,10 @@ fn spawn(v: &Vols, b: &TestBundle, args: &[&str]) -> std::process::Child {
 }
 
 /// After a kill and `delete --force`: no state, no process, nothing
-/// attached, and the volume can be attached read-write again.
-fn assert_recovered(v: &Vols, b: &TestBundle, why: &str) {
+/// attached, and the volume can be attached read-write again. Returns
+/// whether the kill had left the volume attached (or recorded as such).
+fn assert_recovered(v: &Vols, b: &TestBundle, why: &str) -> bool {
+    let left = !v.users(b, "crash").is_empty() || !volume::backed_under(&v.root).is_empty();
     let out = Out::from(b.cmd(&["delete", "--force", &b.id]));
     assert!(
         out.code == 0 || out.stderr.contains("does not exist"),
@@ -432,6 +464,107 @@ fn assert_recovered(v: &Vols, b: &TestBundle, why: &str) {
     assert_no_process(&b.id);
     v.assert_detached(why);
     assert!(v.users(b, "crash").is_empty(), "{why}: users left");
+    left
+}
+
+/// The syscalls a volume's attach and detach change the host with, where
+/// a kill point may be: records (`linkat` of a temporary file, `unlink`),
+/// mountpoints, the loop device (`ioctl`), the mount, and the clone of the
+/// init after them.
+const KILL_AT: &str = "linkat,unlink,unlinkat,mkdir,rmdir,ioctl,mount,umount2,clone,clone3";
+
+/// `hull ARGS...` run as `b`'s hull under strace (only hull's own
+/// process), with strace's own arguments `trace`.
+fn traced(v: &Vols, b: &TestBundle, trace: &[&str], args: &[&str]) -> Command {
+    let hull = b.hull();
+    let mut c = Command::new("strace");
+    c.arg("-qq").args(trace).arg("--").arg(hull.get_program());
+    c.args(hull.get_args())
+        .args(["--volume-root", v.root_arg()]);
+    c.args(args);
+    c
+}
+
+/// Every call (name, nth from 1) of [`KILL_AT`] in one run of `args`.
+fn kill_points(v: &Vols, b: &TestBundle, args: &[&str]) -> Vec<(String, usize)> {
+    let log = b.dir.join("strace.log");
+    let trace = [
+        "-o",
+        log.to_str().unwrap(),
+        "-e",
+        &format!("trace={KILL_AT}"),
+    ];
+    let out = Out::from(output_via_files(&mut traced(v, b, &trace, args)));
+    out.ok();
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let mut points = Vec::new();
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        let Some((name, _)) = line.split_once('(') else {
+            continue;
+        };
+        if KILL_AT.split(',').any(|k| k == name) {
+            let nth = seen.entry(name.to_owned()).or_default();
+            *nth += 1;
+            points.push((name.to_owned(), *nth));
+        }
+    }
+    points
+}
+
+/// Runs `args` with hull killed as it enters call `nth` of `syscall`.
+fn killed_at(v: &Vols, b: &TestBundle, (syscall, nth): &(String, usize), args: &[&str]) {
+    let inject = format!("inject={syscall}:signal=SIGKILL:when={nth}");
+    let trace = [
+        "-o",
+        "/dev/null",
+        "-e",
+        &format!("trace={syscall}"),
+        "-e",
+        &inject,
+    ];
+    output_via_files(&mut traced(v, b, &trace, args));
+}
+
+/// hull killed at each step of `run -d` and of `delete --force` that
+/// changes the host (found with strace, see [`KILL_AT`]): `delete --force`
+/// afterwards leaves nothing attached and the volume usable.
+#[test]
+fn a_kill_at_any_step_leaves_what_delete_force_finishes() {
+    require("strace");
+    let v = Vols::new("inject");
+    let mut b = TestBundle::new("vol-inject");
+    v.create(&b, "crash", "32M");
+    b.args(&["sleep", "60"]);
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let run = ["run", "-d", "-v", "crash:/data", "--bundle", &dir, &b.id];
+    let delete = ["delete", "--force", &b.id];
+    let run_points = kill_points(&v, &b, &run);
+    assert!(
+        run_points.iter().any(|(s, _)| s == "mount"),
+        "the traced run made no mount: {run_points:?}"
+    );
+    let delete_points = kill_points(&v, &b, &delete);
+    assert!(
+        delete_points.iter().any(|(s, _)| s == "umount2"),
+        "the traced delete unmounted nothing: {delete_points:?}"
+    );
+    v.assert_detached("after the traced runs");
+    let mut left = 0;
+    for p in &run_points {
+        killed_at(&v, &b, p, &run);
+        left += assert_recovered(&v, &b, &format!("run -d killed at {p:?}")) as usize;
+    }
+    assert!(left > 0, "no kill of run -d left the volume attached");
+    left = 0;
+    for p in &delete_points {
+        assert_eq!(v.run_detached(&b, &["crash:/data"]), 0, "{}", b.log());
+        killed_at(&v, &b, p, &delete);
+        left += assert_recovered(&v, &b, &format!("delete killed at {p:?}")) as usize;
+    }
+    assert!(left > 0, "no kill of delete left the volume attached");
+    // Still whole: a writer gets it and finds its filesystem clean.
+    b.sh("touch /data/ok && ls /data");
+    assert!(v.run(&b, &["crash:/data"]).ok().contains("ok"));
 }
 
 #[test]
@@ -462,7 +595,6 @@ fn a_kill_during_run_or_delete_leaves_what_delete_force_finishes() {
         kill_after(child, Duration::from_millis(ms));
         assert_recovered(&v, &b, &why);
     }
-    // Still whole: a writer gets it and finds its filesystem clean.
     b.sh("touch /data/ok && ls /data");
     assert!(v.run(&b, &["crash:/data"]).ok().contains("ok"));
     v.cmd(&b, &["volume", "rm", "crash"]).ok();

@@ -15,7 +15,7 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -270,7 +270,12 @@ impl Store {
         if self.dir(name).exists() {
             return Err(VolumeError::Exists(name.clone()));
         }
-        std::fs::create_dir_all(&self.root).map_err(VolumeError::io(&self.root))?;
+        // Only root reaches the images and the mounts made for containers.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(VolumeError::io(&self.root))?;
         self.sweep();
         let tmp = self
             .root
