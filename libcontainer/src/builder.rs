@@ -177,7 +177,11 @@ impl ContainerBuilder {
                 .attach(&self.root, &self.id, &mut bundle.spec)
                 .map_err(Error::Volume)?;
             let (volumes, root, id) = (volumes.clone(), self.root.clone(), self.id.clone());
-            guard.detach = Some(Box::new(move || volumes.detach(&root, &id)));
+            guard.detach = Some(Box::new(move || {
+                if let Err(e) = volumes.detach(&root, &id) {
+                    tracing::warn!(%id, "detaching the volumes of a failed create: {e}");
+                }
+            }));
         }
         let mut container = self.create_in(&state_path, bundle, &mut guard)?;
         if let Some(network) = &self.network {

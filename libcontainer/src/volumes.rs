@@ -26,5 +26,5 @@ pub trait Volumes: Debug + Send + Sync {
 
     /// Undoes [`Volumes::attach`] when the create fails after it; the
     /// init is dead by then.
-    fn detach(&self, root: &Path, id: &str);
+    fn detach(&self, root: &Path, id: &str) -> Result<(), VolumeError>;
 }

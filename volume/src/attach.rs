@@ -61,10 +61,8 @@ impl libcontainer::Volumes for ContainerVolumes {
         Ok(())
     }
 
-    fn detach(&self, root: &Path, id: &str) {
-        if let Err(e) = detach(root, id) {
-            eprintln!("hull: detaching the volumes of {id}: {e}");
-        }
+    fn detach(&self, root: &Path, id: &str) -> Result<(), libcontainer::VolumeError> {
+        Ok(detach(root, id)?)
     }
 }
 

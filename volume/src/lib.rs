@@ -8,6 +8,8 @@
 //! or any number read-only.
 //!
 //! ```no_run
+//! use std::path::Path;
+//! use libcontainer::{Container, ContainerBuilder};
 //! use volume::{ContainerVolumes, CreateOptions, Format, Fs, Store};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,11 +17,17 @@
 //! let options = CreateOptions { size: 1 << 30, fs: Fs::Ext4, format: Format::Raw, remote: None };
 //! store.create("db", &options)?;
 //! let requests = volume::requested(&["db:/data".into()], &Default::default())?;
-//! let container = libcontainer::ContainerBuilder::new("c1", "/path/to/bundle")
+//! let root = Path::new("/run/my-runtime");
+//! let container = ContainerBuilder::new("c1", "/path/to/bundle")
+//!     .root(root)
 //!     .volumes(ContainerVolumes::new(store, requests))
 //!     .create()?;
-//! // ... and once it is gone:
-//! volume::detach(std::path::Path::new(libcontainer::DEFAULT_ROOT), container.id())?;
+//! container.start()?;
+//! // Deleting: the container stopped, its volumes detached, its state last.
+//! let container = Container::load(root, "c1")?;
+//! container.stop_for_delete(true)?;
+//! volume::detach(root, container.id())?;
+//! container.delete(true)?;
 //! # Ok(())
 //! # }
 //! ```
