@@ -635,3 +635,34 @@ fn the_volume_is_a_loop_device_of_its_image() {
     b.delete_and_check(true);
     v.assert_detached("after delete");
 }
+
+/// Roots given relative to the working directory at create are the same
+/// roots given absolute at delete: the volume is detached and free again.
+#[test]
+fn relative_roots_at_create_are_found_at_delete() {
+    let v = Vols::new("relative");
+    let mut b = TestBundle::new("vol-relative");
+    v.create(&b, "rel", "16M");
+    b.args(&["sleep", "60"]);
+    let tmp = std::env::temp_dir();
+    let rel = |p: &Path| p.strip_prefix(&tmp).unwrap().to_owned();
+    let status = Command::new(&b.bin)
+        .current_dir(&tmp)
+        .arg("--root")
+        .arg(rel(&b.root))
+        .arg("--volume-root")
+        .arg(rel(&v.root))
+        .args(["run", "-d", "-v", "rel:/data", "--bundle"])
+        .arg(&b.dir)
+        .arg(&b.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(b.log_path()).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{}", b.log());
+    assert_eq!(v.users(&b, "rel").len(), 1);
+    b.delete_and_check(true);
+    v.assert_detached("after delete");
+    v.cmd(&b, &["volume", "rm", "rel"]).ok();
+}

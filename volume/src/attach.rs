@@ -164,7 +164,7 @@ fn attach_one(store: &Store, root: &Path, id: &str, r: &Request) -> Result<Mount
     let mountpoint = store.mountpoint(&r.name, id);
     let user = User {
         container: id.to_owned(),
-        state_root: root.to_owned(),
+        state_root: resolved(root),
         read_only: r.read_only,
         mountpoint: mountpoint.clone(),
     };
@@ -221,6 +221,14 @@ fn mount_data(fs: Fs, read_only: bool) -> &'static str {
     }
 }
 
+/// `path` as one spelling of it: canonical where it exists, else absolute
+/// (a state root given as `./state` once and `/x/state` later is one root).
+fn resolved(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_owned())
+}
+
 /// Detaches volume `name` from container `id`: unmounts it (releasing the
 /// loop device), removes the mountpoint, then the user record.
 fn detach_one(store: &Store, root: &Path, id: &str, name: &str) -> Result<()> {
@@ -259,7 +267,7 @@ fn detach_one(store: &Store, root: &Path, id: &str, name: &str) -> Result<()> {
     // Another state root's container of the same id keeps its record.
     let user_path = store.user_path(name, id);
     match record::read::<User>(&user_path) {
-        Ok(u) if u.state_root != root => Ok(()),
+        Ok(u) if u.state_root != resolved(root) => Ok(()),
         _ => record::remove_if_present(&user_path),
     }
 }

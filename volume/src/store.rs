@@ -79,8 +79,13 @@ pub(crate) struct Lock {
 }
 
 impl Store {
+    /// The volumes under `root`, made absolute: a container's record of
+    /// its volumes names the root for a `delete` run from anywhere.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let root = root.into();
+        Self {
+            root: std::path::absolute(&root).unwrap_or(root),
+        }
     }
 
     pub fn root(&self) -> &Path {
