@@ -666,3 +666,36 @@ fn relative_roots_at_create_are_found_at_delete() {
     v.assert_detached("after delete");
     v.cmd(&b, &["volume", "rm", "rel"]).ok();
 }
+
+/// A `volume create` killed half-way (mkfs running) leaves no volume under
+/// the name, and its work directory is swept by the next create.
+#[test]
+fn a_killed_volume_create_leaves_no_volume() {
+    let v = Vols::new("killed-create");
+    let b = TestBundle::new("vol-killed-create");
+    for ms in [2, 10, 30, 60] {
+        let child = b
+            .hull()
+            .args(["--volume-root", v.root_arg()])
+            .args(["volume", "create", "big", "--size", "2G"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        kill_after(child, Duration::from_millis(ms));
+        let listed = v.cmd(&b, &["volume", "ls"]);
+        if listed.ok().contains("big ") {
+            // The kill came after the rename: the volume is whole.
+            v.cmd(&b, &["volume", "inspect", "big"]).ok();
+            v.cmd(&b, &["volume", "rm", "big"]).ok();
+        }
+    }
+    v.create(&b, "big", "2G");
+    let names: Vec<_> = std::fs::read_dir(&v.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, vec!["big"], "left in the volume root");
+}
