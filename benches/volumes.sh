@@ -4,6 +4,7 @@
 #
 #   sudo benches/volumes.sh            # SIZE=1G per file, SECS=20 per job, REPS=3
 #   sudo QUICK=1 benches/volumes.sh    # SIZE=128M, SECS=3, REPS=1
+#   HULL=target/debug/hull ...         # that binary instead of a release build
 #
 # Backends (every one is a container running fio on /mnt):
 #   host        a bind mount of a host directory: the baseline
@@ -16,8 +17,9 @@
 # A backend hull cannot make yet is reported as skipped with hull's reason.
 # Jobs: seqread / seqwrite (1 MiB blocks), randread / randwrite (4 KiB,
 # queue depth 16), all O_DIRECT, libaio. Output: one line per backend and
-# job with MiB/s, IOPS and the 99th-percentile completion latency (µs),
-# medians over the reps; with RESULTS=FILE also written there as markdown.
+# job with MiB/s, IOPS, IOPS as a share of the host's and the
+# 99th-percentile completion latency (µs), medians over the reps; with
+# RESULTS=FILE also written there as markdown.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "volumes.sh: needs root" >&2; exit 1; }
@@ -38,8 +40,10 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null
 fi
 
-cargo build --release -p runtime-cli >&2
-HULL=$PWD/target/release/hull
+if [ -z "${HULL:-}" ]; then
+    cargo build --release -p runtime-cli >&2
+    HULL=$PWD/target/release/hull
+fi
 # On the host's disk, not a tmpfs: the images must go where real ones do.
 WORK=$(mktemp -d /var/tmp/hull-test-volbench.XXXXXX)
 H=("$HULL" --root "$WORK/state" --volume-root "$WORK/volumes")
@@ -90,16 +94,23 @@ make_volume() {
         raw-loop) args=(--format raw) ;;
         qcow2-fuse) args=(--format qcow2) ;;
         remote-nbd)
-            command -v qemu-nbd >/dev/null || { echo "qemu-nbd missing (qemu-utils)"; return 1; }
-            qemu-img create -q -f qcow2 "$WORK/remote.qcow2" 4G
-            qemu-nbd --fork --pid-file="$WORK/nbd.pid" -b 127.0.0.1 -p 10809 -x vol \
-                -f qcow2 "$WORK/remote.qcow2"
-            NBD_PID=$(cat "$WORK/nbd.pid")
+            [ -n "$NBD_PID" ] || { echo "qemu-nbd missing (qemu-utils)"; return 1; }
             args=(--remote nbd://127.0.0.1:10809/vol)
             ;;
     esac
-    "${H[@]}" volume create "vol-$1" --size 4G "${args[@]}" 2>&1 >/dev/null
+    # hull's message without its log decoration.
+    "${H[@]}" volume create "vol-$1" --size 4G "${args[@]}" 2>&1 >/dev/null |
+        sed 's/^time=.* msg="\(.*\)"$/\1/'
+    return "${PIPESTATUS[0]}"
 }
+
+# The storage server of remote-nbd: qemu-nbd serving a qcow2 on 127.0.0.1.
+if [[ " $BACKENDS " == *" remote-nbd "* ]] && command -v qemu-nbd >/dev/null; then
+    qemu-img create -q -f qcow2 "$WORK/remote.qcow2" 4G
+    qemu-nbd --fork --pid-file="$WORK/nbd.pid" -b 127.0.0.1 -p 10809 -x vol \
+        -f qcow2 "$WORK/remote.qcow2"
+    NBD_PID=$(cat "$WORK/nbd.pid")
+fi
 
 # run BACKEND REP: fio's JSON of one rep in $WORK/BACKEND.REP.json.
 run() {
@@ -128,12 +139,13 @@ done
 # median of the numbers on stdin
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
+declare -A HOST_IOPS
 table() {
-    echo "| backend | job | MiB/s | IOPS | p99 latency (µs) |"
-    echo "|---|---|---:|---:|---:|"
+    echo "| backend | job | MiB/s | IOPS | × host | p99 latency (µs) |"
+    echo "|---|---|---:|---:|---:|---:|"
     for b in $BACKENDS; do
         if [ -n "${SKIPPED[$b]:-}" ]; then
-            echo "| $b | (skipped: ${SKIPPED[$b]}) | | | |"
+            echo "| $b | (skipped: ${SKIPPED[$b]}) | | | | |"
             continue
         fi
         for j in $JOBS; do
@@ -143,7 +155,9 @@ table() {
             bw=$(jq -r --arg j "$j" --arg s "$side" '.jobs[] | select(.jobname==$j) | .[$s].bw / 1024' "${f[@]}" | median)
             iops=$(jq -r --arg j "$j" --arg s "$side" '.jobs[] | select(.jobname==$j) | .[$s].iops' "${f[@]}" | median)
             p99=$(jq -r --arg j "$j" --arg s "$side" '.jobs[] | select(.jobname==$j) | .[$s].clat_ns.percentile["99.000000"] / 1000' "${f[@]}" | median)
-            printf '| %s | %s | %.0f | %.0f | %.0f |\n' "$b" "$j" "$bw" "$iops" "$p99"
+            [ "$b" = host ] && HOST_IOPS[$j]=$iops
+            ratio=$(awk -v a="$iops" -v h="${HOST_IOPS[$j]:-}" 'BEGIN {if (h > 0) printf "%.2f", a / h; else print "-"}')
+            printf '| %s | %s | %.0f | %.0f | %s | %.0f |\n' "$b" "$j" "$bw" "$iops" "$ratio" "$p99"
         done
     done
 }
