@@ -72,6 +72,11 @@ DEPS=(
     "debugfs e2fsprogs"            # and reading it back out of the image
     "tar tar"
     "gzip gzip"
+    # Volumes (tests/volumes.rs): the filesystems of their images, and the
+    # I/O benchmark (benches/volumes.sh).
+    "mkfs.ext4 e2fsprogs"
+    "mkfs.xfs xfsprogs"
+    "fio fio"
 )
 
 # have NAME: whether NAME is installed as the tests need it.
@@ -90,6 +95,7 @@ have() {
         dbus-daemon) [ -x /usr/bin/dbus-daemon ] ;;
         seccomp-profile) [ -f /usr/share/containers/seccomp.json ] ;;
         dockerd) [ -x /usr/sbin/dockerd ] ;;
+        mkfs.*) [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ] ;;
         conmon) [ -x /usr/bin/conmon ] || [ -x /usr/libexec/podman/conmon ] ;;
         *) command -v "$1" >/dev/null ;;
     esac

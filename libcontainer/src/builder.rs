@@ -19,6 +19,7 @@ use crate::network::{Network, NetworkRecord};
 use crate::process::{spawn_init, InitConfig};
 use crate::spec::{Bundle, SpecError};
 use crate::state::{self, proc_stat, Record, Status, EXEC_FIFO};
+use crate::volumes::Volumes;
 
 /// Builds a container from an OCI bundle: `ContainerBuilder::new(id, bundle)`,
 /// optional settings, then [`ContainerBuilder::create`].
@@ -36,6 +37,7 @@ pub struct ContainerBuilder {
     start_in_process: bool,
     preloaded: Option<Box<Bundle>>,
     network: Option<Arc<dyn Network>>,
+    volumes: Option<Arc<dyn Volumes>>,
 }
 
 impl ContainerBuilder {
@@ -54,6 +56,7 @@ impl ContainerBuilder {
             start_in_process: false,
             preloaded: None,
             network: None,
+            volumes: None,
         }
     }
 
@@ -63,6 +66,14 @@ impl ContainerBuilder {
     /// If connecting fails, `create` fails and leaves nothing behind.
     pub fn network(mut self, network: impl Network + 'static) -> Self {
         self.network = Some(Arc::new(network));
+        self
+    }
+
+    /// Attaches the container's `volumes` once its id is claimed, before
+    /// the init is made, and adds their mounts to its config. If anything
+    /// after fails, `create` detaches them again.
+    pub fn volumes(mut self, volumes: impl Volumes + 'static) -> Self {
+        self.volumes = Some(Arc::new(volumes));
         self
     }
 
@@ -133,7 +144,7 @@ impl ContainerBuilder {
     /// nothing is left behind: no state file, no process.
     pub fn create(mut self) -> Result<Container> {
         validate_id(&self.id)?;
-        let bundle = match self.preloaded.take() {
+        let mut bundle = match self.preloaded.take() {
             Some(b) => *b,
             None => Bundle::load(&self.bundle)?,
         };
@@ -161,6 +172,17 @@ impl ContainerBuilder {
         // The claim's lock is held until this returns (see `state::is_abandoned`).
         let (_claim, state_path) = state::claim(&self.root, &self.id)?;
         let mut guard = Cleanup::of_files(vec![state_path.clone(), state::temp_path(&state_path)]);
+        if let Some(volumes) = &self.volumes {
+            volumes
+                .attach(&self.root, &self.id, &mut bundle.spec)
+                .map_err(Error::Volume)?;
+            let (volumes, root, id) = (volumes.clone(), self.root.clone(), self.id.clone());
+            guard.detach = Some(Box::new(move || {
+                if let Err(e) = volumes.detach(&root, &id) {
+                    tracing::warn!(%id, "detaching the volumes of a failed create: {e}");
+                }
+            }));
+        }
         let mut container = self.create_in(&state_path, bundle, &mut guard)?;
         if let Some(network) = &self.network {
             network.connect(&container).map_err(Error::Network)?;
@@ -323,6 +345,8 @@ pub(crate) struct Cleanup {
     pub(crate) files: Vec<PathBuf>,
     pub(crate) pid: Option<Pid>,
     pub(crate) cgroup: Option<Cgroup>,
+    /// Detaches the volumes, once the init is dead.
+    pub(crate) detach: Option<Box<dyn FnOnce()>>,
 }
 
 impl Cleanup {
@@ -332,6 +356,7 @@ impl Cleanup {
             files,
             pid: None,
             cgroup: None,
+            detach: None,
         }
     }
 
@@ -340,6 +365,7 @@ impl Cleanup {
         self.files.clear();
         self.pid = None;
         self.cgroup = None;
+        self.detach = None;
     }
 }
 
@@ -351,6 +377,9 @@ impl Drop for Cleanup {
         }
         if let Some(cgroup) = &self.cgroup {
             let _ = cgroup.destroy();
+        }
+        if let Some(detach) = self.detach.take() {
+            detach();
         }
         for f in &self.files {
             let _ = std::fs::remove_file(f);

@@ -108,16 +108,19 @@ impl Container {
     /// (its empty state file, exec fifo and the state's temporary twin), as
     /// runc's delete removes a container directory without `state.json`.
     /// A create still under way, or a container that exists, is left alone.
-    pub fn remove_unfinished(root: impl AsRef<Path>, id: &str) -> Result<()> {
+    /// Returns whether it found no create under way and no container (so
+    /// what such a create recorded beside the state may be undone).
+    pub fn remove_unfinished(root: impl AsRef<Path>, id: &str) -> Result<bool> {
         validate_id(id)?;
         let root = root.as_ref();
         let path = state::state_path(root, id);
         match std::fs::metadata(&path) {
             Ok(m) if m.is_file() && m.len() == 0 && state::is_abandoned(&path) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            _ => return Ok(()),
+            _ => return Ok(false),
         }
-        Self::remove_files(root, id)
+        Self::remove_files(root, id)?;
+        Ok(true)
     }
 
     fn remove_files(root: &Path, id: &str) -> Result<()> {
@@ -169,15 +172,22 @@ impl Container {
         Ok((all, broken))
     }
 
-    /// The state root the container is kept in.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// [`Container::companion_path`] of container `id` under `root`, for
+    /// a caller that records beside the state before the container can be
+    /// loaded (a volume attached during create).
+    pub fn companion_in(root: impl AsRef<Path>, id: &str, what: &str) -> PathBuf {
+        state::companion(root.as_ref(), id, what)
     }
 
     /// The file `what` kept with the container's state,
     /// `<root>/<id>@<what>`; its owner removes it.
     pub fn companion_path(&self, what: &str) -> PathBuf {
         state::companion(&self.root, self.id(), what)
+    }
+
+    /// The state root this container lives under.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     pub fn id(&self) -> &str {
@@ -522,8 +532,10 @@ impl Container {
     }
 
     /// The first step of [`Container::delete`]: a created container's init
-    /// is killed, a running or paused one only with `force`.
-    fn stop_for_delete(&self, force: bool) -> Result<()> {
+    /// is killed, a running or paused one only with `force`. Public for a
+    /// caller that removes what it keeps beside the container (its
+    /// volumes) once no process of it is left and before the state goes.
+    pub fn stop_for_delete(&self, force: bool) -> Result<()> {
         let status = self.status();
         tracing::debug!(id = %self.id(), ?status, force, "deleting the container");
         match status {

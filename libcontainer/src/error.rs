@@ -52,6 +52,9 @@ pub enum Error {
         kind: String,
         given: Option<String>,
     },
+    /// The [`crate::Volumes`] given to the builder could not attach them.
+    #[error("{0}")]
+    Volume(crate::VolumeError),
     /// A system call made on the runtime side failed; the errno worded as
     /// runc (Go) words it, `invalid argument`, which engines match on.
     #[error("{context}: {}", go_errno(source))]

@@ -48,6 +48,7 @@ mod signal;
 mod spec;
 mod state;
 mod sysctl;
+mod volumes;
 
 pub use builder::{write_pid_file, ContainerBuilder};
 pub use container::{Container, ExecOptions, DEFAULT_ROOT};
@@ -63,4 +64,5 @@ pub use seal::{ensure_sealed, is_sealed, SealError};
 pub use signal::parse_signal;
 pub use spec::{validate as validate_spec, validate_process, Bundle, SpecError};
 pub use state::{decode_state, rfc3339_nanos, State, StateError, Status};
+pub use volumes::{VolumeError, Volumes};
 pub use {nix, oci_spec};

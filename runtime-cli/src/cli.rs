@@ -35,6 +35,9 @@ pub struct Cli {
     /// nf_tables table holding hull's NAT and port-forwarding rules.
     #[arg(long, default_value = bridge::DEFAULT_TABLE)]
     pub net_table: String,
+    /// Directory of hull's volumes (their images and records).
+    #[arg(long, default_value = volume::DEFAULT_ROOT)]
+    pub volume_root: PathBuf,
     /// Use the systemd cgroup driver (`cgroupsPath` as `slice:prefix:name`).
     #[arg(long)]
     pub systemd_cgroup: bool,
@@ -245,6 +248,9 @@ pub enum Command {
     /// Manage bridge networks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage block-device volumes.
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Checkpoint a running container with CRIU.
     Checkpoint(Box<CheckpointArgs>),
     /// Restore a container from a checkpoint.
@@ -447,6 +453,9 @@ pub struct CreateArgs {
     /// Publish a port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable).
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
+    /// Attach volume NAME at PATH: NAME:/PATH[:ro] (repeatable).
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
     pub id: String,
 }
 
@@ -588,6 +597,52 @@ pub struct OverlayArgs {
     /// This host's underlay address (default: the one it reaches the store from).
     #[arg(long, value_name = "ADDR")]
     pub underlay: Option<std::net::Ipv4Addr>,
+}
+
+/// `hull volume ...`
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume: a sparse image with an empty filesystem.
+    Create {
+        /// Its size, the most it holds (e.g. 5G).
+        #[arg(long, required_unless_present = "from")]
+        size: Option<String>,
+        /// The filesystem in the image.
+        #[arg(long, value_enum, default_value_t = VolumeFs::Ext4)]
+        fs: VolumeFs,
+        /// How the image holds its blocks.
+        #[arg(long, value_enum, default_value_t = VolumeFormat::Raw)]
+        format: VolumeFormat,
+        /// Make it a copy of this snapshot (as `volume clone`).
+        #[arg(long, value_name = "SNAPSHOT", conflicts_with_all = ["size", "remote"])]
+        from: Option<String>,
+        /// An image on an NBD server: nbd://HOST:PORT/EXPORT.
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
+        name: String,
+    },
+    /// List volumes and snapshots.
+    Ls,
+    /// Print a volume, its image and its users as JSON.
+    Inspect { name: String },
+    /// Remove a volume or snapshot no container uses.
+    Rm { name: String },
+    /// Snapshot a volume no container writes to.
+    Snapshot { name: String, snapshot: String },
+    /// Make a new volume from a snapshot.
+    Clone { snapshot: String, name: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VolumeFs {
+    Ext4,
+    Xfs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VolumeFormat {
+    Raw,
+    Qcow2,
 }
 
 /// `hull dns ...`

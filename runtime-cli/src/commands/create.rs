@@ -5,7 +5,7 @@ use std::path::Path;
 
 use libcontainer::{validate_id, Bundle, ContainerBuilder};
 
-use super::{dns, network};
+use super::{dns, network, volume};
 use crate::cli::{Cli, CreateArgs};
 use crate::{Failure, Outcome};
 
@@ -34,15 +34,19 @@ pub fn create(cli: &Cli, args: &CreateArgs) -> Outcome {
     let request =
         network::request(cli, args, &annotations(&bundle)).map_err(|e| fail(e.message))?;
     dns::prepare(cli, request.as_ref(), &mut bundle).map_err(|e| fail(e.message))?;
+    let volumes = volume::request(cli, args, &annotations(&bundle)).map_err(|e| fail(e.message))?;
     let mut b = builder(&root, args, cli.systemd_cgroup).preloaded(bundle);
     if let Some(r) = request {
         b = b.network(r);
+    }
+    if let Some(v) = volumes {
+        b = b.volumes(v);
     }
     b.create().map_err(|e| fail(e.to_string()))?;
     Ok(0)
 }
 
-/// The config's annotations (they may ask for networking).
+/// The config's annotations (they may ask for networking and volumes).
 pub fn annotations(bundle: &Bundle) -> BTreeMap<String, String> {
     let all = bundle.spec.annotations().clone().unwrap_or_default();
     all.into_iter().collect()

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use libcontainer::{Container, Error, Leftovers};
 
-use super::network;
+use super::{network, volume};
 use crate::cli::Cli;
 use crate::Outcome;
 
@@ -15,9 +15,12 @@ pub fn delete(cli: &Cli, root: &Path, id: &str, force: bool) -> Outcome {
         }
         // containerd's shim deletes twice; runc answers the second call
         // with success, after removing what a create that never finished
-        // left beside the state (runc removes such a directory too).
+        // left beside the state (runc removes such a directory too),
+        // volumes last: their record goes after the state.
         Err(Error::NotExist) if !force => {
-            Container::remove_unfinished(root, id)?;
+            if Container::remove_unfinished(root, id)? {
+                volume::detach(root, id)?;
+            }
             return Err(Error::NotExist.into());
         }
         // No state, or one that cannot be read (a garbled disk, a file
@@ -36,8 +39,8 @@ pub fn delete(cli: &Cli, root: &Path, id: &str, force: bool) -> Outcome {
 
 /// Removes what container `id` left without a usable state, in the order
 /// of a delete: its processes and cgroups, its attachment in the network
-/// store of this call's flags (the state named the store; it is lost), the
-/// files beside the state, the state file last. An id a create or restore
+/// store of this call's flags (the state named the store; it is lost), its
+/// volumes, the files beside the state, the state file last. An id a create or restore
 /// is busy with is left alone.
 fn remove_leftovers(cli: &Cli, root: &Path, id: &str) -> Outcome {
     let Some(left) = Leftovers::claim(root, id)? else {
@@ -52,14 +55,20 @@ fn remove_leftovers(cli: &Cli, root: &Path, id: &str) -> Outcome {
     network::teardown(cli)
         .disconnect_id(id)
         .map_err(network::net_err)?;
+    volume::detach(root, id)?;
     left.finish()?;
     Ok(0)
 }
 
-/// Deletes the container; one hull connected is disconnected by the
-/// delete, once stopped and before its state goes (last, so a delete
-/// killed half-way leaves a container that `delete --force` finishes).
+/// Deletes the container; its volumes are detached and one hull
+/// connected is disconnected, once it is stopped and before its state goes
+/// (last, so a delete killed half-way leaves a container that
+/// `delete --force` finishes).
 pub fn remove(cli: &Cli, container: Container, force: bool) -> Outcome {
+    if volume::holds_volumes(container.root(), container.id()) {
+        container.stop_for_delete(force)?;
+        volume::detach(container.root(), container.id())?;
+    }
     container
         .with_network(network::teardown(cli))
         .delete(force)?;

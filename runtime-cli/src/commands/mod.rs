@@ -20,6 +20,7 @@ mod start;
 mod state;
 mod tty;
 mod update;
+mod volume;
 
 use crate::cli::{Cli, Command};
 use crate::Outcome;
@@ -32,6 +33,7 @@ pub fn dispatch(cli: &Cli) -> Outcome {
         Command::Run(args) => run::run(cli, args),
         Command::Network(cmd) => network::command(cli, cmd),
         Command::Dns(cmd) => dns::command(cli, cmd),
+        Command::Volume(cmd) => volume::command(cli, cmd),
         Command::Exec(args) => exec::exec(&root()?, args),
         Command::State { id } => state::state(&root()?, id),
         Command::Kill { all, id, signal } => kill::kill(&root()?, id, signal.as_deref(), *all),

@@ -7,7 +7,7 @@ use libcontainer::{Bundle, Container, Error, InitError, ProcessError};
 
 use super::create::{annotations, builder};
 use super::delete::remove;
-use super::{dns, network, tty};
+use super::{dns, network, tty, volume};
 use crate::cli::{Cli, RunArgs};
 use crate::{Failure, Outcome};
 
@@ -33,6 +33,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     let request = network::request(cli, &args.create, &annotations(&bundle))
         .and_then(|r| dns::prepare(cli, r.as_ref(), &mut bundle).map(|()| r))
         .map_err(|e| Failure::new(format!("hull run failed: {}", e.message)))?;
+    let volumes = volume::request(cli, &args.create, &annotations(&bundle))
+        .map_err(|e| Failure::new(format!("hull run failed: {}", e.message)))?;
     // A foreground run that wants a terminal but got no console socket
     // gets one of hull's own, proxied to hull's stdio (as runc does).
     let console =
@@ -49,6 +51,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     }
     if let Some(r) = request {
         b = b.network(r);
+    }
+    if let Some(v) = volumes {
+        b = b.volumes(v);
     }
     let container = b.create().map_err(fail)?;
     let master = match &console {

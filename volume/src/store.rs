@@ -1,0 +1,369 @@
+//! The volume root: one directory per volume or snapshot, holding its
+//! record, its image, who uses it and where it is mounted for them:
+//!
+//! ```text
+//! <root>/<name>/volume.json        the record (VolumeInfo)
+//! <root>/<name>/image.raw          the image
+//! <root>/<name>/users/<id>.json    a container using it (User)
+//! <root>/<name>/mnt/<id>/          its filesystem, mounted for that container
+//! ```
+//!
+//! A volume is built whole in a locked `.new-*` directory and renamed into
+//! place, and removed by renaming it to a `.rm-*` one first, so a kill
+//! never leaves half a volume under its name; the next `create` or `rm`
+//! sweeps such directories once nobody holds them.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, VolumeError};
+use crate::image;
+use crate::parse::validate_name;
+use crate::record::{self, Format, Fs, Kind, VolumeInfo};
+
+const RECORD: &str = "volume.json";
+const IMAGE: &str = "image.raw";
+const USERS: &str = "users";
+const MNT: &str = "mnt";
+
+/// hull's default volume root: images must outlive a reboot and not sit
+/// in memory, so not under the state root in /run.
+pub const DEFAULT_ROOT: &str = "/var/lib/hull/volumes";
+
+/// What `create` makes.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    pub size: u64,
+    pub fs: Fs,
+    pub format: Format,
+    /// An image served by an NBD server (`nbd://HOST:PORT/EXPORT`).
+    pub remote: Option<String>,
+}
+
+/// A container using a volume: `<root>/<name>/users/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub container: String,
+    /// The state root of the container, whose `delete` detaches it.
+    pub state_root: PathBuf,
+    pub read_only: bool,
+    /// Where the volume's filesystem is mounted for it on the host.
+    pub mountpoint: PathBuf,
+}
+
+/// A volume with where it lives and who uses it, as `inspect` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspect {
+    #[serde(flatten)]
+    pub info: VolumeInfo,
+    pub image: PathBuf,
+    /// Bytes the image takes on the host's disk.
+    pub allocated: u64,
+    pub users: Vec<User>,
+}
+
+/// The volumes under one volume root.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// An exclusive lock on one volume, held while its users change or it is
+/// copied or removed.
+pub(crate) struct Lock {
+    _dir: File,
+}
+
+impl Store {
+    /// The volumes under `root`, made absolute: a container's record of
+    /// its volumes names the root for a `delete` run from anywhere.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        Self {
+            root: std::path::absolute(&root).unwrap_or(root),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// The image file of volume `name`.
+    pub fn image(&self, name: &str) -> PathBuf {
+        self.dir(name).join(IMAGE)
+    }
+
+    /// Where volume `name` is mounted on the host for container `id`.
+    pub fn mountpoint(&self, name: &str, id: &str) -> PathBuf {
+        self.dir(name).join(MNT).join(id)
+    }
+
+    pub(crate) fn user_path(&self, name: &str, id: &str) -> PathBuf {
+        self.dir(name).join(USERS).join(format!("{id}.json"))
+    }
+
+    /// The record of volume or snapshot `name`.
+    pub fn get(&self, name: &str) -> Result<VolumeInfo> {
+        validate_name(name)?;
+        let path = self.dir(name).join(RECORD);
+        match record::read(&path) {
+            Err(VolumeError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Err(VolumeError::NotFound(name.to_owned()))
+            }
+            r => r,
+        }
+    }
+
+    /// Creates volume `name`: a sparse image of `options.size` bytes with
+    /// an empty filesystem.
+    pub fn create(&self, name: &str, options: &CreateOptions) -> Result<VolumeInfo> {
+        validate_name(name)?;
+        if options.remote.is_some() {
+            return Err(VolumeError::Unsupported(
+                "a remote image (--remote nbd://...)",
+            ));
+        }
+        if options.format == Format::Qcow2 {
+            return Err(VolumeError::Unsupported("the qcow2 format"));
+        }
+        let fs = options.fs;
+        if options.size < fs.min_size() {
+            return Err(VolumeError::TooSmall {
+                fs: fs.name().into(),
+                size: options.size,
+                min: fs.min_size(),
+            });
+        }
+        let info = VolumeInfo {
+            name: name.to_owned(),
+            kind: Kind::Volume,
+            format: Format::Raw,
+            fs,
+            size: options.size,
+            created: now(),
+            origin: None,
+        };
+        self.build(&info, |image| image::make(image, options.size, fs))
+    }
+
+    /// Every volume and snapshot, sorted by name.
+    pub fn list(&self) -> Result<Vec<VolumeInfo>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(VolumeError::io(&self.root)(e)),
+        };
+        let mut all: Vec<VolumeInfo> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| validate_name(n).is_ok())
+            .filter_map(|n| self.get(&n).ok())
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    /// The containers using volume `name`.
+    pub fn users(&self, name: &str) -> Result<Vec<User>> {
+        let dir = self.dir(name).join(USERS);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(VolumeError::io(&dir)(e)),
+        };
+        let mut users = entries
+            .filter_map(|e| e.ok())
+            .map(|e| record::read::<User>(&e.path()))
+            .collect::<Result<Vec<_>>>()?;
+        users.sort_by(|a, b| a.container.cmp(&b.container));
+        Ok(users)
+    }
+
+    /// Volume `name` with its image and users.
+    pub fn inspect(&self, name: &str) -> Result<Inspect> {
+        let info = self.get(name)?;
+        let image = self.image(name);
+        Ok(Inspect {
+            allocated: image::allocated(&image)?,
+            users: self.users(name)?,
+            image,
+            info,
+        })
+    }
+
+    /// Removes volume or snapshot `name`, refused while a container uses it.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let lock = self.lock(name)?;
+        let users = self.users(name)?;
+        if !users.is_empty() {
+            return Err(VolumeError::InUse {
+                name: name.to_owned(),
+                users: users.into_iter().map(|u| u.container).collect(),
+            });
+        }
+        let trash = self.root.join(format!(".rm-{name}-{}", std::process::id()));
+        let dir = self.dir(name);
+        std::fs::rename(&dir, &trash).map_err(VolumeError::io(&dir))?;
+        std::fs::remove_dir_all(&trash).map_err(VolumeError::io(&trash))?;
+        drop(lock);
+        self.sweep();
+        Ok(())
+    }
+
+    /// Snapshots volume `name` as `snap`: a copy of its image, frozen.
+    /// Refused while a container may write to it.
+    pub fn snapshot(&self, name: &str, snap: &str) -> Result<VolumeInfo> {
+        validate_name(snap)?;
+        let _lock = self.lock(name)?;
+        let origin = self.get(name)?;
+        if origin.kind == Kind::Snapshot {
+            return Err(VolumeError::IsSnapshot(name.to_owned()));
+        }
+        if let Some(w) = self.users(name)?.into_iter().find(|u| !u.read_only) {
+            return Err(VolumeError::SnapshotWhileWritten {
+                name: name.to_owned(),
+                user: w.container,
+            });
+        }
+        let info = VolumeInfo {
+            name: snap.to_owned(),
+            kind: Kind::Snapshot,
+            created: now(),
+            origin: Some(name.to_owned()),
+            ..origin
+        };
+        self.build(&info, |image| image::copy(&self.image(name), image))
+    }
+
+    /// Makes volume `new` from snapshot `snap`.
+    pub fn clone_snapshot(&self, snap: &str, new: &str) -> Result<VolumeInfo> {
+        validate_name(new)?;
+        let _lock = self.lock(snap)?;
+        let origin = self.get(snap)?;
+        if origin.kind != Kind::Snapshot {
+            return Err(VolumeError::NotSnapshot(snap.to_owned()));
+        }
+        let info = VolumeInfo {
+            name: new.to_owned(),
+            kind: Kind::Volume,
+            created: now(),
+            origin: Some(snap.to_owned()),
+            ..origin
+        };
+        self.build(&info, |image| image::copy(&self.image(snap), image))
+    }
+
+    /// Builds the volume `info` names in a locked temporary directory
+    /// (`fill` makes its image) and renames it into place, failing if the
+    /// name is taken.
+    fn build(
+        &self,
+        info: &VolumeInfo,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<VolumeInfo> {
+        let name = &info.name;
+        if self.dir(name).exists() {
+            return Err(VolumeError::Exists(name.clone()));
+        }
+        // Only root reaches the images and the mounts made for containers.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(VolumeError::io(&self.root))?;
+        self.sweep();
+        let tmp = self
+            .root
+            .join(format!(".new-{name}-{}", std::process::id()));
+        let made = (|| {
+            std::fs::create_dir(&tmp).map_err(VolumeError::io(&tmp))?;
+            let dir = File::open(&tmp).map_err(VolumeError::io(&tmp))?;
+            flock(&dir, libc::LOCK_EX).map_err(VolumeError::sys("lock the new volume"))?;
+            fill(&tmp.join(IMAGE))?;
+            record::write_new(&tmp.join(RECORD), info)?;
+            let dest = self.dir(name);
+            nix::fcntl::renameat2(
+                None,
+                &tmp,
+                None,
+                &dest,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            )
+            .map_err(|e| match e {
+                nix::Error::EEXIST | nix::Error::ENOTEMPTY => VolumeError::Exists(name.clone()),
+                e => VolumeError::sys(format!("rename to {}", dest.display()))(e),
+            })
+        })();
+        if made.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        made.map(|()| info.clone())
+    }
+
+    /// Removes the `.new-*` and `.rm-*` directories of killed creates and
+    /// removals (a live one holds its lock).
+    fn sweep(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with(".new-") || name.starts_with(".rm-")) {
+                continue;
+            }
+            let free = File::open(e.path())
+                .is_ok_and(|d| flock(&d, libc::LOCK_EX | libc::LOCK_NB).is_ok());
+            if free {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
+    /// Locks volume `name` against other changes of its users, copies and
+    /// removal.
+    pub(crate) fn lock(&self, name: &str) -> Result<Lock> {
+        validate_name(name)?;
+        let path = self.dir(name);
+        let not_found = || VolumeError::NotFound(name.to_owned());
+        let dir = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => not_found(),
+            _ => VolumeError::io(&path)(e),
+        })?;
+        flock(&dir, libc::LOCK_EX).map_err(VolumeError::sys(format!("lock volume {name}")))?;
+        // A removal renames the directory away while holding the lock.
+        let same = std::fs::metadata(&path)
+            .ok()
+            .zip(dir.metadata().ok())
+            .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
+        if !same || !path.join(RECORD).exists() {
+            return Err(not_found());
+        }
+        Ok(Lock { _dir: dir })
+    }
+}
+
+fn flock(file: &File, how: libc::c_int) -> nix::Result<()> {
+    // SAFETY: flock on a descriptor we own.
+    match unsafe { libc::flock(file.as_raw_fd(), how) } {
+        0 => Ok(()),
+        _ => Err(nix::Error::last()),
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
