@@ -33,6 +33,7 @@
 #   SECCOMP=0          skip the seccomp variants
 #   OUT=DIR            raw results (default /tmp/hull-bench-results/startup-<time>)
 #   RESULTS=FILE       full mode's markdown (default benches/results/startup.md, replaced)
+#   NOTE="..."         free text for the results file (e.g. what else loaded the machine)
 set -euo pipefail
 
 CALLER_PWD=$PWD
@@ -205,6 +206,7 @@ machine() {
         echo "- engines: $(paste -sd';' "$OUT/engines/versions.txt" | sed 's/;/; /g')"
     fi
     echo "- sizes: REPS=$REPS N=$N PAR=$PAR RSS_N=$RSS_N IDLE_N=$IDLE_N ENGINE_ROUNDS=${ENGINE_ROUNDS:-0}"
+    [ -z "${NOTE:-}" ] || echo "- note: $NOTE"
 }
 
 if [ "$QUICK" = 1 ]; then

@@ -12,7 +12,7 @@
 //! once its hashes are left out as a pattern with `*` for them; only
 //! instances of generic functions (their legacy names differ by the hash
 //! alone) stay exact. The script matches each pattern against the function
-//! sections (`.text.NAME`, one per function), in the list's order, into an
+//! sections (`.text.NAME` or `.text.unlikely.NAME`, one per function), in the list's order, into an
 //! output section placed just before `.text`; the exact names go first in
 //! `.text` through the ordering file, so both sit together.
 
@@ -36,7 +36,8 @@ pub fn split(list: &str) -> Order {
     let mut script = format!("SECTIONS {{\n  {SECTION} : {{\n");
     for name in list.lines().map(str::trim).filter(|n| !n.is_empty()) {
         if name.contains('*') {
-            writeln!(script, "    *(.text.{name})").expect("write to a String");
+            // LLVM names a function it deems cold `.text.unlikely.NAME`.
+            writeln!(script, "    *(.text.{name} .text.*.{name})").expect("write to a String");
         } else {
             writeln!(exact, "{name}").expect("write to a String");
         }
@@ -61,8 +62,9 @@ mod tests {
         );
         assert_eq!(
             order.script,
-            "SECTIONS {\n  .text.hull_start : {\n    *(.text._ZN4core3fmt5write17h*E)\n    \
-             *(.text._RNvCs*_3std4exit*)\n  }\n} INSERT BEFORE .text;\n"
+            "SECTIONS {\n  .text.hull_start : {\n    \
+             *(.text._ZN4core3fmt5write17h*E .text.*._ZN4core3fmt5write17h*E)\n    \
+             *(.text._RNvCs*_3std4exit* .text.*._RNvCs*_3std4exit*)\n  }\n} INSERT BEFORE .text;\n"
         );
     }
 }
