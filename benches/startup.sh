@@ -83,12 +83,17 @@ fi
 # compared without them here too; names still missing mean the start path
 # changed since the list was made, and a start then maps more of the binary.
 ORDER=$WORKSPACE/runtime-cli/start-path.order
-unhashed() { sed -E 's/\.[0-9]+$//; s/17h[0-9a-f]{16}E$/17hE/; s/Cs[0-9A-Za-z]+_/Cs_/g; s/B[0-9A-Za-z]*_/B_/g' | sort -u; }
+# Both sides reduced to the same form: symbols lose their hashes, the list's
+# patterns their wildcards.
+unhashed() {
+    sed -E 's/\.[0-9]+$//; s/17h([0-9a-f]{16}|\*)E\*?$/17hE/; s/\*$//; s/Cs([0-9A-Za-z]+|\*)_/Cs_/g; s/B([0-9A-Za-z]*|\*)_/B_/g' |
+        sort -u
+}
 describe_hull() {
     local link=dynamic kind=position-independent listed found
     readelf -lW "$HULL" 2>/dev/null | grep -q 'INTERP' || link=static
     readelf -hW "$HULL" 2>/dev/null | grep -q 'Type:.*EXEC' && kind="fixed address"
-    printf '%s (%s, %s, %s bytes)' "$HULL" "$link" "$kind" "$(stat -c %s "$HULL")"
+    printf '%s (%s, %s, %s bytes)' "${HULL#"$WORKSPACE"/}" "$link" "$kind" "$(stat -c %s "$HULL")"
     if nm --defined-only "$HULL" 2>/dev/null | awk '{print $3}' | unhashed >"$OUT/symbols" && [ -s "$OUT/symbols" ]; then
         listed=$(unhashed <"$ORDER" | wc -l)
         found=$(unhashed <"$ORDER" | comm -12 - "$OUT/symbols" | wc -l)
