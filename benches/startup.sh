@@ -33,6 +33,7 @@
 #   SECCOMP=0          skip the seccomp variants
 #   OUT=DIR            raw results (default /tmp/hull-bench-results/startup-<time>)
 #   RESULTS=FILE       full mode's markdown (default benches/results/startup.md, replaced)
+#   NOTE="..."         free text for the results file (e.g. what else loaded the machine)
 set -euo pipefail
 
 CALLER_PWD=$PWD
@@ -76,16 +77,34 @@ else
     cargo build -q --release -p runtime-cli || die "building hull failed"
     HULL=$WORKSPACE/target/release/hull
 fi
-# A start maps less of the binary when the functions it runs are together
-# (runtime-cli/start-path.order); names the build lacks mean the list is stale.
+# What is measured: the binary's linking, and how much of the start-path list
+# (runtime-cli/start-path.order) its functions match. The build matches Rust
+# names whatever their hashes (runtime-cli/build_order.rs), so they are
+# compared without them here too; names still missing mean the start path
+# changed since the list was made, and a start then maps more of the binary.
 ORDER=$WORKSPACE/runtime-cli/start-path.order
-if nm --defined-only "$HULL" >"$OUT/symbols" 2>/dev/null && [ -s "$OUT/symbols" ]; then
-    missing=$(awk '{print $3}' "$OUT/symbols" | sort -u | comm -13 - <(sort -u "$ORDER") | wc -l)
-    if [ $((missing * 10)) -gt "$(wc -l <"$ORDER")" ]; then
-        log "$missing of the $(wc -l <"$ORDER") functions in start-path.order are not in this build:" \
-            "rerun scripts/order-start-path.sh (until then a start maps more of the binary)"
+# Both sides reduced to the same form: symbols lose their hashes, the list's
+# patterns their wildcards.
+unhashed() {
+    sed -E 's/\.[0-9]+$//; s/17h([0-9a-f]{16}|\*)E\*?$/17hE/; s/\*$//; s/Cs([0-9A-Za-z]+|\*)_/Cs_/g; s/B([0-9A-Za-z]*|\*)_/B_/g' |
+        sort -u
+}
+describe_hull() {
+    local link=dynamic kind=position-independent listed found
+    readelf -lW "$HULL" 2>/dev/null | grep -q 'INTERP' || link=static
+    readelf -hW "$HULL" 2>/dev/null | grep -q 'Type:.*EXEC' && kind="fixed address"
+    printf '%s (%s, %s, %s bytes)' "${HULL#"$WORKSPACE"/}" "$link" "$kind" "$(stat -c %s "$HULL")"
+    if nm --defined-only "$HULL" 2>/dev/null | awk '{print $3}' | unhashed >"$OUT/symbols" && [ -s "$OUT/symbols" ]; then
+        listed=$(unhashed <"$ORDER" | wc -l)
+        found=$(unhashed <"$ORDER" | comm -12 - "$OUT/symbols" | wc -l)
+        printf '; start path: %s of %s listed functions in the build' "$found" "$listed"
+        [ $((found * 10)) -ge $((listed * 9)) ] || printf ' (STALE: rerun scripts/order-start-path.sh)'
+    else
+        printf '; no symbols: start-path order unknown'
     fi
-fi
+}
+HULL_BUILD=$(describe_hull)
+log "hull: $HULL_BUILD"
 
 # ---- bundles: /bin/true; with limits; with podman's seccomp profile ----------
 BUNDLES=$(mktemp -d /tmp/hull-bench-bundles.XXXXXX)
@@ -185,15 +204,22 @@ machine() {
         "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo);" \
         "cgroup v1 at /sys/fs/cgroup, cgroup2 at /sys/fs/cgroup/unified: $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null || echo none);" \
         "load average (1 min) before/after: $load_before / $load_after"
+    echo "- hull binary: $HULL_BUILD"
     echo "- runtimes: $("$HULL" --version 2>&1 | head -1), $(runc --version 2>&1 | head -1)," \
         "$(crun --version 2>&1 | head -1); $(hyperfine --version)"
     if [ -s "$OUT/engines/versions.txt" ]; then
         echo "- engines: $(paste -sd';' "$OUT/engines/versions.txt" | sed 's/;/; /g')"
     fi
     echo "- sizes: REPS=$REPS N=$N PAR=$PAR RSS_N=$RSS_N IDLE_N=$IDLE_N ENGINE_ROUNDS=${ENGINE_ROUNDS:-0}"
+    [ -z "${NOTE:-}" ] || echo "- note: $NOTE"
 }
 
 if [ "$QUICK" = 1 ]; then
+    # A smoke run: one rep of N runs, so ratios are indicative only, and the
+    # machine's load (another suite beside it) moves every runtime alike.
+    echo "quick run (REPS=$REPS N=$N, ratios indicative only); load average $load_before / $(cut -d' ' -f1 /proc/loadavg)"
+    echo "hull: $HULL_BUILD"
+    echo
     cat "$OUT/report.md"
 else
     RESULTS=${RESULTS:-$BENCHES/results/startup.md}

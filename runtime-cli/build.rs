@@ -2,6 +2,7 @@
 //! src/entry.rs), on x86-64 Linux where that entry is written; in a release
 //! build, statically and in start-path order (see build_link.rs).
 mod build_link;
+mod build_order;
 
 fn main() {
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
@@ -30,6 +31,7 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=build_link.rs");
+    println!("cargo:rerun-if-changed=build_order.rs");
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
     build_link::configure(std::path::Path::new(&manifest_dir));
 }

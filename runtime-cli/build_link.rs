@@ -15,7 +15,8 @@
 //! - the kernel maps text in whole page-cache folios around each fault, so a
 //!   start spread over the whole text keeps most of it resident: the
 //!   functions listed in `start-path.order` (made by
-//!   scripts/order-start-path.sh) go first and together.
+//!   scripts/order-start-path.sh) go first and together, matched whatever
+//!   hashes this build's dependencies give their names (build_order.rs).
 //!
 //! These are link-time choices for one binary, so they are made here rather
 //! than with `-C target-feature=+crt-static` in the workspace's rustflags,
@@ -31,6 +32,8 @@
 //! is still static, only less compact at start.
 
 use std::path::{Path, PathBuf};
+
+use crate::build_order;
 use std::process::Command;
 
 /// Emits the link arguments for the `hull` binary of a release build.
@@ -70,8 +73,14 @@ pub fn configure(manifest_dir: &Path) {
         "-Wl,--strip-debug".to_owned(),
     ];
     if uses_lld() {
-        let order = manifest_dir.join("start-path.order");
-        args.push(format!("-Wl,--symbol-ordering-file={}", order.display()));
+        let list = std::fs::read_to_string(manifest_dir.join("start-path.order"))
+            .expect("read start-path.order");
+        let order = build_order::split(&list);
+        let (exact, script) = (dir.join("start-path.exact"), dir.join("start-path.ld"));
+        std::fs::write(&exact, order.exact).expect("write the ordering file");
+        std::fs::write(&script, order.script).expect("write the linker script");
+        args.push(format!("-Wl,--symbol-ordering-file={}", exact.display()));
+        args.push(format!("-Wl,-T,{}", script.display()));
         // Names missing from the build (the start path changed since the
         // list was made) only cost that locality.
         args.push("-Wl,--no-warn-symbol-ordering".to_owned());

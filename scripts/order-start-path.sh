@@ -14,10 +14,11 @@
 # the benchmark's -v1 variants); the functions hit, in first-hit order, are the
 # list. glibc's AVX/EVEX string functions cannot be single-stepped by uprobes on
 # this VM (the process spins), so they are not probed; the used variants are
-# appended by name. Mangled names are stable across checkouts (cargo hashes
-# workspace paths relative to the workspace root) but change with the code
-# around them and with the release profile (this build uses it unchanged):
-# rerun after changes to the start path. Needs root and tracefs.
+# appended by name. Rust names are recorded with their hashes, which change
+# with dependency versions, toolchain and profile; the build matches them with
+# the hashes as wildcards (runtime-cli/build_order.rs), so the list goes stale
+# only when the start path's functions change: rerun it then. Needs root and
+# tracefs. HULL=PATH: probe that release build of this tree instead of building.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WS=$PWD
@@ -52,9 +53,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "order-start-path: building a release hull" >&2
-CARGO_TARGET_DIR="$WS/target/order" cargo build --release -q -p runtime-cli --bin hull
-cp target/order/release/hull "$BIN"
+if [ -n "${HULL:-}" ]; then
+    # A release build of this tree already made (its names are what count).
+    cp "$HULL" "$BIN"
+else
+    echo "order-start-path: building a release hull" >&2
+    cargo build --release -q -p runtime-cli --bin hull
+    cp target/release/hull "$BIN"
+fi
 fixtures/make-bundle.sh "$WORK/bundle" "$BIN" >/dev/null
 jq '.process.args = ["/bin/true"] | .process.terminal = false' "$WORK/bundle/config.json" >"$WORK/c.json"
 mv "$WORK/c.json" "$WORK/bundle/config.json"
@@ -156,8 +162,30 @@ strings = sorted({n for n in nm if re.match(r"^__(mem|str|stp|wmem|wcs|raw|wcp)"
                   and ("avx512" in n or "evex" in n)})
 # The entry code (not probed) runs first at every start.
 entry = [n for n in ("hull_entry", "_start", "__libc_setup_tls") if n in nm]
+# Rust names lose their hashes (legacy `17h<hex>E`, v0 crate disambiguators
+# and the back-references whose byte offsets move with them) and LTO's
+# `.<n>` suffix, as `*`, when the pattern still matches this function alone:
+# the list then holds whatever hashes a build gives them
+# (runtime-cli/build_order.rs). Generic instances differ by the hash alone
+# and stay exact.
+def pattern(name):
+    base = re.sub(r"\.\d+$", "", name)
+    if re.match(r"_ZN.*17h[0-9a-f]{16}E$", base):
+        return base[:-17] + "*E*"
+    if base.startswith("_R"):
+        return re.sub(r"B[0-9A-Za-z]*_", "B*_", re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", base)) + "*"
+    return None
+functions = [n for n in nm if n.startswith(("_ZN", "_R"))]
+def listed(name):
+    p = pattern(name)
+    if p is None:
+        return name
+    rx = re.compile(re.escape(p).replace(r"\*", ".*") + r"\Z")
+    return p if sum(1 for f in functions if rx.match(f)) == 1 else name
+entries = [listed(n) for n in order]
 with open(out, "w") as f:
-    f.write("".join(n + "\n" for n in entry + order + strings))
-print(f"order-start-path: {len(order)} functions hit, {len(strings)} string functions; wrote {out}",
-      file=sys.stderr)
+    f.write("".join(n + "\n" for n in entry + entries + strings))
+wild = sum("*" in e for e in entries)
+print(f"order-start-path: {len(order)} functions hit ({wild} as hash-free patterns),"
+      f" {len(strings)} string functions; wrote {out}", file=sys.stderr)
 EOF

@@ -13,6 +13,10 @@ mod commands;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod entry;
 mod logging;
+// The build script's list handling, tested with the crate's unit tests.
+#[cfg(test)]
+#[path = "../build_order.rs"]
+mod build_order;
 
 use clap::Parser;
 

@@ -1,0 +1,70 @@
+//! Turns `start-path.order` into what the linker reads: a symbol-ordering
+//! file for exact names and a linker script for patterns.
+//!
+//! A Rust symbol's hash (`17h…E` in legacy names, the crate disambiguators
+//! `Cs…_` in v0 ones) derives from cargo's `-C metadata`, which changes with
+//! every dependency's version, the toolchain, the profile and features.
+//! `cargo install` resolves the dependencies afresh (it ignores Cargo.lock),
+//! and one new dependency of libcontainer renames every function in it: a
+//! list of exact names then misses most of them, the start path spreads over
+//! the whole text and the peak RSS of `run` nearly doubles. So
+//! scripts/order-start-path.sh writes each Rust function whose name is unique
+//! once its hashes are left out as a pattern with `*` for them; only
+//! instances of generic functions (their legacy names differ by the hash
+//! alone) stay exact. The script matches each pattern against the function
+//! sections (`.text.NAME` or `.text.unlikely.NAME`, one per function), in the list's order, into an
+//! output section placed just before `.text`; the exact names go first in
+//! `.text` through the ordering file, so both sit together.
+
+use std::fmt::Write as _;
+
+/// The two linker inputs made from the list.
+pub struct Order {
+    /// Exact names, one per line, for `--symbol-ordering-file`.
+    pub exact: String,
+    /// A linker script placing the sections the patterns match first.
+    pub script: String,
+}
+
+/// The name of the output section holding the patterns' functions.
+const SECTION: &str = ".text.hull_start";
+
+/// Splits the list (one symbol or pattern per line) into exact names and a
+/// linker script.
+pub fn split(list: &str) -> Order {
+    let mut exact = String::new();
+    let mut script = format!("SECTIONS {{\n  {SECTION} : {{\n");
+    for name in list.lines().map(str::trim).filter(|n| !n.is_empty()) {
+        if name.contains('*') {
+            // LLVM names a function it deems cold `.text.unlikely.NAME`.
+            writeln!(script, "    *(.text.{name} .text.*.{name})").expect("write to a String");
+        } else {
+            writeln!(exact, "{name}").expect("write to a String");
+        }
+    }
+    script.push_str("  }\n} INSERT BEFORE .text;\n");
+    Order { exact, script }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_go_to_the_script_in_order_and_names_to_the_ordering_file() {
+        let order = split(
+            "hull_entry\n_ZN4core3fmt5write17h*E\n\
+             _ZN4core3ptr13drop_in_place17h0011223344556677E\n_RNvCs*_3std4exit*\n",
+        );
+        assert_eq!(
+            order.exact,
+            "hull_entry\n_ZN4core3ptr13drop_in_place17h0011223344556677E\n"
+        );
+        assert_eq!(
+            order.script,
+            "SECTIONS {\n  .text.hull_start : {\n    \
+             *(.text._ZN4core3fmt5write17h*E .text.*._ZN4core3fmt5write17h*E)\n    \
+             *(.text._RNvCs*_3std4exit* .text.*._RNvCs*_3std4exit*)\n  }\n} INSERT BEFORE .text;\n"
+        );
+    }
+}
