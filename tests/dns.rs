@@ -3,15 +3,18 @@
 //! the /etc/resolv.conf hull mounts, and dig from the host against the
 //! gateway); SRV and PTR records; records following attach and detach
 //! without a restart; the host view of published ports; forwarding to an
-//! upstream (a stub of the test's own on loopback, no internet); malformed
+//! upstream (stubs of the test's own in a network namespace of the test,
+//! no internet), the host's loopback nameservers skipped; malformed
 //! queries; the resolver restarted when dead, surviving the hull that
-//! started it, and gone after `network rm`; the CNI plugin's result
+//! started it, gone when the last container leaves (also after that hull
+//! was killed mid-start) and after `network rm`; the CNI plugin's result
 //! pointing at it.
 //!
 //! Isolation: each test has its own `--net-root`, `--net-table` and
-//! network `hull-test-dnsN-<pid>` on 10.251.2N.0/24 (the dual-stack one,
-//! with fd43:21::/64, in a network namespace of its own),
-//! host ports 28900+10·N…; a guard removes all of it, also on failure.
+//! network `hull-test-dnsN-<pid>` on 10.251.2N.0/24 (those that turn on
+//! IPv6 forwarding, bind port 53 or replace /etc/resolv.conf do it in
+//! network and mount namespaces of their own), host ports 28900+10·N…; a
+//! guard removes all of it, also on failure.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
@@ -98,6 +101,30 @@ impl Net {
             .then(|| dns["pid"].as_i64().unwrap() as i32)
     }
 
+    /// The resolver's pid file.
+    fn pid_file(&self) -> PathBuf {
+        self.root.join("dns").join(&self.name).join("resolver.pid")
+    }
+
+    /// Asserts that the resolver `pid` is gone (within 5 s) and left no
+    /// pid file and no socket on the gateway.
+    fn assert_resolver_gone(&self, pid: i32, why: &str) {
+        assert!(
+            wait_until(5, || process_gone(pid)),
+            "{why}: the resolver {pid} is left"
+        );
+        assert!(!self.pid_file().exists(), "{why}: its pid file is left");
+        assert_eq!(self.resolver(), None, "{why}");
+        let gw53 = format!("{}:53", self.gateway());
+        for proto in ["-lnu", "-lnt"] {
+            let ss = Command::new("ss").arg(proto).output().unwrap();
+            assert!(
+                !text(&ss.stdout).contains(&gw53),
+                "{why}: a socket is left on {gw53} ({proto})"
+            );
+        }
+    }
+
     /// A container `hull-test-<name>-<pid>` on this network running
     /// `script`, with `annotations` and `extra` flags for `run -d`.
     fn run(&self, name: &str, annotations: Value, script: &str, extra: &[&str]) -> TestBundle {
@@ -107,20 +134,24 @@ impl Net {
         b
     }
 
-    /// `hull run -d --network NET EXTRA… ID` of `b`; Err(stderr) on failure.
+    /// `hull run -d --network NET EXTRA… ID` of `b`.
+    fn run_cmd(&self, b: &TestBundle, extra: &[&str]) -> Command {
+        let mut c = b.hull();
+        c.arg("--net-root")
+            .arg(&self.root)
+            .arg("--net-table")
+            .arg(&self.table)
+            .args(["run", "-d", "--network", &self.name])
+            .args(extra)
+            .arg("--bundle")
+            .arg(&b.dir)
+            .arg(&b.id);
+        c
+    }
+
+    /// [`Self::run_cmd`] run; Err(stderr) on failure.
     fn run_bundle(&self, b: &TestBundle, extra: &[&str]) -> Result<(), String> {
-        let out = output_via_files(
-            b.hull()
-                .arg("--net-root")
-                .arg(&self.root)
-                .arg("--net-table")
-                .arg(&self.table)
-                .args(["run", "-d", "--network", &self.name])
-                .args(extra)
-                .arg("--bundle")
-                .arg(&b.dir)
-                .arg(&b.id),
-        );
+        let out = output_via_files(&mut self.run_cmd(b, extra));
         if out.status.success() {
             Ok(())
         } else {
@@ -240,16 +271,19 @@ fn process_gone(pid: i32) -> bool {
 }
 
 /// Runs `body` on a thread in a network namespace of its own, the "host"
-/// of the test: a dual-stack network turns on IPv6 forwarding, which must
-/// not happen in the real host's namespace. Processes it starts (hull,
-/// the resolver, dig, containers) are born there.
-fn in_lab(body: fn()) {
-    let mut lab = Command::new("unshare")
-        .args(["--net", "sleep", "600"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ns = PathBuf::from(format!("/proc/{}/ns/net", lab.id()));
+/// of the test: a dual-stack network turns on IPv6 forwarding and a stub
+/// upstream binds port 53, neither of which may happen in the real host's
+/// namespace. Processes it starts (hull, the resolver, dig, containers)
+/// are born there.
+fn in_lab(body: impl FnOnce() + Send + 'static) {
+    let lab = Sandbox(
+        Command::new("unshare")
+            .args(["--net", "sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ns = PathBuf::from(format!("/proc/{}/ns/net", lab.0.id()));
     let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
     assert!(wait_until(10, || std::fs::read_link(&ns).is_ok_and(|l| l != ours)));
     let run = std::thread::spawn(move || {
@@ -266,10 +300,79 @@ fn in_lab(body: fn()) {
         body()
     });
     let result = run.join();
-    let _ = lab.kill();
-    let _ = lab.wait();
+    drop(lab);
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// In the lab's thread: a mount namespace of its own (mounts not
+/// propagated back) where `/etc/resolv.conf` is `file` and there is no
+/// systemd-resolved list, so hull and the resolver it starts read the
+/// test's nameservers only. Gone with the thread and the processes it
+/// started.
+fn own_resolv_conf(file: &std::path::Path) {
+    use std::ffi::CString;
+    let c = |s: &str| CString::new(s).unwrap();
+    let check = |rc: i32, what: &str| {
+        assert_eq!(rc, 0, "{what}: {}", std::io::Error::last_os_error());
+    };
+    // SAFETY: unshare and mount with valid C strings; they change this
+    // thread's mount namespace only (CLONE_NEWNS implies CLONE_FS).
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWNS), "unshare");
+        let root = c("/");
+        let flags = libc::MS_REC | libc::MS_SLAVE;
+        check(
+            libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                flags,
+                std::ptr::null(),
+            ),
+            "make / a slave",
+        );
+        let src = c(file.to_str().unwrap());
+        let dst = c("/etc/resolv.conf");
+        check(
+            libc::mount(
+                src.as_ptr(),
+                dst.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ),
+            "bind resolv.conf",
+        );
+        if std::path::Path::new("/run/systemd/resolve").is_dir() {
+            let dir = c("/run/systemd/resolve");
+            let tmpfs = c("tmpfs");
+            check(
+                libc::mount(
+                    tmpfs.as_ptr(),
+                    dir.as_ptr(),
+                    tmpfs.as_ptr(),
+                    0,
+                    std::ptr::null(),
+                ),
+                "hide systemd-resolved's list",
+            );
+        }
+    }
+}
+
+/// A link `hull-test-up` in the lab with `addr`/32: where stub upstreams
+/// that are not on loopback listen. (A bridge without ports: this kernel
+/// has no dummy links.)
+fn lab_address(addr: &str) {
+    for args in [
+        vec!["link", "add", "hull-test-up", "type", "bridge"],
+        vec!["addr", "add", &format!("{addr}/32"), "dev", "hull-test-up"],
+        vec!["link", "set", "hull-test-up", "up"],
+    ] {
+        let st = Command::new("ip").args(&args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
     }
 }
 
@@ -439,7 +542,7 @@ fn records_follow_attach_and_detach() {
 
 /// The host view: SRV of a published port answers with the host's address
 /// and the published port, and a client that only knows the SRV name
-/// connects through it.
+/// connects through it; PTR answers for the container's bridge address.
 #[test]
 fn host_view_answers_published_ports() {
     require("dig");
@@ -457,6 +560,7 @@ fn host_view_answers_published_ports() {
     });
     let publish = format!("127.0.0.1:{published}:80");
     net.run_bundle(&b, &["-p", &publish]).unwrap();
+    let b_id = b.id.clone();
     let _b = Ctr(b);
     let srv = format!("_http._tcp.shop.{}", net.name);
     let (status, answers, extra) = dig("127.0.0.1", view, &[&srv, "SRV"]);
@@ -474,16 +578,35 @@ fn host_view_answers_published_ports() {
         .unwrap();
     assert_eq!(addr, Ipv4Addr::LOCALHOST);
     assert_serves(sock(addr, port), "dns-host-view");
+    // PTR in the host view: the container's bridge address names it.
+    let ip = ip_of(&net, &b_id);
+    let (status, ptr, _) = dig("127.0.0.1", view, &["-x", &ip]);
+    assert_eq!(status, "NOERROR");
+    assert_eq!(ptr, [format!("PTR {b_id}.{}.", net.name)]);
+    // Not 127.0.0.1, which the view answers A with: the subnet's free
+    // addresses are NXDOMAIN.
+    let (status, _, _) = dig(
+        "127.0.0.1",
+        view,
+        &["-x", &format!("10.251.2{}.250", net.n)],
+    );
+    assert_eq!(status, "NXDOMAIN");
     // The bridge view still has the container port.
     let (_, inside, _) = dig(&net.gateway(), 53, &[&srv, "SRV"]);
     assert!(inside[0].contains(" 80 "), "{inside:?}");
 }
 
-/// A stub upstream on loopback: answers every A query with 192.0.2.7
-/// (TTL 1234) and counts the queries it saw.
-fn stub_upstream() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// A stub upstream on `addr` (in the lab): answers every A query with
+/// `answer` (TTL 1234) and counts the queries it saw.
+fn stub_upstream(
+    addr: &str,
+    answer: [u8; 4],
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sock = UdpSocket::bind(addr).unwrap();
+    // The thread ends once the test has long stopped asking.
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let port = sock.local_addr().unwrap().port();
     let seen = std::sync::Arc::new(AtomicUsize::new(0));
     let count = seen.clone();
@@ -501,27 +624,35 @@ fn stub_upstream() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
             // Name pointer to the question, A, IN, TTL 1234, 4 bytes.
             r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
             r.extend_from_slice(&1234u32.to_be_bytes());
-            r.extend_from_slice(&[0, 4, 192, 0, 2, 7]);
+            r.extend_from_slice(&[0, 4]);
+            r.extend_from_slice(&answer);
             let _ = sock.send_to(&r, peer);
         }
     });
     (port, seen)
 }
 
-/// Names that are not the network's are forwarded to the upstream (its
-/// answer's TTL kept); names in the network's domain that do not exist
-/// are NXDOMAIN and never forwarded.
+/// Names that are not the network's are forwarded to the upstream named
+/// with `--dns-upstream` (its answer's TTL kept); names in the network's
+/// domain that do not exist are NXDOMAIN and never forwarded. The
+/// upstream is a stub in the lab, on an address of a link there.
 #[test]
 fn forwards_other_names_upstream() {
-    use std::sync::atomic::Ordering;
     require("dig");
-    let (port, seen) = stub_upstream();
+    in_lab(forwards_in_lab);
+}
+
+fn forwards_in_lab() {
+    use std::sync::atomic::Ordering;
+    lab_address("192.0.2.53");
+    let (port, seen) = stub_upstream("192.0.2.53:0", [192, 0, 2, 7]);
     let net = Net::new(4);
-    net.create(&["--dns-upstream", &format!("127.0.0.1:{port}")]);
+    net.create(&["--dns-upstream", &format!("192.0.2.53:{port}")]);
     let c = Ctr(net.run("dns-fwd", json!({}), "sleep 100", &[]));
     let (status, ans, _) = dig(&net.gateway(), 53, &["+ttlid", "example.test", "A"]);
     assert_eq!(status, "NOERROR");
     assert_eq!(ans, ["A 192.0.2.7"]);
+    assert!(seen.load(Ordering::SeqCst) >= 1, "the stub was not asked");
     let out = Command::new("dig")
         .args([
             &format!("@{}", net.gateway()),
@@ -548,6 +679,69 @@ fn forwards_other_names_upstream() {
     let (code, out) = net.exec(&c.0, &format!("nslookup example.test {}", net.gateway()));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("192.0.2.7"), "{out}");
+}
+
+/// A network without `--dns-upstream` forwards to the host's nameservers
+/// but not to those on the host's loopback, although the resolver (in the
+/// host's namespace) could reach them; with only loopback ones left (and
+/// no systemd-resolved list), other names get SERVFAIL at once, not a
+/// public fallback. The "host" is a lab with its own /etc/resolv.conf, a
+/// stub on its loopback and one on a link address, both on port 53.
+#[test]
+fn host_loopback_nameservers_are_not_forwarded_to() {
+    require("dig");
+    in_lab(loopback_skipped_in_lab);
+}
+
+fn loopback_skipped_in_lab() {
+    use std::io::{Seek, Write};
+    use std::sync::atomic::Ordering;
+    let conf = PathBuf::from(format!(
+        "/tmp/hull-test-dns-resolv-{}.conf",
+        std::process::id()
+    ));
+    std::fs::write(&conf, "nameserver 127.0.0.1\nnameserver 192.0.2.53\n").unwrap();
+    // Rewritten through this handle, never through the path /etc/resolv.conf.
+    let mut handle = std::fs::OpenOptions::new().write(true).open(&conf).unwrap();
+    own_resolv_conf(&conf);
+    std::fs::remove_file(&conf).unwrap();
+    lab_address("192.0.2.53");
+    let (_, on_loopback) = stub_upstream("127.0.0.1:53", [192, 0, 2, 1]);
+    let (_, on_link) = stub_upstream("192.0.2.53:53", [192, 0, 2, 7]);
+    // The loopback stub answers whoever asks on the host: skipping it is a choice.
+    assert_eq!(
+        dig("127.0.0.1", 53, &["direct.test", "A"]).1,
+        ["A 192.0.2.1"]
+    );
+    let direct = on_loopback.load(Ordering::SeqCst);
+
+    let net = Net::new(9);
+    net.create(&[]);
+    let _c = Ctr(net.run("dns-up", json!({}), "sleep 100", &[]));
+    let gw = net.gateway();
+    assert_eq!(dig(&gw, 53, &["example.test", "A"]).1, ["A 192.0.2.7"]);
+    assert!(on_link.load(Ordering::SeqCst) >= 1);
+    assert_eq!(
+        on_loopback.load(Ordering::SeqCst),
+        direct,
+        "forwarded to loopback"
+    );
+
+    // Only the loopback server left (the resolver reads the file per
+    // query): SERVFAIL, at once.
+    handle.set_len(0).unwrap();
+    handle.rewind().unwrap();
+    handle.write_all(b"nameserver 127.0.0.1\n").unwrap();
+    drop(handle);
+    let t = Instant::now();
+    let (status, answers, _) = dig(&gw, 53, &["other.test", "A"]);
+    assert_eq!(status, "SERVFAIL", "{answers:?}");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert_eq!(
+        on_loopback.load(Ordering::SeqCst),
+        direct,
+        "forwarded to loopback"
+    );
 }
 
 /// Malformed, truncated and oversized queries get FORMERR or nothing, and
@@ -610,9 +804,10 @@ fn malformed_queries_do_not_hurt() {
 }
 
 /// A killed resolver is restarted by the next attach; it is not a child
-/// of the hull that started it (a crashed hull takes nothing with it);
-/// `network rm` stops it and leaves nothing: no process, no socket on the
-/// gateway, no state.
+/// of the hull that started it (a crashed hull takes nothing with it); it
+/// goes by itself when the last container leaves, leaving no process,
+/// socket or pid file, and the next attach starts another at once;
+/// `network rm` leaves nothing of it.
 #[test]
 fn resolver_lifecycle() {
     require("dig");
@@ -648,21 +843,116 @@ fn resolver_lifecycle() {
     let second = net.resolver().expect("restarted on the next attach");
     assert_ne!(second, first);
     assert_eq!(answers(&net.gateway(), &a.0.id, "A").len(), 1);
-    drop((a, b));
+    drop(a);
+    assert_eq!(net.resolver(), Some(second), "a container is left");
+    drop(b);
+    net.assert_resolver_gone(second, "after the last container left");
+    // The next attach starts another, which answers at once.
+    let c = Ctr(net.run("dns-life-c", json!({}), "sleep 100", &[]));
+    let third = net.resolver().expect("started again on an attach");
+    assert_eq!(answers(&net.gateway(), &c.0.id, "A").len(), 1);
+    drop(c);
+    net.assert_resolver_gone(third, "after the last container left again");
     let out = net.cmd(&["network", "rm", &net.name]);
     assert!(out.status.success(), "network rm: {}", text(&out.stderr));
-    assert!(process_gone(second), "the resolver outlived network rm");
     assert_no_process(&net.root.to_string_lossy());
     assert!(
         !net.root.join("dns").join(&net.name).exists(),
         "DNS state left"
     );
-    let gw53 = format!("{}:53", net.gateway());
-    let ss = Command::new("ss").args(["-lnu"]).output().unwrap();
-    assert!(
-        !text(&ss.stdout).contains(&gw53),
-        "a socket is left on {gw53}"
+}
+
+/// `strace -qq -o LOG|/dev/null STRACE_ARGS… -- CMD…`: only hull's own
+/// process traced (the resolver it starts runs untraced, as it would).
+fn strace(cmd: &Command, log: &str, strace_args: &[&str]) -> Command {
+    let mut s = Command::new("strace");
+    s.args(["-qq", "-o", log]).args(strace_args).arg("--");
+    s.arg(cmd.get_program()).args(cmd.get_args());
+    s
+}
+
+/// Which of hull's own poll calls (syscall name, nth from 1) is its wait
+/// for the word of the resolver it started: the one with the 5 s start
+/// timeout, in a trace of `run -d` by [`strace`].
+fn resolver_wait(trace: &str) -> (String, usize) {
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    for line in trace.lines() {
+        let Some((name, args)) = line.split_once('(') else {
+            continue;
+        };
+        if name != "poll" && name != "ppoll" {
+            continue;
+        }
+        let nth = seen.entry(name).or_default();
+        *nth += 1;
+        if args.contains("], 1, 5000)") || args.contains("{tv_sec=5, tv_nsec=0}") {
+            return (name.to_owned(), *nth);
+        }
+    }
+    panic!("no wait for the resolver in the trace:\n{trace}");
+}
+
+/// hull killed right after it started the network's resolver, while it
+/// waits for the resolver's word (its container recorded as attached, its
+/// create never finished): the resolver lives on, detached; the `delete
+/// --force` that cleans up after the crash detaches the container, and
+/// the resolver, its network now empty, goes: no process, no socket on the
+/// gateway, no pid file.
+#[test]
+fn resolver_goes_after_a_crash_of_the_hull_that_started_it() {
+    require("dig");
+    require("strace");
+    let net = Net::new(10);
+    net.create(&[]);
+    // A traced run finds the kill point; its resolver goes with it.
+    let mut probe = TestBundle::new("dns-crash-probe");
+    probe.args(&["sleep", "100"]);
+    let log = net.root.join("run.trace");
+    let mut traced = strace(
+        &net.run_cmd(&probe, &[]),
+        log.to_str().unwrap(),
+        &["-e", "trace=poll,ppoll"],
     );
+    let out = output_via_files(&mut traced);
+    assert!(out.status.success(), "traced run: {}", text(&out.stderr));
+    let (syscall, nth) = resolver_wait(&std::fs::read_to_string(&log).unwrap());
+    let probed = net.resolver().expect("the traced run started a resolver");
+    probe.delete_and_check(true);
+    net.assert_resolver_gone(probed, "after the traced run's container left");
+
+    let mut b = TestBundle::new("dns-crash");
+    b.args(&["sleep", "100"]);
+    let inject = format!("inject={syscall}:signal=SIGKILL:when={nth}");
+    let mut killed = strace(
+        &net.run_cmd(&b, &[]),
+        "/dev/null",
+        &["-e", &format!("trace={syscall}"), "-e", &inject],
+    );
+    let out = output_via_files(&mut killed);
+    assert!(
+        !out.status.success(),
+        "hull was not killed: {}",
+        text(&out.stderr)
+    );
+    let mut pid = None;
+    assert!(
+        wait_until(5, || {
+            pid = net.resolver();
+            pid.is_some()
+        }),
+        "the killed hull's resolver did not start"
+    );
+    let pid = pid.unwrap();
+    assert!(!process_gone(pid));
+    let out = b.cmd(&["delete", "--force", &b.id]);
+    assert!(
+        out.status.success(),
+        "delete --force: {}",
+        text(&out.stderr)
+    );
+    b.assert_no_state();
+    net.assert_resolver_gone(pid, "after delete --force of the killed hull's container");
+    assert!(net.inspect()["containers"].as_array().unwrap().is_empty());
 }
 
 /// Bad DNS options of `network create` and a bad DNS annotation fail,
@@ -694,6 +984,17 @@ fn bad_options_and_annotations_are_refused() {
     assert_eq!(net.resolver(), None);
 }
 
+/// The process holding a test's network namespace, killed on drop (also
+/// when the test fails).
+struct Sandbox(std::process::Child);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs hull-cni `command` for `eth0` of `container` in `netns` with
 /// `conf`: whether it succeeded, and its JSON output.
 fn cni(command: &str, container: &str, netns: &str, conf: &Value) -> (bool, Value) {
@@ -720,17 +1021,19 @@ fn cni(command: &str, container: &str, netns: &str, conf: &Value) -> (bool, Valu
 
 /// The CNI plugin's `hull` role: ADD starts the network's resolver and
 /// points the result's `dns` at it, which answers for the container's id;
-/// DEL removes the name; `network rm` of the plugin's store stops it.
+/// after DEL of its only container the resolver goes.
 #[test]
 fn cni_plugin_result_points_at_the_resolver() {
     require("dig");
     let net = Net::new(8);
-    let mut sandbox = Command::new("unshare")
-        .args(["--net", "sleep", "600"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ns = format!("/proc/{}/ns/net", sandbox.id());
+    let sandbox = Sandbox(
+        Command::new("unshare")
+            .args(["--net", "sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ns = format!("/proc/{}/ns/net", sandbox.0.id());
     let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
     assert!(wait_until(10, || std::fs::read_link(&ns).is_ok_and(|l| l != ours)));
     let id = unique("dns-cni");
@@ -750,13 +1053,10 @@ fn cni_plugin_result_points_at_the_resolver() {
     let pid = net.resolver().expect("the plugin started a resolver");
     let (ok, r) = cni("DEL", &id, &ns, &conf);
     assert!(ok, "DEL failed: {r}");
-    assert!(wait_until(1, || dig(&net.gateway(), 53, &[&name, "A"]).0 == "NXDOMAIN"));
-    let _ = sandbox.kill();
-    let _ = sandbox.wait();
+    // Its only container left: the resolver goes.
+    net.assert_resolver_gone(pid, "after DEL");
+    drop(sandbox);
     let out = net.cmd(&["network", "rm", &net.name]);
     assert!(out.status.success(), "network rm: {}", text(&out.stderr));
-    assert!(
-        wait_until(5, || process_gone(pid)),
-        "the resolver outlived network rm"
-    );
+    assert_no_process(&net.root.to_string_lossy());
 }
