@@ -3,22 +3,29 @@
 # against dnsmasq serving the same records, in one run, with Debian's dnsperf.
 #
 #   sudo benches/dns.sh            # N=10 containers, REPS=3 rounds of SECS=10 s each
-#   sudo QUICK=1 benches/dns.sh    # N=4, REPS=1, SECS=3
+#   sudo QUICK=1 benches/dns.sh    # N=4, REPS=1, SECS=3, printed only
 #
 # N containers join a network (service `web`, an alias, an SRV port each);
 # the query mix is their A records, the service's A, the SRV name and the
 # containers' PTR records. dnsmasq listens on the same gateway address (port
 # 5300) with the same records as host-record/srv-host entries; the two are
-# measured alternately. Output: per round, each server's qps and average
-# latency, then each one's RSS.
+# measured alternately. Output: per round, each server's qps, average
+# latency and lost queries, the medians and their ratio, then each one's
+# RSS (now and peak). A full run writes it, with the date, commit and
+# machine, to benches/results/dns.md (RESULTS=file to change; NOTE="..."
+# adds a line); a quick one prints it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "dns.sh: needs root" >&2; exit 1; }
 
-if [ "${QUICK:-0}" = 1 ]; then
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
     N=${N:-4} REPS=${REPS:-1} SECS=${SECS:-3}
 fi
 N=${N:-10} REPS=${REPS:-3} SECS=${SECS:-10}
+started=$(date -Is)
+commit=$(git describe --always --dirty 2>/dev/null || echo 'no git')
+read -r load_before _ </proc/loadavg
 
 need=()
 command -v dnsperf >/dev/null || need+=(dnsperf)
@@ -76,16 +83,70 @@ DNSMASQ_PID=$!
 RESOLVER=$("${H[@]}" network inspect "$NET" | jq -r .dns.pid)
 sleep 0.5
 
+ROUNDS=$WORK/rounds
 measure() { # NAME PORT
     dnsperf -s "$GW" -p "$2" -d "$QUERIES" -l "$SECS" -c 4 -q 200 2>&1 |
         awk -v n="$1" '/Queries per second/ {q=$4} /Average Latency/ {l=$4}
-            /Queries lost/ {lost=$3} END {printf "%-8s %10.0f qps  %8.3f ms  lost %s\n", n, q, l*1000, lost}'
+            /Queries lost/ {lost=$3} END {printf "%s %.0f %.3f %s\n", n, q, l*1000, lost}'
 }
 for r in $(seq 1 "$REPS"); do
-    echo "## round $r"
-    measure hull 53
-    measure dnsmasq 5300
+    echo "$r $(measure hull 53)" >>"$ROUNDS"
+    echo "$r $(measure dnsmasq 5300)" >>"$ROUNDS"
 done
-echo "## RSS (KiB)"
-echo "hull     $(ps -o rss= -p "$RESOLVER")"
-echo "dnsmasq  $(ps -o rss= -p "$DNSMASQ_PID")"
+read -r load_after _ </proc/loadavg
+rss() { # PID: "now / peak" in KiB
+    awk '/VmRSS/ {now=$2} /VmHWM/ {peak=$2} END {printf "%d / %d", now, peak}' "/proc/$1/status"
+}
+
+report() {
+    echo "| round | server | qps | avg latency (ms) | lost |"
+    echo "|---|---|---|---|---|"
+    awk '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}' "$ROUNDS"
+    echo
+    echo "| server | median qps | median latency (ms) | RSS now / peak (KiB) |"
+    echo "|---|---|---|---|"
+    for s in hull dnsmasq; do
+        pid=$RESOLVER
+        [ "$s" = dnsmasq ] && pid=$DNSMASQ_PID
+        printf '| %s | %s | %s | %s |\n' "$s" \
+            "$(awk -v s="$s" '$2==s {print $3}' "$ROUNDS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" \
+            "$(awk -v s="$s" '$2==s {print $4}' "$ROUNDS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')" \
+            "$(rss "$pid")"
+    done
+    echo
+    awk '$2=="hull" {h[++i]=$3} $2=="dnsmasq" {d[++j]=$3}
+        END {for (k=1; k<=i; k++) r=r (k>1 ? ", " : "") sprintf("%.2f", h[k]/d[k]);
+             print "hull/dnsmasq qps per round: " r}' "$ROUNDS"
+}
+
+machine() {
+    echo "- date: $started → $(date -Is)"
+    echo "- commit: $commit"
+    echo "- machine: $(uname -srm), $(nproc) × $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)," \
+        "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo);" \
+        "load average (1 min) before/after: $load_before / $load_after"
+    echo "- software: $("$HULL" --version 2>&1 | head -1)," \
+        "dnsperf $(dpkg-query -W -f='${Version}' dnsperf 2>/dev/null || echo '?')," \
+        "dnsmasq $(dpkg-query -W -f='${Version}' dnsmasq-base 2>/dev/null || echo '?')"
+    echo "- sizes: N=$N containers, REPS=$REPS rounds of SECS=$SECS s, dnsperf -c 4 -q 200," \
+        "$(wc -l <"$QUERIES") query names"
+    [ -z "${NOTE:-}" ] || echo "- note: $NOTE"
+}
+
+if [ "$QUICK" = 1 ]; then
+    report
+else
+    RESULTS=${RESULTS:-benches/results/dns.md}
+    mkdir -p "$(dirname "$RESULTS")"
+    {
+        echo "# hull's resolver against dnsmasq"
+        echo
+        echo "Command: \`sudo benches/dns.sh\` (benches/README.md says what is measured)."
+        echo "Goal: at least dnsmasq's rate at under 5 MiB RSS."
+        echo
+        machine
+        echo
+        report
+    } >"$RESULTS"
+    cat "$RESULTS"
+fi

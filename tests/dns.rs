@@ -3,15 +3,18 @@
 //! the /etc/resolv.conf hull mounts, and dig from the host against the
 //! gateway); SRV and PTR records; records following attach and detach
 //! without a restart; the host view of published ports; forwarding to an
-//! upstream (a stub of the test's own on loopback, no internet); malformed
+//! upstream (stubs of the test's own in a network namespace of the test,
+//! no internet), the host's loopback nameservers skipped; malformed
 //! queries; the resolver restarted when dead, surviving the hull that
-//! started it, and gone after `network rm`. (The CNI plugin's result
+//! started it, gone when the last container leaves (also after that hull
+//! was killed mid-start) and after `network rm`. (The CNI plugin's result
 //! pointing at it is tested with the CNI tests, tests/cni/resolver.rs.)
 //!
 //! Isolation: each test has its own `--net-root`, `--net-table` and
-//! network `tNN-<pid mod 100000>` on 10.251.2N.0/24 (the network lab's
-//! [`Net`]; the dual-stack one, with fd43:21::/64, in a network namespace
-//! of its own), host ports 28900+10·N…; a guard removes all of it, also on
+//! network `tNN-<pid mod 100000>` on 10.251.2N.0/24 or 10.251.30.0/24 (the
+//! network lab's [`Net`]; those that turn on IPv6 forwarding, bind port 53
+//! or replace /etc/resolv.conf do it in network and mount namespaces of
+//! their own), host ports 28900+10·N…; a guard removes all of it, also on
 //! failure.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
@@ -20,11 +23,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hull_tests::net::{answers, assert_serves, dig, sock, wait_until, web_script, with_srv};
-use hull_tests::netlab::{in_lab, Ctr, Net};
+use hull_tests::netlab::{in_lab, sh, Ctr, Net};
 use hull_tests::*;
 use serde_json::{json, Value};
 
-/// Test `n`'s network state, on 10.251.2`n`.0/24; creates nothing yet.
+/// Test `n`'s network state, on 10.251.(20 + `n`).0/24; creates nothing yet.
 fn dns_net(n: u8) -> Net {
     Net::on(&format!("dns{n}"), n, [10, 251, 20 + n])
 }
@@ -53,16 +56,20 @@ fn run(net: &Net, name: &str, annotations: Value, script: &str, extra: &[&str]) 
     c
 }
 
-/// `hull run -d --network NET EXTRA… ID` of `b`; Err(stderr) on failure.
+/// `hull run -d --network NET EXTRA… ID` of `b`.
+fn run_cmd(net: &Net, b: &TestBundle, extra: &[&str]) -> Command {
+    let mut c = net.hull(b);
+    c.args(["run", "-d", "--network", &net.name])
+        .args(extra)
+        .arg("--bundle")
+        .arg(&b.dir)
+        .arg(&b.id);
+    c
+}
+
+/// [`run_cmd`] run; Err(stderr) on failure.
 fn run_bundle(net: &Net, b: &TestBundle, extra: &[&str]) -> Result<(), String> {
-    let out = output_via_files(
-        net.hull(b)
-            .args(["run", "-d", "--network", &net.name])
-            .args(extra)
-            .arg("--bundle")
-            .arg(&b.dir)
-            .arg(&b.id),
-    );
+    let out = output_via_files(&mut run_cmd(net, b, extra));
     if out.status.success() {
         Ok(())
     } else {
@@ -75,6 +82,74 @@ fn exec(b: &TestBundle, script: &str) -> (i32, String) {
     let out = b.cmd(&["exec", &b.id, "sh", "-c", script]);
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     (out.status.code().unwrap_or(-1), all)
+}
+
+/// In the lab's thread: a mount namespace of its own (mounts not
+/// propagated back) where `/etc/resolv.conf` is `file` and there is no
+/// systemd-resolved list, so hull and the resolver it starts read the
+/// test's nameservers only. Gone with the thread and the processes it
+/// started.
+fn own_resolv_conf(file: &std::path::Path) {
+    use std::ffi::CString;
+    let c = |s: &str| CString::new(s).unwrap();
+    let check = |rc: i32, what: &str| {
+        assert_eq!(rc, 0, "{what}: {}", std::io::Error::last_os_error());
+    };
+    // SAFETY: unshare and mount with valid C strings; they change this
+    // thread's mount namespace only (CLONE_NEWNS implies CLONE_FS).
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWNS), "unshare");
+        let root = c("/");
+        let flags = libc::MS_REC | libc::MS_SLAVE;
+        check(
+            libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                flags,
+                std::ptr::null(),
+            ),
+            "make / a slave",
+        );
+        let src = c(file.to_str().unwrap());
+        let dst = c("/etc/resolv.conf");
+        check(
+            libc::mount(
+                src.as_ptr(),
+                dst.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ),
+            "bind resolv.conf",
+        );
+        if std::path::Path::new("/run/systemd/resolve").is_dir() {
+            let dir = c("/run/systemd/resolve");
+            let tmpfs = c("tmpfs");
+            check(
+                libc::mount(
+                    tmpfs.as_ptr(),
+                    dir.as_ptr(),
+                    tmpfs.as_ptr(),
+                    0,
+                    std::ptr::null(),
+                ),
+                "hide systemd-resolved's list",
+            );
+        }
+    }
+}
+
+/// A link `hull-test-up` in the lab with `addr`/32: where stub upstreams
+/// that are not on loopback listen. (A bridge without ports: this kernel
+/// has no dummy links.)
+fn lab_address(addr: &str) {
+    sh("ip", &["link", "add", "hull-test-up", "type", "bridge"]);
+    sh(
+        "ip",
+        &["addr", "add", &format!("{addr}/32"), "dev", "hull-test-up"],
+    );
+    sh("ip", &["link", "set", "hull-test-up", "up"]);
 }
 
 /// Two containers on a network find each other by name, alias and service
@@ -237,7 +312,7 @@ fn records_follow_attach_and_detach() {
 
 /// The host view: SRV of a published port answers with the host's address
 /// and the published port, and a client that only knows the SRV name
-/// connects through it.
+/// connects through it; PTR answers for the container's bridge address.
 #[test]
 fn host_view_answers_published_ports() {
     require("dig");
@@ -271,16 +346,32 @@ fn host_view_answers_published_ports() {
         .unwrap();
     assert_eq!(addr, Ipv4Addr::LOCALHOST);
     assert_serves(sock(addr, port), "dns-host-view");
+    // PTR in the host view: the container's bridge address names it.
+    let ip = net.ip(&b.id).to_string();
+    let (status, ptr, _) = dig("127.0.0.1", view, &["-x", &ip]);
+    assert_eq!(status, "NOERROR");
+    assert_eq!(ptr, [format!("PTR {}.{}.", b.id, net.name)]);
+    // Not 127.0.0.1, which the view answers A with: the subnet's free
+    // addresses are NXDOMAIN.
+    let free = format!("{}.250", net.prefix_str());
+    let (status, _, _) = dig("127.0.0.1", view, &["-x", &free]);
+    assert_eq!(status, "NXDOMAIN");
     // The bridge view still has the container port.
     let (_, inside, _) = dig(&gateway(&net), 53, &[&srv, "SRV"]);
     assert!(inside[0].contains(" 80 "), "{inside:?}");
 }
 
-/// A stub upstream on loopback: answers every A query with 192.0.2.7
-/// (TTL 1234) and counts the queries it saw.
-fn stub_upstream() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// A stub upstream on `addr` (in the lab): answers every A query with
+/// `answer` (TTL 1234) and counts the queries it saw.
+fn stub_upstream(
+    addr: &str,
+    answer: [u8; 4],
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sock = UdpSocket::bind(addr).unwrap();
+    // The thread ends once the test has long stopped asking.
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let port = sock.local_addr().unwrap().port();
     let seen = std::sync::Arc::new(AtomicUsize::new(0));
     let count = seen.clone();
@@ -298,27 +389,35 @@ fn stub_upstream() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
             // Name pointer to the question, A, IN, TTL 1234, 4 bytes.
             r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
             r.extend_from_slice(&1234u32.to_be_bytes());
-            r.extend_from_slice(&[0, 4, 192, 0, 2, 7]);
+            r.extend_from_slice(&[0, 4]);
+            r.extend_from_slice(&answer);
             let _ = sock.send_to(&r, peer);
         }
     });
     (port, seen)
 }
 
-/// Names that are not the network's are forwarded to the upstream (its
-/// answer's TTL kept); names in the network's domain that do not exist
-/// are NXDOMAIN and never forwarded.
+/// Names that are not the network's are forwarded to the upstream named
+/// with `--dns-upstream` (its answer's TTL kept); names in the network's
+/// domain that do not exist are NXDOMAIN and never forwarded. The
+/// upstream is a stub in the lab, on an address of a link there.
 #[test]
 fn forwards_other_names_upstream() {
-    use std::sync::atomic::Ordering;
     require("dig");
-    let (port, seen) = stub_upstream();
+    in_lab(forwards_in_lab);
+}
+
+fn forwards_in_lab(_lab: PathBuf) {
+    use std::sync::atomic::Ordering;
+    lab_address("192.0.2.53");
+    let (port, seen) = stub_upstream("192.0.2.53:0", [192, 0, 2, 7]);
     let net = dns_net(4);
-    net.create_with(&["--dns-upstream", &format!("127.0.0.1:{port}")]);
+    net.create_with(&["--dns-upstream", &format!("192.0.2.53:{port}")]);
     let c = run(&net, "dns-fwd", json!({}), "sleep 100", &[]);
     let (status, ans, _) = dig(&gateway(&net), 53, &["+ttlid", "example.test", "A"]);
     assert_eq!(status, "NOERROR");
     assert_eq!(ans, ["A 192.0.2.7"]);
+    assert!(seen.load(Ordering::SeqCst) >= 1, "the stub was not asked");
     let out = Command::new("dig")
         .args([
             &format!("@{}", gateway(&net)),
@@ -345,6 +444,69 @@ fn forwards_other_names_upstream() {
     let (code, out) = exec(&c, &format!("nslookup example.test {}", gateway(&net)));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("192.0.2.7"), "{out}");
+}
+
+/// A network without `--dns-upstream` forwards to the host's nameservers
+/// but not to those on the host's loopback, although the resolver (in the
+/// host's namespace) could reach them; with only loopback ones left (and
+/// no systemd-resolved list), other names get SERVFAIL at once, not a
+/// public fallback. The "host" is a lab with its own /etc/resolv.conf, a
+/// stub on its loopback and one on a link address, both on port 53.
+#[test]
+fn host_loopback_nameservers_are_not_forwarded_to() {
+    require("dig");
+    in_lab(loopback_skipped_in_lab);
+}
+
+fn loopback_skipped_in_lab(_lab: PathBuf) {
+    use std::io::{Seek, Write};
+    use std::sync::atomic::Ordering;
+    let conf = PathBuf::from(format!(
+        "/tmp/hull-test-dns-resolv-{}.conf",
+        std::process::id()
+    ));
+    std::fs::write(&conf, "nameserver 127.0.0.1\nnameserver 192.0.2.53\n").unwrap();
+    // Rewritten through this handle, never through the path /etc/resolv.conf.
+    let mut handle = std::fs::OpenOptions::new().write(true).open(&conf).unwrap();
+    own_resolv_conf(&conf);
+    std::fs::remove_file(&conf).unwrap();
+    lab_address("192.0.2.53");
+    let (_, on_loopback) = stub_upstream("127.0.0.1:53", [192, 0, 2, 1]);
+    let (_, on_link) = stub_upstream("192.0.2.53:53", [192, 0, 2, 7]);
+    // The loopback stub answers whoever asks on the host: skipping it is a choice.
+    assert_eq!(
+        dig("127.0.0.1", 53, &["direct.test", "A"]).1,
+        ["A 192.0.2.1"]
+    );
+    let direct = on_loopback.load(Ordering::SeqCst);
+
+    let net = dns_net(9);
+    net.create_with(&[]);
+    let _c = run(&net, "dns-up", json!({}), "sleep 100", &[]);
+    let gw = gateway(&net);
+    assert_eq!(dig(&gw, 53, &["example.test", "A"]).1, ["A 192.0.2.7"]);
+    assert!(on_link.load(Ordering::SeqCst) >= 1);
+    assert_eq!(
+        on_loopback.load(Ordering::SeqCst),
+        direct,
+        "forwarded to loopback"
+    );
+
+    // Only the loopback server left (the resolver reads the file per
+    // query): SERVFAIL, at once.
+    handle.set_len(0).unwrap();
+    handle.rewind().unwrap();
+    handle.write_all(b"nameserver 127.0.0.1\n").unwrap();
+    drop(handle);
+    let t = Instant::now();
+    let (status, answers, _) = dig(&gw, 53, &["other.test", "A"]);
+    assert_eq!(status, "SERVFAIL", "{answers:?}");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert_eq!(
+        on_loopback.load(Ordering::SeqCst),
+        direct,
+        "forwarded to loopback"
+    );
 }
 
 /// Malformed, truncated and oversized queries get FORMERR or nothing, and
@@ -407,9 +569,10 @@ fn malformed_queries_do_not_hurt() {
 }
 
 /// A killed resolver is restarted by the next attach; it is not a child
-/// of the hull that started it (a crashed hull takes nothing with it);
-/// `network rm` stops it and leaves nothing: no process, no socket on the
-/// gateway, no state.
+/// of the hull that started it (a crashed hull takes nothing with it); it
+/// goes by itself when the last container leaves, leaving no process,
+/// socket or pid file, and the next attach starts another at once;
+/// `network rm` leaves nothing of it.
 #[test]
 fn resolver_lifecycle() {
     require("dig");
@@ -445,21 +608,116 @@ fn resolver_lifecycle() {
     let second = net.resolver().expect("restarted on the next attach");
     assert_ne!(second, first);
     assert_eq!(answers(&gateway(&net), &a.id, "A").len(), 1);
-    drop((a, b));
+    drop(a);
+    assert_eq!(net.resolver(), Some(second), "a container is left");
+    drop(b);
+    net.assert_resolver_gone(second, "after the last container left");
+    // The next attach starts another, which answers at once.
+    let c = run(&net, "dns-life-c", json!({}), "sleep 100", &[]);
+    let third = net.resolver().expect("started again on an attach");
+    assert_eq!(answers(&gateway(&net), &c.id, "A").len(), 1);
+    drop(c);
+    net.assert_resolver_gone(third, "after the last container left again");
     let out = net.cmd(&["network", "rm", &net.name]);
     assert!(out.status.success(), "network rm: {}", text(&out.stderr));
-    assert!(!alive(second), "the resolver outlived network rm");
     assert_no_process(&net.root.to_string_lossy());
     assert!(
         !net.root.join("dns").join(&net.name).exists(),
         "DNS state left"
     );
-    let gw53 = format!("{}:53", gateway(&net));
-    let ss = Command::new("ss").args(["-lnu"]).output().unwrap();
-    assert!(
-        !text(&ss.stdout).contains(&gw53),
-        "a socket is left on {gw53}"
+}
+
+/// `strace -qq -o LOG|/dev/null STRACE_ARGS… -- CMD…`: only hull's own
+/// process traced (the resolver it starts runs untraced, as it would).
+fn strace(cmd: &Command, log: &str, strace_args: &[&str]) -> Command {
+    let mut s = Command::new("strace");
+    s.args(["-qq", "-o", log]).args(strace_args).arg("--");
+    s.arg(cmd.get_program()).args(cmd.get_args());
+    s
+}
+
+/// Which of hull's own poll calls (syscall name, nth from 1) is its wait
+/// for the word of the resolver it started: the one with the 5 s start
+/// timeout, in a trace of `run -d` by [`strace`].
+fn resolver_wait(trace: &str) -> (String, usize) {
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    for line in trace.lines() {
+        let Some((name, args)) = line.split_once('(') else {
+            continue;
+        };
+        if name != "poll" && name != "ppoll" {
+            continue;
+        }
+        let nth = seen.entry(name).or_default();
+        *nth += 1;
+        if args.contains("], 1, 5000)") || args.contains("{tv_sec=5, tv_nsec=0}") {
+            return (name.to_owned(), *nth);
+        }
+    }
+    panic!("no wait for the resolver in the trace:\n{trace}");
+}
+
+/// hull killed right after it started the network's resolver, while it
+/// waits for the resolver's word (its container recorded as attached, its
+/// create never finished): the resolver lives on, detached; the `delete
+/// --force` that cleans up after the crash detaches the container, and
+/// the resolver, its network now empty, goes: no process, no socket on the
+/// gateway, no pid file.
+#[test]
+fn resolver_goes_after_a_crash_of_the_hull_that_started_it() {
+    require("dig");
+    require("strace");
+    let net = dns_net(10);
+    net.create_with(&[]);
+    // A traced run finds the kill point; its resolver goes with it.
+    let mut probe = net.ctr("dns-crash-probe");
+    probe.args(&["sleep", "100"]);
+    let log = net.root.join("run.trace");
+    let mut traced = strace(
+        &run_cmd(&net, &probe, &[]),
+        log.to_str().unwrap(),
+        &["-e", "trace=poll,ppoll"],
     );
+    let out = output_via_files(&mut traced);
+    assert!(out.status.success(), "traced run: {}", text(&out.stderr));
+    let (syscall, nth) = resolver_wait(&std::fs::read_to_string(&log).unwrap());
+    let probed = net.resolver().expect("the traced run started a resolver");
+    probe.delete_and_check(true);
+    net.assert_resolver_gone(probed, "after the traced run's container left");
+
+    let mut b = net.ctr("dns-crash");
+    b.args(&["sleep", "100"]);
+    let inject = format!("inject={syscall}:signal=SIGKILL:when={nth}");
+    let mut killed = strace(
+        &run_cmd(&net, &b, &[]),
+        "/dev/null",
+        &["-e", &format!("trace={syscall}"), "-e", &inject],
+    );
+    let out = output_via_files(&mut killed);
+    assert!(
+        !out.status.success(),
+        "hull was not killed: {}",
+        text(&out.stderr)
+    );
+    let mut pid = None;
+    assert!(
+        wait_until(5, || {
+            pid = net.resolver();
+            pid.is_some()
+        }),
+        "the killed hull's resolver did not start"
+    );
+    let pid = pid.unwrap();
+    assert!(alive(pid));
+    let out = b.cmd(&["delete", "--force", &b.id]);
+    assert!(
+        out.status.success(),
+        "delete --force: {}",
+        text(&out.stderr)
+    );
+    b.assert_no_state();
+    net.assert_resolver_gone(pid, "after delete --force of the killed hull's container");
+    assert!(net.inspect()["containers"].as_array().unwrap().is_empty());
 }
 
 /// Bad DNS options of `network create` and a bad DNS annotation fail,

@@ -1,19 +1,20 @@
 //! The CNI plugin's `hull` role and hull's resolver: the result's `dns`
-//! points at the network's resolver, which answers for the container.
+//! points at the network's resolver, which answers for the container and
+//! goes when the container's DEL leaves the network empty.
 //!
 //! Isolation: the network lab's [`Net`] on 10.251.28.0/24 (test 8 of
 //! tests/dns.rs's numbering), its own `--net-root` and `--net-table`, and a
 //! [`Sandbox`] as the container's namespace.
 
 use hull_tests::cni::cni;
-use hull_tests::net::{answers, dig, wait_until};
+use hull_tests::net::answers;
 use hull_tests::netlab::{Net, Sandbox};
 use hull_tests::*;
 use serde_json::json;
 
 /// The CNI plugin's `hull` role: ADD starts the network's resolver and
 /// points the result's `dns` at it, which answers for the container's id;
-/// DEL removes the name; `network rm` of the plugin's store stops it.
+/// after DEL of its only container the resolver goes.
 #[test]
 fn cni_plugin_result_points_at_the_resolver() {
     require("dig");
@@ -38,12 +39,10 @@ fn cni_plugin_result_points_at_the_resolver() {
     let pid = net.resolver().expect("the plugin started a resolver");
     let (ok, r) = cni("DEL", &id, &ns, &conf);
     assert!(ok, "DEL failed: {r}");
-    assert!(wait_until(1, || dig(&gw, 53, &[&name, "A"]).0 == "NXDOMAIN"));
+    // Its only container left: the resolver goes.
+    net.assert_resolver_gone(pid, "after DEL");
     drop(sandbox);
     let out = net.cmd(&["network", "rm", &net.name]);
     assert!(out.status.success(), "network rm: {}", text(&out.stderr));
-    assert!(
-        wait_until(5, || !alive(pid)),
-        "the resolver outlived network rm"
-    );
+    assert_no_process(&net.root.to_string_lossy());
 }

@@ -302,6 +302,26 @@ impl Net {
             .then(|| dns["pid"].as_i64().unwrap() as i32)
     }
 
+    /// Asserts that the resolver `pid` is gone (within 5 s) and left no
+    /// pid file and no socket on the gateway (`prefix`.1:53).
+    pub fn assert_resolver_gone(&self, pid: i32, why: &str) {
+        assert!(
+            wait_until(5, || !alive(pid)),
+            "{why}: the resolver {pid} is left"
+        );
+        let pid_file = self.root.join("dns").join(&self.name).join("resolver.pid");
+        assert!(!pid_file.exists(), "{why}: its pid file is left");
+        assert_eq!(self.resolver(), None, "{why}");
+        let gw53 = format!("{}.1:53", self.prefix_str());
+        for proto in ["-lnu", "-lnt"] {
+            let ss = Command::new("ss").arg(proto).output().unwrap();
+            assert!(
+                !text(&ss.stdout).contains(&gw53),
+                "{why}: a socket is left on {gw53} ({proto})"
+            );
+        }
+    }
+
     /// The leased addresses (files named by an address) of the network.
     pub fn leases(&self) -> Vec<String> {
         self.dir_names(&self.root.join("leases").join(&self.name))

@@ -9,7 +9,9 @@
 //! aliases and services, PTR for their addresses, SRV for declared ports;
 //! everything else is forwarded ([`upstream`]). It watches the state
 //! directory with inotify ([`watch`]) and rebuilds its records when a
-//! container attaches or detaches, and exits when its network is removed.
+//! container attaches or detaches. It exits when the last container leaves
+//! (the next attach starts another) and is stopped when its network is
+//! removed.
 //!
 //! The wire format is hickory-proto's: a maintained, fuzzed DNS codec used by
 //! the hickory resolver and server, so malformed input is the codec's

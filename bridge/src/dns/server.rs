@@ -5,14 +5,16 @@
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use nix::fcntl::Flock;
-use nix::sys::socket::{setsockopt, sockopt};
+use nix::sys::socket::{
+    self, setsockopt, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage,
+};
 
 use super::member::{Config, Member};
 use super::query::{respond, servfail, Reply};
@@ -68,7 +70,7 @@ impl Drop for Slot {
 }
 
 /// Serves network `net` of the store at `store` until the network is
-/// removed. `ready` (an inherited fd) gets `ok` once every socket listens,
+/// removed or has no container left. `ready` (an inherited fd) gets `ok` once every socket listens,
 /// or the error that stopped it, and is closed.
 pub fn serve(store_dir: &Path, net: &str, ready: Option<i32>) -> Result<(), DnsError> {
     // SAFETY: the fd was handed to us for this and is used nowhere else.
@@ -176,25 +178,61 @@ impl Running {
             if !network_file.exists() {
                 return Ok(());
             }
+            // Once the last container left (also one a killed hull never
+            // finished attaching, detached by the `delete --force` after).
+            if self.unused() && supervise::retire(&self.store_dir, &self.net, || self.unused())? {
+                return Ok(());
+            }
             watcher.wait()?;
             self.rebuild();
         }
+    }
+
+    /// Whether no container is attached to the network (false while the
+    /// attachments cannot be read).
+    fn unused(&self) -> bool {
+        self.store
+            .attachments(Some(&self.net))
+            .is_ok_and(|a| a.is_empty())
     }
 }
 
 /// A UDP socket and a TCP listener on `addr`, bound to `device` if given
 /// (so nothing arriving on another interface reaches them).
 fn listen(addr: SocketAddr, device: Option<&str>) -> Result<(UdpSocket, TcpListener), DnsError> {
-    let err = |source| DnsError::Listen { addr, source };
-    let udp = UdpSocket::bind(addr).map_err(err)?;
-    let tcp = TcpListener::bind(addr).map_err(err)?;
-    if let Some(dev) = device {
-        let dev = OsString::from(dev);
-        for fd in [udp.as_fd(), tcp.as_fd()] {
-            setsockopt(&fd, sockopt::BindToDevice, &dev).map_err(|e| err(e.into()))?;
-        }
+    let udp = bound(addr, SockType::Datagram, device)?;
+    let tcp = bound(addr, SockType::Stream, device)?;
+    let backlog = Backlog::new(128).expect("a valid backlog");
+    socket::listen(&tcp, backlog).map_err(|e| DnsError::Listen {
+        addr,
+        source: e.into(),
+    })?;
+    Ok((UdpSocket::from(udp), TcpListener::from(tcp)))
+}
+
+/// A socket of type `ty` bound to `addr` (and `device`). SO_REUSEPORT: a
+/// resolver started just after the last one retired binds while that one's
+/// sockets are still being closed on its exit (the pid file's lock, not
+/// the port, keeps a network to one resolver).
+fn bound(addr: SocketAddr, ty: SockType, device: Option<&str>) -> Result<OwnedFd, DnsError> {
+    let err = |e: nix::errno::Errno| DnsError::Listen {
+        addr,
+        source: e.into(),
+    };
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let fd = socket::socket(family, ty, SockFlag::SOCK_CLOEXEC, None).map_err(err)?;
+    setsockopt(&fd, sockopt::ReusePort, &true).map_err(err)?;
+    if ty == SockType::Stream {
+        setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(err)?;
     }
-    Ok((udp, tcp))
+    if let Some(dev) = device {
+        setsockopt(&fd, sockopt::BindToDevice, &OsString::from(dev)).map_err(err)?;
+    }
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr)).map_err(err)?;
+    Ok(fd)
 }
 
 fn serve_udp(sock: UdpSocket, shared: Arc<Shared>) {

@@ -15,7 +15,8 @@ use crate::{Attachment, Network};
 pub enum View {
     /// Containers on the bridge: their own addresses and ports.
     Bridge,
-    /// The host (on 127.0.0.1): published ports and the host's address.
+    /// The host (on 127.0.0.1): published ports and the host's address;
+    /// PTR of the containers' bridge addresses.
     Host,
 }
 
@@ -89,6 +90,12 @@ impl Zone {
             let Some(fqdn) = under(&id, &domain) else {
                 continue;
             };
+            // PTR in both views: the host meets containers by their bridge
+            // addresses too (connections, logs), never by the host address
+            // its view answers A with (127.0.0.1 is not theirs to name).
+            for ip in a.addresses() {
+                z.ptr.insert(Name::from(ip), fqdn.clone());
+            }
             let addrs: Vec<IpAddr> = match view {
                 View::Bridge => a.addresses().collect(),
                 View::Host => host_address(a).into_iter().collect(),
@@ -109,11 +116,6 @@ impl Zone {
                             list.push(*ip);
                         }
                     }
-                }
-            }
-            if view == View::Bridge {
-                for ip in &addrs {
-                    z.ptr.insert(Name::from(*ip), fqdn.clone());
                 }
             }
             let owners = m.service.iter().chain([&id]);
@@ -371,7 +373,7 @@ mod tests {
     }
 
     #[test]
-    fn host_view_has_published_ports_only() {
+    fn host_view_has_published_ports_and_reverse_names() {
         let z = zone(View::Host);
         assert_eq!(
             rdata(z.lookup(&name("_http._tcp.web.lab."), RecordType::SRV)),
@@ -382,5 +384,19 @@ mod tests {
             ["127.0.0.1"]
         );
         assert_eq!(z.lookup(&name("b.lab."), RecordType::A), Answer::NxDomain);
+        // PTR of every member's bridge addresses, published ports or not.
+        for (ip, want) in [
+            ("10.1.2.2", "a.lab."),
+            ("10.1.2.3", "b.lab."),
+            ("fd00:1::4", "c.lab."),
+        ] {
+            let ptr = Name::from(ip.parse::<IpAddr>().unwrap());
+            assert_eq!(rdata(z.lookup(&ptr, RecordType::PTR)), [want], "{ip}");
+        }
+        let free = Name::from(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 99)));
+        assert_eq!(z.lookup(&free, RecordType::PTR), Answer::NxDomain);
+        // The host address the view answers A with is not the members' to name.
+        let localhost = Name::from(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(z.lookup(&localhost, RecordType::PTR), Answer::Forward);
     }
 }
