@@ -258,11 +258,17 @@ impl Host {
         )
     }
 
+    /// A bundle of this host named `name`.
+    fn bundle(&self, name: &str) -> TestBundle {
+        let mut b = TestBundle::new(&format!("ovl-{}-{name}", self.name));
+        b.root = self.root.clone();
+        b
+    }
+
     /// Runs a container of `script` detached on the network (with `opts`
     /// for `run`); its IP.
     fn run(&mut self, name: &str, script: &str, srv: bool, opts: &[&str]) -> Ipv4Addr {
-        let mut b = TestBundle::new(&format!("ovl-{}-{name}", self.name));
-        b.root = self.root.clone();
+        let mut b = self.bundle(name);
         if srv {
             // A writable /srv big enough for a 1 MiB page.
             b.edit(|c| {
@@ -275,6 +281,12 @@ impl Host {
             });
         }
         b.sh(script);
+        self.run_bundle(b, opts)
+    }
+
+    /// Runs bundle `b` detached on the network (with `opts` for `run`);
+    /// its IP.
+    fn run_bundle(&mut self, b: TestBundle, opts: &[&str]) -> Ipv4Addr {
         let dir = b.dir.to_str().unwrap().to_owned();
         let id = b.id.clone();
         self.containers.push(b);
@@ -317,6 +329,20 @@ impl Host {
         v["overlay"]["agent"]["pid"].as_i64().map(|p| p as i32)
     }
 
+    /// The pid of the `i`th container run here.
+    fn container_pid(&self, i: usize) -> i64 {
+        let id = &self.containers[i].id;
+        let v: Value = serde_json::from_str(self.hull(&["state", id]).ok()).unwrap();
+        v["pid"].as_i64().unwrap()
+    }
+
+    /// `sh -c SCRIPT` in the `i`th container run here: (exit code, output).
+    fn exec(&self, i: usize, script: &str) -> (i32, String) {
+        let id = &self.containers[i].id;
+        let out = self.hull(&["exec", id, "sh", "-c", script]);
+        (out.code, format!("{}{}", out.stdout, out.stderr))
+    }
+
     /// RX and TX bytes of the VXLAN device.
     fn vxlan_bytes(&self) -> (u64, u64) {
         let dev = std::fs::read_to_string(format!("/proc/{}/net/dev", self.sandbox.pid())).unwrap();
@@ -332,6 +358,31 @@ impl Host {
             .map(|x| x.parse().unwrap())
             .collect();
         (f[0], f[8])
+    }
+
+    /// Nothing of the network is left on this host: no device, bridge,
+    /// state or agent.
+    fn assert_nothing_left(&self, why: &str) {
+        let links = self.ip(&["-o", "link"]);
+        assert!(
+            !links.contains("hullvx") && !links.contains("hull-ovl"),
+            "{why}: {links}"
+        );
+        let record = self.net_root.join("networks").join(format!("{NET}.json"));
+        assert!(!record.exists(), "{why}: {} left", record.display());
+        let dir = self.net_root.join("overlay").join(NET);
+        assert!(!dir.exists(), "{why}: {} left", dir.display());
+        assert!(
+            !self.net_root.join("dns").join(NET).exists(),
+            "{why}: DNS state left"
+        );
+        self.hull(&["network", "inspect", NET])
+            .fails_with("does not exist");
+        let root = self.net_root.to_str().unwrap().to_owned();
+        wait_for(
+            || format!("{why}: an agent of this host's network is left"),
+            || agents_with(&root).is_empty(),
+        );
     }
 
     fn clean(&mut self) {
@@ -355,6 +406,31 @@ fn agent_running(pid: i32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| text(&c).contains("agent"))
         .unwrap_or(false)
+}
+
+/// The pids of hull agents whose command line holds `text` (a host's
+/// `--net-root`).
+fn agents_with(text: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = text_of(&c);
+                c.contains(text) && c.contains("agent")
+            })
+        })
+        .collect()
+}
+
+/// A command line's arguments joined by spaces.
+fn text_of(cmdline: &[u8]) -> String {
+    cmdline
+        .split(|b| *b == 0)
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn peers(v: &Value) -> Vec<Value> {
@@ -583,6 +659,265 @@ fn containers_on_two_hosts_reach_each_other() {
     assert_eq!(lab.keys(), Vec::<String>::new(), "keys left in the store");
 }
 
+/// The bridge and the containers' veths of an overlay network get the VXLAN
+/// device's MTU (the uplink's − 50), as flannel sets it: a datagram that
+/// fills the container's MTU, sent with DF (don't fragment), crosses to a
+/// container on another host whole, and one byte more is refused by the
+/// sender's own stack (EMSGSIZE) instead of vanishing on the underlay.
+#[test]
+fn containers_get_the_vxlan_mtu() {
+    let mut lab = Lab::new("mtu");
+    for h in ["a", "c"] {
+        lab.host(h).create(&[]).ok();
+    }
+    let a = lab.host("a");
+    wait_for(|| a.tables(), || a.tables().contains("dst 10.247.0.3"));
+    let c = lab.host("c");
+    let srv = c.run("udp", "exec sleep 600", false, &[]);
+    let c_ns = PathBuf::from(format!("/proc/{}/ns/net", c.container_pid(0)));
+    let a = lab.host("a");
+    a.run("mtu", "exec sleep 600", false, &[]);
+    let a_ns = PathBuf::from(format!("/proc/{}/ns/net", a.container_pid(0)));
+    let bridge = a.ip(&["-o", "link", "show", "type", "bridge"]);
+    assert!(bridge.contains("mtu 1450"), "the bridge: {bridge}");
+    let veth = a.ip(&["-o", "link", "show", "type", "veth"]);
+    assert!(veth.contains("mtu 1450"), "the host's veth: {veth}");
+    let (code, eth0) = a.exec(0, "cat /sys/class/net/eth0/mtu");
+    assert_eq!((code, eth0.trim()), (0, "1450"), "the container's eth0");
+
+    // 1450 − 20 (IP) − 8 (UDP): the largest datagram that fits.
+    const FITS: usize = 1422;
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let server = in_netns(c_ns, move || {
+        let s = std::net::UdpSocket::bind(sock(srv, 9999)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        bound_tx.send(()).unwrap();
+        let mut buf = [0u8; 4096];
+        s.recv(&mut buf)
+    });
+    bound_rx.recv().unwrap();
+    let client = in_netns(a_ns, move || {
+        use std::os::fd::AsRawFd;
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let df = libc::IP_PMTUDISC_DO;
+        // SAFETY: setsockopt on a socket we own, with an int option.
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&df as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "IP_MTU_DISCOVER");
+        s.connect(sock(srv, 9999)).unwrap();
+        let too_big = s.send(&[1u8; FITS + 1]).map_err(|e| e.raw_os_error());
+        let fits = s.send(&[7u8; FITS]).map_err(|e| e.to_string());
+        (too_big, fits)
+    });
+    let (too_big, fits) = client.join().unwrap();
+    assert_eq!(too_big, Err(Some(libc::EMSGSIZE)), "one byte over the MTU");
+    assert_eq!(fits, Ok(FITS));
+    let got = server.join().unwrap();
+    assert_eq!(
+        got.map_err(|e| e.to_string()),
+        Ok(FITS),
+        "C's container got the full-sized datagram"
+    );
+}
+
+/// The embedded DNS answers names of containers on every host of the
+/// network: C's agent publishes C's container (id, alias) in the store on
+/// C's lease, A's agent hands it to A's resolver, and a container on A
+/// resolves it by name; once C's container is deleted, the name is gone
+/// from the store and from A's answers within seconds.
+#[test]
+fn names_resolve_across_hosts() {
+    let mut lab = Lab::new("dns");
+    for h in ["a", "c"] {
+        lab.host(h).create(&[]).ok();
+    }
+    let c = lab.host("c");
+    let mut b = c.bundle("far");
+    b.sh("exec sleep 600");
+    b.edit(|cfg| cfg["annotations"] = serde_json::json!({"org.hull.dns.aliases": "faraway"}));
+    let far_id = b.id.clone();
+    let far = c.run_bundle(b, &[]);
+    let a = lab.host("a");
+    let near = a.run("near", "exec sleep 600", false, &[]);
+    let lookup = |a: &Host, name: &str| a.exec(0, &format!("nslookup {name}"));
+    for name in [
+        far_id.clone(),
+        format!("{far_id}.{NET}"),
+        format!("faraway.{NET}"),
+    ] {
+        wait_for(
+            || format!("{name} from A: {:?}", lookup(a, &name)),
+            || lookup(a, &name).1.contains(&far.to_string()),
+        );
+    }
+    // A's own container still answers, and C sees A's.
+    let (code, out) = lookup(a, &a.containers[0].id.clone());
+    assert!(code == 0 && out.contains(&near.to_string()), "{out}");
+    let dns_keys = |lab: &Lab| -> Vec<String> {
+        lab.keys()
+            .into_iter()
+            .filter(|k| k.contains("/dns/"))
+            .collect()
+    };
+    assert_eq!(dns_keys(&lab).len(), 2, "{:?}", lab.keys());
+
+    // C's container goes: within seconds, so does its name.
+    let start = Instant::now();
+    for out in lab.host("c").delete_containers() {
+        out.ok();
+    }
+    let a = lab.host("a");
+    wait_for(
+        || format!("{far_id} still resolves on A: {:?}", lookup(a, &far_id)),
+        || !lookup(a, &far_id).1.contains(&far.to_string()),
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+    let (code, out) = lookup(a, &format!("faraway.{NET}"));
+    assert!(code != 0 && !out.contains(&far.to_string()), "{out}");
+    assert_eq!(dns_keys(&lab).len(), 1, "{:?}", lab.keys());
+
+    for h in ["a", "c"] {
+        let host = lab.host(h);
+        for out in host.delete_containers() {
+            out.ok();
+        }
+        host.hull(&["network", "rm", NET]).ok();
+        host.assert_nothing_left("after rm");
+    }
+    assert_eq!(lab.keys(), Vec::<String>::new(), "keys left in the store");
+}
+
+/// The syscalls a kill point may be (those that change something: files,
+/// netlink, the store's socket, the agent's start), as in the crash-safety
+/// suite.
+const CHANGES: &str = "openat,mkdir,write,writev,rename,linkat,unlink,unlinkat,\
+sendmsg,sendto,clone,clone3";
+
+/// `network create --driver vxlan` killed at every step that changes
+/// something (strace fault injection: a traced run lists the
+/// state-changing calls, then each is hit with SIGKILL in a run of its
+/// own): `network ls` shows the driver, and the next `network rm` leaves
+/// nothing, here or in the store (a lease the killed create got but never
+/// recorded holds no key). The network can be made again afterwards.
+#[test]
+fn a_killed_create_leaves_nothing_rm_cannot_finish() {
+    require("strace");
+    let lab = Lab::new("kill");
+    let a = &lab.hosts[0];
+    let create = |strace_args: &[&str]| {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &a.sandbox.pid(), "-n", "strace", "-qq"])
+            .args(strace_args)
+            .arg("--")
+            .arg(hull_bin())
+            .arg("--root")
+            .arg(&a.root)
+            .arg("--net-root")
+            .arg(&a.net_root)
+            .arg("--net-table")
+            .arg(&a.table);
+        let vni = VNI.to_string();
+        c.args([
+            "network", "create", "--driver", "vxlan", "--subnet", RANGE, "--vni", &vni, "--store",
+            STORE, NET,
+        ]);
+        output_via_files(&mut c)
+    };
+    let trace = lab.dir.join("trace");
+    let out = create(&[
+        "-o",
+        trace.to_str().unwrap(),
+        "-e",
+        &format!("trace={CHANGES}"),
+    ]);
+    assert!(out.status.success(), "traced run: {}", text(&out.stderr));
+    let ls = a.hull(&["network", "ls"]).ok().to_owned();
+    let row: Vec<&str> = ls
+        .lines()
+        .find(|l| l.starts_with(NET))
+        .unwrap_or_else(|| panic!("{ls}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1], "vxlan", "{ls}");
+    a.hull(&["network", "rm", NET]).ok();
+    a.assert_nothing_left("untouched");
+    let points = kill_points(&std::fs::read_to_string(&trace).unwrap());
+    eprintln!("{} kill points", points.len());
+    for (syscall, nth) in points {
+        let why = format!("killed at {syscall}#{nth}");
+        let inject = format!("inject={syscall}:signal=SIGKILL:when={nth}");
+        let out = create(&[
+            "-o",
+            "/dev/null",
+            "-e",
+            &format!("trace={syscall}"),
+            "-e",
+            &inject,
+        ]);
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            out.status.success() || out.status.signal() == Some(9),
+            "{why}: {}: {}",
+            out.status,
+            text(&out.stderr)
+        );
+        let rm = a.hull(&["network", "rm", NET]);
+        assert!(
+            rm.code == 0 || rm.stderr.contains("does not exist"),
+            "{why}: network rm: {}",
+            rm.stderr
+        );
+        a.assert_nothing_left(&why);
+        // A lease granted but not yet recorded holds no key; one the agent
+        // took in a race with rm runs out within its TTL.
+        let clean = wait_until(15, || lab.keys().is_empty());
+        assert!(clean, "{why}: keys left: {:?}", lab.keys());
+    }
+    a.create(&[]).ok();
+    a.hull(&["network", "rm", NET]).ok();
+    a.assert_nothing_left("made again");
+    assert_eq!(lab.keys(), Vec::<String>::new());
+}
+
+/// The kill points of an strace log: each state-changing call as (name,
+/// its number among the calls of that name); `openat` only with
+/// `O_CREAT`/`O_TMPFILE`, `write` not to stdout or stderr.
+fn kill_points(trace: &str) -> Vec<(String, usize)> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let mut points = Vec::new();
+    for line in trace.lines() {
+        let Some((name, args)) = line.split_once('(') else {
+            continue;
+        };
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            continue;
+        }
+        let nth = seen.entry(name.to_owned()).or_default();
+        *nth += 1;
+        let changes = match name {
+            "openat" => args.contains("O_CREAT") || args.contains("O_TMPFILE"),
+            "write" | "writev" => !args.starts_with("1,") && !args.starts_with("2,"),
+            _ => true,
+        };
+        if changes {
+            points.push((name.to_owned(), *nth));
+        }
+    }
+    assert!(!points.is_empty(), "no kill point in:\n{trace}");
+    points
+}
+
 /// A host that dies (its agent killed, never started again) loses its
 /// lease after the TTL: the others drop its entries and its subnet is free.
 #[test]
@@ -616,21 +951,7 @@ fn a_dead_host_is_dropped_when_its_lease_runs_out() {
 fn bad_input_leaves_nothing() {
     let lab = Lab::new("bad");
     let (a, b, c) = (&lab.hosts[0], &lab.hosts[1], &lab.hosts[2]);
-    let nothing_left = |h: &Host| {
-        let links = h.ip(&["-o", "link"]);
-        assert!(
-            !links.contains("hullvx") && !links.contains("hull-ovl"),
-            "{links}"
-        );
-        assert!(!h
-            .net_root
-            .join("networks")
-            .join(format!("{NET}.json"))
-            .exists());
-        assert!(!h.net_root.join("overlay").join(NET).exists());
-        h.hull(&["network", "inspect", NET])
-            .fails_with("does not exist");
-    };
+    let nothing_left = |h: &Host| h.assert_nothing_left("bad input");
 
     // A store nobody answers at.
     let start = Instant::now();

@@ -80,6 +80,19 @@ pub fn set_up(nl: &mut Route, idx: u32, name: &str) -> Result<(), NetError> {
     )
 }
 
+/// Sets the MTU of link `idx` (on a bridge it then stays as set, whatever
+/// its ports' MTUs).
+pub fn set_mtu(nl: &mut Route, idx: u32, name: &str, mtu: u32) -> Result<(), NetError> {
+    let mut m = LinkMessage::default();
+    m.header.index = idx;
+    m.attributes.push(LinkAttribute::Mtu(mtu));
+    nl.request(
+        RouteNetlinkMessage::NewLink(m),
+        0,
+        &format!("set the MTU of {name} to {mtu}"),
+    )
+}
+
 /// Adds `ip/prefix` to link `idx`; an IPv6 address without duplicate
 /// address detection, so it is usable at once (hull owns the subnet).
 pub fn add_address(nl: &mut Route, idx: u32, ip: IpAddr, prefix: u8) -> Result<(), NetError> {
@@ -106,16 +119,22 @@ pub fn add_address(nl: &mut Route, idx: u32, ip: IpAddr, prefix: u8) -> Result<(
 }
 
 /// Creates a veth pair: `host` stays here, its peer is created directly in
-/// the namespace `netns` as `peer` (so no stray link is ever visible on the host).
+/// the namespace `netns` as `peer` (so no stray link is ever visible on the
+/// host). Both ends get `mtu` if given.
 pub fn create_veth(
     nl: &mut Route,
     host: &str,
     peer: &str,
     netns: BorrowedFd,
+    mtu: Option<u32>,
 ) -> Result<(), NetError> {
     let mut p = named(peer);
     p.attributes.push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
     let mut m = named(host);
+    if let Some(mtu) = mtu {
+        p.attributes.push(LinkAttribute::Mtu(mtu));
+        m.attributes.push(LinkAttribute::Mtu(mtu));
+    }
     m.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::Kind(InfoKind::Veth),
         LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),

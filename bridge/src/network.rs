@@ -57,6 +57,10 @@ pub struct Network {
     pub subnet6: Option<Subnet6>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway6: Option<Ipv6Addr>,
+    /// The MTU of the bridge and the containers' veths when not the
+    /// kernel's default: an overlay's leaves room for the encapsulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
 }
 
 impl Network {
@@ -78,6 +82,8 @@ pub struct NetworkOptions {
     pub subnet6: Option<Subnet6>,
     /// Default `hull-<name>` (`hull0` for the default network).
     pub bridge: Option<String>,
+    /// Default: the kernel's (1500).
+    pub mtu: Option<u32>,
 }
 
 /// One container interface on a network.
@@ -250,6 +256,7 @@ impl Store {
             gateway: subnet.nth(1).expect("a /30 or larger has .1"),
             subnet6: options.subnet6,
             gateway6: options.subnet6.and_then(|s| s.nth(1)),
+            mtu: options.mtu,
         };
         write_json(&self.network_file(name), &net)?;
         Ok(net)
@@ -303,7 +310,19 @@ impl Store {
     /// Removes a network without containers: its bridge, rules and leases.
     pub fn remove(&self, name: &str) -> Result<(), NetError> {
         let _lock = self.lock()?;
-        let net = self.get(name)?;
+        let net = match self.get(name) {
+            // An overlay create killed before the network's record: what
+            // it made is all the overlay's, found from its state directory
+            // (only for a valid name: no path of another directory).
+            Err(NetError::NoSuchNetwork(_))
+                if validate_name(name).is_ok()
+                    && crate::overlay::state_dir(self, name).exists() =>
+            {
+                crate::overlay::teardown(self, name)?;
+                return Ok(crate::dns::remove_state(&self.dir, name)?);
+            }
+            r => r?,
+        };
         let users: Vec<String> = self
             .attachments(Some(name))?
             .into_iter()
@@ -401,7 +420,7 @@ impl Store {
         if steps < 2 {
             return Ok(());
         }
-        link::create_veth(&mut nl, &att.host_veth, &att.ifname, ns.as_fd())?;
+        link::create_veth(&mut nl, &att.host_veth, &att.ifname, ns.as_fd(), net.mtu)?;
         let host = link::index(&mut nl, &att.host_veth)?
             .ok_or_else(|| NetError::Missing(att.host_veth.clone()))?;
         link::attach(&mut nl, host, bridge, &att.host_veth)?;
@@ -453,6 +472,9 @@ impl Store {
             sysctl::enable_ipv6_forwarding()?;
         }
         let bridge = link::ensure_bridge(nl, &net.bridge, &gateways)?;
+        if let Some(mtu) = net.mtu {
+            link::set_mtu(nl, bridge, &net.bridge, mtu)?;
+        }
         sysctl::enable_forwarding(&net.bridge)?;
         if !self.firewall_marker(net).exists() {
             self.ensure_firewall(net)?;

@@ -234,6 +234,7 @@ fn create_network(store: &Store, spec: &NetSpec) -> Result<Network, CniError> {
         subnet: spec.subnet,
         subnet6: spec.subnet6,
         bridge: spec.bridge.clone(),
+        ..NetworkOptions::default()
     };
     store
         .create_with(&spec.name, &options)

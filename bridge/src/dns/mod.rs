@@ -26,11 +26,13 @@
 //! dns/<net>/members/<id>.json    a container's names, service and ports (annotations)
 //! dns/<net>/resolver.pid         the resolver's pid, flock'd by it while it runs
 //! dns/<net>/resolv.conf          what containers get as /etc/resolv.conf
+//! dns/<net>/remote/members.json  other hosts' containers on an overlay network
 //! ```
 
 mod error;
 pub mod member;
 pub mod query;
+pub mod remote;
 mod server;
 pub mod supervise;
 pub mod upstream;
@@ -39,6 +41,7 @@ pub mod zone;
 
 pub use error::DnsError;
 pub use member::{Config, Member, SrvPort};
+pub use remote::RemoteMember;
 pub use server::serve;
 pub use supervise::{ensure_running, status, stop, Status};
 

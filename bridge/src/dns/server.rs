@@ -147,12 +147,22 @@ impl Running {
         let Ok(network) = self.store.get(&self.net) else {
             return;
         };
-        let Ok(attachments) = self.store.attachments(Some(&self.net)) else {
+        let Ok(mut attachments) = self.store.attachments(Some(&self.net)) else {
             return;
         };
-        let Ok(members) = Member::all(&self.store_dir, &self.net) else {
+        let Ok(mut members) = Member::all(&self.store_dir, &self.net) else {
             return;
         };
+        // Other hosts' containers (an overlay network's), as its agent wrote them.
+        let Ok(remote) = super::remote::load(&self.store_dir, &self.net) else {
+            return;
+        };
+        for r in remote {
+            if let Some(a) = r.attachment(&network) {
+                attachments.push(a);
+                members.insert(r.container, r.member);
+            }
+        }
         for shared in &self.views {
             let zone = Zone::build(&network, &attachments, &members, shared.view);
             if let Ok(mut z) = shared.zone.write() {
@@ -169,6 +179,7 @@ impl Running {
             self.store_dir.join("networks"),
             self.store_dir.join("attachments"),
             members,
+            super::remote::dir(&self.store_dir, &self.net),
         ];
         let watcher = Watcher::new(&dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
         let network_file = dirs[0].join(format!("{}.json", self.net));

@@ -265,6 +265,7 @@ mod tests {
             gateway: "10.1.2.1".parse().unwrap(),
             subnet6: Some("fd00:1::/64".parse().unwrap()),
             gateway6: Some("fd00:1::1".parse().unwrap()),
+            mtu: None,
         }
     }
 

@@ -8,14 +8,16 @@
 //! It reacts to the store's watch events at once and resynchronises every
 //! few seconds besides. A lease that ran out (the agent was gone longer
 //! than its TTL) is replaced and the node subnet claimed again, unless
-//! another host took it meanwhile. The agent exits when its network's
-//! record is gone.
+//! another host took it meanwhile. It also publishes this host's
+//! containers' names and hands the other hosts' to the resolver
+//! ([`super::names`]). The agent exits when its network's record is gone.
 
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
+use super::names::Names;
 use super::store::{EtcdStore, Peer, PeerRecord, LEASE_TTL};
 use super::vxlan::{self, Remote};
 use super::{load, save_lease, supervise, OverlayError};
@@ -67,6 +69,9 @@ struct Agent {
     device: String,
     endpoint: String,
     me: PeerRecord,
+    /// The lease this host's keys are on.
+    lease: i64,
+    names: Names,
     log: Option<File>,
     /// Held for the agent's lifetime: how others know it runs.
     _pid: nix::fcntl::Flock<File>,
@@ -97,6 +102,8 @@ impl Agent {
             device: overlay.device,
             endpoint: overlay.store,
             me,
+            lease: 0,
+            names: Names::default(),
             log,
             _pid: pid,
         };
@@ -143,6 +150,7 @@ impl Agent {
             let _ = etcd.revoke(lease);
             return Err(e.into());
         }
+        self.lease = lease;
         Ok(lease)
     }
 
@@ -166,7 +174,8 @@ impl Agent {
             self.say(&format!("adding {} via {}", r.subnet, r.underlay));
             vxlan::add_remote(nl, dev, r)?;
         }
-        Ok(())
+        self.names.mirror(etcd, &self.store, &self.net)?;
+        self.names.publish(etcd, &self.store, &self.net, self.lease)
     }
 
     /// Serves until the network is removed, starting over after a failure.
@@ -183,7 +192,8 @@ impl Agent {
     }
 
     /// One connection to the store: renews the lease every third of its
-    /// TTL, syncs on every watch event and every [`RESYNC`]. Returns when
+    /// TTL, syncs on every watch event and every [`RESYNC`], publishes this
+    /// host's containers within half a second of a change. Returns when
     /// the network is gone; an error when the store failed.
     fn session(&mut self) -> Result<(), NetError> {
         let mut etcd = EtcdStore::connect(&self.endpoint, &self.net.name)?;
@@ -210,6 +220,9 @@ impl Agent {
             if event || synced.elapsed() >= RESYNC {
                 self.sync(&mut etcd, &mut nl)?;
                 synced = Instant::now();
+            } else {
+                self.names
+                    .publish(&mut etcd, &self.store, &self.net, self.lease)?;
             }
         }
     }

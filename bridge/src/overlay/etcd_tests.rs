@@ -144,9 +144,9 @@ fn hosts_lease_distinct_subnets_until_the_range_is_full() {
     assert_eq!(a.claim_free(&cfg, la2, &host(1)).unwrap(), sa);
 
     // The last host to withdraw removes the network's config too.
-    a.withdraw(sa, la2).unwrap();
+    a.withdraw(Some(sa), Some(la2)).unwrap();
     b.ensure_config("n1", &cfg).unwrap();
-    b.withdraw(sb, lb).unwrap();
+    b.withdraw(Some(sb), Some(lb)).unwrap();
     let mut c = EtcdStore::connect(&etcd.endpoint, "n1").unwrap();
     assert!(c.peers().unwrap().is_empty());
     c.ensure_config("n1", &other).unwrap();

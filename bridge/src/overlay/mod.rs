@@ -25,6 +25,7 @@ pub mod agent;
 mod error;
 #[cfg(test)]
 mod etcd_tests;
+pub mod names;
 pub mod store;
 pub mod supervise;
 pub mod vxlan;
@@ -160,7 +161,7 @@ pub fn create(
     let device = vxlan::device_name(config.vni);
     let mut nl = Route::open()?;
     // Checked before the store is asked for anything.
-    vxlan::uplink(&mut nl, underlay)?;
+    let (_, uplink_mtu) = vxlan::uplink(&mut nl, underlay)?;
     if let Some(other) = vxlan::vni_user(&mut nl, config.vni)? {
         return Err(OverlayError::VniInUse {
             vni: config.vni,
@@ -181,66 +182,67 @@ pub fn create(
             config.subnet
         )));
     }
-    let mut etcd = EtcdStore::connect(&endpoint, name)?;
-    etcd.ensure_config(name, config)?;
-    let lease = etcd.grant()?;
-    let mut me = PeerRecord {
-        underlay,
-        vtep_mac: String::new(),
-        host: hostname(),
-    };
-    let node = match etcd.claim_free(config, lease, &me) {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = etcd.revoke(lease);
-            return Err(e.into());
-        }
-    };
     let overlay = Overlay {
         config: config.clone(),
         store: endpoint,
         underlay,
         device,
     };
-    // Recorded first and exclusively: a create of the same name racing
-    // this one fails here, before it touches anything the other made.
-    if let Err(e) = claim_record(store, name, &overlay) {
-        let _ = etcd.withdraw(node, lease);
-        return Err(e);
-    }
-    let mut recorded = false;
-    let made = (|| -> Result<Network, NetError> {
-        save_lease(store, name, lease)?;
-        let options = NetworkOptions {
-            subnet: Some(node),
-            ..NetworkOptions::default()
-        };
-        let net = store.create_with(name, &options)?;
-        recorded = true;
-        let spec = vxlan::DeviceSpec {
-            name: overlay.device.clone(),
-            vni: config.vni,
-            port: config.port,
-            underlay,
-            node,
-        };
-        let dev = vxlan::ensure_device(&mut nl, &spec)?;
-        sysctl::enable_forwarding(&overlay.device)?;
-        me.vtep_mac = vxlan::mac_of(&mut nl, dev)?;
-        etcd.reclaim(node, lease, &me)?;
-        store.prepare_bridge(&mut nl, &net)?;
-        supervise::ensure_running(store, name, exe)?;
-        Ok(net)
-    })();
+    // Recorded first, before anything is made (so `network rm` finds and
+    // removes what a create killed at any point made), and exclusively: a
+    // create of the same name racing this one fails here, before it
+    // touches anything the other made.
+    claim_record(store, name, &overlay)?;
+    let made = make(store, name, &overlay, uplink_mtu, exe, &mut nl);
     if made.is_err() {
-        let _ = etcd.withdraw(node, lease);
-        let _ = if recorded {
-            store.remove(name)
-        } else {
-            teardown(store, name)
-        };
+        // The same path as `network rm` after a create was killed.
+        let _ = store.remove(name);
     }
     made
+}
+
+/// The steps of [`create`] after the overlay record: each recorded before
+/// it is made (the lease before a key is put on it, the network before
+/// its bridge and device), so [`teardown`] finds all of it.
+fn make(
+    store: &Store,
+    name: &str,
+    overlay: &Overlay,
+    uplink_mtu: u32,
+    exe: &Path,
+    nl: &mut Route,
+) -> Result<Network, NetError> {
+    let config = &overlay.config;
+    let mut etcd = EtcdStore::connect(&overlay.store, name)?;
+    etcd.ensure_config(name, config)?;
+    let lease = etcd.grant()?;
+    save_lease(store, name, lease)?;
+    let mut me = PeerRecord {
+        underlay: overlay.underlay,
+        vtep_mac: String::new(),
+        host: hostname(),
+    };
+    let node = etcd.claim_free(config, lease, &me)?;
+    let options = NetworkOptions {
+        subnet: Some(node),
+        mtu: Some(vxlan::inner_mtu(uplink_mtu)),
+        ..NetworkOptions::default()
+    };
+    let net = store.create_with(name, &options)?;
+    let spec = vxlan::DeviceSpec {
+        name: overlay.device.clone(),
+        vni: config.vni,
+        port: config.port,
+        underlay: overlay.underlay,
+        node,
+    };
+    let dev = vxlan::ensure_device(nl, &spec)?;
+    sysctl::enable_forwarding(&overlay.device)?;
+    me.vtep_mac = vxlan::mac_of(nl, dev)?;
+    etcd.reclaim(node, lease, &me)?;
+    store.prepare_bridge(nl, &net)?;
+    supervise::ensure_running(store, name, exe)?;
+    Ok(net)
 }
 
 /// Creates network `name`'s overlay record; `NetworkExists` if there is one.
@@ -259,8 +261,9 @@ fn claim_record(store: &Store, name: &str, overlay: &Overlay) -> Result<(), NetE
 
 /// Stops network `net`'s agent, withdraws this host from the store and
 /// deletes the VXLAN device and the overlay state. Fine for a bridge
-/// network (nothing to do). A store that cannot be reached does not stop
-/// it: the lease runs out by itself within its TTL.
+/// network (nothing to do), and for what a create killed half-way made
+/// (no lease or network record yet). A store that cannot be reached does
+/// not stop it: the lease runs out by itself within its TTL.
 pub fn teardown(store: &Store, net: &str) -> Result<(), NetError> {
     let dir = state_dir(store, net);
     let Some(overlay) = load(store, net)? else {
@@ -269,10 +272,8 @@ pub fn teardown(store: &Store, net: &str) -> Result<(), NetError> {
     supervise::stop(store, net)?;
     let lease = lease(store, net).ok();
     let node = store.get(net).ok().map(|n| n.subnet);
-    if let (Some(lease), Some(node)) = (lease, node) {
-        if let Ok(mut etcd) = EtcdStore::connect(&overlay.store, net) {
-            let _ = etcd.withdraw(node, lease);
-        }
+    if let Ok(mut etcd) = EtcdStore::connect(&overlay.store, net) {
+        let _ = etcd.withdraw(node, lease);
     }
     link::delete(&mut Route::open()?, &overlay.device)?;
     remove_json(&lease_file(store, net))?;

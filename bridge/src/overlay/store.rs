@@ -3,6 +3,8 @@
 //! ```text
 //! /hull/overlay/<net>/config                  {"subnet","node_prefix","vni","port"}: the same on every host
 //! /hull/overlay/<net>/subnets/10.250.3.0-24   {"underlay","vtep_mac","host"}: one per host, on its lease
+//! /hull/overlay/<net>/dns/10.250.3.0-24/<id>  {"container","addresses","aliases",...}: that host's
+//!                                             containers' DNS names, on the same lease
 //! ```
 //!
 //! A host leases its node subnet by creating its key (a transaction that
@@ -25,6 +27,7 @@ use etcd_client::{
 use serde::{Deserialize, Serialize};
 
 use super::error::OverlayError;
+use crate::dns::RemoteMember;
 use crate::Subnet;
 
 /// How long one call to the store may take.
@@ -183,6 +186,14 @@ impl EtcdStore {
 
     fn subnet_key(&self, s: Subnet) -> String {
         format!("{}{}", self.subnets_prefix(), subnet_key(s))
+    }
+
+    fn dns_prefix(&self) -> String {
+        format!("{}dns/", self.prefix)
+    }
+
+    fn dns_host_prefix(&self, s: Subnet) -> String {
+        format!("{}{}/", self.dns_prefix(), subnet_key(s))
     }
 
     fn get_config(&mut self) -> Result<Option<OverlayConfig>, OverlayError> {
@@ -364,13 +375,22 @@ impl EtcdStore {
         }
     }
 
-    /// Withdraws this host: revokes its lease (which deletes its key) and
-    /// deletes the key too (in case it is on another lease), then the
-    /// network's config when no host is left.
-    pub fn withdraw(&mut self, subnet: Subnet, lease: i64) -> Result<(), OverlayError> {
-        self.revoke(lease)?;
-        let key = self.subnet_key(subnet);
-        self.call(async |c| c.delete(key, None).await)?;
+    /// Withdraws this host: revokes its lease (which deletes its keys) and
+    /// deletes its subnet's key too (in case it is on another lease), then
+    /// the network's config when no host is left. Either may be unknown
+    /// (a create killed before it had them).
+    pub fn withdraw(
+        &mut self,
+        subnet: Option<Subnet>,
+        lease: Option<i64>,
+    ) -> Result<(), OverlayError> {
+        if let Some(lease) = lease {
+            self.revoke(lease)?;
+        }
+        if let Some(subnet) = subnet {
+            let key = self.subnet_key(subnet);
+            self.call(async |c| c.delete(key, None).await)?;
+        }
         let prefix = self.subnets_prefix();
         let config = self.config_key();
         // Only if no subnet key exists (no host left) at this revision.
@@ -379,6 +399,60 @@ impl EtcdStore {
             .when([none_left])
             .and_then([TxnOp::delete(config, None)]);
         self.call(async |c| c.txn(txn).await)?;
+        Ok(())
+    }
+
+    /// Every host's published containers, by the host's node subnet.
+    pub fn dns_members(&mut self) -> Result<Vec<(Subnet, RemoteMember)>, OverlayError> {
+        let prefix = self.dns_prefix();
+        let opts = GetOptions::new().with_prefix();
+        let resp = self.call(async |c| c.get(prefix.clone(), Some(opts)).await)?;
+        let mut out = Vec::new();
+        for kv in resp.kvs() {
+            let key = kv.key_str().unwrap_or_default();
+            let Some(subnet) = key
+                .strip_prefix(&prefix)
+                .and_then(|k| k.split_once('/'))
+                .and_then(|(s, _)| parse_subnet_key(s))
+            else {
+                continue;
+            };
+            let member = serde_json::from_slice(kv.value()).map_err(|e| self.corrupt(key, e))?;
+            out.push((subnet, member));
+        }
+        Ok(out)
+    }
+
+    /// Makes the containers published for node subnet `node` exactly
+    /// `members`, each on lease `lease` (so they go with the host).
+    pub fn publish_members(
+        &mut self,
+        node: Subnet,
+        lease: i64,
+        members: &[RemoteMember],
+    ) -> Result<(), OverlayError> {
+        let prefix = self.dns_host_prefix(node);
+        let opts = GetOptions::new().with_prefix().with_keys_only();
+        let resp = self.call(async |c| c.get(prefix.clone(), Some(opts)).await)?;
+        let wanted: Vec<String> = members
+            .iter()
+            .map(|m| format!("{prefix}{}", m.container))
+            .collect();
+        let stale: Vec<String> = resp
+            .kvs()
+            .iter()
+            .filter_map(|kv| kv.key_str().ok())
+            .filter(|k| !wanted.iter().any(|w| w == k))
+            .map(str::to_owned)
+            .collect();
+        for key in stale {
+            self.call(async |c| c.delete(key, None).await)?;
+        }
+        for (key, m) in wanted.into_iter().zip(members) {
+            let value = serde_json::to_vec(m).expect("serializable");
+            let put = PutOptions::new().with_lease(lease);
+            self.call(async |c| c.put(key, value, Some(put)).await)?;
+        }
         Ok(())
     }
 
@@ -413,9 +487,9 @@ impl EtcdStore {
         })
     }
 
-    /// Watches the network's node subnets.
+    /// Watches the network's keys: its hosts and their containers.
     pub fn watch(&mut self) -> Result<WatchStream, OverlayError> {
-        let prefix = self.subnets_prefix();
+        let prefix = self.prefix.clone();
         let opts = WatchOptions::new().with_prefix();
         self.call(async |c| c.watch(prefix, Some(opts)).await)
     }

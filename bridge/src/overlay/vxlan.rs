@@ -35,6 +35,14 @@ use crate::{link, NetError, Subnet};
 /// Bytes of VXLAN encapsulation over IPv4: outer IP, UDP, VXLAN and
 /// inner Ethernet headers.
 const VXLAN_OVERHEAD: u32 = 50;
+/// The MTU of the VXLAN device, and of the network's bridge and veths,
+/// over an uplink of MTU `uplink`: what is left after the encapsulation,
+/// so a full-sized packet of a container is never fragmented or dropped
+/// on the underlay (flannel sets the same).
+pub fn inner_mtu(uplink: u32) -> u32 {
+    uplink.saturating_sub(VXLAN_OVERHEAD)
+}
+
 /// Add or replace: programming an entry twice is fine.
 const UPSERT: u16 = NLM_F_CREATE | NLM_F_REPLACE;
 
@@ -132,8 +140,7 @@ pub fn ensure_device(nl: &mut Route, spec: &DeviceSpec) -> Result<u32, NetError>
         None => {
             let mut m = LinkMessage::default();
             m.attributes.push(LinkAttribute::IfName(spec.name.clone()));
-            m.attributes
-                .push(LinkAttribute::Mtu(uplink_mtu - VXLAN_OVERHEAD));
+            m.attributes.push(LinkAttribute::Mtu(inner_mtu(uplink_mtu)));
             m.attributes.push(LinkAttribute::LinkInfo(vec![
                 LinkInfo::Kind(InfoKind::Vxlan),
                 LinkInfo::Data(InfoData::Vxlan(vec![

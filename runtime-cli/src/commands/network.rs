@@ -54,17 +54,31 @@ pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
             println!("{}", net.name);
         }
         NetworkCommand::Ls => {
-            println!("{:<20} {:<16} {:<18} GATEWAY", "NAME", "BRIDGE", "SUBNET");
+            println!(
+                "{:<20} {:<8} {:<16} {:<18} GATEWAY",
+                "NAME", "DRIVER", "BRIDGE", "SUBNET"
+            );
             for n in store.list().map_err(net_err)? {
+                let driver = match bridge::overlay::load(&store, &n.name).map_err(net_err)? {
+                    Some(_) => "vxlan",
+                    None => "bridge",
+                };
                 println!(
-                    "{:<20} {:<16} {:<18} {}",
+                    "{:<20} {:<8} {:<16} {:<18} {}",
                     n.name,
+                    driver,
                     n.bridge,
                     n.subnet.to_string(),
                     n.gateway
                 );
                 if let (Some(s6), Some(g6)) = (n.subnet6, n.gateway6) {
-                    println!("{:<20} {:<16} {:<18} {g6}", "", "", s6.to_string());
+                    println!(
+                        "{:<20} {:<8} {:<16} {:<18} {g6}",
+                        "",
+                        "",
+                        "",
+                        s6.to_string()
+                    );
                 }
             }
         }
