@@ -277,6 +277,8 @@ impl Store {
 
     /// The network `name`.
     pub fn get(&self, name: &str) -> Result<Network, NetError> {
+        // The name becomes a path under the store: never one with `/` or `..`.
+        validate_name(name)?;
         read_json(&self.network_file(name))?.ok_or_else(|| NetError::NoSuchNetwork(name.to_owned()))
     }
 

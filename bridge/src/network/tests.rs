@@ -21,6 +21,18 @@ fn long_names_sharing_their_start_get_their_own_bridges() {
 }
 
 #[test]
+fn a_network_name_cannot_leave_the_store() {
+    // Nothing is read or made: the name is refused before it is a path.
+    let store = Store::new("/nonexistent-hull-store", "t");
+    for name in ["../x", "a/b", "..", ""] {
+        assert!(
+            matches!(store.get(name), Err(NetError::Invalid(_))),
+            "{name:?}"
+        );
+    }
+}
+
+#[test]
 fn reserved_ranges_are_refused() {
     for s in [
         "0.0.0.0/24",
