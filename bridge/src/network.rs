@@ -549,9 +549,9 @@ impl Store {
         )?)
     }
 
-    /// Releases the leases of `container` when it has no attachment record
-    /// at all: an attach killed between its lease and its record leaves
-    /// one, which no record names. (Under the store's lock, so no attach of
+    /// Releases the leases and resolver names of `container` when it has
+    /// no attachment record at all: a connect killed between them and its
+    /// record leaves them, which no record names. (Under the store's lock, so no attach of
     /// it is under way.)
     fn release_orphan_leases(&self, container: &str) -> Result<(), NetError> {
         let prefix = format!("{container}.");
@@ -567,6 +567,9 @@ impl Store {
             if self.leases.join(&net.name).exists() {
                 self.ipam(&net).release(container)?;
             }
+            // A connect killed after it recorded the container's names for
+            // the resolver and before the attachment: the names go too.
+            crate::dns::Member::remove(&self.dir, &net.name, container)?;
         }
         Ok(())
     }

@@ -213,3 +213,27 @@ fn a_restores_mount_point_without_a_state_is_unmounted() {
     assert!(!point.exists(), "mount point left");
     b.assert_no_state();
 }
+
+/// A connect killed after it recorded a container's names for the
+/// network's resolver and before its attachment record leaves only the
+/// names (made here by hand): `delete --force` of the id removes them.
+#[test]
+fn resolver_names_left_by_a_killed_connect_go_with_delete_force() {
+    let net = Net::new("l", 42);
+    net.create();
+    let id = format!("hull-test-ghost-{}", std::process::id());
+    let members = net.root.join("dns").join(&net.name).join("members");
+    std::fs::create_dir_all(&members).unwrap();
+    let names = members.join(format!("{id}.json"));
+    std::fs::write(&names, br#"{"aliases":["ghost"]}"#).unwrap();
+    let root = std::env::temp_dir().join(format!("hull-test-ghost-root-{}", std::process::id()));
+    let mut hull = Command::new(hull_bin());
+    hull.arg("--root").arg(&root);
+    let out = Out::from(output_via_files(
+        net.flags(&mut hull).args(["delete", "--force", &id]),
+    ));
+    let _ = std::fs::remove_dir_all(&root);
+    out.ok();
+    assert!(!names.exists(), "the resolver names of {id} are left");
+    Out::from(net.cmd(&["network", "rm", &net.name])).ok();
+}
