@@ -172,17 +172,19 @@ fn restore_in(
         .map(|p| p.to_string_lossy().into_owned());
     let mut cgroup = Cgroup::resolve(&hierarchies, cgroups_path.as_deref(), id, false)?;
     cgroup.check_existing()?;
+    // Recorded before it is made, so a restore killed in between leaves a
+    // cgroup `delete --force` finds. A checkpointed container's record
+    // stays until the restore is done; the network it kept for the restore
+    // stays recorded with the new one.
+    let mut record = Record::creating(id, spec, &bundle.dir, &bundle.rootfs, &cgroup);
+    match &state.replaced {
+        Some(old) => record.network = old.network_record().cloned(),
+        None => record.save(state.path)?,
+    }
     cgroup.create(|_| true)?;
     guard.made.cgroup = Some(cgroup.clone());
     if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         cgroup.apply(&hierarchies, res)?;
-    }
-    let mut record = Record::creating(id, spec, &bundle.dir, &bundle.rootfs, &cgroup);
-    // A checkpointed container's record stays until the restore is done;
-    // the network it kept for the restore stays recorded with the new one.
-    match &state.replaced {
-        Some(old) => record.network = old.network_record().cloned(),
-        None => record.save(state.path)?,
     }
 
     let image_dir = open_dir(&opts.image_path, false)?;
