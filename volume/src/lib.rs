@@ -38,6 +38,7 @@ mod image;
 mod loop_dev;
 mod parse;
 mod record;
+mod served;
 mod store;
 
 pub use attach::{attach, check, detach, holds_volumes, ContainerVolumes};
@@ -46,4 +47,5 @@ pub use image::allocated;
 pub use loop_dev::{backed_under, LoopDevice};
 pub use parse::{parse_size, requested, validate_name, Request, ANNOTATION};
 pub use record::{Format, Fs, Kind, VolumeInfo};
+pub use served::serve_main;
 pub use store::{CreateOptions, Inspect, Store, User, DEFAULT_ROOT};
