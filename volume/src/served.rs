@@ -59,8 +59,11 @@ pub fn serve_main(source: &str, file: &Path, pid_file: &Path, read_only: bool) -
 /// server is stopped, the files removed.
 pub(crate) fn start(source: &str, file: &Path, pid_file: &Path, read_only: bool) -> Result<()> {
     std::fs::File::create(file).map_err(VolumeError::io(file))?;
-    let exe = std::env::current_exe().map_err(VolumeError::io(Path::new("/proc/self/exe")))?;
-    let mut cmd = Command::new(exe);
+    // The running binary itself, by /proc: after the CVE-2019-5736
+    // re-exec it is a sealed copy with no path of its own. The program
+    // using this crate routes `volume serve` to [`serve_main`], as hull
+    // does.
+    let mut cmd = Command::new("/proc/self/exe");
     cmd.args(["volume", "serve"]);
     if read_only {
         cmd.arg("--read-only");
