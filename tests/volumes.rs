@@ -324,6 +324,12 @@ fn bad_requests_fail_clearly_and_leave_nothing() {
     vol(&["create", "there", "--size", "16M"]).fails_with("volume there already exists");
     vol(&["create", "q", "--size", "1M", "--format", "qcow2"]).fails_with("must be at least");
     vol(&["create", "n", "--remote", "http://x/y"]).fails_with("does not start with nbd://");
+    // A local file given as a remote is refused, not formatted.
+    let local = b.dir.join("local.img");
+    std::fs::write(&local, vec![7u8; 16 << 20]).unwrap();
+    vol(&["create", "n", "--remote", local.to_str().unwrap()])
+        .fails_with("does not start with nbd://");
+    assert_eq!(std::fs::read(&local).unwrap(), vec![7u8; 16 << 20]);
     vol(&["create", "s", "--size", "5X"]).fails_with("invalid size");
     vol(&["create", "s", "--size", "1M"]).fails_with("must be at least");
     vol(&["create", "../x", "--size", "16M"]).fails_with("invalid volume name");

@@ -192,6 +192,9 @@ impl Store {
     /// filesystem on it. The size is the export's (`--size`, if given,
     /// must match it).
     fn create_remote(&self, name: &str, url: &str, options: &CreateOptions) -> Result<VolumeInfo> {
+        // Only a URL: a path here would be opened (and formatted) as a
+        // local image.
+        blockimg::nbd::Target::parse(url).map_err(VolumeError::image(url))?;
         let device =
             blockimg::device::open(Path::new(url), true).map_err(VolumeError::image(url))?;
         let size = device.size();
