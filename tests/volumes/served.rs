@@ -287,3 +287,65 @@ fn a_kill_during_a_qcow2_attach_leaves_what_delete_force_finishes() {
     assert!(v.run(&b, &["crash:/data"]).ok().contains("ok"));
     assert_qemu_check(&v.root.join("crash/image.qcow2"));
 }
+
+/// The calls with which `volume snapshot` of a qcow2 volume changes the
+/// volume root.
+const SNAPSHOT_STEPS: &str = "link,linkat,rename,renameat,renameat2,unlink,unlinkat,mkdir";
+
+/// `volume snapshot` of a qcow2 volume killed at each of its steps: the
+/// snapshot, once it exists, never sees what the volume writes after it
+/// (the next attach finishes the snapshot), and every image stays one
+/// qemu-img accepts.
+#[test]
+fn a_kill_during_a_qcow2_snapshot_never_lets_the_volume_write_into_it() {
+    require("strace");
+    require("qemu-img");
+    let v = Vols::new("qsnapkill");
+    let mut b = TestBundle::new("vol-qsnapkill");
+    create_qcow2(&v, &b, "q", "32M");
+    let log = b.dir.join("strace.log");
+    let trace = [
+        "-o",
+        log.to_str().unwrap(),
+        "-e",
+        &format!("trace={SNAPSHOT_STEPS}"),
+    ];
+    let snapshot = |snap: &str| ["volume", "snapshot", "q", snap].map(str::to_owned);
+    let probe = snapshot("probe");
+    let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
+    Out::from(output_via_files(&mut super::traced(&v, &b, &trace, &probe))).ok();
+    let steps: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| Some(l.split_once('(')?.0.to_owned()))
+        .filter(|name| SNAPSHOT_STEPS.split(',').any(|s| s == name))
+        .collect();
+    assert!(steps.iter().any(|s| s.starts_with("link")), "{steps:?}");
+    for (i, step) in steps.iter().enumerate() {
+        let nth = steps[..=i].iter().filter(|s| *s == step).count();
+        let snap = format!("s{i}");
+        b.sh(&format!("echo {i} > /data/f"));
+        v.run(&b, &["q:/data"]).ok();
+        let args = snapshot(&snap);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        super::killed_at(&v, &b, &(step.clone(), nth), &args);
+        // The volume writes after the kill.
+        b.sh("echo after > /data/f");
+        v.run(&b, &["q:/data"]).ok();
+        if v.root.join(&snap).join("volume.json").exists() {
+            let copy = format!("c{i}");
+            v.cmd(&b, &["volume", "clone", &snap, &copy]).ok();
+            b.sh("cat /data/f");
+            let seen = v.run(&b, &[&format!("{copy}:/data:ro")]).ok().to_owned();
+            assert_eq!(seen, format!("{i}\n"), "snapshot killed at {step} #{nth}");
+            v.cmd(&b, &["volume", "rm", &copy]).ok();
+        }
+        v.assert_detached(&format!("snapshot killed at {step} #{nth}"));
+    }
+    for e in std::fs::read_dir(&v.root).unwrap().flatten() {
+        let image = e.path().join("image.qcow2");
+        if image.exists() {
+            assert_qemu_check(&image);
+        }
+    }
+}

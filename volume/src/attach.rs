@@ -149,6 +149,7 @@ pub fn detach(root: &Path, id: &str) -> Result<()> {
 fn attach_one(store: &Store, root: &Path, id: &str, r: &Request) -> Result<Mount> {
     let _lock = store.lock(&r.name)?;
     let info = store.get(&r.name)?;
+    store.settle(&info)?;
     let users = store.users(&r.name)?;
     if let Some(w) = users.iter().find(|u| !u.read_only) {
         return Err(VolumeError::WriterAttached {

@@ -336,15 +336,39 @@ impl Store {
         // The image as it is becomes the snapshot's (a second link, so the
         // data is never in one place only); the volume goes on in a new
         // overlay over it, put in place of its image in one rename.
+        self.settle(&origin)?;
         let made = self.build(&info, |to| {
             std::fs::hard_link(&image, to).map_err(VolumeError::io(to))
         })?;
-        let next = self.dir(name).join(".next.qcow2");
-        let _ = std::fs::remove_file(&next);
-        let path = next.display().to_string();
-        overlay(&next, snap, origin.size).map_err(VolumeError::image(&path))?;
-        std::fs::rename(&next, &image).map_err(VolumeError::io(&image))?;
+        self.settle(&origin)?;
         Ok(made)
+    }
+
+    /// Finishes a qcow2 snapshot of volume `info` that a kill interrupted
+    /// after the snapshot's link was made (the volume's image still the
+    /// snapshot's): puts the volume's new overlay in place. Called with
+    /// the volume locked, before its image is used.
+    pub(crate) fn settle(&self, info: &VolumeInfo) -> Result<()> {
+        if info.format != Format::Qcow2 || info.remote.is_some() || info.kind != Kind::Volume {
+            return Ok(());
+        }
+        let image = self.image(info);
+        let meta = std::fs::metadata(&image).map_err(VolumeError::io(&image))?;
+        if meta.nlink() < 2 {
+            return Ok(());
+        }
+        let same =
+            |v: &VolumeInfo| std::fs::metadata(self.image(v)).is_ok_and(|m| m.ino() == meta.ino());
+        let Some(snap) = self.list()?.into_iter().find(|v| {
+            v.kind == Kind::Snapshot && v.origin.as_deref() == Some(&info.name) && same(v)
+        }) else {
+            return Ok(());
+        };
+        let next = self.dir(&info.name).join(".next.qcow2");
+        record::remove_if_present(&next)?;
+        let path = next.display().to_string();
+        overlay(&next, &snap.name, info.size).map_err(VolumeError::image(&path))?;
+        std::fs::rename(&next, &image).map_err(VolumeError::io(&image))
     }
 
     /// Makes volume `new` from snapshot `snap`.
