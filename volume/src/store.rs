@@ -47,6 +47,7 @@ pub const DEFAULT_ROOT: &str = "/var/lib/hull/volumes";
 /// What `create` makes.
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
+    /// Bytes; for a remote volume 0 takes the export's size.
     pub size: u64,
     pub fs: Fs,
     pub format: Format,
