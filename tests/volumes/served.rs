@@ -349,3 +349,34 @@ fn a_kill_during_a_qcow2_snapshot_never_lets_the_volume_write_into_it() {
         }
     }
 }
+
+/// hull killed at each step of `run -d` with a qcow2 volume that changes
+/// the host (found with strace; the FUSE server, a process of its own,
+/// lives on): `delete --force` stops the server and leaves nothing.
+#[test]
+fn a_kill_at_any_step_of_a_qcow2_attach_leaves_what_delete_force_finishes() {
+    require("strace");
+    let v = Vols::new("qinject");
+    let mut b = TestBundle::new("vol-qinject");
+    create_qcow2(&v, &b, "crash", "32M");
+    b.args(&["sleep", "60"]);
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let run = ["run", "-d", "-v", "crash:/data", "--bundle", &dir, &b.id];
+    let points = super::kill_points(&v, &b, &run);
+    assert!(
+        points.iter().any(|(s, _)| s == "clone" || s == "clone3"),
+        "the traced run started no server: {points:?}"
+    );
+    b.delete_and_check(true);
+    v.assert_detached("after the traced run");
+    let mut servers_left = 0;
+    for p in &points {
+        super::killed_at(&v, &b, p, &run);
+        servers_left += !v.servers().is_empty() as usize;
+        assert_recovered(&v, &b, &format!("run -d killed at {p:?}"));
+    }
+    assert!(servers_left > 0, "no kill left a server running");
+    b.sh("touch /data/ok && ls /data");
+    assert!(v.run(&b, &["crash:/data"]).ok().contains("ok"));
+    assert_qemu_check(&v.root.join("crash/image.qcow2"));
+}
