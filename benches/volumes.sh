@@ -49,6 +49,7 @@ WORK=$(mktemp -d /var/tmp/hull-test-volbench.XXXXXX)
 H=("$HULL" --root "$WORK/state" --volume-root "$WORK/volumes")
 ID=hull-test-volbench
 NBD_PID=
+NBD_PORT=
 cleanup() {
     "${H[@]}" delete --force "$ID" 2>/dev/null || true
     [ -n "$NBD_PID" ] && kill "$NBD_PID" 2>/dev/null || true
@@ -95,7 +96,7 @@ make_volume() {
         qcow2-fuse) args=(--format qcow2) ;;
         remote-nbd)
             [ -n "$NBD_PID" ] || { echo "qemu-nbd missing (qemu-utils)"; return 1; }
-            args=(--remote nbd://127.0.0.1:10809/vol)
+            args=(--remote "nbd://127.0.0.1:$NBD_PORT/vol")
             ;;
     esac
     # hull's message without its log decoration.
@@ -107,8 +108,11 @@ make_volume() {
 # The storage server of remote-nbd: qemu-nbd serving a qcow2 on 127.0.0.1.
 if [[ " $BACKENDS " == *" remote-nbd "* ]] && command -v qemu-nbd >/dev/null; then
     qemu-img create -q -f qcow2 "$WORK/remote.qcow2" 4G
-    qemu-nbd --fork --pid-file="$WORK/nbd.pid" -b 127.0.0.1 -p 10809 -x vol \
-        -f qcow2 "$WORK/remote.qcow2"
+    # Persistent and shared: hull connects once to size the export, once
+    # to format it, and once per attach.
+    NBD_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    qemu-nbd --fork --persistent --shared=4 --pid-file="$WORK/nbd.pid" -b 127.0.0.1 \
+        -p "$NBD_PORT" -x vol -f qcow2 "$WORK/remote.qcow2"
     NBD_PID=$(cat "$WORK/nbd.pid")
 fi
 

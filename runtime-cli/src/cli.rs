@@ -604,8 +604,9 @@ pub struct OverlayArgs {
 pub enum VolumeCommand {
     /// Create a volume: a sparse image with an empty filesystem.
     Create {
-        /// Its size, the most it holds (e.g. 5G).
-        #[arg(long, required_unless_present = "from")]
+        /// Its size, the most it holds (e.g. 5G); a remote volume's is
+        /// its export's.
+        #[arg(long, required_unless_present_any = ["from", "remote"])]
         size: Option<String>,
         /// The filesystem in the image.
         #[arg(long, value_enum, default_value_t = VolumeFs::Ext4)]
@@ -631,6 +632,16 @@ pub enum VolumeCommand {
     Snapshot { name: String, snapshot: String },
     /// Make a new volume from a snapshot.
     Clone { snapshot: String, name: String },
+    /// Serve a qcow2 image or an nbd:// export as the raw file FILE until
+    /// SIGTERM: the FUSE server hull starts for an attached volume.
+    #[command(hide = true)]
+    Serve {
+        #[arg(long)]
+        read_only: bool,
+        source: String,
+        file: std::path::PathBuf,
+        pid_file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -21,6 +21,7 @@ use crate::error::{Result, VolumeError};
 use crate::loop_dev;
 use crate::parse::Request;
 use crate::record::{self, Fs, Kind};
+use crate::served;
 use crate::store::{Store, User};
 
 /// The name of the record kept beside a container's state.
@@ -75,8 +76,8 @@ pub fn check(store: &Store, requests: &[Request]) -> Result<()> {
         if info.kind == Kind::Snapshot {
             return Err(VolumeError::IsSnapshot(r.name.clone()));
         }
-        let image = store.image(&r.name);
-        if !image.is_file() {
+        let image = store.image(&info);
+        if info.remote.is_none() && !image.is_file() {
             return Err(VolumeError::ImageMissing {
                 name: r.name.clone(),
                 image,
@@ -148,6 +149,7 @@ pub fn detach(root: &Path, id: &str) -> Result<()> {
 fn attach_one(store: &Store, root: &Path, id: &str, r: &Request) -> Result<Mount> {
     let _lock = store.lock(&r.name)?;
     let info = store.get(&r.name)?;
+    store.settle(&info)?;
     let users = store.users(&r.name)?;
     if let Some(w) = users.iter().find(|u| !u.read_only) {
         return Err(VolumeError::WriterAttached {
@@ -176,7 +178,17 @@ fn attach_one(store: &Store, root: &Path, id: &str, r: &Request) -> Result<Mount
         std::fs::create_dir_all(dir).map_err(VolumeError::io(dir))?;
     }
     record::write_new(&user_path, &user)?;
-    let device = loop_dev::attach(&store.image(&r.name), r.read_only)?;
+    let backing = match info.served() {
+        true => {
+            let (file, pid_file) = store.served_file(&r.name, id);
+            let dir = file.parent().expect("in the volume's directory");
+            std::fs::create_dir_all(dir).map_err(VolumeError::io(dir))?;
+            served::start(&store.source(&info), &file, &pid_file, r.read_only)?;
+            file
+        }
+        false => store.image(&info),
+    };
+    let device = loop_dev::attach(&backing, r.read_only)?;
     let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     if r.read_only {
         flags |= MsFlags::MS_RDONLY;
@@ -230,7 +242,8 @@ fn resolved(path: &Path) -> PathBuf {
 }
 
 /// Detaches volume `name` from container `id`: unmounts it (releasing the
-/// loop device), removes the mountpoint, then the user record.
+/// loop device), removes the mountpoint, stops the FUSE server of a
+/// served volume, then removes the user record.
 fn detach_one(store: &Store, root: &Path, id: &str, name: &str) -> Result<()> {
     let _lock = match store.lock(name) {
         Err(VolumeError::NotFound(_)) => return Ok(()),
@@ -264,6 +277,8 @@ fn detach_one(store: &Store, root: &Path, id: &str, name: &str) -> Result<()> {
         }
         _ => {}
     }
+    let (file, pid_file) = store.served_file(name, id);
+    served::stop(&file, &pid_file)?;
     // Another state root's container of the same id keeps its record.
     let user_path = store.user_path(name, id);
     match record::read::<User>(&user_path) {

@@ -61,6 +61,20 @@ pub enum VolumeError {
         output: String,
     },
     #[error("{what}: {source}")]
+    Image {
+        what: String,
+        source: blockimg::Error,
+    },
+    #[error("{url} serves {size} bytes, not the {asked} asked for (leave out --size)")]
+    RemoteSize { url: String, size: u64, asked: u64 },
+    #[error("serving {image} failed: {why}")]
+    Serve { image: String, why: String },
+    #[error("{name} backs {} (a linked clone reads from it): remove those first", dependents.join(", "))]
+    HasDependents {
+        name: String,
+        dependents: Vec<String>,
+    },
+    #[error("{what}: {source}")]
     Sys { what: String, source: nix::Error },
     #[error("{}: {source}", path.display())]
     Io {
@@ -79,6 +93,14 @@ impl VolumeError {
     pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
         move |source| Self::Io {
             path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// A failed operation of blockimg on `what`, for `map_err`.
+    pub(crate) fn image(what: &str) -> impl FnOnce(blockimg::Error) -> Self + '_ {
+        move |source| Self::Image {
+            what: what.to_owned(),
             source,
         }
     }

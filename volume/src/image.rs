@@ -103,7 +103,7 @@ fn sparse_copy(src: &File, dst: &File, from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Runs `mkfs` of `fs` on the image `path`.
-fn mkfs(path: &Path, fs: Fs) -> Result<()> {
+pub(crate) fn mkfs(path: &Path, fs: Fs) -> Result<()> {
     let (program, package, args): (_, _, &[&str]) = match fs {
         // No blocks reserved for root: the whole size is the container's.
         Fs::Ext4 => ("mkfs.ext4", "e2fsprogs", &["-q", "-F", "-m", "0"]),

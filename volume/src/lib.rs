@@ -1,5 +1,7 @@
-//! Block-device volumes for containers: each volume is an image file with
-//! a filesystem in it, under a volume root. A container asks for one with
+//! Block-device volumes for containers: each volume is an image with a
+//! filesystem in it, under a volume root: a raw file, a qcow2 image, or a
+//! remote export over NBD (the last two shown as a raw file by hull's FUSE
+//! server, see `serve_main`). A container asks for one with
 //! `NAME:/PATH[:ro]`; it is attached through a loop device when the
 //! container is created and bind-mounted into it, and detached when the
 //! container is deleted. The image's size is a hard quota: writing past
@@ -38,6 +40,7 @@ mod image;
 mod loop_dev;
 mod parse;
 mod record;
+mod served;
 mod store;
 
 pub use attach::{attach, check, detach, holds_volumes, ContainerVolumes};
@@ -46,4 +49,5 @@ pub use image::allocated;
 pub use loop_dev::{backed_under, LoopDevice};
 pub use parse::{parse_size, requested, validate_name, Request, ANNOTATION};
 pub use record::{Format, Fs, Kind, VolumeInfo};
+pub use served::serve_main;
 pub use store::{CreateOptions, Inspect, Store, User, DEFAULT_ROOT};

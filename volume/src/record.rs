@@ -19,8 +19,9 @@ pub enum Kind {
     Snapshot,
 }
 
-/// How the image file holds the blocks. Only raw is served today: a
-/// qcow2 volume is refused at create.
+/// How the image holds the blocks: a raw file on a loop device, or a
+/// qcow2 image (local, or remote behind an NBD server) shown as a raw file
+/// by a FUSE server of hull's, with the loop device on that file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -69,6 +70,17 @@ pub struct VolumeInfo {
     /// cloned from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Where a remote volume's image is served: `nbd://HOST:PORT/EXPORT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+}
+
+impl VolumeInfo {
+    /// Whether the volume is reached through hull's FUSE server rather
+    /// than a loop device straight on its image.
+    pub fn served(&self) -> bool {
+        self.format == Format::Qcow2 || self.remote.is_some()
+    }
 }
 
 /// Writes `value` as JSON to `path`, which must not exist yet: fails with

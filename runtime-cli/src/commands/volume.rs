@@ -31,9 +31,11 @@ pub fn command(cli: &Cli, cmd: &VolumeCommand) -> Outcome {
         } => {
             let made = match (from, size) {
                 (Some(snap), _) => store.clone_snapshot(snap, name),
-                (None, Some(size)) => {
+                (None, size) if size.is_some() || remote.is_some() => {
+                    let size = size.as_deref().map(volume::parse_size).transpose();
                     let options = CreateOptions {
-                        size: volume::parse_size(size).map_err(vol_err)?,
+                        // A remote volume without --size takes its export's.
+                        size: size.map_err(vol_err)?.unwrap_or(0),
                         fs: match fs {
                             VolumeFs::Ext4 => Fs::Ext4,
                             VolumeFs::Xfs => Fs::Xfs,
@@ -46,7 +48,7 @@ pub fn command(cli: &Cli, cmd: &VolumeCommand) -> Outcome {
                     };
                     store.create(name, &options)
                 }
-                (None, None) => return Err(Failure::new("volume create: --size is needed")),
+                (None, _) => return Err(Failure::new("volume create: --size is needed")),
             };
             println!("{}", made.map_err(vol_err)?.name);
         }
@@ -56,7 +58,7 @@ pub fn command(cli: &Cli, cmd: &VolumeCommand) -> Outcome {
                 "NAME", "KIND", "FS", "SIZE", "ALLOCATED", "ORIGIN"
             );
             for v in store.list().map_err(vol_err)? {
-                let allocated = volume::allocated(&store.image(&v.name)).unwrap_or(0);
+                let allocated = volume::allocated(&store.image(&v)).unwrap_or(0);
                 let users = store.users(&v.name).map_err(vol_err)?;
                 let users: Vec<String> = users
                     .into_iter()
@@ -91,6 +93,12 @@ pub fn command(cli: &Cli, cmd: &VolumeCommand) -> Outcome {
                 store.clone_snapshot(snapshot, name).map_err(vol_err)?.name
             );
         }
+        VolumeCommand::Serve {
+            read_only,
+            source,
+            file,
+            pid_file,
+        } => volume::serve_main(source, file, pid_file, *read_only).map_err(vol_err)?,
     }
     Ok(0)
 }
