@@ -766,7 +766,11 @@ fn names_resolve_across_hosts() {
             .filter(|k| k.contains("/dns/"))
             .collect()
     };
-    assert_eq!(dns_keys(&lab).len(), 2, "{:?}", lab.keys());
+    // A's agent publishes its own container within its half-second check.
+    wait_for(
+        || format!("not both containers in the store: {:?}", lab.keys()),
+        || dns_keys(&lab).len() == 2,
+    );
 
     // C's container goes: within seconds, so does its name.
     let start = Instant::now();
