@@ -108,7 +108,7 @@ fn tag(n: u32) -> String {
 
 #[test]
 fn a_running_networked_container_whose_state_file_is_removed() {
-    let net = Net::new("l", 40);
+    let net = Net::new("lost40", 40);
     net.create();
     let mut b = TestBundle::new("crash-lost-rm");
     let tag = tag(1);
@@ -123,7 +123,7 @@ fn a_running_networked_container_whose_state_file_is_removed() {
 
 #[test]
 fn a_created_networked_container_whose_state_file_is_garbled() {
-    let net = Net::new("l", 41);
+    let net = Net::new("lost41", 41);
     net.create();
     let mut b = TestBundle::new("crash-lost-garbled");
     let tag = tag(2);
@@ -219,7 +219,7 @@ fn a_restores_mount_point_without_a_state_is_unmounted() {
 /// names (made here by hand): `delete --force` of the id removes them.
 #[test]
 fn resolver_names_left_by_a_killed_connect_go_with_delete_force() {
-    let net = Net::new("l", 42);
+    let net = Net::new("lost42", 42);
     net.create();
     let id = format!("hull-test-ghost-{}", std::process::id());
     let members = net.root.join("dns").join(&net.name).join("members");
