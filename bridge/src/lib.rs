@@ -7,6 +7,7 @@
 
 pub mod conntrack;
 mod container;
+mod detached;
 pub mod dns;
 mod error;
 mod ipam;

@@ -14,22 +14,21 @@
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::Serialize;
 
 use super::{net_dir, DnsError};
+use crate::detached;
 
 /// The fd a starting resolver reports on: `ok`, or why it cannot serve.
-pub const READY_FD: i32 = 3;
+pub const READY_FD: i32 = detached::READY_FD;
 /// How long a starting resolver has to bind its sockets.
 const START_TIMEOUT_MS: u16 = 5000;
 
@@ -196,75 +195,12 @@ pub fn ensure_running(
         net: net.to_owned(),
         why,
     };
-    let (read, write) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| failed(format!("pipe: {e}")))?;
-    let wfd = write.as_raw_fd();
     let mut cmd = Command::new(exe);
     cmd.arg0("hull")
         .args(args)
         .arg("--ready-fd")
-        .arg(READY_FD.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: between fork and exec only async-signal-safe calls are made
-    // (dup2, fcntl, close_range, setsid, chdir, fork, _exit), on fds this process owns.
-    unsafe {
-        cmd.pre_exec(move || {
-            if wfd == READY_FD {
-                libc::fcntl(wfd, libc::F_SETFD, 0);
-            } else if libc::dup2(wfd, READY_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Whatever fds hull inherited (an engine's pipes, passed fds)
-            // must not be held open by a process that outlives it.
-            libc::syscall(
-                libc::SYS_close_range,
-                READY_FD + 1,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            libc::setsid();
-            // Not holding the caller's directory (a bundle's mount) busy.
-            libc::chdir(c"/".as_ptr());
-            match libc::fork() {
-                -1 => Err(std::io::Error::last_os_error()),
-                0 => Ok(()),
-                _ => libc::_exit(0),
-            }
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| failed(format!("run {}: {e}", exe.display())))?;
-    drop(write);
-    let _ = child.wait();
-    let said = read_ready(read).map_err(|e| failed(format!("no word from it: {e}")))?;
-    match said.trim() {
-        "ok" => Ok(()),
-        "" => Err(failed("it exited at once".into())),
-        why => Err(failed(why.to_owned())),
-    }
-}
-
-/// What the starting resolver wrote before closing its end (or timing out).
-fn read_ready(read: OwnedFd) -> std::io::Result<String> {
-    let mut out = Vec::new();
-    let mut file = File::from(read);
-    loop {
-        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(START_TIMEOUT_MS)) {
-            Ok(0) => return Err(std::io::ErrorKind::TimedOut.into()),
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-        let mut buf = [0u8; 512];
-        match file.read(&mut buf)? {
-            0 => return Ok(String::from_utf8_lossy(&out).into_owned()),
-            n => out.extend_from_slice(&buf[..n]),
-        }
-    }
+        .arg(READY_FD.to_string());
+    detached::start(cmd, START_TIMEOUT_MS).map_err(failed)
 }
 
 /// Stops `net`'s resolver if one runs, waits until it is gone and removes

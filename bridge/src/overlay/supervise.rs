@@ -5,23 +5,21 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::Serialize;
 
 use super::{state_dir, OverlayError};
-use crate::{NetError, Store};
+use crate::{detached, NetError, Store};
 
 /// The fd a starting agent reports on: `ok`, or why it cannot run.
-pub const READY_FD: i32 = 3;
+pub const READY_FD: i32 = detached::READY_FD;
 /// How long a starting agent has to reach the store and program the
 /// device (the store's calls time out well before).
 const START_TIMEOUT_MS: u16 = 15_000;
@@ -125,76 +123,14 @@ pub fn ensure_running(store: &Store, net: &str, exe: &Path) -> Result<(), NetErr
         }
         .into()
     };
-    let (read, write) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| failed(format!("pipe: {e}")))?;
-    let wfd = write.as_raw_fd();
     let mut cmd = Command::new(exe);
     cmd.arg0("hull")
         .arg("--net-root")
         .arg(store.dir())
         .arg("--net-table")
         .arg(&store.table)
-        .args(["network", "agent", "--ready-fd", &READY_FD.to_string(), net])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: between fork and exec only async-signal-safe calls are made
-    // (dup2, fcntl, close_range, setsid, chdir, fork, _exit), on fds this
-    // process owns.
-    unsafe {
-        cmd.pre_exec(move || {
-            if wfd == READY_FD {
-                libc::fcntl(wfd, libc::F_SETFD, 0);
-            } else if libc::dup2(wfd, READY_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Nothing hull inherited stays open in a process that outlives it.
-            libc::syscall(
-                libc::SYS_close_range,
-                READY_FD + 1,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            libc::setsid();
-            libc::chdir(c"/".as_ptr());
-            match libc::fork() {
-                -1 => Err(std::io::Error::last_os_error()),
-                0 => Ok(()),
-                _ => libc::_exit(0),
-            }
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| failed(format!("run {}: {e}", exe.display())))?;
-    drop(write);
-    let _ = child.wait();
-    let said = read_ready(read).map_err(|e| failed(format!("no word from it: {e}")))?;
-    match said.trim() {
-        "ok" => Ok(()),
-        "" => Err(failed("it exited at once".into())),
-        why => Err(failed(why.to_owned())),
-    }
-}
-
-/// What the starting agent wrote before closing its end (or timing out).
-fn read_ready(read: OwnedFd) -> std::io::Result<String> {
-    let mut out = Vec::new();
-    let mut file = File::from(read);
-    loop {
-        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(START_TIMEOUT_MS)) {
-            Ok(0) => return Err(std::io::ErrorKind::TimedOut.into()),
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-        let mut buf = [0u8; 512];
-        match file.read(&mut buf)? {
-            0 => return Ok(String::from_utf8_lossy(&out).into_owned()),
-            n => out.extend_from_slice(&buf[..n]),
-        }
-    }
+        .args(["network", "agent", "--ready-fd", &READY_FD.to_string(), net]);
+    detached::start(cmd, START_TIMEOUT_MS).map_err(failed)
 }
 
 /// Stops `net`'s agent if one runs and waits until it is gone.
