@@ -14,6 +14,7 @@ use super::network;
 use crate::cli::{CheckpointArgs, Cli, CriuFlags};
 use crate::{Failure, Outcome};
 
+#[inline(never)]
 pub fn checkpoint(cli: &Cli, args: &CheckpointArgs) -> Outcome {
     let fail = |e: String| Failure::new(format!("hull checkpoint failed: {e}"));
     let mut opts = options(cli, args).map_err(|e| fail(e.to_string()))?;

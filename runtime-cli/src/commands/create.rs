@@ -26,6 +26,7 @@ pub fn builder(root: &Path, args: &CreateArgs, systemd_cgroup: bool) -> Containe
     b
 }
 
+#[inline(never)]
 pub fn create(cli: &Cli, args: &CreateArgs) -> Outcome {
     let fail = |e: String| Failure::new(format!("hull create failed: {e}"));
     let root = cli.state_root()?;

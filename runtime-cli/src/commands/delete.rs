@@ -8,6 +8,7 @@ use super::{network, volume};
 use crate::cli::Cli;
 use crate::Outcome;
 
+#[inline(never)]
 pub fn delete(cli: &Cli, root: &Path, id: &str, force: bool) -> Outcome {
     match Container::load(root, id) {
         Ok(c) => {

@@ -20,6 +20,7 @@ fn dns_err(e: dns::DnsError) -> Failure {
     Failure::new(e.to_string())
 }
 
+#[inline(never)]
 pub fn command(cli: &Cli, cmd: &DnsCommand) -> Outcome {
     match cmd {
         DnsCommand::Serve { ready_fd, network } => {

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::{Failure, Outcome};
 
+#[inline(never)]
 pub fn events(root: &Path, id: &str, once: bool, interval: &str) -> Outcome {
     let container = Container::load(root, id)?;
     let interval = parse_duration(interval)?;

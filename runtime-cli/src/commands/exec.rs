@@ -19,6 +19,7 @@ use crate::{Failure, Outcome};
 /// missing container or binary, the wrong state, a bad flag).
 const FAILED: i32 = 255;
 
+#[inline(never)]
 pub fn exec(root: &Path, args: &ExecArgs) -> Outcome {
     exec_process(root, args).map_err(|f| Failure {
         message: format!("exec failed: {}", f.message),

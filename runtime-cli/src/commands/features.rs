@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::{Failure, Outcome};
 
+#[inline(never)]
 pub fn features() -> Outcome {
     let mut doc = serde_json::to_value(libcontainer::features())
         .map_err(|e| Failure::new(format!("features: {e}")))?;

@@ -6,6 +6,7 @@ use libcontainer::{parse_signal, Container};
 
 use crate::{Failure, Outcome};
 
+#[inline(never)]
 pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Outcome {
     // runc's order: an unknown container is reported before a bad signal.
     let container = Container::load(root, id)?;

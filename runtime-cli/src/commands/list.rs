@@ -9,6 +9,7 @@ use super::network;
 use crate::cli::{Cli, ListFormat};
 use crate::{Failure, Outcome};
 
+#[inline(never)]
 pub fn list(cli: &Cli, root: &Path, format: ListFormat, quiet: bool) -> Outcome {
     let (containers, mut broken) = Container::list_all(root)?;
     // A container whose state file is gone while its network attachment

@@ -23,6 +23,7 @@ fn store(cli: &Cli) -> Store {
     Store::new(&cli.net_root, &cli.net_table)
 }
 
+#[inline(never)]
 pub fn command(cli: &Cli, cmd: &NetworkCommand) -> Outcome {
     let store = store(cli);
     match cmd {

@@ -9,6 +9,7 @@ use libcontainer::Container;
 use crate::cli::ListFormat;
 use crate::{Failure, Outcome};
 
+#[inline(never)]
 pub fn ps(root: &Path, id: &str, format: ListFormat, args: &[String]) -> Outcome {
     let pids = Container::load(root, id)?.processes()?;
     if format == ListFormat::Json {

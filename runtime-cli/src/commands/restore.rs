@@ -16,6 +16,7 @@ use super::{dns, network};
 use crate::cli::{Cli, RestoreArgs};
 use crate::{Failure, Outcome};
 
+#[inline(never)]
 pub fn restore(cli: &Cli, args: &RestoreArgs) -> Outcome {
     let fail = |e: String| Failure::new(format!("hull restore failed: {e}"));
     let mut opts = options(cli, args).map_err(|e| fail(e.to_string()))?;

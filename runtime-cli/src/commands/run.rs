@@ -23,6 +23,7 @@ const FORWARDED: [Signal; 8] = [
     Signal::SIGWINCH,
 ];
 
+#[inline(never)]
 pub fn run(cli: &Cli, args: &RunArgs) -> Outcome {
     let root = cli.state_root()?;
     let root = root.as_path();

@@ -8,6 +8,7 @@ use crate::{Failure, Outcome};
 
 const DEFAULT_SPEC: &str = include_str!("default-spec.json");
 
+#[inline(never)]
 pub fn spec(bundle: &Path, rootless: bool) -> Outcome {
     if !bundle.is_dir() {
         return Err(Failure::new(format!(

@@ -6,6 +6,7 @@ use libcontainer::Container;
 
 use crate::Outcome;
 
+#[inline(never)]
 pub fn start(root: &Path, id: &str) -> Outcome {
     Container::load(root, id)?.start()?;
     Ok(0)

@@ -7,6 +7,7 @@ use libcontainer::Container;
 
 use crate::{Failure, Outcome};
 
+#[inline(never)]
 pub fn state(root: &Path, id: &str) -> Outcome {
     let state = Container::load(root, id)?.state();
     let json = serde_json::to_string_pretty(&state).map_err(|e| Failure::new(e.to_string()))?;

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::cli::UpdateArgs;
 use crate::{Failure, Outcome};
 
+#[inline(never)]
 pub fn update(root: &Path, args: &UpdateArgs) -> Outcome {
     let container = Container::load(root, &args.id)?;
     let resources = match &args.resources {

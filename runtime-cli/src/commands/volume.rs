@@ -18,6 +18,7 @@ fn store(cli: &Cli) -> Store {
     Store::new(&cli.volume_root)
 }
 
+#[inline(never)]
 pub fn command(cli: &Cli, cmd: &VolumeCommand) -> Outcome {
     let store = store(cli);
     match cmd {
