@@ -1,5 +1,5 @@
 //! How the `hull` binary is linked in a release build: statically, at a fixed
-//! address, with the functions a container start executes placed first.
+//! address, with the functions a container start executes placed together.
 //!
 //! A container start executes hull twice (the caller's exec, then the re-exec
 //! through a read-only mount for CVE-2019-5736), so whatever a fresh image
@@ -15,7 +15,7 @@
 //! - the kernel maps text in whole page-cache folios around each fault, so a
 //!   start spread over the whole text keeps most of it resident: the
 //!   functions listed in `start-path.order` (made by
-//!   scripts/order-start-path.sh) go first and together, matched whatever
+//!   scripts/order-start-path.sh) go together, matched whatever
 //!   hashes this build's dependencies give their names (build_order.rs).
 //!
 //! These are link-time choices for one binary, so they are made here rather

@@ -13,10 +13,10 @@
 //! instances of generic functions (their legacy names differ by the hash
 //! alone) stay exact. The script matches each Rust name or pattern against
 //! the function sections (`.text.NAME` or `.text.unlikely.NAME`, one per
-//! function), in the list's order, into an output section placed just before
+//! function), in the list's order, into an output section placed just after
 //! `.text`, so a command's functions sit together in the order it first runs
 //! them; the C library's functions go first in `.text` through the ordering
-//! file, right after them.
+//! file.
 
 use std::fmt::Write as _;
 
@@ -31,6 +31,11 @@ pub struct Order {
 /// The name of the output section holding the patterns' functions.
 const SECTION: &str = ".text.hull_start";
 
+/// What closes the script: where that section goes, and `.eh_frame_hdr`
+/// moved after `.eh_frame`.
+const TAIL: &str = "  }\n} INSERT AFTER .text;\n\
+    SECTIONS {\n  .eh_frame_hdr : { *(.eh_frame_hdr) }\n} INSERT AFTER .eh_frame;\n";
+
 /// Splits the list (one symbol or pattern per line) into a linker script for
 /// the Rust names and an ordering file for the others.
 pub fn split(list: &str) -> Order {
@@ -44,7 +49,10 @@ pub fn split(list: &str) -> Order {
             writeln!(exact, "{name}").expect("write to a String");
         }
     }
-    script.push_str("  }\n} INSERT BEFORE .text;\n");
+    // After `.text`, beside `.init`, `.fini` and the `.iplt` stubs a start
+    // calls too; `.eh_frame` first, whose first word glibc's start-up reads,
+    // so that it lies beside the read-only data that start-up reads as well.
+    script.push_str(TAIL);
     Order { exact, script }
 }
 
@@ -74,7 +82,9 @@ mod tests {
              *(.text._ZN4core3fmt5write17h*E .text.*._ZN4core3fmt5write17h*E)\n    \
              *(.text._ZN4core3ptr13drop_in_place17h0011223344556677E \
              .text.*._ZN4core3ptr13drop_in_place17h0011223344556677E)\n    \
-             *(.text._RNvCs*_3std4exit* .text.*._RNvCs*_3std4exit*)\n  }\n} INSERT BEFORE .text;\n"
+             *(.text._RNvCs*_3std4exit* .text.*._RNvCs*_3std4exit*)\n"
+                .to_owned()
+                + TAIL
         );
     }
 }

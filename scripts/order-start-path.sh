@@ -1,6 +1,6 @@
 #!/bin/bash
 # order-start-path.sh: regenerates runtime-cli/start-path.order, the functions a
-# container start executes, which a release build has the linker place first
+# container start executes, which a release build has the linker place together
 # in the text (runtime-cli/build_link.rs).
 #
 # Why: the kernel maps a binary's text in runs of whole page-cache folios around

@@ -62,13 +62,18 @@ pub(crate) fn drop_bounding(caps: &LinuxCapabilities) -> Result<(), CapabilityEr
 /// Sets the inheritable, effective, permitted and ambient sets.
 pub(crate) fn apply(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
     let supported = supported();
+    let inheritable = convert(caps.inheritable(), supported);
+    let permitted = convert(caps.permitted(), supported);
     for (set, name, wanted) in [
-        (CapSet::Inheritable, "inheritable", caps.inheritable()),
-        (CapSet::Effective, "effective", caps.effective()),
-        (CapSet::Permitted, "permitted", caps.permitted()),
+        (CapSet::Inheritable, "inheritable", &inheritable),
+        (
+            CapSet::Effective,
+            "effective",
+            &convert(caps.effective(), supported),
+        ),
+        (CapSet::Permitted, "permitted", &permitted),
     ] {
-        caps::set(None, set, &convert(wanted, supported))
-            .map_err(|source| CapabilityError { set: name, source })?;
+        caps::set(None, set, wanted).map_err(|source| CapabilityError { set: name, source })?;
     }
     if caps::runtime::ambient_set_supported().is_ok() {
         caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError {
@@ -76,8 +81,14 @@ pub(crate) fn apply(caps: &LinuxCapabilities) -> Result<(), CapabilityError> {
             source,
         })?;
         for cap in convert(caps.ambient(), supported) {
-            // Like runc, an ambient capability the inheritable or permitted set
-            // lacks is skipped: the kernel forbids it, and runc's default spec asks for it.
+            // Like runc, an ambient capability the inheritable or permitted
+            // set lacks is skipped: the kernel forbids it, and runc's default
+            // spec asks for it. It is skipped before the call, whose failure
+            // the caps crate would format into a message nobody reads.
+            if !(inheritable.contains(&cap) && permitted.contains(&cap)) {
+                tracing::debug!("ambient {cap} not raised: not inheritable and permitted");
+                continue;
+            }
             if let Err(e) = caps::raise(None, CapSet::Ambient, cap) {
                 tracing::debug!("ambient {cap} not raised: {e}");
             }
