@@ -42,7 +42,8 @@ GOALS = [
     ("e.run.idle", 0.8, None, "e.run.idle ≤ 0.8 × crun"),
     ("b.csd", 0.6, None, "b create+start+delete ≤ 0.6 × crun"),
     ("c.total", 0.6, None, "c.total ≤ 0.6 × crun"),
-    ("d.rss.run", None, 2.0, "d.rss.run ≤ 2 MiB"),
+    ("d.rss.run", None, 2.2, "d.rss.run ≤ 2.2 MiB (`cargo build --release`)"),
+    ("d.rss.run", None, 1.5, "d.rss.run ≤ 1.5 MiB (the best build)"),
 ]
 HYBRID_REFUSAL = "hybrid mode not supported"
 

@@ -6,7 +6,7 @@
 # Why: the kernel maps a binary's text in runs of whole page-cache folios around
 # each page fault, so a start's peak RSS follows how many folios its code is
 # spread over, not how much of it runs. With the executed functions contiguous
-# the peak RSS of `run` fell from 2.8-4.0 to about 1.5 MiB (benches/results/).
+# the peak RSS of `run` fell from 2.8-4.0 to 1.6-2.2 MiB (benches/README.md).
 #
 # How: a release build (its symbols are kept) gets a uprobe on every function (tracefs);
 # `run`, `create`/`start`/`state`/`delete` and `run -d` of a /bin/true bundle run
