@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod fast;
+
 /// hull: an OCI container runtime, command-line compatible with runc.
 // The global flags come before the subcommand, as runc takes them (clap's
 // `global` would also take them after it, at the price of copying each into
@@ -123,6 +125,16 @@ pub fn usage(e: clap::Error) -> i32 {
 }
 
 impl Cli {
+    /// The command line: a plain lifecycle call parsed by [`fast`], the rest
+    /// (and every error and help text) by clap.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        let args: Vec<OsString> = std::env::args_os().collect();
+        match fast::parse(&args) {
+            Some(cli) => Ok(cli),
+            None => Self::try_parse_from(args),
+        }
+    }
+
     /// The state root: `--root`, else [`default_root`] for this user.
     pub fn state_root(&self) -> Result<PathBuf, crate::Failure> {
         match &self.root {

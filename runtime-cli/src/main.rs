@@ -18,8 +18,6 @@ mod logging;
 #[path = "../build_order.rs"]
 mod build_order;
 
-use clap::Parser;
-
 use cli::Cli;
 
 /// A failed command: what to print and the exit code.
@@ -84,7 +82,7 @@ extern "C" fn c_main(
     // SAFETY: setting a signal disposition before any other thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     seal_if_entering();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::from_env() {
         Ok(cli) => cli,
         Err(e) => std::process::exit(cli::usage(e)),
     };
