@@ -13,8 +13,8 @@
 # once on this host's cgroup layout and once with cgroup2 hidden (pure v1, as
 # the benchmark's -v1 variants); the functions hit, in first-hit order, are the
 # list. glibc's AVX/EVEX string functions cannot be single-stepped by uprobes on
-# this VM (the process spins), so they are not probed; the used variants are
-# appended by name. Rust names are recorded with their hashes, which change
+# this VM (the process spins), so they are not probed; the variants the IFUNC
+# resolvers return (uretprobes) are appended. Rust names are recorded with their hashes, which change
 # with dependency versions, toolchain and profile; the build matches them with
 # the hashes as wildcards (runtime-cli/build_order.rs), so the list goes stale
 # only when the start path's functions change: rerun it then. Needs root and
@@ -43,7 +43,7 @@ cleanup() {
     echo 0 >"$T/events/$GROUP/enable" 2>/dev/null || true
     # Remove this script's probes only.
     local del
-    for del in $(grep -o "^p:$GROUP/f[0-9]*" "$T/uprobe_events" 2>/dev/null | sed 's/^p:/-:/'); do
+    for del in $(grep -oE "^[pr]:$GROUP/[fr][0-9]*" "$T/uprobe_events" 2>/dev/null | sed 's/^[pr]:/-:/'); do
         echo "$del" >>"$T/uprobe_events" 2>/dev/null || echo "order-start-path: cannot remove probe ${del#-:}" >&2
     done
     echo "$BUFFER_KB" >"$T/buffer_size_kb" 2>/dev/null || true
@@ -103,6 +103,10 @@ for line in subprocess.run(["nm", "-n", "-S", binary], capture_output=True, text
             try:
                 os.write(fd, f"p:{group}/f{len(names)} {binary}:0x{addr - va + off:x}\n".encode())
                 names.append(name)
+                # An IFUNC resolver's return value is the string function
+                # glibc picked for this CPU (those cannot be probed).
+                if name.endswith("_ifunc"):
+                    os.write(fd, f"r:{group}/r{len(names)} {binary}:0x{addr - va + off:x} ret=$retval:x64\n".encode())
             except OSError:
                 pass
             break
@@ -155,11 +159,23 @@ for line in open(trace):
     if m and m.group(1) not in seen:
         seen.add(m.group(1))
         order.append(names[m.group(1)])
-# The string functions were not probed: take every variant this CPU's IFUNCs
-# may pick (AVX-512 and EVEX), small enough to keep them all together.
+seen_names = set(order)
+# The string functions were not probed: take the variants this CPU's IFUNC
+# resolvers returned, else every AVX-512 and EVEX variant.
 nm = subprocess.run(["nm", binary], capture_output=True, text=True).stdout.split()
-strings = sorted({n for n in nm if re.match(r"^__(mem|str|stp|wmem|wcs|raw|wcp)", n)
-                  and ("avx512" in n or "evex" in n)})
+by_addr = {}
+for line in subprocess.run(["nm", binary], capture_output=True, text=True).stdout.splitlines():
+    p = line.split()
+    if len(p) == 3 and p[1] in "tTiW":
+        by_addr.setdefault(int(p[0], 16), p[2])
+picked = set()
+for line in open(trace):
+    m = re.search(r" r\d+: \(.*ret=0x([0-9a-f]+)", line)
+    if m and int(m.group(1), 16) in by_addr:
+        picked.add(by_addr[int(m.group(1), 16)])
+strings = sorted(n for n in picked if n not in seen_names) or sorted(
+    {n for n in nm if re.match(r"^__(mem|str|stp|wmem|wcs|raw|wcp)", n)
+     and ("avx512" in n or "evex" in n)})
 # The entry code (not probed) runs first at every start.
 entry = [n for n in ("hull_entry", "_start", "__libc_setup_tls") if n in nm]
 # Rust names lose their hashes (legacy `17h<hex>E`, v0 crate disambiguators
