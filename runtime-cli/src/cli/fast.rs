@@ -79,26 +79,12 @@ pub fn parse(args: &[OsString]) -> Option<Cli> {
         "start" => Command::Start { id: words.id()? },
         "state" => Command::State { id: words.id()? },
         "delete" => {
-            let mut force = false;
-            let id = words.id_after(|flag, inline, words| match flag {
-                "--force" | "-f" => {
-                    force = words.switch(flag, inline)?;
-                    Some(())
-                }
-                _ => None,
-            })?;
+            let (force, id) = words.switch_then_id("--force", "-f")?;
             words.end()?;
             Command::Delete { force, id }
         }
         "kill" => {
-            let mut all = false;
-            let id = words.id_after(|flag, inline, words| match flag {
-                "--all" | "-a" => {
-                    all = words.switch(flag, inline)?;
-                    Some(())
-                }
-                _ => None,
-            })?;
+            let (all, id) = words.switch_then_id("--all", "-a")?;
             // An optional signal after the id, a plain word.
             let signal = match words.next() {
                 None => None,
@@ -243,6 +229,17 @@ impl<'a> Words<'a> {
                 Word::Plain(id) => return (!id.is_empty()).then(|| id.to_owned()),
             }
         }
+    }
+
+    /// An optional switch (its long or short spelling), then the id.
+    fn switch_then_id(&mut self, long: &str, short: &str) -> Option<(bool, String)> {
+        let mut on = false;
+        let id = self.id_after(|flag, inline, words| {
+            (flag == long || flag == short).then_some(())?;
+            on = words.switch(flag, inline)?;
+            Some(())
+        })?;
+        Some((on, id))
     }
 
     /// `Some` if no word is left.
