@@ -83,10 +83,11 @@ fi
 # compared without them here too; names still missing mean the start path
 # changed since the list was made, and a start then maps more of the binary.
 ORDER=$WORKSPACE/runtime-cli/start-path.order
-# Both sides reduced to the same form: symbols lose their hashes, the list's
-# patterns their wildcards.
+# Both sides reduced to the same form: symbols lose their hashes and the crate
+# that instantiated them, the list's patterns their wildcards.
 unhashed() {
-    sed -E 's/\.[0-9]+$//; s/17h([0-9a-f]{16}|\*)E\*?$/17hE/; s/\*$//; s/Cs([0-9A-Za-z]+|\*)_/Cs_/g; s/B([0-9A-Za-z]*|\*)_/B_/g' |
+    perl -pe 's/\.[0-9]+$//; s/17h([0-9a-f]{16}|\*)E\*?$/17hE/; s/Cs[0-9A-Za-z]+_/Cs*_/g; s/B[0-9A-Za-z]*_/B*_/g;
+        s/^(.*)(?:Cs\*_(\d+)(\w+)|B\*_)\*?$/!defined($2) || length($3) == $2 ? $1 : $&/e; s/\*//g' |
         sort -u
 }
 describe_hull() {

@@ -9,7 +9,9 @@
 //! list of exact names then misses most of them, the start path spreads over
 //! the whole text and the peak RSS of `run` nearly doubles. So
 //! scripts/order-start-path.sh writes each Rust function whose name is unique
-//! once its hashes are left out as a pattern with `*` for them; only
+//! once its hashes are left out as a pattern with `*` for them (and for the
+//! crate a generic or inline function was instantiated in, which moves with
+//! the inlining of newer versions: every crate's copy is placed); only
 //! instances of generic functions (their legacy names differ by the hash
 //! alone) stay exact. The script matches each Rust name or pattern against
 //! the function sections (`.text.NAME` or `.text.unlikely.NAME`, one per

@@ -182,14 +182,23 @@ entry = [n for n in ("hull_entry", "_start", "__libc_setup_tls") if n in nm]
 # and the back-references whose byte offsets move with them) and LTO's
 # `.<n>` suffix, as `*`, when the pattern still matches this function alone:
 # the list then holds whatever hashes a build gives them
-# (runtime-cli/build_order.rs). Generic instances differ by the hash alone
+# (runtime-cli/build_order.rs). A v0 name of code a crate instantiated from
+# another's (a generic or inline function) ends in the instantiating crate,
+# which moves when newer dependency versions inline differently: that crate
+# goes too, so the pattern names the function in whichever crate holds it
+# (each copy is placed). Legacy generic instances differ by the hash alone
 # and stay exact.
+def without_crate(p):
+    m = re.search(r"(?:Cs\*_(\d+)([0-9A-Za-z_]+)|B\*_)\*$", p)
+    if m and (m.group(1) is None or len(m.group(2)) == int(m.group(1))):
+        return p[:m.start()] + "*"
+    return p
 def pattern(name):
     base = re.sub(r"\.\d+$", "", name)
     if re.match(r"_ZN.*17h[0-9a-f]{16}E$", base):
         return base[:-17] + "*E*"
     if base.startswith("_R"):
-        return re.sub(r"B[0-9A-Za-z]*_", "B*_", re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", base)) + "*"
+        return without_crate(re.sub(r"B[0-9A-Za-z]*_", "B*_", re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", base)) + "*")
     return None
 functions = [n for n in nm if n.startswith(("_ZN", "_R"))]
 def listed(name):
@@ -197,8 +206,9 @@ def listed(name):
     if p is None:
         return name
     rx = re.compile(re.escape(p).replace(r"\*", ".*") + r"\Z")
-    return p if sum(1 for f in functions if rx.match(f)) == 1 else name
-entries = [listed(n) for n in order]
+    return p if all(pattern(f) == p for f in functions if rx.match(f)) else name
+# Copies in several crates share one pattern: listed once, where first hit.
+entries = list(dict.fromkeys(listed(n) for n in order))
 with open(out, "w") as f:
     f.write("".join(n + "\n" for n in entry + entries + strings))
 wild = sum("*" in e for e in entries)
