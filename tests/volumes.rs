@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use hull_tests::strace::{self, killing_at, strace, traced_run, KillPoint};
 use hull_tests::*;
 use serde_json::json;
 
@@ -494,56 +495,24 @@ fn assert_recovered(v: &Vols, b: &TestBundle, why: &str) -> bool {
 /// init after them.
 const KILL_AT: &str = "linkat,unlink,unlinkat,mkdir,rmdir,ioctl,mount,umount2,clone,clone3";
 
-/// `hull ARGS...` run as `b`'s hull under strace (only hull's own
-/// process), with strace's own arguments `trace`.
-fn traced(v: &Vols, b: &TestBundle, trace: &[&str], args: &[&str]) -> Command {
-    let hull = b.hull();
-    let mut c = Command::new("strace");
-    c.arg("-qq").args(trace).arg("--").arg(hull.get_program());
-    c.args(hull.get_args())
-        .args(["--volume-root", v.root_arg()]);
-    c.args(args);
+/// `hull --volume-root R ARGS...` run as `b`'s hull, to be traced.
+fn hull_cmd(v: &Vols, b: &TestBundle, args: &[&str]) -> Command {
+    let mut c = b.hull();
+    c.args(["--volume-root", v.root_arg()]).args(args);
     c
 }
 
-/// Every call (name, nth from 1) of [`KILL_AT`] in one run of `args`.
-fn kill_points(v: &Vols, b: &TestBundle, args: &[&str]) -> Vec<(String, usize)> {
+/// Every call of [`KILL_AT`] in one run of `args` (asserted to succeed).
+fn kill_points(v: &Vols, b: &TestBundle, args: &[&str]) -> Vec<KillPoint> {
     let log = b.dir.join("strace.log");
-    let trace = [
-        "-o",
-        log.to_str().unwrap(),
-        "-e",
-        &format!("trace={KILL_AT}"),
-    ];
-    let out = Out::from(output_via_files(&mut traced(v, b, &trace, args)));
-    out.ok();
-    let mut seen = std::collections::HashMap::<String, usize>::new();
-    let mut points = Vec::new();
-    for line in std::fs::read_to_string(&log).unwrap().lines() {
-        let Some((name, _)) = line.split_once('(') else {
-            continue;
-        };
-        if KILL_AT.split(',').any(|k| k == name) {
-            let nth = seen.entry(name.to_owned()).or_default();
-            *nth += 1;
-            points.push((name.to_owned(), *nth));
-        }
-    }
-    points
+    let trace = traced_run(&hull_cmd(v, b, args), &log, KILL_AT);
+    // strace logs nothing but the calls of KILL_AT.
+    strace::kill_points(&trace, |_, _| true)
 }
 
-/// Runs `args` with hull killed as it enters call `nth` of `syscall`.
-fn killed_at(v: &Vols, b: &TestBundle, (syscall, nth): &(String, usize), args: &[&str]) {
-    let inject = format!("inject={syscall}:signal=SIGKILL:when={nth}");
-    let trace = [
-        "-o",
-        "/dev/null",
-        "-e",
-        &format!("trace={syscall}"),
-        "-e",
-        &inject,
-    ];
-    output_via_files(&mut traced(v, b, &trace, args));
+/// Runs `args` with hull killed as it enters the call `p`.
+fn killed_at(v: &Vols, b: &TestBundle, p: &KillPoint, args: &[&str]) {
+    output_via_files(&mut strace(&hull_cmd(v, b, args), &killing_at(p)));
 }
 
 /// hull killed at each step of `run -d` and of `delete --force` that
@@ -561,26 +530,26 @@ fn a_kill_at_any_step_leaves_what_delete_force_finishes() {
     let delete = ["delete", "--force", &b.id];
     let run_points = kill_points(&v, &b, &run);
     assert!(
-        run_points.iter().any(|(s, _)| s == "mount"),
+        run_points.iter().any(|p| p.syscall == "mount"),
         "the traced run made no mount: {run_points:?}"
     );
     let delete_points = kill_points(&v, &b, &delete);
     assert!(
-        delete_points.iter().any(|(s, _)| s == "umount2"),
+        delete_points.iter().any(|p| p.syscall == "umount2"),
         "the traced delete unmounted nothing: {delete_points:?}"
     );
     v.assert_detached("after the traced runs");
     let mut left = 0;
     for p in &run_points {
         killed_at(&v, &b, p, &run);
-        left += assert_recovered(&v, &b, &format!("run -d killed at {p:?}")) as usize;
+        left += assert_recovered(&v, &b, &format!("run -d killed at {p}")) as usize;
     }
     assert!(left > 0, "no kill of run -d left the volume attached");
     left = 0;
     for p in &delete_points {
         assert_eq!(v.run_detached(&b, &["crash:/data"]), 0, "{}", b.log());
         killed_at(&v, &b, p, &delete);
-        left += assert_recovered(&v, &b, &format!("delete killed at {p:?}")) as usize;
+        left += assert_recovered(&v, &b, &format!("delete killed at {p}")) as usize;
     }
     assert!(left > 0, "no kill of delete left the volume attached");
     // Still whole: a writer gets it and finds its filesystem clean.

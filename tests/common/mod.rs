@@ -4,6 +4,7 @@
 pub mod cni;
 pub mod net;
 pub mod netlab;
+pub mod strace;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
