@@ -458,17 +458,7 @@ fn kill_after(mut child: std::process::Child, delay: Duration) {
 /// Starts `hull --volume-root R ARGS... --bundle DIR ID` with its output
 /// thrown away.
 fn spawn(v: &Vols, b: &TestBundle, args: &[&str]) -> std::process::Child {
-    b.hull()
-        .args(["--volume-root", v.root_arg()])
-        .args(args)
-        .arg("--bundle")
-        .arg(&b.dir)
-        .arg(&b.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    b.start_quiet(&[&["--volume-root", v.root_arg()], args].concat())
 }
 
 /// After a kill and `delete --force`: no state, no process, nothing
@@ -574,14 +564,7 @@ fn a_kill_during_run_or_delete_leaves_what_delete_force_finishes() {
     for ms in [0, 1, 2, 4, 6, 8, 10, 15, 20, 30] {
         let why = format!("delete --force killed after {ms} ms");
         assert_eq!(v.run_detached(&b, &["crash:/data"]), 0, "{}", b.log());
-        let child = b
-            .hull()
-            .args(["delete", "--force", &b.id])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn_quiet(b.hull().args(["delete", "--force", &b.id]));
         kill_after(child, Duration::from_millis(ms));
         assert_recovered(&v, &b, &why);
     }
@@ -664,15 +647,11 @@ fn a_killed_volume_create_leaves_no_volume() {
     let v = Vols::new("killed-create");
     let b = TestBundle::new("vol-killed-create");
     for ms in [2, 10, 30, 60] {
-        let child = b
-            .hull()
-            .args(["--volume-root", v.root_arg()])
-            .args(["volume", "create", "big", "--size", "2G"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn_quiet(
+            b.hull()
+                .args(["--volume-root", v.root_arg()])
+                .args(["volume", "create", "big", "--size", "2G"]),
+        );
         kill_after(child, Duration::from_millis(ms));
         let listed = v.cmd(&b, &["volume", "ls"]);
         if listed.ok().contains("big ") {

@@ -7,7 +7,7 @@ pub mod netlab;
 pub mod strace;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -283,6 +283,18 @@ impl TestBundle {
         assert!(status.success(), "hull {args:?} failed: {}", self.log());
     }
 
+    /// Starts `hull --root <root> ARGS... --bundle DIR ID` quietly (see
+    /// [`spawn_quiet`]).
+    pub fn start_quiet(&self, args: &[&str]) -> Child {
+        spawn_quiet(
+            self.hull()
+                .args(args)
+                .arg("--bundle")
+                .arg(&self.dir)
+                .arg(&self.id),
+        )
+    }
+
     /// What the detached container has printed so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
@@ -364,6 +376,17 @@ impl Drop for TestBundle {
 /// stdio (as with runc), so a pipe would stay open as long as it runs.
 pub fn output_via_files(cmd: &mut Command) -> Output {
     try_output_via_files(cmd).unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()))
+}
+
+/// Starts `cmd` with stdin from /dev/null and its output thrown away: a
+/// process the test stops itself (a hull killed part-way, a server), whose
+/// output nobody reads (a pipe would be held open by a container's init).
+pub fn spawn_quiet(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// [`output_via_files`] that returns the error of a command that could not

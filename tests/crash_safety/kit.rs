@@ -9,20 +9,6 @@ pub use hull_tests::netlab::Net;
 use hull_tests::netlab::{link_exists, veth_name};
 use hull_tests::*;
 
-/// Starts `hull ARGS... --bundle DIR ID`, its output thrown away.
-pub fn start(b: &TestBundle, args: &[&str]) -> Child {
-    b.hull()
-        .args(args)
-        .arg("--bundle")
-        .arg(&b.dir)
-        .arg(&b.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// Starts `cmd` (hull) with its stderr in the file `err`, not a pipe: a
 /// container's init holds what it inherits, so a pipe would never reach its
 /// end. The child and `err`.

@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use hull_tests::strace::{self, traced_run};
@@ -136,22 +136,19 @@ impl NbdServer {
             .unwrap();
         assert!(made.success());
         let port = free_port();
-        let child = Command::new("qemu-nbd")
-            .args([
-                "--persistent",
-                "--shared=4",
-                "-f",
-                "qcow2",
-                "-b",
-                "127.0.0.1",
-            ])
-            .args(["-p", &port.to_string(), "-x", "vol"])
-            .arg(&image)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn_quiet(
+            Command::new("qemu-nbd")
+                .args([
+                    "--persistent",
+                    "--shared=4",
+                    "-f",
+                    "qcow2",
+                    "-b",
+                    "127.0.0.1",
+                ])
+                .args(["-p", &port.to_string(), "-x", "vol"])
+                .arg(&image),
+        );
         let server = Self { child, port, dir };
         wait_for(
             || format!("qemu-nbd listening on {port}"),
