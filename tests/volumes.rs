@@ -182,6 +182,14 @@ fn assert_no_files(b: &TestBundle) {
     assert!(left.is_empty(), "files left in the state root: {left:?}");
 }
 
+/// Nothing of `b` is left after a failed or killed command and its
+/// clean-up: no state file, no process, no volume attached.
+fn assert_nothing_left(v: &Vols, b: &TestBundle, why: &str) {
+    assert_no_files(b);
+    assert_no_process(&b.id);
+    v.assert_detached(why);
+}
+
 #[test]
 fn data_written_in_one_container_is_read_in_the_next() {
     let v = Vols::new("data");
@@ -472,9 +480,7 @@ fn assert_recovered(v: &Vols, b: &TestBundle, why: &str) -> bool {
         "{why}: {}",
         out.stderr
     );
-    assert_no_files(b);
-    assert_no_process(&b.id);
-    v.assert_detached(why);
+    assert_nothing_left(v, b, why);
     assert!(v.users(b, "crash").is_empty(), "{why}: users left");
     left
 }

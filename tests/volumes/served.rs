@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hull_tests::strace::{self, traced_run};
 use hull_tests::*;
 
-use super::{assert_no_files, assert_recovered, kill_after, spawn, Vols};
+use super::{assert_no_files, assert_nothing_left, assert_recovered, kill_after, spawn, Vols};
 
 /// `hull volume create NAME --size SIZE --format qcow2`, asserted to succeed.
 fn create_qcow2(v: &Vols, b: &TestBundle, name: &str, size: &str) {
@@ -213,9 +213,7 @@ fn a_remote_volume_is_written_and_read_back_over_nbd() {
     v.run(&b, &["r:/data"])
         .fails_with("serving nbd://127.0.0.1");
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert_no_files(&b);
-    assert_no_process(&b.id);
-    v.assert_detached("after the refused attach");
+    assert_nothing_left(&v, &b, "after the refused attach");
     v.cmd(&b, &["volume", "rm", "r"]).ok();
 }
 
