@@ -78,6 +78,13 @@ impl Vols {
             .unwrap_or(-1)
     }
 
+    /// `delete --force` of `b`, checked as [`TestBundle::delete_and_check`]
+    /// does, and then nothing attached.
+    fn delete_and_check(&self, b: &TestBundle, why: &str) {
+        b.delete_and_check(true);
+        self.assert_detached(why);
+    }
+
     /// The users `volume inspect` lists for `name`.
     fn users(&self, b: &TestBundle, name: &str) -> Vec<serde_json::Value> {
         let out = self.cmd(b, &["volume", "inspect", name]);
@@ -265,8 +272,7 @@ fn many_readers_or_one_writer() {
     v.cmd(&r1, &["volume", "rm", "shared"])
         .fails_with("volume shared is in use by");
     r1.delete_and_check(true);
-    r2.delete_and_check(true);
-    v.assert_detached("after the readers");
+    v.delete_and_check(&r2, "after the readers");
     // One writer: nobody else, and no snapshot while it writes.
     assert_eq!(v.run_detached(&w, &["shared:/data"]), 0, "{}", w.log());
     assert_ne!(v.run_detached(&r1, &["shared:/data:ro"]), 0);
@@ -277,8 +283,7 @@ fn many_readers_or_one_writer() {
         .fails_with("a snapshot would not be consistent");
     assert_no_files(&r1);
     assert_no_files(&r2);
-    w.delete_and_check(true);
-    v.assert_detached("after the writer");
+    v.delete_and_check(&w, "after the writer");
     v.cmd(&w, &["volume", "rm", "shared"]).ok();
 }
 
@@ -400,8 +405,7 @@ fn xfs_clones_of_one_snapshot_are_mounted_side_by_side() {
     assert_eq!(v.run_detached(&a, &["x:/data:ro"]), 0, "{}", a.log());
     b.sh("grep ' /data ' /proc/mounts | cut -d' ' -f3; cat /data/f");
     assert_eq!(v.run(&b, &["x2:/data"]).ok(), "xfs\nxfs\n");
-    a.delete_and_check(true);
-    v.assert_detached("after the xfs containers");
+    v.delete_and_check(&a, "after the xfs containers");
 }
 
 /// A 1 MiB tmpfs of our own, filled up: the host disk is full.
@@ -611,8 +615,7 @@ fn the_volume_is_a_loop_device_of_its_image() {
         .find(|l| l.split(' ').nth(4) == Some("/data"))
         .unwrap_or_else(|| panic!("no /data mount: {mounts}"));
     assert!(line.contains(&format!(" - ext4 /dev/{name} ")), "{line}");
-    b.delete_and_check(true);
-    v.assert_detached("after delete");
+    v.delete_and_check(&b, "after delete");
 }
 
 /// Roots given relative to the working directory at create are the same
@@ -641,8 +644,7 @@ fn relative_roots_at_create_are_found_at_delete() {
         .unwrap();
     assert!(status.success(), "{}", b.log());
     assert_eq!(v.users(&b, "rel").len(), 1);
-    b.delete_and_check(true);
-    v.assert_detached("after delete");
+    v.delete_and_check(&b, "after delete");
     v.cmd(&b, &["volume", "rm", "rel"]).ok();
 }
 

@@ -357,8 +357,7 @@ fn a_kill_at_any_step_of_a_qcow2_attach_leaves_what_delete_force_finishes() {
             .any(|p| p.syscall == "clone" || p.syscall == "clone3"),
         "the traced run started no server: {points:?}"
     );
-    b.delete_and_check(true);
-    v.assert_detached("after the traced run");
+    v.delete_and_check(&b, "after the traced run");
     let mut servers_left = 0;
     for p in &points {
         super::killed_at(&v, &b, p, &run);
