@@ -179,13 +179,7 @@ fn lazy_umount(path: &Path) {
 /// The state root holds nothing of the container (no state, no record of
 /// its volumes).
 fn assert_no_files(b: &TestBundle) {
-    let left: Vec<_> = std::fs::read_dir(&b.root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n != ".cache")
-        .collect();
+    let left = state_left(&b.root);
     assert!(left.is_empty(), "files left in the state root: {left:?}");
 }
 

@@ -331,14 +331,7 @@ impl TestBundle {
     /// The state root holds no container any more (hull's `.cache` of
     /// compiled seccomp filters is not container state).
     pub fn assert_no_state(&self) {
-        let left: Vec<_> = std::fs::read_dir(&self.root)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name())
-                    .filter(|n| n != ".cache")
-                    .collect()
-            })
-            .unwrap_or_default();
+        let left = state_left(&self.root);
         assert!(left.is_empty(), "state left behind: {left:?}");
     }
 }
@@ -369,6 +362,19 @@ impl Drop for TestBundle {
             }
         }
     }
+}
+
+/// What the state root `root` holds but hull's `.cache` (compiled seccomp
+/// filters, not container state): what containers left. Empty when `root`
+/// does not exist.
+pub fn state_left(root: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != ".cache")
+        .collect()
 }
 
 /// Runs `cmd` with stdin from /dev/null and stdout and stderr captured
