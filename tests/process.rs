@@ -336,17 +336,7 @@ fn terminal_master_is_sent_to_the_console_socket() {
     // The bundle directory is removed when the test ends.
     let sock = b.dir.join(format!("{}.sock", unique("console")));
     let listener = UnixListener::bind(&sock).unwrap();
-    let out = b.cmd(&[
-        "create",
-        "--console-socket",
-        sock.to_str().unwrap(),
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        &b.id,
-    ]);
-    assert!(out.status.success(), "create: {}", text(&out.stderr));
-    let (stream, _) = listener.accept().unwrap();
-    let master = recv_fd(&stream);
+    let (master, _) = create_with_console(&b, &listener);
     let out = b.cmd(&["start", &b.id]);
     assert!(out.status.success(), "start: {}", text(&out.stderr));
     let seen = read_until(master, "tty-ok");

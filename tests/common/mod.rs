@@ -642,6 +642,28 @@ pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd 
     recv_master(stream).0
 }
 
+/// `hull create --console-socket SOCK --bundle DIR ID` of `b`, SOCK being
+/// where `listener` is bound, asserted to succeed: the pty master hull sent
+/// there, with its name (see [`recv_master`]).
+pub fn create_with_console(
+    b: &TestBundle,
+    listener: &std::os::unix::net::UnixListener,
+) -> (std::os::fd::OwnedFd, String) {
+    let addr = listener.local_addr().unwrap();
+    let sock = addr.as_pathname().unwrap().to_str().unwrap();
+    let out = b.cmd(&[
+        "create",
+        "--console-socket",
+        sock,
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
+    assert!(out.status.success(), "create: {}", text(&out.stderr));
+    let (stream, _) = listener.accept().unwrap();
+    recv_master(&stream)
+}
+
 /// The pty master a `--console-socket` receives, with the name hull sends
 /// beside it.
 pub fn recv_master(stream: &std::os::unix::net::UnixStream) -> (std::os::fd::OwnedFd, String) {
