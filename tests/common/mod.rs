@@ -395,6 +395,21 @@ pub fn spawn_quiet(cmd: &mut Command) -> Child {
         .unwrap()
 }
 
+/// Runs `cmd` with `input` on its stdin (then closed) and its output
+/// captured through pipes: for a command that starts no container, such as
+/// `update --resources -`.
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// [`output_via_files`] that returns the error of a command that could not
 /// be started (not found, not executable) instead of panicking.
 pub fn try_output_via_files(cmd: &mut Command) -> std::io::Result<Output> {
