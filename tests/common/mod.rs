@@ -364,6 +364,14 @@ impl Drop for TestBundle {
     }
 }
 
+/// A TCP port on 127.0.0.1 nothing listens on when asked (for a server the
+/// test starts; nothing else here picks ports from the kernel's ephemeral
+/// range on purpose).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 /// What the state root `root` holds but hull's `.cache` (compiled seccomp
 /// filters, not container state): what containers left. Empty when `root`
 /// does not exist.

@@ -179,15 +179,6 @@ impl Drop for NbdServer {
     }
 }
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_remote_volume_is_written_and_read_back_over_nbd() {
     let v = Vols::new("remote");

@@ -17,7 +17,7 @@ use crate::harness;
 fn containerd_cri() {
     let d = CriContainerd::start();
     let mut c = Cri::connect(&d.socket());
-    let port = harness::free_port();
+    let port = hull_tests::free_port();
     let sandbox_config = sandbox_config(&d, port);
     let sandbox = c.run_sandbox(&sandbox_config, "");
 
