@@ -1,8 +1,8 @@
-//! hull killed at chosen system calls with strace's fault injection: one
-//! traced run logs the calls where a kill may come (its kill points), then
-//! each is hit with SIGKILL in a run of its own. Only hull's own process is
-//! traced (no `-f`): what it starts runs untraced and lives or dies as it
-//! would after a real kill.
+//! hull under strace: a traced run logs the system calls a test looks at
+//! (what an update writes, or where a kill may come: its kill points), and
+//! strace's fault injection hits a kill point with SIGKILL in a run of its
+//! own. Only hull's own process is traced (no `-f`): what it starts runs
+//! untraced and lives or dies as it would after a real kill.
 
 use std::path::Path;
 use std::process::Command;
