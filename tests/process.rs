@@ -836,11 +836,8 @@ fn exec_with_a_terminal_sends_the_master_to_the_console_socket() {
         sock.to_str().unwrap(),
         &b.id,
     ])
-    .args(["sh", "-c", "tty; echo exec-tty-ok"])
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
+    .args(["sh", "-c", "tty; echo exec-tty-ok"]);
+    let mut child = spawn_quiet(&mut cmd);
     let (stream, _) = listener.accept().unwrap();
     let master = recv_fd(&stream);
     let seen = read_until(master, "exec-tty-ok");
