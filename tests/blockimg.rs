@@ -44,6 +44,15 @@ impl Scratch {
         self.dir.join("disk")
     }
 
+    /// The served file ([`Scratch::disk`]), opened to read and write.
+    fn open_disk(&self) -> File {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.disk())
+            .unwrap()
+    }
+
     fn qcow2(&self, size: u64) -> PathBuf {
         require("qemu-img");
         create(&self.image(), size, &CreateOptions::default()).unwrap();
@@ -111,11 +120,7 @@ fn a_qcow2_image_is_served_as_a_raw_file_of_its_size() {
     let served = serve::serve(Box::new(Image::open(&image, false).unwrap()), &s.disk()).unwrap();
     let mut model = vec![0u8; size as usize];
     {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(s.disk())
-            .unwrap();
+        let file = s.open_disk();
         assert_eq!(file.metadata().unwrap().len(), size);
         for (i, at) in [0u64, 65_535, 3 * MIB + 17, size - 70_000]
             .into_iter()
@@ -343,11 +348,7 @@ fn a_remote_export_is_served_as_a_file_and_survives_a_server_restart() {
     let image = s.qcow2(size);
     let mut nbd = QemuNbd::start(&image, &[]);
     let server = spawn_server(Path::new(&nbd.url()), &s.disk(), &[]);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(s.disk())
-        .unwrap();
+    let file = s.open_disk();
     assert_eq!(file.metadata().unwrap().len(), size);
     let data = pattern(77, 300_000);
     file.write_all_at(&data, 3 * MIB + 1).unwrap();
@@ -392,11 +393,7 @@ fn a_server_killed_mid_write_leaves_a_consistent_image() {
     let size = 256 * MIB;
     let image = s.qcow2(size);
     let mut server = spawn_server(&image, &s.disk(), &[]);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(s.disk())
-        .unwrap();
+    let file = s.open_disk();
     let writer = std::thread::spawn(move || {
         let chunk = pattern(5, MIB as usize);
         let mut written = 0u64;

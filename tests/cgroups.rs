@@ -8,7 +8,7 @@
 //! [`CgroupGuard`], also when the test fails.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -576,21 +576,10 @@ fn update_changes_live_limits() {
     );
     expect(&b, "50", "104857600");
 
-    let mut child = b
-        .hull()
-        .args(["update", "-r", "-", &id])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"pids":{"limit":40}}"#)
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_input(
+        b.hull().args(["update", "-r", "-", &id]),
+        br#"{"pids":{"limit":40}}"#,
+    );
     assert!(out.status.success(), "update -r -: {}", text(&out.stderr));
     expect(&b, "40", "104857600");
 

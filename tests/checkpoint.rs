@@ -536,19 +536,7 @@ fn terminal_restores_through_the_console_socket() {
     b.sh("i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done");
     let first = b.dir.join("console-1.sock");
     let listener = UnixListener::bind(&first).unwrap();
-    hull(
-        &b,
-        &[
-            "create",
-            "--console-socket",
-            first.to_str().unwrap(),
-            "--bundle",
-            b.dir.to_str().unwrap(),
-            &b.id,
-        ],
-    )
-    .ok();
-    let master = recv_fd(&listener.accept().unwrap().0);
+    let (master, _) = create_with_console(&b, &listener);
     hull(&b, &["start", &b.id]).ok();
     let before = reader(master);
     let seen = ticks_to(&before, 5);

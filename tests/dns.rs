@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use hull_tests::net::{answers, assert_serves, dig, sock, wait_until, web_script, with_srv};
 use hull_tests::netlab::{in_lab, sh, Ctr, Net};
+use hull_tests::strace::{kill_points, killing_at, strace, traced_run, KillPoint};
 use hull_tests::*;
 use serde_json::{json, Value};
 
@@ -627,34 +628,17 @@ fn resolver_lifecycle() {
     );
 }
 
-/// `strace -qq -o LOG|/dev/null STRACE_ARGS… -- CMD…`: only hull's own
-/// process traced (the resolver it starts runs untraced, as it would).
-fn strace(cmd: &Command, log: &str, strace_args: &[&str]) -> Command {
-    let mut s = Command::new("strace");
-    s.args(["-qq", "-o", log]).args(strace_args).arg("--");
-    s.arg(cmd.get_program()).args(cmd.get_args());
-    s
-}
-
-/// Which of hull's own poll calls (syscall name, nth from 1) is its wait
-/// for the word of the resolver it started: the one with the 5 s start
-/// timeout, in a trace of `run -d` by [`strace`].
-fn resolver_wait(trace: &str) -> (String, usize) {
-    let mut seen = std::collections::HashMap::<&str, usize>::new();
-    for line in trace.lines() {
-        let Some((name, args)) = line.split_once('(') else {
-            continue;
-        };
-        if name != "poll" && name != "ppoll" {
-            continue;
-        }
-        let nth = seen.entry(name).or_default();
-        *nth += 1;
-        if args.contains("], 1, 5000)") || args.contains("{tv_sec=5, tv_nsec=0}") {
-            return (name.to_owned(), *nth);
-        }
-    }
-    panic!("no wait for the resolver in the trace:\n{trace}");
+/// Which of hull's own poll calls is its wait for the word of the
+/// resolver it started: the one with the 5 s start timeout, in a trace of
+/// `run -d`.
+fn resolver_wait(trace: &str) -> KillPoint {
+    kill_points(trace, |name, args| {
+        (name == "poll" || name == "ppoll")
+            && (args.contains("], 1, 5000)") || args.contains("{tv_sec=5, tv_nsec=0}"))
+    })
+    .into_iter()
+    .next()
+    .unwrap_or_else(|| panic!("no wait for the resolver in the trace:\n{trace}"))
 }
 
 /// hull killed right after it started the network's resolver, while it
@@ -673,26 +657,15 @@ fn resolver_goes_after_a_crash_of_the_hull_that_started_it() {
     let mut probe = net.ctr("dns-crash-probe");
     probe.args(&["sleep", "100"]);
     let log = net.root.join("run.trace");
-    let mut traced = strace(
-        &run_cmd(&net, &probe, &[]),
-        log.to_str().unwrap(),
-        &["-e", "trace=poll,ppoll"],
-    );
-    let out = output_via_files(&mut traced);
-    assert!(out.status.success(), "traced run: {}", text(&out.stderr));
-    let (syscall, nth) = resolver_wait(&std::fs::read_to_string(&log).unwrap());
+    let trace = traced_run(&run_cmd(&net, &probe, &[]), &log, "poll,ppoll");
+    let wait = resolver_wait(&trace);
     let probed = net.resolver().expect("the traced run started a resolver");
     probe.delete_and_check(true);
     net.assert_resolver_gone(probed, "after the traced run's container left");
 
     let mut b = net.ctr("dns-crash");
     b.args(&["sleep", "100"]);
-    let inject = format!("inject={syscall}:signal=SIGKILL:when={nth}");
-    let mut killed = strace(
-        &run_cmd(&net, &b, &[]),
-        "/dev/null",
-        &["-e", &format!("trace={syscall}"), "-e", &inject],
-    );
+    let mut killed = strace(&run_cmd(&net, &b, &[]), &killing_at(&wait));
     let out = output_via_files(&mut killed);
     assert!(
         !out.status.success(),

@@ -1,7 +1,7 @@
 //! create / start / run / state / kill / delete / list with runc's semantics.
 
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use hull_tests::*;
@@ -167,14 +167,7 @@ fn state_has_no_annotations_without_annotations_in_config() {
 fn run_exits_137_when_the_container_is_killed_from_outside() {
     let mut b = TestBundle::new("run137");
     b.args(&["sleep", "1000"]);
-    let mut child = b
-        .hull()
-        .args(["run", "--bundle", bundle_arg(&b), &b.id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = b.start_quiet(&["run"]);
     wait_status(&b, "running");
     assert_eq!(hull(&b, &["kill", &b.id, "KILL"]).ok(), "");
     let status = wait_child(&mut child);

@@ -15,7 +15,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -692,14 +692,7 @@ fn a_delete_killed_during_poststop_leaves_no_attachment() {
         .as_str()
         .unwrap()
         .to_owned();
-    let mut delete = c
-        .hull_net()
-        .args(["delete", "--force", &c.id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut delete = spawn_quiet(c.hull_net().args(["delete", "--force", &c.id]));
     wait_until(30, || marker.exists());
     assert!(marker.exists(), "the poststop hook never ran");
     delete.kill().unwrap();

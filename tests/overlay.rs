@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use hull_tests::net::*;
 use hull_tests::netlab::*;
+use hull_tests::strace::{changes_host, kill_points, killing_at, logging, strace};
 use hull_tests::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -199,17 +200,30 @@ impl Drop for Lab {
 impl Host {
     /// `hull --root … --net-root … --net-table … ARGS` inside the host.
     fn hull(&self, args: &[&str]) -> Out {
-        let mut c = Command::new("nsenter");
-        c.args(["-t", &self.sandbox.pid(), "-n"])
-            .arg(hull_bin())
-            .arg("--root")
+        output_via_files(&mut self.inside(&self.hull_cmd(args))).into()
+    }
+
+    /// `hull --root … --net-root … --net-table … ARGS`, to be run inside
+    /// the host (by [`Host::inside`], traced or not).
+    fn hull_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(hull_bin());
+        c.arg("--root")
             .arg(&self.root)
             .arg("--net-root")
             .arg(&self.net_root)
             .arg("--net-table")
             .arg(&self.table)
             .args(args);
-        output_via_files(&mut c).into()
+        c
+    }
+
+    /// `cmd` run in the host's network namespace.
+    fn inside(&self, cmd: &Command) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &self.sandbox.pid(), "-n"])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        c
     }
 
     /// `network create --driver vxlan` of the lab's network, with `extra`.
@@ -819,32 +833,16 @@ fn a_killed_create_leaves_nothing_rm_cannot_finish() {
     require("strace");
     let lab = Lab::new("kill");
     let a = &lab.hosts[0];
-    let create = |strace_args: &[&str]| {
-        let mut c = Command::new("nsenter");
-        c.args(["-t", &a.sandbox.pid(), "-n", "strace", "-qq"])
-            .args(strace_args)
-            .arg("--")
-            .arg(hull_bin())
-            .arg("--root")
-            .arg(&a.root)
-            .arg("--net-root")
-            .arg(&a.net_root)
-            .arg("--net-table")
-            .arg(&a.table);
+    let create = |strace_args: &[String]| {
         let vni = VNI.to_string();
-        c.args([
+        let hull = a.hull_cmd(&[
             "network", "create", "--driver", "vxlan", "--subnet", RANGE, "--vni", &vni, "--store",
             STORE, NET,
         ]);
-        output_via_files(&mut c)
+        output_via_files(&mut a.inside(&strace(&hull, strace_args)))
     };
     let trace = lab.dir.join("trace");
-    let out = create(&[
-        "-o",
-        trace.to_str().unwrap(),
-        "-e",
-        &format!("trace={CHANGES}"),
-    ]);
+    let out = create(&logging(&trace, CHANGES));
     assert!(out.status.success(), "traced run: {}", text(&out.stderr));
     let ls = a.hull(&["network", "ls"]).ok().to_owned();
     let row: Vec<&str> = ls
@@ -856,19 +854,13 @@ fn a_killed_create_leaves_nothing_rm_cannot_finish() {
     assert_eq!(row[1], "vxlan", "{ls}");
     a.hull(&["network", "rm", NET]).ok();
     a.assert_nothing_left("untouched");
-    let points = kill_points(&std::fs::read_to_string(&trace).unwrap());
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let points = kill_points(&trace, changes_host);
+    assert!(!points.is_empty(), "no kill point in:\n{trace}");
     eprintln!("{} kill points", points.len());
-    for (syscall, nth) in points {
-        let why = format!("killed at {syscall}#{nth}");
-        let inject = format!("inject={syscall}:signal=SIGKILL:when={nth}");
-        let out = create(&[
-            "-o",
-            "/dev/null",
-            "-e",
-            &format!("trace={syscall}"),
-            "-e",
-            &inject,
-        ]);
+    for p in points {
+        let why = format!("killed at {p}");
+        let out = create(&killing_at(&p));
         use std::os::unix::process::ExitStatusExt;
         assert!(
             out.status.success() || out.status.signal() == Some(9),
@@ -892,34 +884,6 @@ fn a_killed_create_leaves_nothing_rm_cannot_finish() {
     a.hull(&["network", "rm", NET]).ok();
     a.assert_nothing_left("made again");
     assert_eq!(lab.keys(), Vec::<String>::new());
-}
-
-/// The kill points of an strace log: each state-changing call as (name,
-/// its number among the calls of that name); `openat` only with
-/// `O_CREAT`/`O_TMPFILE`, `write` not to stdout or stderr.
-fn kill_points(trace: &str) -> Vec<(String, usize)> {
-    let mut seen = std::collections::HashMap::<String, usize>::new();
-    let mut points = Vec::new();
-    for line in trace.lines() {
-        let Some((name, args)) = line.split_once('(') else {
-            continue;
-        };
-        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            continue;
-        }
-        let nth = seen.entry(name.to_owned()).or_default();
-        *nth += 1;
-        let changes = match name {
-            "openat" => args.contains("O_CREAT") || args.contains("O_TMPFILE"),
-            "write" | "writev" => !args.starts_with("1,") && !args.starts_with("2,"),
-            _ => true,
-        };
-        if changes {
-            points.push((name.to_owned(), *nth));
-        }
-    }
-    assert!(!points.is_empty(), "no kill point in:\n{trace}");
-    points
 }
 
 /// A host that dies (its agent killed, never started again) loses its

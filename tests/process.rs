@@ -336,17 +336,7 @@ fn terminal_master_is_sent_to_the_console_socket() {
     // The bundle directory is removed when the test ends.
     let sock = b.dir.join(format!("{}.sock", unique("console")));
     let listener = UnixListener::bind(&sock).unwrap();
-    let out = b.cmd(&[
-        "create",
-        "--console-socket",
-        sock.to_str().unwrap(),
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        &b.id,
-    ]);
-    assert!(out.status.success(), "create: {}", text(&out.stderr));
-    let (stream, _) = listener.accept().unwrap();
-    let master = recv_fd(&stream);
+    let (master, _) = create_with_console(&b, &listener);
     let out = b.cmd(&["start", &b.id]);
     assert!(out.status.success(), "start: {}", text(&out.stderr));
     let seen = read_until(master, "tty-ok");
@@ -846,11 +836,8 @@ fn exec_with_a_terminal_sends_the_master_to_the_console_socket() {
         sock.to_str().unwrap(),
         &b.id,
     ])
-    .args(["sh", "-c", "tty; echo exec-tty-ok"])
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
+    .args(["sh", "-c", "tty; echo exec-tty-ok"]);
+    let mut child = spawn_quiet(&mut cmd);
     let (stream, _) = listener.accept().unwrap();
     let master = recv_fd(&stream);
     let seen = read_until(master, "exec-tty-ok");

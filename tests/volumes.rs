@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use hull_tests::strace::{self, killing_at, strace, traced_run, KillPoint};
 use hull_tests::*;
 use serde_json::json;
 
@@ -75,6 +76,13 @@ impl Vols {
             .unwrap()
             .code()
             .unwrap_or(-1)
+    }
+
+    /// `delete --force` of `b`, checked as [`TestBundle::delete_and_check`]
+    /// does, and then nothing attached.
+    fn delete_and_check(&self, b: &TestBundle, why: &str) {
+        b.delete_and_check(true);
+        self.assert_detached(why);
     }
 
     /// The users `volume inspect` lists for `name`.
@@ -171,14 +179,16 @@ fn lazy_umount(path: &Path) {
 /// The state root holds nothing of the container (no state, no record of
 /// its volumes).
 fn assert_no_files(b: &TestBundle) {
-    let left: Vec<_> = std::fs::read_dir(&b.root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n != ".cache")
-        .collect();
+    let left = state_left(&b.root);
     assert!(left.is_empty(), "files left in the state root: {left:?}");
+}
+
+/// Nothing of `b` is left after a failed or killed command and its
+/// clean-up: no state file, no process, no volume attached.
+fn assert_nothing_left(v: &Vols, b: &TestBundle, why: &str) {
+    assert_no_files(b);
+    assert_no_process(&b.id);
+    v.assert_detached(why);
 }
 
 #[test]
@@ -256,8 +266,7 @@ fn many_readers_or_one_writer() {
     v.cmd(&r1, &["volume", "rm", "shared"])
         .fails_with("volume shared is in use by");
     r1.delete_and_check(true);
-    r2.delete_and_check(true);
-    v.assert_detached("after the readers");
+    v.delete_and_check(&r2, "after the readers");
     // One writer: nobody else, and no snapshot while it writes.
     assert_eq!(v.run_detached(&w, &["shared:/data"]), 0, "{}", w.log());
     assert_ne!(v.run_detached(&r1, &["shared:/data:ro"]), 0);
@@ -268,8 +277,7 @@ fn many_readers_or_one_writer() {
         .fails_with("a snapshot would not be consistent");
     assert_no_files(&r1);
     assert_no_files(&r2);
-    w.delete_and_check(true);
-    v.assert_detached("after the writer");
+    v.delete_and_check(&w, "after the writer");
     v.cmd(&w, &["volume", "rm", "shared"]).ok();
 }
 
@@ -391,8 +399,7 @@ fn xfs_clones_of_one_snapshot_are_mounted_side_by_side() {
     assert_eq!(v.run_detached(&a, &["x:/data:ro"]), 0, "{}", a.log());
     b.sh("grep ' /data ' /proc/mounts | cut -d' ' -f3; cat /data/f");
     assert_eq!(v.run(&b, &["x2:/data"]).ok(), "xfs\nxfs\n");
-    a.delete_and_check(true);
-    v.assert_detached("after the xfs containers");
+    v.delete_and_check(&a, "after the xfs containers");
 }
 
 /// A 1 MiB tmpfs of our own, filled up: the host disk is full.
@@ -457,17 +464,7 @@ fn kill_after(mut child: std::process::Child, delay: Duration) {
 /// Starts `hull --volume-root R ARGS... --bundle DIR ID` with its output
 /// thrown away.
 fn spawn(v: &Vols, b: &TestBundle, args: &[&str]) -> std::process::Child {
-    b.hull()
-        .args(["--volume-root", v.root_arg()])
-        .args(args)
-        .arg("--bundle")
-        .arg(&b.dir)
-        .arg(&b.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    b.start_quiet(&[&["--volume-root", v.root_arg()], args].concat())
 }
 
 /// After a kill and `delete --force`: no state, no process, nothing
@@ -481,9 +478,7 @@ fn assert_recovered(v: &Vols, b: &TestBundle, why: &str) -> bool {
         "{why}: {}",
         out.stderr
     );
-    assert_no_files(b);
-    assert_no_process(&b.id);
-    v.assert_detached(why);
+    assert_nothing_left(v, b, why);
     assert!(v.users(b, "crash").is_empty(), "{why}: users left");
     left
 }
@@ -494,56 +489,24 @@ fn assert_recovered(v: &Vols, b: &TestBundle, why: &str) -> bool {
 /// init after them.
 const KILL_AT: &str = "linkat,unlink,unlinkat,mkdir,rmdir,ioctl,mount,umount2,clone,clone3";
 
-/// `hull ARGS...` run as `b`'s hull under strace (only hull's own
-/// process), with strace's own arguments `trace`.
-fn traced(v: &Vols, b: &TestBundle, trace: &[&str], args: &[&str]) -> Command {
-    let hull = b.hull();
-    let mut c = Command::new("strace");
-    c.arg("-qq").args(trace).arg("--").arg(hull.get_program());
-    c.args(hull.get_args())
-        .args(["--volume-root", v.root_arg()]);
-    c.args(args);
+/// `hull --volume-root R ARGS...` run as `b`'s hull, to be traced.
+fn hull_cmd(v: &Vols, b: &TestBundle, args: &[&str]) -> Command {
+    let mut c = b.hull();
+    c.args(["--volume-root", v.root_arg()]).args(args);
     c
 }
 
-/// Every call (name, nth from 1) of [`KILL_AT`] in one run of `args`.
-fn kill_points(v: &Vols, b: &TestBundle, args: &[&str]) -> Vec<(String, usize)> {
+/// Every call of [`KILL_AT`] in one run of `args` (asserted to succeed).
+fn kill_points(v: &Vols, b: &TestBundle, args: &[&str]) -> Vec<KillPoint> {
     let log = b.dir.join("strace.log");
-    let trace = [
-        "-o",
-        log.to_str().unwrap(),
-        "-e",
-        &format!("trace={KILL_AT}"),
-    ];
-    let out = Out::from(output_via_files(&mut traced(v, b, &trace, args)));
-    out.ok();
-    let mut seen = std::collections::HashMap::<String, usize>::new();
-    let mut points = Vec::new();
-    for line in std::fs::read_to_string(&log).unwrap().lines() {
-        let Some((name, _)) = line.split_once('(') else {
-            continue;
-        };
-        if KILL_AT.split(',').any(|k| k == name) {
-            let nth = seen.entry(name.to_owned()).or_default();
-            *nth += 1;
-            points.push((name.to_owned(), *nth));
-        }
-    }
-    points
+    let trace = traced_run(&hull_cmd(v, b, args), &log, KILL_AT);
+    // strace logs nothing but the calls of KILL_AT.
+    strace::kill_points(&trace, |_, _| true)
 }
 
-/// Runs `args` with hull killed as it enters call `nth` of `syscall`.
-fn killed_at(v: &Vols, b: &TestBundle, (syscall, nth): &(String, usize), args: &[&str]) {
-    let inject = format!("inject={syscall}:signal=SIGKILL:when={nth}");
-    let trace = [
-        "-o",
-        "/dev/null",
-        "-e",
-        &format!("trace={syscall}"),
-        "-e",
-        &inject,
-    ];
-    output_via_files(&mut traced(v, b, &trace, args));
+/// Runs `args` with hull killed as it enters the call `p`.
+fn killed_at(v: &Vols, b: &TestBundle, p: &KillPoint, args: &[&str]) {
+    output_via_files(&mut strace(&hull_cmd(v, b, args), &killing_at(p)));
 }
 
 /// hull killed at each step of `run -d` and of `delete --force` that
@@ -561,26 +524,26 @@ fn a_kill_at_any_step_leaves_what_delete_force_finishes() {
     let delete = ["delete", "--force", &b.id];
     let run_points = kill_points(&v, &b, &run);
     assert!(
-        run_points.iter().any(|(s, _)| s == "mount"),
+        run_points.iter().any(|p| p.syscall == "mount"),
         "the traced run made no mount: {run_points:?}"
     );
     let delete_points = kill_points(&v, &b, &delete);
     assert!(
-        delete_points.iter().any(|(s, _)| s == "umount2"),
+        delete_points.iter().any(|p| p.syscall == "umount2"),
         "the traced delete unmounted nothing: {delete_points:?}"
     );
     v.assert_detached("after the traced runs");
     let mut left = 0;
     for p in &run_points {
         killed_at(&v, &b, p, &run);
-        left += assert_recovered(&v, &b, &format!("run -d killed at {p:?}")) as usize;
+        left += assert_recovered(&v, &b, &format!("run -d killed at {p}")) as usize;
     }
     assert!(left > 0, "no kill of run -d left the volume attached");
     left = 0;
     for p in &delete_points {
         assert_eq!(v.run_detached(&b, &["crash:/data"]), 0, "{}", b.log());
         killed_at(&v, &b, p, &delete);
-        left += assert_recovered(&v, &b, &format!("delete killed at {p:?}")) as usize;
+        left += assert_recovered(&v, &b, &format!("delete killed at {p}")) as usize;
     }
     assert!(left > 0, "no kill of delete left the volume attached");
     // Still whole: a writer gets it and finds its filesystem clean.
@@ -605,14 +568,7 @@ fn a_kill_during_run_or_delete_leaves_what_delete_force_finishes() {
     for ms in [0, 1, 2, 4, 6, 8, 10, 15, 20, 30] {
         let why = format!("delete --force killed after {ms} ms");
         assert_eq!(v.run_detached(&b, &["crash:/data"]), 0, "{}", b.log());
-        let child = b
-            .hull()
-            .args(["delete", "--force", &b.id])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn_quiet(b.hull().args(["delete", "--force", &b.id]));
         kill_after(child, Duration::from_millis(ms));
         assert_recovered(&v, &b, &why);
     }
@@ -653,8 +609,7 @@ fn the_volume_is_a_loop_device_of_its_image() {
         .find(|l| l.split(' ').nth(4) == Some("/data"))
         .unwrap_or_else(|| panic!("no /data mount: {mounts}"));
     assert!(line.contains(&format!(" - ext4 /dev/{name} ")), "{line}");
-    b.delete_and_check(true);
-    v.assert_detached("after delete");
+    v.delete_and_check(&b, "after delete");
 }
 
 /// Roots given relative to the working directory at create are the same
@@ -683,8 +638,7 @@ fn relative_roots_at_create_are_found_at_delete() {
         .unwrap();
     assert!(status.success(), "{}", b.log());
     assert_eq!(v.users(&b, "rel").len(), 1);
-    b.delete_and_check(true);
-    v.assert_detached("after delete");
+    v.delete_and_check(&b, "after delete");
     v.cmd(&b, &["volume", "rm", "rel"]).ok();
 }
 
@@ -695,15 +649,11 @@ fn a_killed_volume_create_leaves_no_volume() {
     let v = Vols::new("killed-create");
     let b = TestBundle::new("vol-killed-create");
     for ms in [2, 10, 30, 60] {
-        let child = b
-            .hull()
-            .args(["--volume-root", v.root_arg()])
-            .args(["volume", "create", "big", "--size", "2G"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn_quiet(
+            b.hull()
+                .args(["--volume-root", v.root_arg()])
+                .args(["volume", "create", "big", "--size", "2G"]),
+        );
         kill_after(child, Duration::from_millis(ms));
         let listed = v.cmd(&b, &["volume", "ls"]);
         if listed.ok().contains("big ") {

@@ -8,9 +8,7 @@
 //! This host's cgroups are v1 (blkio without any weight file: writing one
 //! is refused with EACCES, which is how Docker's zero weight failed).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hull_tests::*;
@@ -78,22 +76,11 @@ impl Ctr {
 
     /// `hull update --resources -` with `json` on stdin.
     fn update_stdin(&self, json: &str) -> Out {
-        let mut child = self
-            .b
-            .hull()
-            .args(["update", "--resources", "-", &self.b.id])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(json.as_bytes())
-            .unwrap();
-        Out::from(child.wait_with_output().unwrap())
+        let update = ["update", "--resources", "-", &self.b.id];
+        Out::from(output_with_input(
+            self.b.hull().args(update),
+            json.as_bytes(),
+        ))
     }
 
     fn update(&self, flags: &[&str]) -> Out {

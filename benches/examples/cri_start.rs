@@ -24,30 +24,15 @@ fn main() {
         std::process::exit(2);
     };
     let mut c = client::Cri::connect(std::path::Path::new(socket));
-    let sandbox_config = cri::PodSandboxConfig {
-        metadata: Some(cri::PodSandboxMetadata {
-            name: name.clone(),
-            uid: name.clone(),
-            namespace: "hull-bench".into(),
-            attempt: 0,
-        }),
-        // The host's UTS namespace goes with its network: no hostname.
-        linux: Some(cri::LinuxPodSandboxConfig {
-            cgroup_parent: cgroup_parent.clone(),
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                // The host's network: no CNI plugin in the figure.
-                namespace_options: Some(cri::NamespaceOption {
-                    network: cri::NamespaceMode::Node as i32,
-                    pid: cri::NamespaceMode::Container as i32,
-                    ipc: cri::NamespaceMode::Pod as i32,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    // The host's network (no CNI plugin in the figure), whose UTS
+    // namespace goes with it: no hostname.
+    let sandbox_config = client::pod_config(
+        name,
+        name,
+        "hull-bench",
+        cgroup_parent.clone(),
+        cri::NamespaceMode::Node,
+    );
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
     let sandbox = c.run_sandbox(&sandbox_config, handler);

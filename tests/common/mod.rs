@@ -4,9 +4,10 @@
 pub mod cni;
 pub mod net;
 pub mod netlab;
+pub mod strace;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -282,6 +283,18 @@ impl TestBundle {
         assert!(status.success(), "hull {args:?} failed: {}", self.log());
     }
 
+    /// Starts `hull --root <root> ARGS... --bundle DIR ID` quietly (see
+    /// [`spawn_quiet`]).
+    pub fn start_quiet(&self, args: &[&str]) -> Child {
+        spawn_quiet(
+            self.hull()
+                .args(args)
+                .arg("--bundle")
+                .arg(&self.dir)
+                .arg(&self.id),
+        )
+    }
+
     /// What the detached container has printed so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
@@ -318,14 +331,7 @@ impl TestBundle {
     /// The state root holds no container any more (hull's `.cache` of
     /// compiled seccomp filters is not container state).
     pub fn assert_no_state(&self) {
-        let left: Vec<_> = std::fs::read_dir(&self.root)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name())
-                    .filter(|n| n != ".cache")
-                    .collect()
-            })
-            .unwrap_or_default();
+        let left = state_left(&self.root);
         assert!(left.is_empty(), "state left behind: {left:?}");
     }
 }
@@ -358,11 +364,58 @@ impl Drop for TestBundle {
     }
 }
 
+/// A TCP port on 127.0.0.1 nothing listens on when asked (for a server the
+/// test starts; nothing else here picks ports from the kernel's ephemeral
+/// range on purpose).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// What the state root `root` holds but hull's `.cache` (compiled seccomp
+/// filters, not container state): what containers left. Empty when `root`
+/// does not exist.
+pub fn state_left(root: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != ".cache")
+        .collect()
+}
+
 /// Runs `cmd` with stdin from /dev/null and stdout and stderr captured
 /// through temporary files, not pipes: a container's process inherits hull's
 /// stdio (as with runc), so a pipe would stay open as long as it runs.
 pub fn output_via_files(cmd: &mut Command) -> Output {
     try_output_via_files(cmd).unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()))
+}
+
+/// Starts `cmd` with stdin from /dev/null and its output thrown away: a
+/// process the test stops itself (a hull killed part-way, a server), whose
+/// output nobody reads (a pipe would be held open by a container's init).
+pub fn spawn_quiet(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs `cmd` with `input` on its stdin (then closed) and its output
+/// captured through pipes: for a command that starts no container, such as
+/// `update --resources -`.
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// [`output_via_files`] that returns the error of a command that could not
@@ -610,6 +663,28 @@ pub fn assert_no_mount(needle: &str) {
 /// pty master).
 pub fn recv_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
     recv_master(stream).0
+}
+
+/// `hull create --console-socket SOCK --bundle DIR ID` of `b`, SOCK being
+/// where `listener` is bound, asserted to succeed: the pty master hull sent
+/// there, with its name (see [`recv_master`]).
+pub fn create_with_console(
+    b: &TestBundle,
+    listener: &std::os::unix::net::UnixListener,
+) -> (std::os::fd::OwnedFd, String) {
+    let addr = listener.local_addr().unwrap();
+    let sock = addr.as_pathname().unwrap().to_str().unwrap();
+    let out = b.cmd(&[
+        "create",
+        "--console-socket",
+        sock,
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
+    assert!(out.status.success(), "create: {}", text(&out.stderr));
+    let (stream, _) = listener.accept().unwrap();
+    recv_master(&stream)
 }
 
 /// The pty master a `--console-socket` receives, with the name hull sends

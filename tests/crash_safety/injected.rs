@@ -17,6 +17,7 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use hull_tests::strace::{self, changes_host, killing_at, strace, traced_run, KillPoint};
 use hull_tests::*;
 
 use crate::kit::*;
@@ -30,62 +31,13 @@ sendmsg,sendto,kill,setns,wait4,waitid";
 /// How many kills run at once.
 const WORKERS: usize = 4;
 
-/// The `nth` call (from 1) of `syscall` in hull's own process.
-#[derive(Debug, Clone)]
-struct Point {
-    syscall: String,
-    nth: usize,
-}
-
-/// `program args...` under strace, only hull's own process traced.
-fn strace(cmd: &Command, strace_args: &[&str]) -> Command {
-    let mut s = Command::new("strace");
-    s.args(["-qq"]).args(strace_args).arg("--");
-    s.arg(cmd.get_program()).args(cmd.get_args());
-    s
-}
-
 /// The state-changing calls of one run of `cmd`, in order: `openat` only
 /// with `O_CREAT` or `O_TMPFILE`, `write` not to stdout or stderr.
-fn kill_points(cmd: &Command, log: &std::path::Path) -> Vec<Point> {
-    let log_arg = log.to_str().unwrap();
-    let out = output_via_files(&mut strace(
-        cmd,
-        &["-o", log_arg, "-e", &format!("trace={CHANGES}")],
-    ));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "traced run: {}",
-        text(&out.stderr)
-    );
-    let trace = std::fs::read_to_string(log).unwrap();
-    let mut seen = std::collections::HashMap::<String, usize>::new();
-    let mut points = Vec::new();
-    for line in trace.lines() {
-        let Some((name, args)) = line.split_once('(') else {
-            continue;
-        };
-        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            continue;
-        }
-        let nth = seen.entry(name.to_owned()).or_default();
-        *nth += 1;
-        let changes = match name {
-            "openat" => args.contains("O_CREAT") || args.contains("O_TMPFILE"),
-            "write" | "writev" => !args.starts_with("1,") && !args.starts_with("2,"),
-            _ => true,
-        };
-        // A wait polled in a loop is one point: its first call.
-        let polled =
-            name.starts_with("wait") && points.last().is_some_and(|p: &Point| p.syscall == name);
-        if changes && !polled {
-            points.push(Point {
-                syscall: name.to_owned(),
-                nth: *nth,
-            });
-        }
-    }
+fn kill_points(cmd: &Command, log: &std::path::Path) -> Vec<KillPoint> {
+    let trace = traced_run(cmd, log, CHANGES);
+    let mut points = strace::kill_points(&trace, changes_host);
+    // A wait polled in a loop is one point: its first call.
+    points.dedup_by(|p, last| p.syscall.starts_with("wait") && p.syscall == last.syscall);
     assert!(!points.is_empty(), "no kill point in:\n{trace}");
     points
 }
@@ -158,20 +110,12 @@ impl Family<'_> {
     }
 
     /// Kill `i`: at `p`, with host port `port`.
-    fn kill_at(&self, i: usize, p: &Point, port: u16) {
-        let why = format!(
-            "{}: killed at {}#{} (kill {i})",
-            self.name, p.syscall, p.nth
-        );
+    fn kill_at(&self, i: usize, p: &KillPoint, port: u16) {
+        let why = format!("{}: killed at {p} (kill {i})", self.name);
         let (b, tag) = bundle(self.name, i);
         (self.setup)(&b, port);
-        let inject = format!("inject={}:signal=SIGKILL:when={}", p.syscall, p.nth);
-        let trace = format!("trace={}", p.syscall);
         let cmd = (self.command)(&b, port);
-        let out = output_via_files(&mut strace(
-            &cmd,
-            &["-o", "/dev/null", "-e", &trace, "-e", &inject],
-        ));
+        let out = output_via_files(&mut strace(&cmd, &killing_at(p)));
         assert_killed_or_done(&out, &why);
         assert_listable(self.net, &b, &why);
         (self.recover)(&b);
@@ -362,14 +306,9 @@ fn network_family(
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(p) = points.get(i) else { break };
-                let why = format!("{tag}: killed at {}#{} (kill {})", p.syscall, p.nth, i + 1);
+                let why = format!("{tag}: killed at {p} (kill {})", i + 1);
                 setup(net, port_base + w as u16);
-                let inject = format!("inject={}:signal=SIGKILL:when={}", p.syscall, p.nth);
-                let trace = format!("trace={}", p.syscall);
-                let out = output_via_files(&mut strace(
-                    &command(net),
-                    &["-o", "/dev/null", "-e", &trace, "-e", &inject],
-                ));
+                let out = output_via_files(&mut strace(&command(net), &killing_at(p)));
                 assert_killed_or_done(&out, &why);
                 recover(net, &why);
             });

@@ -9,20 +9,6 @@ pub use hull_tests::netlab::Net;
 use hull_tests::netlab::{link_exists, veth_name};
 use hull_tests::*;
 
-/// Starts `hull ARGS... --bundle DIR ID`, its output thrown away.
-pub fn start(b: &TestBundle, args: &[&str]) -> Child {
-    b.hull()
-        .args(args)
-        .arg("--bundle")
-        .arg(&b.dir)
-        .arg(&b.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// Starts `cmd` (hull) with its stderr in the file `err`, not a pipe: a
 /// container's init holds what it inherits, so a pipe would never reach its
 /// end. The child and `err`.
@@ -125,13 +111,7 @@ pub fn assert_no_container(b: &TestBundle, tag: &str, why: &str) {
         || format!("{why}: a process of the container outlived delete --force"),
         || no_process(&b.id) && no_process(tag),
     );
-    let left: Vec<_> = std::fs::read_dir(&b.root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n != ".cache")
-        .collect();
+    let left = state_left(&b.root);
     assert!(left.is_empty(), "{why}: left in the state root: {left:?}");
     assert_eq!(cgroup_dirs_named(&b.id), Vec::<PathBuf>::new(), "{why}");
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hull_tests::*;
 use serde_json::json;
 
-use crate::kit::{kill, spawn_logged, start};
+use crate::kit::{kill, spawn_logged};
 
 /// A hook that marks `marker` and then runs for a while as the hook's own
 /// process (`exec`): `sleep <tag>`, a tag of digits that names the test.
@@ -24,9 +24,9 @@ fn tag(n: u32) -> String {
     format!("30.{n}{}", std::process::id())
 }
 
-/// [`start`], returned once `marker` exists.
+/// [`TestBundle::start_quiet`], returned once `marker` exists.
 fn start_until(b: &TestBundle, args: &[&str], marker: &Path) -> Child {
-    let child = start(b, args);
+    let child = b.start_quiet(args);
     wait_for(
         || format!("{} never appeared", marker.display()),
         || marker.exists(),
@@ -98,7 +98,7 @@ fn run_detached_killed_at_timed_points() {
     for ms in [1u64, 2, 3, 5, 8, 12, 20] {
         let mut b = TestBundle::new(&format!("crash-t{ms}"));
         b.args(&["sleep", "30"]);
-        let child = start(&b, &["run", "-d"]);
+        let child = b.start_quiet(&["run", "-d"]);
         std::thread::sleep(Duration::from_millis(ms));
         kill(child);
         let out = b.cmd(&["delete", "--force", &b.id]);

@@ -99,13 +99,6 @@ fn subnet_prefix(k: u8) -> String {
     format!("10.{}.{}", 240 + u32::from(k), std::process::id() % 256)
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; nothing else here picks
-/// ports from the kernel's ephemeral range on purpose).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// A UDP port in `range` free on all addresses when asked (Swarm's data
 /// path port must be below the ephemeral range), from a start that depends
 /// on the pid so that parallel runs do not all try the same.

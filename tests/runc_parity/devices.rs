@@ -3,8 +3,8 @@
 //! no deny-all window).
 
 use std::path::Path;
-use std::process::Command;
 
+use hull_tests::strace::traced_run;
 use hull_tests::*;
 use serde_json::{json, Value};
 
@@ -33,19 +33,9 @@ fn kmsg_rules(access: &str) -> Value {
 fn update_writes(b: &TestBundle, devices: &Value) -> Vec<String> {
     let file = b.dir.join("update.json");
     std::fs::write(&file, json!({"devices": devices}).to_string()).unwrap();
-    let trace = b.dir.join("update.strace");
-    let mut cmd = Command::new("strace");
-    cmd.args(["-qq", "-e", "trace=write", "-o"])
-        .arg(&trace)
-        .arg(hull_bin())
-        .arg("--root")
-        .arg(&b.root)
-        .args(["update", "-r"])
-        .arg(&file)
-        .arg(&b.id);
-    Out::from(output_via_files(&mut cmd)).ok();
-    std::fs::read_to_string(&trace)
-        .unwrap()
+    let mut update = b.hull();
+    update.args(["update", "-r"]).arg(&file).arg(&b.id);
+    traced_run(&update, &b.dir.join("update.strace"), "write")
         .lines()
         .filter_map(|l| {
             let s = l.strip_prefix("write(")?.split_once(", \"")?.1;

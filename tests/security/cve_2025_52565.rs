@@ -72,19 +72,9 @@ fn assert_stdio_is_a_pty(pid: i32) {
 
 #[test]
 fn the_init_terminal_is_the_pty_whatever_dev_pts_holds() {
-    let (b, listener, sock) = planted("cve-2025-52565-init");
+    let (b, listener, _) = planted("cve-2025-52565-init");
     let pattern = core_pattern();
-    let out = b.cmd(&[
-        "create",
-        "--console-socket",
-        sock.to_str().unwrap(),
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        &b.id,
-    ]);
-    assert!(out.status.success(), "create: {}", text(&out.stderr));
-    let (stream, _) = listener.accept().unwrap();
-    let (_master, _) = recv_master(&stream);
+    let (_master, _) = create_with_console(&b, &listener);
     assert_stdio_is_a_pty(b.init_pid());
     assert_eq!(core_pattern(), pattern, "core_pattern changed");
     b.delete_and_check(true);

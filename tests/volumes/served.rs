@@ -4,12 +4,13 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use hull_tests::strace::{self, traced_run};
 use hull_tests::*;
 
-use super::{assert_no_files, assert_recovered, kill_after, spawn, Vols};
+use super::{assert_no_files, assert_nothing_left, assert_recovered, kill_after, spawn, Vols};
 
 /// `hull volume create NAME --size SIZE --format qcow2`, asserted to succeed.
 fn create_qcow2(v: &Vols, b: &TestBundle, name: &str, size: &str) {
@@ -135,22 +136,19 @@ impl NbdServer {
             .unwrap();
         assert!(made.success());
         let port = free_port();
-        let child = Command::new("qemu-nbd")
-            .args([
-                "--persistent",
-                "--shared=4",
-                "-f",
-                "qcow2",
-                "-b",
-                "127.0.0.1",
-            ])
-            .args(["-p", &port.to_string(), "-x", "vol"])
-            .arg(&image)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn_quiet(
+            Command::new("qemu-nbd")
+                .args([
+                    "--persistent",
+                    "--shared=4",
+                    "-f",
+                    "qcow2",
+                    "-b",
+                    "127.0.0.1",
+                ])
+                .args(["-p", &port.to_string(), "-x", "vol"])
+                .arg(&image),
+        );
         let server = Self { child, port, dir };
         wait_for(
             || format!("qemu-nbd listening on {port}"),
@@ -181,15 +179,6 @@ impl Drop for NbdServer {
     }
 }
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_remote_volume_is_written_and_read_back_over_nbd() {
     let v = Vols::new("remote");
@@ -215,9 +204,7 @@ fn a_remote_volume_is_written_and_read_back_over_nbd() {
     v.run(&b, &["r:/data"])
         .fails_with("serving nbd://127.0.0.1");
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert_no_files(&b);
-    assert_no_process(&b.id);
-    v.assert_detached("after the refused attach");
+    assert_nothing_left(&v, &b, "after the refused attach");
     v.cmd(&b, &["volume", "rm", "r"]).ok();
 }
 
@@ -304,31 +291,23 @@ fn a_kill_during_a_qcow2_snapshot_never_lets_the_volume_write_into_it() {
     let mut b = TestBundle::new("vol-qsnapkill");
     create_qcow2(&v, &b, "q", "32M");
     let log = b.dir.join("strace.log");
-    let trace = [
-        "-o",
-        log.to_str().unwrap(),
-        "-e",
-        &format!("trace={SNAPSHOT_STEPS}"),
-    ];
     let snapshot = |snap: &str| ["volume", "snapshot", "q", snap].map(str::to_owned);
     let probe = snapshot("probe");
     let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
-    Out::from(output_via_files(&mut super::traced(&v, &b, &trace, &probe))).ok();
-    let steps: Vec<String> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| Some(l.split_once('(')?.0.to_owned()))
-        .filter(|name| SNAPSHOT_STEPS.split(',').any(|s| s == name))
-        .collect();
-    assert!(steps.iter().any(|s| s.starts_with("link")), "{steps:?}");
+    let trace = traced_run(&super::hull_cmd(&v, &b, &probe), &log, SNAPSHOT_STEPS);
+    // strace logs nothing but the calls of SNAPSHOT_STEPS.
+    let steps = strace::kill_points(&trace, |_, _| true);
+    assert!(
+        steps.iter().any(|p| p.syscall.starts_with("link")),
+        "{steps:?}"
+    );
     for (i, step) in steps.iter().enumerate() {
-        let nth = steps[..=i].iter().filter(|s| *s == step).count();
         let snap = format!("s{i}");
         b.sh(&format!("echo {i} > /data/f"));
         v.run(&b, &["q:/data"]).ok();
         let args = snapshot(&snap);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        super::killed_at(&v, &b, &(step.clone(), nth), &args);
+        super::killed_at(&v, &b, step, &args);
         // The volume writes after the kill.
         b.sh("echo after > /data/f");
         v.run(&b, &["q:/data"]).ok();
@@ -337,10 +316,10 @@ fn a_kill_during_a_qcow2_snapshot_never_lets_the_volume_write_into_it() {
             v.cmd(&b, &["volume", "clone", &snap, &copy]).ok();
             b.sh("cat /data/f");
             let seen = v.run(&b, &[&format!("{copy}:/data:ro")]).ok().to_owned();
-            assert_eq!(seen, format!("{i}\n"), "snapshot killed at {step} #{nth}");
+            assert_eq!(seen, format!("{i}\n"), "snapshot killed at {step}");
             v.cmd(&b, &["volume", "rm", &copy]).ok();
         }
-        v.assert_detached(&format!("snapshot killed at {step} #{nth}"));
+        v.assert_detached(&format!("snapshot killed at {step}"));
     }
     for e in std::fs::read_dir(&v.root).unwrap().flatten() {
         let image = e.path().join("image.qcow2");
@@ -364,16 +343,17 @@ fn a_kill_at_any_step_of_a_qcow2_attach_leaves_what_delete_force_finishes() {
     let run = ["run", "-d", "-v", "crash:/data", "--bundle", &dir, &b.id];
     let points = super::kill_points(&v, &b, &run);
     assert!(
-        points.iter().any(|(s, _)| s == "clone" || s == "clone3"),
+        points
+            .iter()
+            .any(|p| p.syscall == "clone" || p.syscall == "clone3"),
         "the traced run started no server: {points:?}"
     );
-    b.delete_and_check(true);
-    v.assert_detached("after the traced run");
+    v.delete_and_check(&b, "after the traced run");
     let mut servers_left = 0;
     for p in &points {
         super::killed_at(&v, &b, p, &run);
         servers_left += !v.servers().is_empty() as usize;
-        assert_recovered(&v, &b, &format!("run -d killed at {p:?}"));
+        assert_recovered(&v, &b, &format!("run -d killed at {p}"));
     }
     assert!(servers_left > 0, "no kill left a server running");
     b.sh("touch /data/ok && ls /data");

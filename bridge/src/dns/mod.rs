@@ -61,6 +61,18 @@ pub fn net_dir(store: &Path, net: &str) -> PathBuf {
     store.join("dns").join(net)
 }
 
+/// The address a UDP socket that talks to `server` binds: any address of
+/// `server`'s family, any port.
+fn local_addr_for(server: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let any = if server.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        Ipv6Addr::UNSPECIFIED.into()
+    };
+    std::net::SocketAddr::new(any, 0)
+}
+
 /// Removes all DNS state of network `net` (after [`stop`]).
 pub fn remove_state(store: &Path, net: &str) -> Result<(), DnsError> {
     let dir = net_dir(store, net);

@@ -122,13 +122,7 @@ pub fn ask(server: SocketAddr, name: &str, ty: RecordType) -> Result<Message, Dn
     msg.metadata.recursion_desired = true;
     msg.add_query(Query::query(name, ty));
     let bytes = msg.to_vec()?;
-    let local: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .expect("an address");
+    let local = super::local_addr_for(server);
     let what = server.to_string();
     let sock = UdpSocket::bind(local).map_err(|e| DnsError::Listen {
         addr: local,

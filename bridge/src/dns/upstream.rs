@@ -107,13 +107,7 @@ pub fn forward(upstreams: &[SocketAddr], query: &[u8], tcp: bool) -> Result<Vec<
 }
 
 fn over_udp(server: SocketAddr, query: &[u8]) -> std::io::Result<Vec<u8>> {
-    let local: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .expect("an address");
+    let local = super::local_addr_for(server);
     let sock = UdpSocket::bind(local)?;
     sock.connect(server)?;
     sock.set_read_timeout(Some(TIMEOUT))?;

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use super::image::{outside_stdio, Image};
 use super::rpc::{self, proto, CriuOpts, CriuReq, CriuReqType};
-use super::{common_opts, mounts, namespaces, open_dir, CheckpointError, Criu, CriuFlags};
+use super::{
+    common_opts, log_path, mounts, namespaces, open_dir, open_work_dir, CheckpointError, Criu,
+    CriuFlags,
+};
 use crate::container::Container;
 use crate::spec::Bundle;
 use crate::state::{Status, CHECKPOINTED};
@@ -110,11 +113,7 @@ fn checkpoint(c: &Container, opts: &CheckpointOptions) -> Result<(), CheckpointE
     let bundle = Bundle::load(&state.bundle)
         .map_err(|e| CheckpointError::invalid("bundle", e.to_string()))?;
     let image_dir = open_dir(&opts.image_path, true)?;
-    let work_dir = opts
-        .work_path
-        .as_ref()
-        .map(|p| open_dir(p, true))
-        .transpose()?;
+    let work_dir = open_work_dir(opts.work_path.as_ref())?;
     let mut o = CriuOpts {
         images_dir_fd: image_dir.as_raw_fd(),
         work_dir_fd: work_dir.as_ref().map(|d| d.as_raw_fd()),
@@ -167,11 +166,7 @@ fn checkpoint(c: &Container, opts: &CheckpointOptions) -> Result<(), CheckpointE
         opts: Some(o),
         ..Default::default()
     };
-    let log = opts
-        .work_path
-        .as_ref()
-        .unwrap_or(&opts.image_path)
-        .join("dump.log");
+    let log = log_path(opts.work_path.as_ref(), &opts.image_path, "dump.log");
     let mut status_fd = opts.status_fd;
     rpc::call(
         &opts.criu.path,

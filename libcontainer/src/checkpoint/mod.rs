@@ -183,6 +183,18 @@ fn open_dir(path: &Path, create: bool) -> Result<OwnedFd, CheckpointError> {
     Ok(OwnedFd::from(dir))
 }
 
+/// CRIU's work directory (`--work-path`), made if missing and opened; none
+/// when not given: CRIU then works in the image directory.
+fn open_work_dir(work_path: Option<&PathBuf>) -> Result<Option<OwnedFd>, CheckpointError> {
+    work_path.map(|p| open_dir(p, true)).transpose()
+}
+
+/// Where CRIU writes its log `name`: the work directory if one was given,
+/// else the image directory.
+fn log_path(work_path: Option<&PathBuf>, image_path: &Path, name: &str) -> PathBuf {
+    work_path.map_or(image_path, PathBuf::as_path).join(name)
+}
+
 /// Refuses `--lazy-pages` unless CRIU and the kernel (userfaultfd) can.
 fn check_lazy_pages(criu: &Criu) -> Result<(), CheckpointError> {
     let have = rpc::features(

@@ -12,7 +12,10 @@ use nix::unistd::Pid;
 
 use super::image::Image;
 use super::rpc::{self, proto, CriuOpts, CriuReq, CriuReqType};
-use super::{common_opts, mounts, namespaces, open_dir, CheckpointError, Criu, CriuFlags};
+use super::{
+    common_opts, log_path, mounts, namespaces, open_dir, open_work_dir, CheckpointError, Criu,
+    CriuFlags,
+};
 use crate::builder::Cleanup;
 use crate::cgroups::{Cgroup, Hierarchies};
 use crate::container::Container;
@@ -188,11 +191,7 @@ fn restore_in(
     }
 
     let image_dir = open_dir(&opts.image_path, false)?;
-    let work_dir = opts
-        .work_path
-        .as_ref()
-        .map(|p| open_dir(p, true))
-        .transpose()?;
+    let work_dir = open_work_dir(opts.work_path.as_ref())?;
     // CRIU wants the root to be a mount point whose parent is not
     // overmounted: the rootfs is bound onto this directory for the time of
     // the restore (the restored container gets a mount namespace of its
@@ -244,11 +243,7 @@ fn restore_in(
         opts: Some(o),
         ..Default::default()
     };
-    let log = opts
-        .work_path
-        .as_ref()
-        .unwrap_or(&opts.image_path)
-        .join("restore.log");
+    let log = log_path(opts.work_path.as_ref(), &opts.image_path, "restore.log");
     let spawn = rpc::Spawn {
         stdio: None,
         extra: ns.fds,

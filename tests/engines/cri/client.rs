@@ -7,6 +7,42 @@ use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+/// A pod's config as kubelet sends it, with metadata `name`, `uid` and
+/// `namespace`, the cgroup parent `cgroup_parent`, the network namespace
+/// `network` (the pod's own or the node's), a pid namespace per container
+/// and a pod-wide IPC namespace: what the engine tests and the start
+/// benchmark share.
+pub fn pod_config(
+    name: &str,
+    uid: &str,
+    namespace: &str,
+    cgroup_parent: String,
+    network: cri::NamespaceMode,
+) -> cri::PodSandboxConfig {
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.into(),
+            uid: uid.into(),
+            namespace: namespace.into(),
+            attempt: 0,
+        }),
+        linux: Some(cri::LinuxPodSandboxConfig {
+            cgroup_parent,
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(cri::NamespaceOption {
+                    network: network as i32,
+                    pid: cri::NamespaceMode::Container as i32,
+                    ipc: cri::NamespaceMode::Pod as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 pub struct Cri {
     rt: tokio::runtime::Runtime,
     client: RuntimeServiceClient<Channel>,

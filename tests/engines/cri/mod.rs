@@ -17,7 +17,7 @@ use crate::harness;
 fn containerd_cri() {
     let d = CriContainerd::start();
     let mut c = Cri::connect(&d.socket());
-    let port = harness::free_port();
+    let port = hull_tests::free_port();
     let sandbox_config = sandbox_config(&d, port);
     let sandbox = c.run_sandbox(&sandbox_config, "");
 
@@ -104,13 +104,14 @@ const HTTPD: &str = "echo hull-cri > /tmp/index.html; exec httpd -f -p 80 -h /tm
 /// The pod: a port mapping 127.0.0.1:`port` → 80, a private cgroup parent,
 /// pod-wide network and IPC namespaces.
 fn sandbox_config(d: &CriContainerd, port: u16) -> cri::PodSandboxConfig {
+    let pod = client::pod_config(
+        "hull-test-pod",
+        &d.name,
+        "hull-test",
+        d.cgroup_parent(),
+        cri::NamespaceMode::Pod,
+    );
     cri::PodSandboxConfig {
-        metadata: Some(cri::PodSandboxMetadata {
-            name: "hull-test-pod".into(),
-            uid: d.name.clone(),
-            namespace: "hull-test".into(),
-            attempt: 0,
-        }),
         hostname: "hull-test-pod".into(),
         port_mappings: vec![cri::PortMapping {
             protocol: cri::Protocol::Tcp as i32,
@@ -118,20 +119,7 @@ fn sandbox_config(d: &CriContainerd, port: u16) -> cri::PodSandboxConfig {
             host_port: i32::from(port),
             host_ip: "127.0.0.1".into(),
         }],
-        linux: Some(cri::LinuxPodSandboxConfig {
-            cgroup_parent: d.cgroup_parent(),
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(cri::NamespaceOption {
-                    network: cri::NamespaceMode::Pod as i32,
-                    pid: cri::NamespaceMode::Container as i32,
-                    ipc: cri::NamespaceMode::Pod as i32,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
+        ..pod
     }
 }
 

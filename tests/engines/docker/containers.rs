@@ -35,7 +35,7 @@ pub fn one_shot(d: &Docker) {
 /// A busybox httpd published on 127.0.0.1, then exec, top, stats and
 /// pause/unpause against it.
 pub fn published_port_exec_top_stats_pause(d: &Docker) {
-    let port = harness::free_port();
+    let port = hull_tests::free_port();
     let publish = format!("127.0.0.1:{port}:80");
     let name = "hull-test-web";
     d.ok(&[

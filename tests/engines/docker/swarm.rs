@@ -30,7 +30,7 @@ pub fn service(d: &Docker) {
         "com.docker.network.bridge.enable_ip_masquerade=false",
         "docker_gwbridge",
     ]);
-    let listen = format!("127.0.0.1:{}", harness::free_port());
+    let listen = format!("127.0.0.1:{}", hull_tests::free_port());
     let data_port = harness::free_udp_port(20000..49151);
     d.ok(&[
         "swarm",

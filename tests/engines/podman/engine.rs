@@ -198,10 +198,10 @@ impl Podman {
         harness::assert_nothing_left(&[&self.name, &self.bridge]);
     }
 
-    /// Removes the instance's files, the bridge netavark leaves, its
-    /// shared chains when this test created them, and the empty cgroup
-    /// parent.
-    fn cleanup(&mut self) {
+    /// The first steps of both clean-ups: removes the test's network, the
+    /// bridge netavark leaves, its shared chains when this test created
+    /// them, and the instance's mounts.
+    fn remove_network_and_mounts(&self) {
         let _ = self.cli(&["network", "rm", "-f", NETWORK]);
         harness::del_link(&self.bridge);
         if !self.netavark_before {
@@ -209,6 +209,13 @@ impl Podman {
         }
         harness::unmount_all(&self.dir);
         harness::unmount_all(&self.runroot);
+    }
+
+    /// Removes the instance's files, the bridge netavark leaves, its
+    /// shared chains when this test created them, and the empty cgroup
+    /// parent.
+    fn cleanup(&mut self) {
+        self.remove_network_and_mounts();
         // Podman keeps cgroups of its own under the parent: its conmons'
         // (`conmon`), and a removed pod's in the hierarchies it does not
         // manage (name=systemd, and the hybrid cgroup2 mount), as with runc.
@@ -240,13 +247,7 @@ impl Drop for Podman {
         }
         let _ = self.cli(&["pod", "rm", "-a", "-f", "-t", "0"]);
         let _ = self.cli(&["rm", "-a", "-f", "-t", "0"]);
-        let _ = self.cli(&["network", "rm", "-f", NETWORK]);
-        harness::del_link(&self.bridge);
-        if !self.netavark_before {
-            remove_netavark_global_chains();
-        }
-        harness::unmount_all(&self.dir);
-        harness::unmount_all(&self.runroot);
+        self.remove_network_and_mounts();
         for dir in harness::cgroup_dirs(&self.name) {
             for sub in harness::subdirs_deepest_first(&dir) {
                 let _ = std::fs::remove_dir(sub);

@@ -66,7 +66,7 @@ fn one_shot(p: &Podman) {
 /// A published busybox httpd, exec, top, stats, pause and update.
 fn web(p: &Podman) {
     let parent = p.cgroup_parent();
-    let port = harness::free_port();
+    let port = hull_tests::free_port();
     let publish = format!("127.0.0.1:{port}:80");
     let name = "hull-test-web";
     p.ok(&[
@@ -166,7 +166,7 @@ fn stop_with_trap(p: &Podman) {
 /// A pod: the infra container holds the network (with the published port),
 /// IPC and UTS namespaces; a member joins them by path and serves the port.
 fn pod(p: &Podman) {
-    let port = harness::free_port();
+    let port = hull_tests::free_port();
     let publish = format!("127.0.0.1:{port}:80");
     let pod = "hull-test-pod";
     p.ok(&[
@@ -244,7 +244,7 @@ fn checkpoint(p: &Podman) {
         out.stdout.trim().to_owned()
     };
     let name = "hull-test-ckpt";
-    let port = harness::free_port();
+    let port = hull_tests::free_port();
     let publish = format!("127.0.0.1:{port}:80");
     let script = "echo hull-podman-ckpt > /tmp/index.html; httpd -p 80 -h /tmp; \
                   i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; sleep 0.1; done";
