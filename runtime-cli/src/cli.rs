@@ -654,6 +654,9 @@ pub enum VolumeCommand {
     Serve {
         #[arg(long)]
         read_only: bool,
+        /// The locked pid file, inherited from the hull that starts it.
+        #[arg(long)]
+        pid_fd: Option<i32>,
         source: String,
         file: std::path::PathBuf,
         pid_file: std::path::PathBuf,

@@ -39,6 +39,7 @@ mod error;
 mod image;
 mod loop_dev;
 mod parse;
+mod pid_file;
 mod record;
 mod served;
 mod store;

@@ -5,12 +5,14 @@
 //! A container's server is its own process, the hull binary run as
 //! `hull volume serve` (see [`serve_main`]), so it outlives the command
 //! that attached it and a `delete` from anywhere stops it. Crash safety:
-//! the server writes its pid file before it opens the image or mounts
-//! anything, so whatever a kill leaves, [`stop`] finds the process by its
-//! pid (checked against its command line, so a reused pid is never hit)
-//! and the mount by its path.
+//! the pid file is locked before the server is spawned and the server
+//! holds that lock until it exits, writing its pid before it opens the
+//! image or mounts anything (see `pid_file`), so whatever a kill leaves,
+//! [`stop`] finds the process by its pid (checked against its command
+//! line, so a reused pid is never hit) and the mount by its path.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,7 +22,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::error::{Result, VolumeError};
-use crate::record;
+use crate::{pid_file, record};
 
 /// How long a server may take to open its image and mount its file: the
 /// NBD client's connect timeout (5 s) and then some.
@@ -30,12 +32,20 @@ const EXIT_WAIT: Duration = Duration::from_secs(10);
 /// What a server prints once its file can be opened.
 const READY: &str = "ready";
 
-/// The body of `hull volume serve [--read-only] SOURCE FILE PIDFILE`:
-/// records this process's pid in `pid_file`, opens `source` (a qcow2
-/// image or an `nbd://` URL), mounts it over the regular file `file`,
-/// prints "ready", and serves until SIGTERM or an unmount.
-pub fn serve_main(source: &str, file: &Path, pid_file: &Path, read_only: bool) -> Result<()> {
-    record::write_new(pid_file, &std::process::id())?;
+/// The body of `hull volume serve [--read-only] [--pid-fd FD] SOURCE FILE
+/// PIDFILE`: records this process's pid in `pid_file` (whose locked
+/// descriptor hull passes as `pid_fd`), opens `source` (a qcow2 image or
+/// an `nbd://` URL), mounts it over the regular file `file`, prints
+/// "ready", and serves until SIGTERM or an unmount.
+pub fn serve_main(
+    source: &str,
+    file: &Path,
+    pid_file: &Path,
+    pid_fd: Option<RawFd>,
+    read_only: bool,
+) -> Result<()> {
+    // Held (and so locked) until this server exits.
+    let _pid_file = pid_file::adopt(pid_file, pid_fd)?;
     let device =
         blockimg::device::open(Path::new(source), read_only).map_err(VolumeError::image(source))?;
     blockimg::serve::serve_until_signalled(device, file, || {
@@ -59,12 +69,20 @@ pub fn serve_main(source: &str, file: &Path, pid_file: &Path, read_only: bool) -
 /// server is stopped, the files removed.
 pub(crate) fn start(source: &str, file: &Path, pid_file: &Path, read_only: bool) -> Result<()> {
     std::fs::File::create(file).map_err(VolumeError::io(file))?;
+    let lock = match pid_file::lock_new(pid_file) {
+        Ok(lock) => lock,
+        Err(e) => {
+            let _ = std::fs::remove_file(file);
+            return Err(e);
+        }
+    };
+    let lock_fd = lock.as_raw_fd();
     // The running binary itself, by /proc: after the CVE-2019-5736
     // re-exec it is a sealed copy with no path of its own. The program
     // using this crate routes `volume serve` to [`serve_main`], as hull
     // does.
     let mut cmd = Command::new("/proc/self/exe");
-    cmd.args(["volume", "serve"]);
+    cmd.args(["volume", "serve", "--pid-fd", &lock_fd.to_string()]);
     if read_only {
         cmd.arg("--read-only");
     }
@@ -77,10 +95,17 @@ pub(crate) fn start(source: &str, file: &Path, pid_file: &Path, read_only: bool)
         // Its own group: a ^C meant for `hull run` must not stop it before
         // the volume is detached.
         .process_group(0);
-    let mut child = match cmd.spawn() {
+    // SAFETY: between fork and exec the child only clears the lock's
+    // close-on-exec flag (one fcntl).
+    unsafe { cmd.pre_exec(move || pid_file::inherit(lock_fd)) };
+    let spawned = cmd.spawn();
+    // The server holds the lock now (or, if it did not start, nobody).
+    drop(lock);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             let _ = std::fs::remove_file(file);
+            let _ = std::fs::remove_file(pid_file);
             return Err(VolumeError::io(Path::new("hull volume serve"))(e));
         }
     };
@@ -133,15 +158,16 @@ pub(crate) fn stop(file: &Path, pid_file: &Path) -> Result<()> {
     record::remove_if_present(pid_file)
 }
 
-/// The pid in `pid_file` if that process is the server of `file`.
+/// The pid of the server of `file`, running or still starting (then
+/// waited for up to [`READY_WAIT`]).
 fn server_pid(file: &Path, pid_file: &Path) -> Option<Pid> {
-    let pid: i32 = record::read(pid_file).ok()?;
+    let pid = pid_file::holder(pid_file, READY_WAIT)?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let want = file.as_os_str().as_encoded_bytes();
     cmdline
         .split(|&b| b == 0)
         .any(|arg| arg == want)
-        .then(|| Pid::from_raw(pid))
+        .then_some(pid)
 }
 
 /// Whether process `pid` has exited (reaped here if it is our child).

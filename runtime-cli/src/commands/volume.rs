@@ -96,10 +96,11 @@ pub fn command(cli: &Cli, cmd: &VolumeCommand) -> Outcome {
         }
         VolumeCommand::Serve {
             read_only,
+            pid_fd,
             source,
             file,
             pid_file,
-        } => volume::serve_main(source, file, pid_file, *read_only).map_err(vol_err)?,
+        } => volume::serve_main(source, file, pid_file, *pid_fd, *read_only).map_err(vol_err)?,
     }
     Ok(0)
 }
