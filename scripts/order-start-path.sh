@@ -113,7 +113,9 @@ for line in subprocess.run(["nm", "-n", "-S", binary], capture_output=True, text
 open(names_out, "w").write("".join(f"f{i} {n}\n" for i, n in enumerate(names)))
 EOF
 
-echo 65536 >"$T/buffer_size_kb"
+# Every call of every probed function is logged (first hits are what count):
+# a buffer that wraps would lose the earliest, so it is large and checked.
+echo 262144 >"$T/buffer_size_kb"
 echo 1 >"$T/tracing_on"
 : >"$T/trace"
 echo 1 >"$T/events/$GROUP/enable"
@@ -148,6 +150,8 @@ export BIN WORK
 on_both_layouts run_once
 on_both_layouts lifecycle
 echo 0 >"$T/events/$GROUP/enable"
+LOST=$(cat "$T"/per_cpu/cpu*/stats | awk '/^overrun:/ {n += $2} END {print n + 0}')
+[ "$LOST" = 0 ] || die "the trace lost $LOST events (buffer_size_kb too small)"
 
 python3 - "$T/trace" "$WORK/names" "$BIN" "$OUT" <<'EOF'
 import re, subprocess, sys
