@@ -3,7 +3,8 @@
 # on the conflist of fixtures/cni/chain.sh (bridge -> portmap), driven as a
 # runtime drives it.
 #   1. chain ADD and DEL latency: one cold run (it creates the bridge), then
-#      RUNS warm ones (median, min, max; wall time including the driver)
+#      RUNS warm ones (median, min, max; wall time including the driver, and
+#      the plugin processes' own time alone)
 #   2. iperf3 TCP throughput, SECS s per run, median of REPS (Gbit/s):
 #      host loopback (the ceiling), host -> container over the bridge,
 #      host -> 127.0.0.1:published port, container -> container, and an
@@ -49,17 +50,24 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : 
 
 echo "# $(uname -r), $(nproc) CPUs; plugins: $DIR"
 echo "## chain ADD/DEL latency, $RUNS warm runs after a cold one"
-adds=() dels=()
+adds=() dels=() plugin_adds=() plugin_dels=()
+# The plugins' own time of a chain command (cni_plugin appends each one's).
+export CNI_TIMES=$CNI_WORK/times
+plugin_time() { awk '{ s += $1 } END { print s + 0 }' "$CNI_TIMES"; }
 for ((i = 0; i <= RUNS; i++)); do
     id=hull-test-cb-lat$i
     ip netns add "$id"
     attached+=("$id")
+    : >"$CNI_TIMES"
     now t0
     cni_chain ADD "$id" "$id" '[{"hostPort": 18239, "containerPort": 80, "protocol": "tcp"}]' >/dev/null ||
         { echo "cni: ADD failed" >&2; exit 1; }
     now t1
+    plugin_add=$(plugin_time)
+    : >"$CNI_TIMES"
     cni_chain DEL "$id" "$id" || { echo "cni: DEL failed" >&2; exit 1; }
     now t2
+    plugin_del=$(plugin_time)
     attached=("${attached[@]:0:${#attached[@]}-1}")
     ip netns del "$id"
     if [ "$i" = 0 ]; then
@@ -67,10 +75,16 @@ for ((i = 0; i <= RUNS; i++)); do
     else
         adds+=($((t1 - t0)))
         dels+=($((t2 - t1)))
+        plugin_adds+=("$plugin_add")
+        plugin_dels+=("$plugin_del")
     fi
 done
+unset CNI_TIMES
 echo "chain ADD $(printf '%s\n' "${adds[@]}" | stats)"
 echo "chain DEL $(printf '%s\n' "${dels[@]}" | stats)"
+# The same commands without the driver (jq and subshells between plugins).
+echo "plugins ADD $(printf '%s\n' "${plugin_adds[@]}" | stats)"
+echo "plugins DEL $(printf '%s\n' "${plugin_dels[@]}" | stats)"
 
 echo "## iperf3 TCP, ${SECS}s a run, median of $REPS (Gbit/s)"
 # attach ID PORTMAPPINGS: a network namespace on the chain, lo up.

@@ -5,7 +5,7 @@
 # of fixtures/cni/chain.sh): once with Debian's reference plugins (/usr/lib/cni),
 # once with hull-cni in those roles (fixtures/cni/make-plugin-dir.sh).
 #
-#   sudo benches/network.sh            # RUNS=25 SECS=5 IPERF_REPS=3 NET_IPERF_REPS=9 NET_IPERF_SECS=3
+#   sudo benches/network.sh            # RUNS=25 SECS=5 IPERF_REPS=3 NET_IPERF_REPS=15 NET_IPERF_SECS=3
 #   sudo QUICK=1 benches/network.sh    # RUNS=3 SECS=1 IPERF_REPS=1 NET_IPERF_REPS=1 NET_IPERF_SECS=1
 # Output: both reports, the ADD/DEL medians side by side, then hull's library
 # attach/detach, per-port publishing cost and 127.0.0.1-published vs direct
@@ -19,7 +19,7 @@ if [ "${QUICK:-0}" = 1 ]; then
     NET_IPERF_REPS=${NET_IPERF_REPS:-1} NET_IPERF_SECS=${NET_IPERF_SECS:-1}
 fi
 RUNS=${RUNS:-25} SECS=${SECS:-5} IPERF_REPS=${IPERF_REPS:-3}
-NET_IPERF_REPS=${NET_IPERF_REPS:-9} NET_IPERF_SECS=${NET_IPERF_SECS:-3}
+NET_IPERF_REPS=${NET_IPERF_REPS:-15} NET_IPERF_SECS=${NET_IPERF_SECS:-3}
 
 need=()
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
@@ -50,7 +50,7 @@ run() { # LABEL DIR
 run reference /usr/lib/cni
 run hull "$PLUGINS"
 echo "## ADD/DEL through the CNI chain (median ms): reference vs hull"
-paste <(grep -Ei 'chain (add|del)' "$PLUGINS/reference.log") <(grep -Ei 'chain (add|del)' "$PLUGINS/hull.log") || true
+paste <(grep -Ei '(chain|plugins) (add|del)' "$PLUGINS/reference.log") <(grep -Ei '(chain|plugins) (add|del)' "$PLUGINS/hull.log") || true
 echo "## hull's library without a plugin process (in a throwaway network namespace)"
 # ... and published 127.0.0.1 port vs direct throughput, alternating runs.
 target/release/examples/netbench "$RUNS" "$NET_IPERF_REPS" "$NET_IPERF_SECS"
