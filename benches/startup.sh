@@ -78,26 +78,17 @@ else
     HULL=$WORKSPACE/target/release/hull
 fi
 # What is measured: the binary's linking, and how much of the start-path list
-# (runtime-cli/start-path.order) its functions match. The build matches Rust
-# names whatever their hashes (runtime-cli/build_order.rs), so they are
-# compared without them here too; names still missing mean the start path
-# changed since the list was made, and a start then maps more of the binary.
+# (runtime-cli/start-path.order) its functions match, compared as the list
+# was made (scripts/start_path_names.py): names still missing mean the start
+# path changed since the list was made, and a start then maps more of the
+# binary.
 ORDER=$WORKSPACE/runtime-cli/start-path.order
-# Both sides reduced to the same form: symbols lose their hashes and the crate
-# that instantiated them, the list's patterns their wildcards.
-unhashed() {
-    perl -pe 's/\.[0-9]+$//; s/17h([0-9a-f]{16}|\*)E\*?$/17hE/; s/Cs[0-9A-Za-z]+_/Cs*_/g; s/B[0-9A-Za-z]*_/B*_/g;
-        s/^(.*)(?:Cs\*_(\d+)(\w+)|B\*_)\*?$/!defined($2) || length($3) == $2 ? $1 : $&/e; s/\*//g' |
-        sort -u
-}
 describe_hull() {
     local link=dynamic kind=position-independent listed found
     readelf -lW "$HULL" 2>/dev/null | grep -q 'INTERP' || link=static
     readelf -hW "$HULL" 2>/dev/null | grep -q 'Type:.*EXEC' && kind="fixed address"
     printf '%s (%s, %s, %s bytes)' "${HULL#"$WORKSPACE"/}" "$link" "$kind" "$(stat -c %s "$HULL")"
-    if nm --defined-only "$HULL" 2>/dev/null | awk '{print $3}' | unhashed >"$OUT/symbols" && [ -s "$OUT/symbols" ]; then
-        listed=$(unhashed <"$ORDER" | wc -l)
-        found=$(unhashed <"$ORDER" | comm -12 - "$OUT/symbols" | wc -l)
+    if read -r found listed < <(python3 "$WORKSPACE/scripts/start_path_names.py" "$ORDER" "$HULL" 2>/dev/null); then
         printf '; start path: %s of %s listed functions in the build' "$found" "$listed"
         [ $((found * 10)) -ge $((listed * 9)) ] || printf ' (STALE: rerun scripts/order-start-path.sh)'
     else

@@ -153,9 +153,11 @@ echo 0 >"$T/events/$GROUP/enable"
 LOST=$(cat "$T"/per_cpu/cpu*/stats | awk '/^overrun:/ {n += $2} END {print n + 0}')
 [ "$LOST" = 0 ] || die "the trace lost $LOST events (buffer_size_kb too small)"
 
-python3 - "$T/trace" "$WORK/names" "$BIN" "$OUT" <<'EOF'
+python3 - "$T/trace" "$WORK/names" "$BIN" "$OUT" "$WS/scripts" <<'EOF'
 import re, subprocess, sys
-trace, names_file, binary, out = sys.argv[1:5]
+trace, names_file, binary, out, scripts = sys.argv[1:6]
+sys.path.insert(0, scripts)
+from start_path_names import pattern
 names = dict(line.split() for line in open(names_file))
 order, seen = [], set()
 for line in open(trace):
@@ -166,10 +168,11 @@ for line in open(trace):
 seen_names = set(order)
 # The string functions were not probed: take the variants this CPU's IFUNC
 # resolvers returned, else every AVX-512 and EVEX variant.
-nm = subprocess.run(["nm", binary], capture_output=True, text=True).stdout.split()
+symbols = [line.split() for line in
+           subprocess.run(["nm", binary], capture_output=True, text=True).stdout.splitlines()]
+nm = [p[-1] for p in symbols if p]
 by_addr = {}
-for line in subprocess.run(["nm", binary], capture_output=True, text=True).stdout.splitlines():
-    p = line.split()
+for p in symbols:
     if len(p) == 3 and p[1] in "tTiW":
         by_addr.setdefault(int(p[0], 16), p[2])
 picked = set()
@@ -182,28 +185,8 @@ strings = sorted(n for n in picked if n not in seen_names) or sorted(
      and ("avx512" in n or "evex" in n)})
 # The entry code (not probed) runs first at every start.
 entry = [n for n in ("hull_entry", "_start", "__libc_setup_tls") if n in nm]
-# Rust names lose their hashes (legacy `17h<hex>E`, v0 crate disambiguators
-# and the back-references whose byte offsets move with them) and LTO's
-# `.<n>` suffix, as `*`, when the pattern still matches this function alone:
-# the list then holds whatever hashes a build gives them
-# (runtime-cli/build_order.rs). A v0 name of code a crate instantiated from
-# another's (a generic or inline function) ends in the instantiating crate,
-# which moves when newer dependency versions inline differently: that crate
-# goes too, so the pattern names the function in whichever crate holds it
-# (each copy is placed). Legacy generic instances differ by the hash alone
-# and stay exact.
-def without_crate(p):
-    m = re.search(r"(?:Cs\*_(\d+)([0-9A-Za-z_]+)|B\*_)\*$", p)
-    if m and (m.group(1) is None or len(m.group(2)) == int(m.group(1))):
-        return p[:m.start()] + "*"
-    return p
-def pattern(name):
-    base = re.sub(r"\.\d+$", "", name)
-    if re.match(r"_ZN.*17h[0-9a-f]{16}E$", base):
-        return base[:-17] + "*E*"
-    if base.startswith("_R"):
-        return without_crate(re.sub(r"B[0-9A-Za-z]*_", "B*_", re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", base)) + "*")
-    return None
+# Each Rust name as its hash-free pattern (scripts/start_path_names.py)
+# when that pattern matches this function alone.
 functions = [n for n in nm if n.startswith(("_ZN", "_R"))]
 def listed(name):
     p = pattern(name)
