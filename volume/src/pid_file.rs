@@ -9,6 +9,7 @@
 //! stops the server sees that one may be starting and waits for its pid.
 
 use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
@@ -53,11 +54,9 @@ pub(crate) fn inherit(fd: RawFd) -> std::io::Result<()> {
 /// process's pid written into it. Keep the file open while serving.
 pub(crate) fn adopt(path: &Path, fd: Option<RawFd>) -> Result<File> {
     let inherited = fd.and_then(|fd| {
-        // SAFETY: fstat only reads; the descriptor is checked before use.
-        let mut st = unsafe { std::mem::zeroed::<libc::stat>() };
-        let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
-        let same = std::fs::metadata(path)
-            .is_ok_and(|m| ok && m.dev() == st.st_dev && m.ino() == st.st_ino);
+        let st = nix::sys::stat::fstat(fd).ok()?;
+        let same =
+            std::fs::metadata(path).is_ok_and(|m| m.dev() == st.st_dev && m.ino() == st.st_ino);
         // SAFETY: an open descriptor of `path` handed to this process,
         // owned from here on.
         same.then(|| unsafe { File::from_raw_fd(fd) })
@@ -86,7 +85,9 @@ pub(crate) fn holder(path: &Path, wait: Duration) -> Option<Pid> {
             return None;
         }
         let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut &file, &mut text);
+        let _ = (&file)
+            .rewind()
+            .and_then(|()| (&file).read_to_string(&mut text));
         if let Ok(pid) = text.trim().parse::<i32>() {
             return Some(Pid::from_raw(pid));
         }
@@ -94,7 +95,6 @@ pub(crate) fn holder(path: &Path, wait: Duration) -> Option<Pid> {
             return None;
         }
         std::thread::sleep(Duration::from_millis(10));
-        let _ = std::io::Seek::rewind(&mut &file);
     }
 }
 
